@@ -1,0 +1,28 @@
+"""`GET /health` (liveness: the process answers), `GET /ready` (readiness: its dependencies do)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from adapter.api.deps import EngineDep, SettingsDep
+from adapter.readiness import check_all
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(settings: SettingsDep, engine: EngineDep) -> JSONResponse:
+    # A sync route: FastAPI runs it in a worker thread, so blocking probes are fine here.
+    checks = check_all(settings, engine)
+    is_ready = not any(check.is_down for check in checks)
+    body = {
+        "status": "ready" if is_ready else "not_ready",
+        "checks": [check.as_json() for check in checks],
+    }
+    return JSONResponse(body, status_code=200 if is_ready else 503)

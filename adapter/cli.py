@@ -1,0 +1,42 @@
+"""The `adapter` command line: parse argv, dispatch to a subcommand, return its exit status.
+
+Subcommands live in `adapter.commands` (one module each); this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from adapter import __version__
+from adapter.commands import SUBCOMMANDS, Handler
+from adapter.errors import ConfigError
+
+EXIT_CONFIG_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adapter",
+        description="FHIR R4 integration adapter for ketamine and esketamine infusion clinics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_parser in SUBCOMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"adapter: configuration refused: {exc}\n")
+        return EXIT_CONFIG_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""`adapter serve`: run the HTTP service under uvicorn, host and port from settings or flags."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING
+
+from adapter.config import get_settings
+from adapter.logs import configure_logging
+
+if TYPE_CHECKING:
+    from adapter.commands import Subparsers
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description="Run the adapter's HTTP service (settings from ADAPTER_* variables).",
+    )
+    parser.add_argument("--host", help="interface to listen on (default: ADAPTER_HOST)")
+    parser.add_argument(
+        "--port", type=port_number, help="TCP port to listen on (default: ADAPTER_PORT)"
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535, got {port}")
+    return port
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn  # deferred: `adapter --help` should not pay for the server stack
+
+    from adapter.api.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = get_settings().model_copy(update=overrides)
+    configure_logging(settings.log_level)
+    log.info("serving on %s:%d", settings.host, settings.port)
+    # No access log: request lines carry query strings, which may carry patient identifiers.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0

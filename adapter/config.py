@@ -1,0 +1,100 @@
+"""The adapter's settings: read from `ADAPTER_*` environment variables, checked once.
+
+`get_settings()` builds a fresh `Settings` from the environment; nothing is read at import
+time, so tests construct `Settings(...)` directly or set variables before calling it. Every
+field has a safe default (SQLite in a local file, the local sandbox as EHR). Values that
+cannot work are refused with a `ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from adapter.errors import ConfigError
+
+ENV_PREFIX = "ADAPTER_"
+DEFAULT_DATABASE_URL = "sqlite:///./adapter.db"
+DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
+DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# Values that may hold a password are never echoed back in an error message.
+SECRET_FIELDS = frozenset({"database_url"})
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Everything the adapter can be told from outside, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL of the store; SQLite by default, `postgresql+psycopg://...` to scale."""
+    ehr_base_url: str = DEFAULT_EHR_BASE_URL
+    """FHIR base URL of the EHR to push to and pull from; empty string: no EHR configured."""
+    ehr_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    namespace: str = DEFAULT_NAMESPACE
+    """Base URI of our identifier systems; changing it changes every identifier we write."""
+    tenant: str = "default"
+    log_level: LogLevel = "INFO"
+    max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _parseable_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///./adapter.db)") from None
+        return value
+
+    @field_validator("ehr_base_url")
+    @classmethod
+    def _http_ehr_base_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as http://host/fhir, or empty")
+        return value.rstrip("/")
+
+    @property
+    def is_ehr_configured(self) -> bool:
+        return bool(self.ehr_base_url)
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment, or raise `ConfigError` naming each bad one."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per refused variable: `ADAPTER_PORT='70000': Input should be ...`."""
+    return "; ".join(_describe_error(error) for error in exc.errors())
+
+
+def _describe_error(error: ErrorDetails) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = ENV_PREFIX + field.upper()
+    message = error["msg"].removeprefix("Value error, ")
+    if field in SECRET_FIELDS:
+        return f"{variable}: {message}"
+    return f"{variable}={error['input']!r}: {message}"

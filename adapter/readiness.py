@@ -1,0 +1,92 @@
+"""Readiness: probe each dependency (database, EHR) and report status and latency per check.
+
+A check is `ok`, `down` or `not_configured`; the service is ready when no check is `down`.
+Details name error classes and HTTP statuses only, never URLs with credentials or data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapter.config import Settings
+from adapter.errors import EhrError
+from adapter.fhir.capability import fetch_capability_statement
+from adapter.store.engine import ping
+
+CheckStatus = Literal["ok", "down", "not_configured"]
+# Readiness must answer quickly even when the EHR timeout is long.
+MAX_EHR_PROBE_SECONDS = 3.0
+MAX_DETAIL_CHARS = 200
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    latency_ms: float
+    detail: str
+
+    @property
+    def is_down(self) -> bool:
+        return self.status == "down"
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_all(settings: Settings, engine: Engine) -> list[CheckResult]:
+    """Every readiness check, in a fixed order."""
+    results = [check_database(engine), check_ehr(settings)]
+    log.debug("readiness: %s", " ".join(f"{r.name}={r.status}" for r in results))
+    return results
+
+
+def check_database(engine: Engine) -> CheckResult:
+    """Open a connection to the store and run `SELECT 1`."""
+
+    def probe() -> str:
+        ping(engine)
+        return f"{engine.dialect.name} answered SELECT 1"
+
+    return _timed("database", probe, SQLAlchemyError)
+
+
+def check_ehr(settings: Settings) -> CheckResult:
+    """Ask the configured EHR for its CapabilityStatement, with a short timeout."""
+    if not settings.is_ehr_configured:
+        return CheckResult("ehr", "not_configured", 0.0, "ADAPTER_EHR_BASE_URL is empty")
+    timeout = min(settings.ehr_timeout_seconds, MAX_EHR_PROBE_SECONDS)
+
+    def probe() -> str:
+        capability = fetch_capability_statement(settings.ehr_base_url, timeout)
+        return f"CapabilityStatement, fhirVersion {capability.get('fhirVersion', 'unknown')}"
+
+    return _timed("ehr", probe, EhrError)
+
+
+def _timed(name: str, probe: Callable[[], str], failure: type[Exception]) -> CheckResult:
+    started = time.perf_counter()
+    status: CheckStatus = "ok"
+    try:
+        detail = probe()
+    except failure as exc:
+        status, detail = "down", _describe_failure(exc)
+        log.warning("readiness check %s is down: %s", name, type(exc).__name__)
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    return CheckResult(name, status, latency_ms, detail)
+
+
+def _describe_failure(exc: Exception) -> str:
+    if isinstance(exc, EhrError):
+        return f"{exc.code}: {exc}"
+    first_line = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+    return f"{type(exc).__name__}: {first_line}"[:MAX_DETAIL_CHARS]

@@ -1,0 +1,36 @@
+"""The application factory: settings on app state, adapter errors as problem details."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from adapter.api.app import create_app
+from adapter.config import Settings
+from adapter.errors import EhrUnavailable
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", ehr_base_url="")
+
+
+def test_create_app__given_settings__kept_on_app_state(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert create_app(settings).state.settings is settings
+
+
+def test_create_app__adapter_error_in_route__problem_detail_with_its_status(
+    tmp_path: Path,
+) -> None:
+    app = create_app(_settings(tmp_path))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise EhrUnavailable("the EHR answered HTTP 503")
+
+    reply = TestClient(app).get("/boom")
+    assert reply.status_code == 503
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["title"] == "EHR unavailable"
+    assert reply.json()["detail"] == "the EHR answered HTTP 503"
