@@ -1,0 +1,104 @@
+"""Shared FHIR datatype builders: codings, quantities, periods, references, meta.
+
+Mappers build plain JSON dicts (the fast path); tests prove each resource type
+is accepted by the `fhir.resources` R4B models and by the sandbox's validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from mappings import terminology
+from mappings.context import MappingContext
+from mappings.identity import Identity
+from mappings.jsontypes import JsonObject, JsonValue, Resource
+from mappings.terminology import CLINIC_SYSTEM, Code
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def fhir_datetime(value: datetime) -> str:
+    """FHIR dateTime keeping the sender's own UTC offset (`Z` for UTC)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def fhir_date(value: date) -> str:
+    return value.isoformat()
+
+
+def number(value: float) -> int | float:
+    """A JSON number without a spurious `.0`, so 150 lb stays `150`."""
+    return int(value) if float(value).is_integer() else value
+
+
+def coding(code: Code, ctx: MappingContext) -> JsonObject:
+    system = ctx.code_system if code.system == CLINIC_SYSTEM else code.system
+    out: JsonObject = {"system": system, "code": code.code}
+    if code.display:
+        out["display"] = code.display
+    return out
+
+
+def concept(codes: Iterable[Code], ctx: MappingContext, text: str | None = None) -> JsonObject:
+    """A CodeableConcept of the given codes (possibly none) and an optional text."""
+    out: JsonObject = {}
+    codings: list[JsonValue] = [coding(c, ctx) for c in codes]
+    if codings:
+        out["coding"] = codings
+    if text is not None:
+        out["text"] = text
+    return out
+
+
+def term(table: str, key: str, ctx: MappingContext, text: str | None = None) -> JsonObject:
+    """The CodeableConcept of every coding a terminology table holds for `key`."""
+    return concept(terminology.codes(table, key), ctx, text)
+
+
+def quantity(value: float, ucum_code: str, unit: str | None = None) -> JsonObject:
+    return {
+        "value": number(value),
+        "unit": unit if unit is not None else ucum_code,
+        "system": UCUM,
+        "code": ucum_code,
+    }
+
+
+def period(start: datetime | None, end: datetime | None) -> JsonObject:
+    out: JsonObject = {}
+    if start is not None:
+        out["start"] = fhir_datetime(start)
+    if end is not None:
+        out["end"] = fhir_datetime(end)
+    return out
+
+
+def meta(ctx: MappingContext) -> JsonObject:
+    """`meta.security`: confidentiality plus information-sensitivity labels."""
+    labels: list[JsonValue] = [
+        {
+            "system": terminology.systems()["v3-confidentiality"],
+            "code": ctx.security.confidentiality,
+        }
+    ]
+    actcode = terminology.systems()["v3-actcode"]
+    labels.extend({"system": actcode, "code": code} for code in ctx.security.sensitivity)
+    return {"security": labels}
+
+
+def resource(ident: Identity, ctx: MappingContext, identifier_type: str | None = None) -> Resource:
+    """The common head of every mapped resource: type, id, meta, identifier."""
+    return {
+        "resourceType": ident.resource_type,
+        "id": ident.id,
+        "meta": meta(ctx),
+        "identifier": [ident.identifier(identifier_type)],
+    }
+
+
+def extension(ctx: MappingContext, name: str, **value: JsonValue) -> JsonObject:
+    """A clinic extension `<namespace>/StructureDefinition/<name>` with one value[x]."""
+    ((key, val),) = value.items()
+    return {"url": ctx.extension_url(name), key: val}

@@ -1,0 +1,113 @@
+"""Deterministic identity: identifiers from the clinic's ids, logical ids from those.
+
+An identifier is `{system: <namespace>/sid/<kind>, value: <clinic id>[~<part>...]}`.
+`~` cannot occur in a clinic id, so composed values never collide. The logical id
+is a hash of resource type, system and value: mapping the same record twice gives
+the same id, and no id ever shows an MRN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from mappings.context import MappingContext
+from mappings.jsontypes import JsonObject
+
+PART_SEPARATOR = "~"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a resource is: its type, identifier and the logical id derived from them."""
+
+    resource_type: str
+    system: str
+    value: str
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(
+            f"{self.resource_type}|{self.system}|{self.value}".encode()
+        ).hexdigest()
+        # A leading letter: HAPI refuses client-assigned ids made only of digits.
+        return f"k{digest[:39]}"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+    @property
+    def urn(self) -> str:
+        """A stable `urn:uuid:` for this resource inside a transaction Bundle."""
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.system + '|' + self.value)}"
+
+    def identifier(self, type_code: str | None = None) -> JsonObject:
+        ident: JsonObject = {"system": self.system, "value": self.value}
+        if type_code is not None:
+            ident = {
+                "use": "usual",
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                            "code": type_code,
+                        }
+                    ]
+                },
+                **ident,
+            }
+        return ident
+
+    def ref(self, display: str | None = None) -> JsonObject:
+        out: JsonObject = {"reference": self.reference}
+        if display is not None:
+            out["display"] = display
+        return out
+
+
+def identity(ctx: MappingContext, resource_type: str, kind: str, *parts: str) -> Identity:
+    """The identity of the `kind` resource named by the clinic's id `parts`."""
+    return Identity(resource_type, f"{ctx.namespace}/sid/{kind}", PART_SEPARATOR.join(parts))
+
+
+# One generator per shared resource, so every mapper refers to the same ids.
+def patient(ctx: MappingContext, mrn: str) -> Identity:
+    return identity(ctx, "Patient", "mrn", mrn)
+
+
+def encounter(ctx: MappingContext, encounter_id: str) -> Identity:
+    return identity(ctx, "Encounter", "encounter", encounter_id)
+
+
+def practitioner(ctx: MappingContext, provider_id: str) -> Identity:
+    return identity(ctx, "Practitioner", "provider", provider_id)
+
+
+def practitioner_role(ctx: MappingContext, provider_id: str) -> Identity:
+    return identity(ctx, "PractitionerRole", "provider-role", provider_id)
+
+
+def organization(ctx: MappingContext) -> Identity:
+    return identity(ctx, "Organization", "clinic", ctx.tenant)
+
+
+def infusion_procedure(ctx: MappingContext, procedure_id: str) -> Identity:
+    return identity(ctx, "Procedure", "infusion", procedure_id)
+
+
+def infusion_administration(ctx: MappingContext, procedure_id: str) -> Identity:
+    return identity(ctx, "MedicationAdministration", "infusion", procedure_id)
+
+
+def infusion_request(ctx: MappingContext, procedure_id: str) -> Identity:
+    return identity(ctx, "MedicationRequest", "infusion", procedure_id)
+
+
+def indication(ctx: MappingContext, encounter_id: str) -> Identity:
+    return identity(ctx, "Condition", "indication", encounter_id)
+
+
+def provenance(ctx: MappingContext, encounter_id: str) -> Identity:
+    return identity(ctx, "Provenance", "submission", encounter_id)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from mappings import identity
+from mappings.bundle import conditional_url, resource_identity, transaction_bundle
+from mappings.context import MappingContext
+from mappings.encounter import map_encounter
+from mappings.people import map_patient
+from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
+
+CTX = MappingContext(namespace="https://fhir.test-clinic.example")
+
+
+def _pair() -> list[dict[str, object]]:
+    sub = load_example("typical-ketamine-infusion")
+    return [
+        map_patient(sub.patient, CTX),
+        map_encounter(sub.encounter_id, sub.patient.mrn, sub.status, sub.start, sub.end, CTX),
+    ]
+
+
+def test_transaction_bundle__entries_are_conditional_puts_on_identifier() -> None:
+    bundle = transaction_bundle(_pair(), CTX)
+    assert_model_equivalent(bundle)
+    requests = [e["request"] for e in bundle["entry"]]  # type: ignore[union-attr,index]
+    assert requests[0] == {
+        "method": "PUT",
+        "url": "Patient?identifier=https://fhir.test-clinic.example/sid/mrn|MRN-004211",
+    }
+    assert all(r["method"] == "PUT" for r in requests)  # type: ignore[index]
+
+
+def test_transaction_bundle__internal_reference__rewritten_to_fullurl() -> None:
+    bundle = transaction_bundle(_pair(), CTX)
+    patient_entry, encounter_entry = bundle["entry"]  # type: ignore[misc]
+    assert encounter_entry["resource"]["subject"]["reference"] == patient_entry["fullUrl"]
+    assert patient_entry["fullUrl"].startswith("urn:uuid:")
+    assert "id" not in patient_entry["resource"]
+
+
+def test_transaction_bundle__external_reference__becomes_conditional_reference() -> None:
+    sub = load_example("typical-ketamine-infusion")
+    encounter = map_encounter(sub.encounter_id, "MRN-004211", "finished", sub.start, None, CTX)
+    bundle = transaction_bundle([encounter], CTX, external=[identity.patient(CTX, "MRN-004211")])
+    subject = bundle["entry"][0]["resource"]["subject"]["reference"]  # type: ignore[index]
+    assert subject == "Patient?identifier=https://fhir.test-clinic.example/sid/mrn|MRN-004211"
+
+
+def test_transaction_bundle__same_input__identical_output() -> None:
+    assert transaction_bundle(_pair(), CTX) == transaction_bundle(_pair(), CTX)
+
+
+def test_conditional_url__unsafe_characters__percent_encoded() -> None:
+    ident = identity.Identity("Patient", "https://x.example/sid/mrn", "a b&c")
+    assert conditional_url(ident) == "Patient?identifier=https://x.example/sid/mrn|a%20b%26c"
+
+
+def test_resource_identity__round_trips_the_identity_used_to_build() -> None:
+    patient = _pair()[0]
+    assert resource_identity(patient, CTX) == identity.patient(CTX, "MRN-004211")
