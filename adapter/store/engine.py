@@ -6,8 +6,9 @@ while the database is down and readiness reports it.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 
@@ -15,12 +16,34 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 def create_store_engine(
     database_url: str, connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
 ) -> Engine:
-    """An engine for `database_url` whose connection attempts give up after a short time."""
-    return create_engine(
+    """An engine for `database_url` whose connection attempts give up after a short time.
+
+    SQLite gets WAL (readers do not block the writer), `synchronous=FULL` (an accepted
+    record survives power loss, not only a crash) and enforced foreign keys.
+    """
+    engine = create_engine(
         database_url,
         connect_args=_connect_args(database_url, connect_timeout_seconds),
         pool_pre_ping=True,
     )
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _: ConnectionPoolEntry) -> None:
+    # pysqlite's own transaction handling starts transactions late (at the first write) and
+    # would make a read-then-write unit non-atomic; we take over and BEGIN ourselves.
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def ping(engine: Engine) -> None:

@@ -1,0 +1,139 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations create them; this is the map.
+
+    submissions        one row per accepted clinic document (its hash, what it touched)
+    resources          the current version of every FHIR resource we hold, per tenant
+    resource_versions  every version ever stored (content, tombstone flag, source)
+    outbox             work for the push worker: one entry per accepted change set
+    sync_state         per-tenant cursors and markers (pull cursors, ...)
+    audit              who did what to which ids, when, with what outcome (no content)
+
+Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
+resource read back is byte-identical to what was validated.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+Id = String(64)
+Key = String(512)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("encounter_key", Id, nullable=False),
+    Column("patient_key", Id, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("changed_count", Integer, nullable=False),
+    Column("outbox_id", Integer, nullable=True),
+    Index(None, "tenant", "encounter_key"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("pk", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("logical_id", Id, nullable=False),
+    Column("identifier_system", Key, nullable=False),
+    Column("identifier_value", Key, nullable=False),
+    Column("patient_key", Id, nullable=True),
+    Column("scope_key", Key, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("last_updated", DateTime(timezone=True), nullable=False),
+    Column("ehr_id", Id, nullable=True),
+    Column("ehr_version", String(64), nullable=True),
+    Column("ehr_etag", String(80), nullable=True),
+    UniqueConstraint("tenant", "resource_type", "logical_id"),
+    UniqueConstraint("tenant", "resource_type", "identifier_system", "identifier_value"),
+    Index(None, "tenant", "scope_key"),
+    Index(None, "tenant", "patient_key"),
+    Index(None, "tenant", "last_updated"),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("resource_pk", Integer, ForeignKey("resources.pk"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=True),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("patient_key", Id, nullable=False),
+    Column("encounter_key", Id, nullable=False),
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
+    Column("resource_keys", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", DateTime(timezone=True), nullable=False),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(None, "state", "available_at"),
+    Index(None, "tenant", "patient_key", "id"),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("tenant", Id, primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("tenant", Id, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("object", Key, nullable=False),
+    Column("count", Integer, nullable=False, default=0),
+    Column("outcome", String(32), nullable=False),
+    Index(None, "tenant", "at"),
+)
