@@ -1,6 +1,6 @@
 """Accept = store + enqueue, atomically: mapped resources and their outbox entry in ONE transaction.
 
-The caller opens the transaction (`with engine.begin() as conn: accept(conn, ...)`); a
+The caller opens the transaction (`with write_transaction(engine) as conn: accept(...)`); a
 crash anywhere inside leaves neither the resources nor the outbox entry, so nothing
 accepted is ever waiting without work to push it, and no work points at missing data.
 

@@ -6,11 +6,15 @@ while the database is down and readiness reports it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+WRITE_OPTION = "adapter_write"
 
 
 def create_store_engine(
@@ -43,7 +47,23 @@ def _sqlite_pragmas(dbapi_connection: object, _: ConnectionPoolEntry) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on error.
+
+    On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a transaction that reads
+    and then writes cannot then fail with "database is locked" half-way because another
+    writer went first; it waits (up to the busy timeout) instead. Plain reads keep using
+    `engine.connect()` and never block writers (WAL).
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
 
 
 def ping(engine: Engine) -> None:

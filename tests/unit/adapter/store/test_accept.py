@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, Table, func, select
 
 from adapter.store.accept import AcceptResult, Submission, accept
+from adapter.store.engine import write_transaction
 from adapter.store.schema import outbox, resource_versions, resources, submissions
 from mappings import identity
 from mappings.builders import resource
@@ -35,7 +36,7 @@ def _submission(tenant: str, document: bytes = b"{}") -> Submission:
 
 
 def _accept(engine: Engine, tenant: str, mapped: list[Resource], at: datetime = T0) -> AcceptResult:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return accept(conn, _submission(tenant), mapped, CTX, at)
 
 
@@ -130,7 +131,7 @@ def test_accept__failure_inside_transaction__keeps_neither_resources_nor_outbox(
 ) -> None:
     broken = _observation("VS-1", 72)
     del broken["identifier"]  # accept cannot tell its identity: it raises mid-way
-    with pytest.raises(ValueError, match="no identifier"), engine.begin() as conn:
+    with pytest.raises(ValueError, match="no identifier"), write_transaction(engine) as conn:
         accept(conn, _submission(tenant), [_patient(), broken], CTX, T0)
     assert _count(engine, resources, tenant) == 0
     assert _count(engine, outbox, tenant) == 0

@@ -37,3 +37,14 @@ def test_connect_args__each_backend__its_own_timeout_argument(
     url: str, expected: dict[str, object]
 ) -> None:
     assert _connect_args(url, 5) == expected
+
+
+def test_create_store_engine__sqlite__wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    with engine.connect() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+            for name in ("journal_mode", "synchronous", "foreign_keys")
+        }
+    engine.dispose()
+    assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}

@@ -1,0 +1,164 @@
+"""The outbox's life cycle: claim due work, then settle it as done, retry, dead or conflict.
+
+    pending ──claim──▶ in_flight ──▶ done
+       ▲                  │ ├──▶ dead      permanent refusal; OperationOutcome kept; replayable
+       └──── retry ───────┘ └──▶ conflict  the EHR changed it since we last saw it; replayable
+
+A claim is a lease (`lease_owner`, `lease_until`): a worker killed mid-push leaves its
+entries in flight until the lease runs out, then another worker takes them again. The
+push is an idempotent conditional update, so sending twice after a crash leaves one copy.
+
+Order per patient without head-of-line blocking: an entry waits only for earlier entries
+of the same patient that it depends on, meaning they touch one of its resources, or they
+carry a resource its Bundle refers to (the patient, the clinic, a practitioner). A parked
+(dead or conflicting) entry therefore holds back exactly that work, never other patients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+
+from adapter.store.accept import PENDING, SHARED_TYPES
+from adapter.store.schema import outbox
+
+IN_FLIGHT = "in_flight"
+DONE = "done"
+DEAD = "dead"
+CONFLICT = "conflict"
+UNFINISHED = (PENDING, IN_FLIGHT, DEAD, CONFLICT)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    tenant: str
+    patient_key: str
+    encounter_key: str
+    resource_keys: tuple[str, ...]
+    attempts: int
+
+
+def claim(
+    conn: Connection,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 10,
+    tenant: str | None = None,
+) -> list[Entry]:
+    """Lease up to `limit` due entries that wait for nothing, oldest first (of one tenant).
+
+    On PostgreSQL candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so workers on
+    several machines never claim the same entry; SQLite has one writer at a time anyway.
+    """
+    due = or_(
+        and_(outbox.c.state == PENDING, outbox.c.available_at <= now),
+        and_(outbox.c.state == IN_FLIGHT, outbox.c.lease_until < now),
+    )
+    query = select(outbox).where(due).order_by(outbox.c.id).limit(limit * 5)
+    if tenant is not None:
+        query = query.where(outbox.c.tenant == tenant)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed: list[Entry] = []
+    for row in conn.execute(query).all():
+        entry = _entry(row)
+        if len(claimed) == limit or _waits(conn, entry):
+            continue
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == entry.id)
+            .values(
+                state=IN_FLIGHT,
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=outbox.c.attempts + 1,
+                updated_at=now,
+            )
+        )
+        claimed.append(replace(entry, attempts=entry.attempts + 1))
+    return claimed
+
+
+def _waits(conn: Connection, entry: Entry) -> bool:
+    """True when an earlier unfinished entry of the same patient must go first."""
+    earlier = conn.execute(
+        select(outbox.c.resource_keys).where(
+            outbox.c.tenant == entry.tenant,
+            outbox.c.patient_key == entry.patient_key,
+            outbox.c.id < entry.id,
+            outbox.c.state.in_(UNFINISHED),
+        )
+    ).all()
+    mine = set(entry.resource_keys)
+    return any(_depends(mine, set(row.resource_keys)) for row in earlier)
+
+
+def _depends(mine: set[str], theirs: set[str]) -> bool:
+    return bool(mine & theirs) or any(key.split("/")[0] in SHARED_TYPES for key in theirs)
+
+
+def _entry(row: Row[tuple[object, ...]]) -> Entry:
+    fields = row._mapping
+    return Entry(
+        id=int(fields["id"]),
+        tenant=str(fields["tenant"]),
+        patient_key=str(fields["patient_key"]),
+        encounter_key=str(fields["encounter_key"]),
+        resource_keys=tuple(fields["resource_keys"]),
+        attempts=int(fields["attempts"]),
+    )
+
+
+def settle(
+    conn: Connection,
+    entry: Entry,
+    owner: str,
+    state: str,
+    now: datetime,
+    *,
+    status: int | None = None,
+    error: str | None = None,
+    outcome: str | None = None,
+    retry_at: datetime | None = None,
+) -> bool:
+    """Record how a claimed entry ended; False when the lease was lost meanwhile."""
+    values: dict[str, object] = {
+        "state": PENDING if retry_at is not None else state,
+        "lease_owner": None,
+        "lease_until": None,
+        "last_status": status,
+        "last_error": error,
+        "outcome": outcome,
+        "updated_at": now,
+    }
+    if retry_at is not None:
+        values["available_at"] = retry_at
+    done = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == entry.id, outbox.c.lease_owner == owner)
+        .values(**values)
+    )
+    return done.rowcount == 1
+
+
+def replay(conn: Connection, ids: Sequence[int], now: datetime) -> int:
+    """Put dead or conflicting entries back in the queue; returns how many were."""
+    done = conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.state.in_((DEAD, CONFLICT)))
+        .values(state=PENDING, available_at=now, attempts=0, updated_at=now)
+    )
+    return done.rowcount
+
+
+def counts(conn: Connection, tenant: str | None = None) -> dict[str, int]:
+    """Entries per state (all tenants when `tenant` is None)."""
+    query = select(outbox.c.state, func.count()).group_by(outbox.c.state)
+    if tenant is not None:
+        query = query.where(outbox.c.tenant == tenant)
+    return {state: int(n) for state, n in conn.execute(query).all()}
