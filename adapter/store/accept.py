@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from adapter.store.schema import outbox, resource_versions, resources, submissions
+from adapter.store.schema import PENDING, outbox, resource_versions, resources, submissions
 from mappings.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
@@ -27,7 +27,6 @@ from mappings.serialize import dumps
 
 # Resources several encounters share: never tombstoned because one document left them out.
 SHARED_TYPES = frozenset({"Organization", "Device", "Patient", "Practitioner", "PractitionerRole"})
-PENDING = "pending"
 
 
 @dataclass(frozen=True)

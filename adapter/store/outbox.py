@@ -22,13 +22,21 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
-from adapter.store.accept import PENDING, SHARED_TYPES
-from adapter.store.schema import outbox
+from adapter.store.accept import SHARED_TYPES
+from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox
 
-IN_FLIGHT = "in_flight"
-DONE = "done"
-DEAD = "dead"
-CONFLICT = "conflict"
+__all__ = [
+    "CONFLICT",
+    "DEAD",
+    "DONE",
+    "IN_FLIGHT",
+    "PENDING",
+    "Entry",
+    "claim",
+    "counts",
+    "replay",
+    "settle",
+]
 UNFINISHED = (PENDING, IN_FLIGHT, DEAD, CONFLICT)
 
 

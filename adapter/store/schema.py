@@ -36,6 +36,13 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
+# Outbox entry states (see adapter.store.outbox for the life cycle).
+PENDING = "pending"
+IN_FLIGHT = "in_flight"
+DONE = "done"
+DEAD = "dead"
+CONFLICT = "conflict"
+
 Id = String(64)
 Key = String(512)
 
