@@ -15,13 +15,13 @@ from urllib.parse import quote
 from mappings.context import MappingContext
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import objs, str_field
+from mappings.lookup import identifiers, str_field
 
 
 def resource_identity(res: Resource, ctx: MappingContext) -> Identity:
     """The identity a mapped resource was built from (its identifier in our namespace)."""
     prefix = f"{ctx.namespace}/sid/"
-    for ident in objs(res.get("identifier")):
+    for ident in identifiers(res):
         system, value = str_field(ident, "system"), str_field(ident, "value")
         if system is not None and value is not None and system.startswith(prefix):
             return Identity(str(res["resourceType"]), system, value)

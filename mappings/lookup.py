@@ -30,10 +30,17 @@ def str_field(value: JsonObject, key: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
+def identifiers(res: Resource) -> list[JsonObject]:
+    """A resource's identifiers: a list in most types, a single one in some R4 types
+    (AdverseEvent, QuestionnaireResponse, Bundle)."""
+    found = res.get("identifier")
+    return [found] if isinstance(found, dict) else objs(found)
+
+
 def has_identifier(res: Resource, system: str, value: str | None = None) -> bool:
     return any(
         i.get("system") == system and (value is None or i.get("value") == value)
-        for i in objs(res.get("identifier"))
+        for i in identifiers(res)
     )
 
 
@@ -52,7 +59,7 @@ def by_identity(resources: Sequence[Resource], ident: Identity) -> Resource | No
 
 def identifier_value(res: Resource, system: str) -> str | None:
     return next(
-        (str_field(i, "value") for i in objs(res.get("identifier")) if i.get("system") == system),
+        (str_field(i, "value") for i in identifiers(res) if i.get("system") == system),
         None,
     )
 

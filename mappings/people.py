@@ -43,8 +43,9 @@ def map_patient(patient: Patient, ctx: MappingContext) -> Resource:
 
 
 def _address(address: Address) -> JsonObject:
-    parts = {
-        "line": address.line,
+    lines: list[JsonValue] | None = None if address.line is None else [*address.line]
+    parts: dict[str, JsonValue] = {
+        "line": lines,
         "city": address.city,
         "state": address.state,
         "postalCode": address.postal_code,

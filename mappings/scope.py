@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mappings import identity
+from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure, Provider
+from mappings.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,14 @@ class EncounterScope:
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.provider_id == provider_id), None)
+
+    def administration(self, ctx: MappingContext) -> Identity | None:
+        """The ketamine/esketamine MedicationAdministration of this encounter, if one exists.
+
+        The infusion mapper writes one only once the session started (R4 requires its
+        time), so readings and alerts must not point at it before then.
+        """
+        infusion = self.infusion
+        if infusion is None or infusion.start is None:
+            return None
+        return identity.infusion_administration(ctx, infusion.procedure_id)

@@ -1,0 +1,83 @@
+"""The medication review: reconciliation Procedure, statements, allergies, interactions.
+
+The review itself is a Procedure (SNOMED 430193006 Medication reconciliation,
+terminology 4a) that each MedicationStatement is `derivedFrom`. The parts live in
+`medication_review_<part>.py`: statements, allergies, the interaction screen
+(DetectedIssue), RxNorm codes, and the identities they share. The reverse mapping
+rebuilds the record from the Procedure, the statements and the allergies, found by
+identifier; the DetectedIssues are derived and not read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mappings import identity
+from mappings import medication_review_refs as refs
+from mappings.builders import fhir_datetime, resource, term
+from mappings.context import MappingContext
+from mappings.contract import MedicationReview
+from mappings.jsontypes import JsonValue, Resource
+from mappings.lookup import identifier_value, str_field
+from mappings.medication_review_allergies import map_allergies, unmap_allergies
+from mappings.medication_review_interactions import map_interactions
+from mappings.medication_review_statements import map_statements, unmap_statements
+from mappings.scope import EncounterScope
+
+TABLE = "medication_review"
+
+
+def map_medication_review(
+    record: MedicationReview, scope: EncounterScope, ctx: MappingContext
+) -> list[Resource]:
+    """The review Procedure, then statements, allergies and interaction issues."""
+    out = [_review(record, scope, ctx)]
+    out.extend(map_statements(record, scope, ctx))
+    out.extend(map_allergies(record, scope, ctx))
+    out.extend(map_interactions(record, scope, ctx))
+    return out
+
+
+def _review(record: MedicationReview, scope: EncounterScope, ctx: MappingContext) -> Resource:
+    out = resource(refs.review(ctx, record.review_id), ctx)
+    out["status"] = "completed"
+    out["code"] = term(TABLE, "review-medication-reconciliation", ctx)
+    out["subject"] = identity.patient(ctx, scope.patient_mrn).ref()
+    out["encounter"] = identity.encounter(ctx, scope.encounter_id).ref()
+    out["performedDateTime"] = fhir_datetime(record.reviewed_at)
+    reviewer = refs.reviewer(record.reviewed_by, scope, ctx)
+    if reviewer:
+        out["performer"] = [{"actor": reviewer}]
+    if record.notes is not None:
+        out["note"] = [{"text": record.notes}]
+    return out
+
+
+def unmap_medication_review(
+    resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
+) -> MedicationReview | None:
+    """The review these resources hold, or None when there is no review Procedure."""
+    found = _find_review(resources, ctx)
+    if found is None:
+        return None
+    review, review_id = found
+    performer = refs.first(review.get("performer"))
+    document: dict[str, JsonValue] = {
+        "review_id": review_id,
+        "reviewed_at": review.get("performedDateTime"),
+        "reviewed_by": refs.reviewer_id(performer.get("actor"), resources, ctx),
+        "medications": unmap_statements(resources, review_id, ctx),
+        "allergies": unmap_allergies(resources, review_id, ctx),
+        "notes": str_field(refs.first(review.get("note")), "text"),
+    }
+    return MedicationReview.model_validate(document)
+
+
+def _find_review(resources: Sequence[Resource], ctx: MappingContext) -> tuple[Resource, str] | None:
+    """The first review Procedure (an encounter has at most one review) and its id."""
+    system = refs.review(ctx, "-").system
+    for res in resources:
+        review_id = identifier_value(res, system)
+        if res.get("resourceType") == "Procedure" and review_id is not None:
+            return res, review_id
+    return None

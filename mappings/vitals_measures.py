@@ -1,0 +1,73 @@
+"""What a vital-signs reading set is made of: its measurements, tables and identities.
+
+One place names each measurement once (contract field, identity part, code key and
+units), so the forward mapping, the reverse mapping and the interpretation rules
+cannot disagree about which field is which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mappings.context import MappingContext
+from mappings.contract import Measurement, VitalsObservation
+from mappings.contract import units as contract_units
+from mappings.identity import Identity, identity
+
+CODES = "vital_signs"
+UNITS = "vital_units"
+PHASES = "vital_phases"
+POSITIONS = "body_positions"
+INTERPRETATIONS = "vital_interpretation"
+
+PHASE_EXTENSION = "infusion-phase"
+SEQUENCE_EXTENSION = "vitals-sequence"
+BODY_POSITION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/observation-bodyPosition"
+
+KIND = "vitals"
+PANEL = "panel"
+BLOOD_PRESSURE = "blood-pressure"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measurement field of a reading set.
+
+    `part` is both the identity part of its Observation (or component) and its key
+    in `vital_signs.csv`; `quantity` gives its canonical unit for the alert rules.
+    """
+
+    field: str
+    part: str
+    quantity: contract_units.Quantity
+    read: Callable[[VitalsObservation], Measurement | None]
+
+
+SYSTOLIC = Measure(
+    "systolic", "systolic", contract_units.BLOOD_PRESSURE_SYSTOLIC, lambda r: r.systolic
+)
+DIASTOLIC = Measure(
+    "diastolic", "diastolic", contract_units.BLOOD_PRESSURE_DIASTOLIC, lambda r: r.diastolic
+)
+BP_COMPONENTS = (SYSTOLIC, DIASTOLIC)
+
+SINGLE_MEASURES = (
+    Measure("heart_rate", "heart-rate", contract_units.HEART_RATE, lambda r: r.heart_rate),
+    Measure(
+        "respiratory_rate",
+        "respiratory-rate",
+        contract_units.RESPIRATORY_RATE,
+        lambda r: r.respiratory_rate,
+    ),
+    Measure("spo2", "oxygen-saturation", contract_units.SPO2, lambda r: r.spo2),
+    Measure("temperature", "body-temperature", contract_units.TEMPERATURE, lambda r: r.temperature),
+    Measure("weight", "body-weight", contract_units.WEIGHT, lambda r: r.weight),
+    Measure("height", "body-height", contract_units.HEIGHT, lambda r: r.height),
+)
+"""Measurements that each become one Observation with a valueQuantity, in output order."""
+
+
+def vitals_identity(ctx: MappingContext, vitals_id: str, part: str) -> Identity:
+    """`Observation` `<namespace>/sid/vitals|<vitals_id>~<part>`."""
+    return identity(ctx, "Observation", KIND, vitals_id, part)
