@@ -88,14 +88,22 @@ def meta(ctx: MappingContext) -> JsonObject:
     return {"security": labels}
 
 
+# R4 types with no `identifier` element: their identity travels in a clinic extension,
+# and they are written by their (deterministic) logical id instead of by identifier.
+WITHOUT_IDENTIFIER = frozenset({"Provenance"})
+SOURCE_IDENTIFIER = "source-identifier"
+
+
 def resource(ident: Identity, ctx: MappingContext, identifier_type: str | None = None) -> Resource:
     """The common head of every mapped resource: type, id, meta, identifier."""
-    return {
-        "resourceType": ident.resource_type,
-        "id": ident.id,
-        "meta": meta(ctx),
-        "identifier": [ident.identifier(identifier_type)],
-    }
+    head: Resource = {"resourceType": ident.resource_type, "id": ident.id, "meta": meta(ctx)}
+    if ident.resource_type in WITHOUT_IDENTIFIER:
+        head["extension"] = [
+            extension(ctx, SOURCE_IDENTIFIER, valueIdentifier=ident.identifier(identifier_type))
+        ]
+    else:
+        head["identifier"] = [ident.identifier(identifier_type)]
+    return head
 
 
 def extension(ctx: MappingContext, name: str, **value: JsonValue) -> JsonObject:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from mappings.builders import WITHOUT_IDENTIFIER
 from mappings.context import MappingContext
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
@@ -29,6 +30,9 @@ def resource_identity(res: Resource, ctx: MappingContext) -> Identity:
 
 
 def conditional_url(ident: Identity) -> str:
+    """`Type?identifier=system|value`, or `Type/id` for a type that has no identifier."""
+    if ident.resource_type in WITHOUT_IDENTIFIER:
+        return f"{ident.resource_type}/{ident.id}"
     search = quote(f"{ident.system}|{ident.value}", safe=":/|~")
     return f"{ident.resource_type}?identifier={search}"
 

@@ -32,9 +32,15 @@ def str_field(value: JsonObject, key: str) -> str | None:
 
 def identifiers(res: Resource) -> list[JsonObject]:
     """A resource's identifiers: a list in most types, a single one in some R4 types
-    (AdverseEvent, QuestionnaireResponse, Bundle)."""
+    (AdverseEvent, QuestionnaireResponse), or for types without the element (Provenance)
+    the one our `source-identifier` extension carries."""
     found = res.get("identifier")
-    return [found] if isinstance(found, dict) else objs(found)
+    listed = [found] if isinstance(found, dict) else objs(found)
+    for ext in objs(res.get("extension")):
+        url, value = ext.get("url"), ext.get("valueIdentifier")
+        if isinstance(url, str) and url.endswith("/source-identifier") and isinstance(value, dict):
+            listed.append(value)
+    return listed
 
 
 def has_identifier(res: Resource, system: str, value: str | None = None) -> bool:

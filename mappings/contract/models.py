@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mappings.contract import rules
 from mappings.contract.fields import (
@@ -85,6 +92,11 @@ class Address(ContractModel):
     postal_code: Text | None = None
     country: Country | None = None
 
+    @field_validator("line", mode="after")
+    @classmethod
+    def _no_lines_is_none_given(cls, value: list[str] | None) -> list[str] | None:
+        return value or None
+
 
 class Patient(ContractModel):
     mrn: ClinicId
@@ -95,6 +107,12 @@ class Patient(ContractModel):
     phone: Text | None = None
     email: Email | None = None
     address: Address | None = None
+
+    @field_validator("address", mode="after")
+    @classmethod
+    def _empty_address_is_none_given(cls, value: Address | None) -> Address | None:
+        # An address with no parts says nothing; FHIR would carry no address for it.
+        return value if value is not None and value.model_dump(exclude_none=True) else None
 
 
 class Provider(ContractModel):
@@ -297,6 +315,13 @@ class EncounterSubmission(ContractModel):
     infusion: InfusionProcedure | None = None
     vitals: list[VitalsObservation] | None = None
     medication_review: MedicationReview | None = None
+
+    @field_validator("providers", "vitals", mode="after")
+    @classmethod
+    def _empty_list_is_none_given(cls, value: list[object] | None) -> list[object] | None:
+        # "providers": [] and no "providers" say the same thing; one form keeps the model
+        # equal to what comes back from FHIR, where nothing marks an empty list.
+        return value or None
 
     @model_validator(mode="after")
     def _cross_record_rules(self) -> Self:
