@@ -8,10 +8,11 @@ cannot work are refused with a `ConfigError` naming the variable.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -24,10 +25,22 @@ DEFAULT_DATABASE_URL = "sqlite:///./adapter.db"
 DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_SMART_SCOPE = "system/*.read system/*.write"
 # Values that may hold a password are never echoed back in an error message.
-SECRET_FIELDS = frozenset({"database_url"})
+SECRET_FIELDS = frozenset(
+    {"database_url", "ehr_auth_password", "ehr_auth_token", "ehr_auth_client_secret"}
+)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+EhrAuthKind = Literal["none", "basic", "bearer", "client_credentials", "smart_backend"]
+# The fields each outbound auth kind cannot work without.
+REQUIRED_AUTH_FIELDS: dict[EhrAuthKind, tuple[str, ...]] = {
+    "none": (),
+    "basic": ("ehr_auth_username", "ehr_auth_password"),
+    "bearer": ("ehr_auth_token",),
+    "client_credentials": ("ehr_auth_client_id", "ehr_auth_client_secret"),
+    "smart_backend": ("ehr_auth_client_id", "ehr_auth_private_key_file", "ehr_auth_key_id"),
+}
 
 
 class Settings(BaseSettings):
@@ -35,11 +48,26 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: Annotated[str, Field(repr=False)] = DEFAULT_DATABASE_URL
     """SQLAlchemy URL of the store; SQLite by default, `postgresql+psycopg://...` to scale."""
     ehr_base_url: str = DEFAULT_EHR_BASE_URL
     """FHIR base URL of the EHR to push to and pull from; empty string: no EHR configured."""
     ehr_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    ehr_ca_bundle: str = ""
+    """PEM file of the CAs to trust for the EHR's TLS certificate; empty: the system's."""
+    ehr_auth: EhrAuthKind = "none"
+    """How the adapter authenticates to the EHR; each kind needs the fields listed for it."""
+    ehr_auth_username: str = ""
+    ehr_auth_password: SecretStr = SecretStr("")
+    ehr_auth_token: SecretStr = SecretStr("")
+    ehr_auth_client_id: str = ""
+    ehr_auth_client_secret: SecretStr = SecretStr("")
+    ehr_auth_token_url: str = ""
+    """OAuth2 token endpoint; empty: discovered from the EHR's smart-configuration."""
+    ehr_auth_scope: str = ""
+    ehr_auth_private_key_file: str = ""
+    """PEM private key (RSA >= 2048 bits or EC P-384) signing SMART client assertions."""
+    ehr_auth_key_id: str = ""
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     namespace: str = DEFAULT_NAMESPACE
@@ -73,9 +101,47 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL such as http://host/fhir, or empty")
         return value.rstrip("/")
 
+    @field_validator("ehr_ca_bundle")
+    @classmethod
+    def _readable_ca_bundle(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_file():
+            raise ValueError("no such file: must be a PEM file of CA certificates, or empty")
+        return value
+
+    @field_validator("ehr_auth_token_url")
+    @classmethod
+    def _http_token_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an http(s) URL of the OAuth2 token endpoint, or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_fields_present(self) -> Settings:
+        missing = [f for f in REQUIRED_AUTH_FIELDS[self.ehr_auth] if not _is_set(getattr(self, f))]
+        if missing:
+            names = " and ".join(ENV_PREFIX + f.upper() for f in missing)
+            raise ValueError(f"{names} must be set when ADAPTER_EHR_AUTH={self.ehr_auth}")
+        return self
+
     @property
     def is_ehr_configured(self) -> bool:
         return bool(self.ehr_base_url)
+
+    @property
+    def ehr_scope(self) -> str:
+        """The scope to ask the token endpoint for; SMART Backend Services always needs one."""
+        if self.ehr_auth == "smart_backend" and not self.ehr_auth_scope:
+            return DEFAULT_SMART_SCOPE
+        return self.ehr_auth_scope
+
+
+def _is_set(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return bool(str(value).strip())
 
 
 def get_settings() -> Settings:
@@ -92,7 +158,10 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _describe_error(error: ErrorDetails) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "?"
+    if not error["loc"]:
+        # A check across fields: its input is every setting, secrets included.
+        return error["msg"].removeprefix("Value error, ")
+    field = str(error["loc"][0])
     variable = ENV_PREFIX + field.upper()
     message = error["msg"].removeprefix("Value error, ")
     if field in SECRET_FIELDS:

@@ -1,48 +1,113 @@
-"""Fetch a FHIR server's CapabilityStatement (`GET {base}/metadata`), always with a timeout.
+"""What a FHIR server says it can do: its CapabilityStatement, fetched and read.
 
-This is the seam between `requests` and the adapter's error tree: every failure leaves here
-as the most specific `EhrError`.
+`fetch_capability_statement` is `GET {base}/metadata`, always with a timeout, every failure
+leaving as the most specific `EhrError`. `Capabilities` is the part the EHR client adapts
+to: whole-Bundle interactions (`transaction`, `batch`) and, per resource type, the
+interactions it accepts, conditional ones included (`conditional-update`, ...).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import requests
+from requests.auth import AuthBase
 
-from adapter.errors import EhrBadResponse, EhrTimeout, EhrUnavailable
+from adapter.errors import EhrBadResponse, EhrUnavailable
+from adapter.fhir.http import FHIR_JSON, Timeout, call, json_object
+from mappings.jsontypes import JsonObject, JsonValue
+from mappings.lookup import objs, str_field
 
-FHIR_JSON = "application/fhir+json"
+# CapabilityStatement.rest.resource flags, read as interactions of their own.
+CONDITIONAL_FLAGS = {
+    "conditionalCreate": "conditional-create",
+    "conditionalUpdate": "conditional-update",
+}
 
 
 def fetch_capability_statement(
-    base_url: str, timeout_seconds: float, session: requests.Session | None = None
-) -> dict[str, Any]:
+    base_url: str,
+    timeout_seconds: Timeout,
+    session: requests.Session | None = None,
+    *,
+    auth: AuthBase | None = None,
+) -> JsonObject:
     """The server's CapabilityStatement as JSON, or an `EhrError` saying why not."""
     http = session or requests.Session()
     try:
-        reply = http.get(
-            f"{base_url}/metadata", headers={"Accept": FHIR_JSON}, timeout=timeout_seconds
+        reply = call(
+            http,
+            "GET",
+            f"{base_url}/metadata",
+            timeout=timeout_seconds,
+            auth=auth,
+            headers={"Accept": FHIR_JSON},
         )
-    except requests.Timeout as exc:
-        raise EhrTimeout(f"no answer from the EHR within {timeout_seconds:g} s") from exc
-    except requests.RequestException as exc:
-        raise EhrUnavailable(f"cannot reach the EHR: {type(exc).__name__}") from exc
     finally:
         if session is None:
             http.close()
     return _capability_statement(reply)
 
 
-def _capability_statement(reply: requests.Response) -> dict[str, Any]:
+def _capability_statement(reply: requests.Response) -> JsonObject:
     if reply.status_code >= 500:
         raise EhrUnavailable(f"the EHR answered HTTP {reply.status_code}")
     if reply.status_code != 200:
         raise EhrBadResponse(f"the EHR answered HTTP {reply.status_code} to /metadata")
-    try:
-        body = reply.json()
-    except ValueError:
-        raise EhrBadResponse("the EHR's /metadata answer is not JSON") from None
-    if not isinstance(body, dict) or body.get("resourceType") != "CapabilityStatement":
+    body = json_object(reply, "/metadata")
+    if body.get("resourceType") != "CapabilityStatement":
         raise EhrBadResponse("the EHR's /metadata answer is not a CapabilityStatement")
     return body
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The interactions a server declares, system-wide and per resource type."""
+
+    fhir_version: str | None = None
+    system_interactions: frozenset[str] = frozenset()
+    resource_interactions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def supports_transaction(self) -> bool:
+        return "transaction" in self.system_interactions
+
+    @property
+    def supports_batch(self) -> bool:
+        return "batch" in self.system_interactions
+
+    def supports(self, resource_type: str, interaction: str) -> bool:
+        """Whether `interaction` (e.g. `update`, `conditional-update`) is declared for it."""
+        return interaction in self.resource_interactions.get(resource_type, frozenset())
+
+
+def parse_capabilities(statement: JsonObject) -> Capabilities:
+    """The server-mode `rest` parts of a CapabilityStatement, merged; the rest is ignored."""
+    system: set[str] = set()
+    per_type: dict[str, set[str]] = {}
+    for rest in objs(statement.get("rest")):
+        if rest.get("mode", "server") != "server":
+            continue
+        system.update(_codes(rest.get("interaction")))
+        for resource in objs(rest.get("resource")):
+            resource_type = str_field(resource, "type")
+            if resource_type is not None:
+                per_type.setdefault(resource_type, set()).update(_resource_interactions(resource))
+    return Capabilities(
+        fhir_version=str_field(statement, "fhirVersion"),
+        system_interactions=frozenset(system),
+        resource_interactions={t: frozenset(codes) for t, codes in per_type.items()},
+    )
+
+
+def _resource_interactions(resource: JsonObject) -> set[str]:
+    found = _codes(resource.get("interaction"))
+    found.update(name for flag, name in CONDITIONAL_FLAGS.items() if resource.get(flag) is True)
+    if resource.get("conditionalRead") not in (None, "not-supported"):
+        found.add("conditional-read")
+    return found
+
+
+def _codes(interactions: JsonValue) -> set[str]:
+    return {code for i in objs(interactions) if (code := str_field(i, "code")) is not None}

@@ -89,3 +89,100 @@ def test_settings__constructed_directly__overrides_environment(
 ) -> None:
     monkeypatch.setenv("ADAPTER_TENANT", "from-env")
     assert Settings(tenant="from-test").tenant == "from-test"
+
+
+def test_get_settings__ehr_auth_defaults__no_auth_and_system_tls() -> None:
+    settings = get_settings()
+    assert settings.ehr_auth == "none"
+    assert settings.ehr_ca_bundle == ""
+    assert settings.ehr_auth_token_url == ""
+    assert settings.ehr_scope == ""
+
+
+def test_get_settings__client_credentials__read_with_secret_hidden(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADAPTER_EHR_AUTH", "client_credentials")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_CLIENT_ID", "adapter")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_TOKEN_URL", "https://auth.ehr.example/token")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_SCOPE", "system/*.write")
+    settings = get_settings()
+    assert settings.ehr_auth_client_secret.get_secret_value() == "s3cret"
+    assert settings.ehr_scope == "system/*.write"
+    assert "s3cret" not in repr(settings)
+
+
+def test_settings__repr__hides_every_secret_and_the_database_url() -> None:
+    settings = Settings(
+        database_url="postgresql+psycopg://u:dbpass@db/adapter",
+        ehr_auth="basic",
+        ehr_auth_username="u",
+        ehr_auth_password="pw-secret",
+        ehr_auth_token="tok-secret",
+        ehr_auth_client_secret="cs-secret",
+    )
+    shown = repr(settings) + str(settings)
+    assert not any(s in shown for s in ("dbpass", "pw-secret", "tok-secret", "cs-secret"))
+
+
+def test_settings__smart_backend_without_scope__system_read_write_scope() -> None:
+    settings = Settings(
+        ehr_auth="smart_backend",
+        ehr_auth_client_id="c",
+        ehr_auth_private_key_file="/keys/adapter.pem",
+        ehr_auth_key_id="k1",
+    )
+    assert settings.ehr_scope == "system/*.read system/*.write"
+
+
+@pytest.mark.parametrize(
+    ("kind", "given", "missing"),
+    [
+        ("basic", {"USERNAME": "u"}, "ADAPTER_EHR_AUTH_PASSWORD"),
+        ("basic", {"PASSWORD": "s3cret"}, "ADAPTER_EHR_AUTH_USERNAME"),
+        ("bearer", {}, "ADAPTER_EHR_AUTH_TOKEN"),
+        ("client_credentials", {"CLIENT_SECRET": "s3cret"}, "ADAPTER_EHR_AUTH_CLIENT_ID"),
+        ("client_credentials", {"CLIENT_ID": "c"}, "ADAPTER_EHR_AUTH_CLIENT_SECRET"),
+        ("smart_backend", {"CLIENT_ID": "c", "KEY_ID": "k"}, "ADAPTER_EHR_AUTH_PRIVATE_KEY_FILE"),
+        (
+            "smart_backend",
+            {"CLIENT_ID": "c", "PRIVATE_KEY_FILE": "/k.pem"},
+            "ADAPTER_EHR_AUTH_KEY_ID",
+        ),
+    ],
+)
+def test_get_settings__auth_kind_missing_a_field__config_error_names_it(
+    monkeypatch: pytest.MonkeyPatch, kind: str, given: dict[str, str], missing: str
+) -> None:
+    monkeypatch.setenv("ADAPTER_EHR_AUTH", kind)
+    for suffix, value in given.items():
+        monkeypatch.setenv(f"ADAPTER_EHR_AUTH_{suffix}", value)
+    with pytest.raises(ConfigError, match=f"{missing}\\b") as caught:
+        get_settings()
+    assert "s3cret" not in str(caught.value)
+
+
+def test_get_settings__blank_password__counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADAPTER_EHR_AUTH", "basic")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_USERNAME", "u")
+    monkeypatch.setenv("ADAPTER_EHR_AUTH_PASSWORD", "  ")
+    with pytest.raises(ConfigError, match="ADAPTER_EHR_AUTH_PASSWORD"):
+        get_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ADAPTER_EHR_AUTH", "kerberos"),
+        ("ADAPTER_EHR_CA_BUNDLE", "/nonexistent/ca.pem"),
+        ("ADAPTER_EHR_AUTH_TOKEN_URL", "auth.ehr.example/token"),
+        ("ADAPTER_EHR_AUTH_TOKEN_URL", "ftp://auth.ehr.example/token"),
+    ],
+)
+def test_get_settings__bad_auth_value__config_error_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        get_settings()

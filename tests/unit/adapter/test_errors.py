@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+import adapter.errors
 from adapter.errors import (
     AdapterError,
     ConfigError,
+    EhrAmbiguousMatch,
+    EhrAuthFailed,
     EhrBadResponse,
+    EhrConflict,
+    EhrContention,
     EhrError,
+    EhrNotFound,
+    EhrRateLimited,
+    EhrRejected,
     EhrTimeout,
     EhrUnavailable,
 )
+from mappings.jsontypes import JsonObject
 
 
 @pytest.mark.parametrize(
@@ -23,11 +32,63 @@ from adapter.errors import (
         (EhrUnavailable, 503),
         (EhrTimeout, 504),
         (EhrBadResponse, 502),
+        (EhrRateLimited, 503),
+        (EhrContention, 503),
+        (EhrConflict, 409),
+        (EhrAmbiguousMatch, 502),
+        (EhrRejected, 502),
+        (EhrNotFound, 404),
+        (EhrAuthFailed, 502),
     ],
 )
 def test_error__each_class__knows_its_http_status(error: type[AdapterError], status: int) -> None:
     assert error.status_code == status
     assert issubclass(error, AdapterError)
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (EhrUnavailable, True),
+        (EhrTimeout, True),
+        (EhrRateLimited, True),
+        (EhrContention, True),
+        (EhrBadResponse, False),
+        (EhrConflict, False),
+        (EhrAmbiguousMatch, False),
+        (EhrRejected, False),
+        (EhrNotFound, False),
+        (EhrAuthFailed, False),
+        (ConfigError, False),
+    ],
+)
+def test_error__each_class__says_whether_a_retry_may_succeed(
+    error: type[AdapterError], retryable: bool
+) -> None:
+    assert error.retryable is retryable
+
+
+def test_error_tree__docstring__names_every_class() -> None:
+    tree = adapter.errors.__doc__ or ""
+    classes = [
+        name
+        for name, value in vars(adapter.errors).items()
+        if isinstance(value, type) and issubclass(value, AdapterError)
+    ]
+    assert all(f" {name} " in tree for name in classes)
+
+
+def test_ehr_error__outcome__carried_but_not_in_the_message() -> None:
+    outcome: JsonObject = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "MRN-1"}]}
+    error = EhrRejected("the EHR answered HTTP 400 to a transaction", outcome=outcome)
+    assert error.outcome == outcome
+    assert "MRN-1" not in str(error)
+    assert "MRN-1" not in str(error.problem_detail())
+
+
+def test_rate_limited__retry_after__kept_in_seconds() -> None:
+    assert EhrRateLimited("slow down", retry_after=12.5).retry_after == 12.5
+    assert EhrRateLimited("slow down").retry_after is None
 
 
 def test_problem_detail__ehr_timeout__rfc9457_fields() -> None:

@@ -1,0 +1,281 @@
+"""The EHR's FHIR REST API as the adapter uses it: read, search, history, and sending Bundles.
+
+One `FhirClient` per EHR holds one pooled session, its auth, and the EHR's capabilities
+(read once, lazily). Every call has a timeout; every failure leaves as the most specific
+`EhrError`; after a 401, a token auth fetches a fresh token and the call is tried once more.
+Paging follows `next` links only while they stay under the base URL, so our token never
+goes to another host. Logs carry resource types, counts and statuses, never URLs or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from adapter.config import Settings
+from adapter.errors import ConfigError, EhrAmbiguousMatch, EhrBadResponse, EhrError
+from adapter.fhir.auth import EhrAuth, auth_from_settings
+from adapter.fhir.bundles import BundleResult
+from adapter.fhir.capability import Capabilities, fetch_capability_statement, parse_capabilities
+from adapter.fhir.http import Params, call, json_object, new_session, timeout_of
+from adapter.fhir.oauth import Clock
+from adapter.fhir.outcome import error_for_status, operation_outcome, retry_after_seconds
+from adapter.fhir.sender import DEFAULT_ENTRY_RETRY_DELAYS, BundleSender
+from mappings.jsontypes import JsonObject
+from mappings.lookup import obj, objs, str_field
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FetchedResource:
+    """A resource as the EHR holds it, with the ETag (`W/"<version>"`) to update it safely."""
+
+    resource: JsonObject = field(repr=False)
+    etag: str | None
+
+
+class FhirClient:
+    """One EHR's FHIR REST API; use as a context manager, or `close()` it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: EhrAuth | None = None,
+        session: requests.Session | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        entry_retry_delays: Sequence[float] = DEFAULT_ENTRY_RETRY_DELAYS,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session or new_session()
+        self._auth = auth or EhrAuth()
+        self._timeout = timeout_of(timeout_seconds)
+        self._clock = clock
+        self._capabilities: Capabilities | None = None
+        self._lock = threading.Lock()
+        self._sender = BundleSender(
+            self._post_bundle, self._error, sleep=sleep, retry_delays=entry_retry_delays
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> FhirClient:
+        """The client for the configured EHR; `ConfigError` when none is, or auth cannot work."""
+        if not settings.is_ehr_configured:
+            raise ConfigError("ADAPTER_EHR_BASE_URL is empty: no EHR is configured")
+        session = new_session(ca_bundle=settings.ehr_ca_bundle)
+        auth = auth_from_settings(settings, session, clock)
+        return cls(
+            settings.ehr_base_url,
+            auth=auth,
+            session=session,
+            timeout_seconds=settings.ehr_timeout_seconds,
+            clock=clock,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"FhirClient(base_url={self.base_url!r}, auth={self._auth!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def capabilities(self) -> Capabilities:
+        """What the EHR declares it supports, fetched on first use and kept."""
+        with self._lock:
+            if self._capabilities is None:
+                statement = fetch_capability_statement(
+                    self.base_url, self._timeout, self._session, auth=self._auth
+                )
+                self._capabilities = parse_capabilities(statement)
+            return self._capabilities
+
+    def send(self, bundle: JsonObject) -> BundleResult:
+        """Post a transaction Bundle (or a batch, when the EHR needs it); every entry's answer."""
+        return self._sender.send(bundle, use_transaction=self._uses_transaction)
+
+    def _uses_transaction(self) -> bool:
+        # A statement declaring neither says nothing useful: try the transaction then.
+        capabilities = self.capabilities()
+        return capabilities.supports_transaction or not capabilities.supports_batch
+
+    def read(self, resource_type: str, resource_id: str) -> FetchedResource:
+        """`GET [base]/Type/id`; `EhrNotFound` when it does not exist (any more)."""
+        what = f"a read of {resource_type}"
+        reply = self._request("GET", f"{self._type_url(resource_type)}/{_id(resource_id)}", what)
+        resource = json_object(reply, what)
+        if resource.get("resourceType") != resource_type:
+            raise EhrBadResponse(f"the EHR's answer to {what} is not a {resource_type}")
+        return FetchedResource(resource, reply.headers.get("ETag") or _etag(resource))
+
+    def search(self, resource_type: str, params: Params = ()) -> Iterator[JsonObject]:
+        """Every resource found, page after page (included ones too; never outcomes)."""
+        what = f"a search of {resource_type}"
+        for page in self._pages(self._type_url(resource_type), params, what, "searchset"):
+            for entry in objs(page.get("entry")):
+                if obj(entry.get("search")).get("mode") != "outcome" and "resource" in entry:
+                    yield obj(entry.get("resource"))
+
+    def history(
+        self, resource_type: str | None = None, resource_id: str | None = None, params: Params = ()
+    ) -> Iterator[JsonObject]:
+        """Every history entry (system, type or instance level); a deletion has no resource."""
+        url = self.base_url
+        if resource_type is not None:
+            url = self._type_url(resource_type)
+            if resource_id is not None:
+                url = f"{url}/{_id(resource_id)}"
+        what = f"a history of {resource_type or 'the system'}"
+        for page in self._pages(f"{url}/_history", params, what, "history"):
+            yield from objs(page.get("entry"))
+
+    def conditional_read_by_identifier(
+        self, resource_type: str, system: str, value: str
+    ) -> FetchedResource | None:
+        """The one resource with this identifier, None if none; `EhrAmbiguousMatch` if several."""
+        what = f"a search of {resource_type} by identifier"
+        params = {"identifier": f"{system}|{value}", "_count": "2"}
+        reply = self._request("GET", self._type_url(resource_type), what, params=params)
+        page = _bundle(json_object(reply, what), "searchset", what)
+        matches = [
+            obj(e.get("resource"))
+            for e in objs(page.get("entry"))
+            if obj(e.get("search")).get("mode", "match") == "match" and "resource" in e
+        ]
+        total = page.get("total")
+        if len(matches) > 1 or (isinstance(total, int) and total > 1):
+            raise EhrAmbiguousMatch(f"several {resource_type} resources on the EHR match")
+        return FetchedResource(matches[0], _etag(matches[0])) if matches else None
+
+    def _pages(self, url: str, params: Params, what: str, bundle_type: str) -> Iterator[JsonObject]:
+        """Each Bundle page, following `next` links that stay under the base URL."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url is not None:
+            reply = self._request("GET", next_url, what, params=params if not seen else None)
+            seen.add(next_url)
+            page = _bundle(json_object(reply, what), bundle_type, what)
+            yield page
+            next_url = self._next_url(page, what)
+            if next_url in seen:
+                raise EhrBadResponse(f"the EHR's pages for {what} link back to themselves")
+
+    def _next_url(self, page: JsonObject, what: str) -> str | None:
+        link = next(
+            (str_field(k, "url") for k in objs(page.get("link")) if k.get("relation") == "next"),
+            None,
+        )
+        if not link:
+            return None
+        url = urljoin(self.base_url + "/", link)
+        if not self._is_under_base(url):
+            raise EhrBadResponse(f"the EHR's next link for {what} leaves its base URL")
+        return url
+
+    def _is_under_base(self, url: str) -> bool:
+        base, found = urlsplit(self.base_url), urlsplit(url)
+        return (found.scheme, found.netloc) == (base.scheme, base.netloc) and (
+            found.path == base.path or found.path.startswith(base.path.rstrip("/") + "/")
+        )
+
+    def _type_url(self, resource_type: str) -> str:
+        if not RESOURCE_TYPE.fullmatch(resource_type):
+            raise ValueError("not a FHIR resource type name")
+        return f"{self.base_url}/{resource_type}"
+
+    def _post_bundle(self, bundle: JsonObject) -> requests.Response:
+        return self._exchange("POST", self.base_url, json_body=bundle)
+
+    def _request(
+        self, method: str, url: str, what: str, *, params: Params | None = None
+    ) -> requests.Response:
+        """The answer to a request, or the `EhrError` its failure status means."""
+        reply = self._exchange(method, url, params=params)
+        if reply.status_code >= 400:
+            raise self._error(reply, what, False)
+        return reply
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json_body: JsonObject | None = None,
+    ) -> requests.Response:
+        """Send with our auth; on 401, once more if the auth could refresh its token."""
+        reply = self._call(method, url, params, json_body)
+        if reply.status_code == 401 and self._auth.forget():
+            log.info("EHR answered 401 to %s: retrying once with a fresh token", method)
+            reply = self._call(method, url, params, json_body)
+        return reply
+
+    def _call(
+        self, method: str, url: str, params: Params | None, json_body: JsonObject | None
+    ) -> requests.Response:
+        return call(
+            self._session,
+            method,
+            url,
+            timeout=self._timeout,
+            auth=self._auth,
+            params=params,
+            json_body=json_body,
+        )
+
+    def _error(self, reply: requests.Response, what: str, if_match: bool) -> EhrError:
+        retry_after = retry_after_seconds(reply.headers.get("Retry-After"), self._clock())
+        error = error_for_status(
+            reply.status_code,
+            what,
+            outcome=operation_outcome(reply),
+            retry_after=retry_after,
+            if_match=if_match,
+        )
+        log.warning("EHR answered HTTP %d to %s: %s", reply.status_code, what, error.code)
+        return error
+
+
+def _id(resource_id: str) -> str:
+    if not RESOURCE_ID.fullmatch(resource_id):
+        raise ValueError("not a FHIR logical id")
+    return resource_id
+
+
+def _etag(resource: JsonObject) -> str | None:
+    version = str_field(obj(resource.get("meta")), "versionId")
+    return f'W/"{version}"' if version else None
+
+
+def _bundle(body: JsonObject, bundle_type: str, what: str) -> JsonObject:
+    if body.get("resourceType") != "Bundle" or body.get("type") != bundle_type:
+        raise EhrBadResponse(f"the EHR's answer to {what} is not a {bundle_type} Bundle")
+    return body

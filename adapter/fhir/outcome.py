@@ -1,0 +1,135 @@
+"""What an EHR's failure answer means: its status and OperationOutcome, read as an `EhrError`.
+
+One function, `error_for_status`, classifies a whole reply and each entry of a batch
+alike. The OperationOutcome's text is only matched against patterns, never logged or
+copied into a message: EHRs quote the data they refused.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import parsedate_to_datetime
+
+import requests
+
+from adapter.errors import (
+    EhrAmbiguousMatch,
+    EhrAuthFailed,
+    EhrConflict,
+    EhrContention,
+    EhrError,
+    EhrNotFound,
+    EhrRateLimited,
+    EhrRejected,
+    EhrTimeout,
+    EhrUnavailable,
+)
+from mappings.jsontypes import JsonObject
+from mappings.lookup import obj, objs, str_field
+
+# How servers say a conditional operation found several resources (HAPI: "this search
+# matched 2 resources") or that a version precondition failed.
+SEVERAL_MATCHES = re.compile(
+    r"\bmultiple\b|more than one|matched [2-9]|[2-9]\d* (resources )?match"
+)
+VERSION_MISMATCH = re.compile(r"\bversion\b|if-match|etag")
+# How servers say a Bundle is too big. Deliberately narrow: falling back to a batch on any
+# 400 would hide real errors behind a second, different answer.
+TOO_LARGE = re.compile(
+    r"too (many|large|big)|exceed\w* (the )?(max|limit|size)"
+    r"|maximum (number of )?(entries|resources|bundle)"
+)
+
+
+def operation_outcome(reply: requests.Response) -> JsonObject | None:
+    """The reply's OperationOutcome, if its body is one."""
+    try:
+        body: object = reply.json()
+    except ValueError:
+        return None
+    return _as_outcome(body)
+
+
+def _as_outcome(body: object) -> JsonObject | None:
+    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        return obj(body)
+    return None
+
+
+def outcome_text(outcome: JsonObject | None) -> str:
+    """Every issue's code, details and diagnostics, lower-cased, for pattern matching only."""
+    parts: list[str] = []
+    for issue in objs((outcome or {}).get("issue")):
+        details = obj(issue.get("details"))
+        texts = [
+            str_field(issue, "code"),
+            str_field(issue, "diagnostics"),
+            str_field(details, "text"),
+        ]
+        parts.extend(t for t in texts if t)
+        parts.extend(t for c in objs(details.get("coding")) if (t := str_field(c, "display")))
+    return " ".join(parts).lower()
+
+
+def is_too_large(status: int, outcome: JsonObject | None) -> bool:
+    """Whether the server refused a Bundle for its size (413, or a 4xx saying so)."""
+    if status == 413:
+        return True
+    text = outcome_text(outcome)
+    return 400 <= status < 500 and ("too-costly" in text or TOO_LARGE.search(text) is not None)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A `Retry-After` header (delay in seconds, or an HTTP date) as seconds from `now`."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def error_for_status(
+    status: int,
+    what: str,
+    *,
+    outcome: JsonObject | None = None,
+    retry_after: float | None = None,
+    if_match: bool = False,
+) -> EhrError:
+    """The most specific `EhrError` for a failure status answered to `what`.
+
+    `what` names the request without its URL ("a transaction", "a read of Patient").
+    `if_match` says whether the request carried `If-Match`, which tells a 412 version
+    conflict apart from a conditional operation's ambiguous match.
+    """
+    message = f"the EHR answered HTTP {status} to {what}"
+    if status == 429:
+        return EhrRateLimited(message, retry_after=retry_after, outcome=outcome)
+    if status == 408:
+        return EhrTimeout(message, outcome=outcome)
+    if status >= 500:
+        return EhrUnavailable(message, outcome=outcome)
+    if status == 409:
+        return EhrContention(message, outcome=outcome)
+    if status == 412:
+        return _precondition_failed(message, outcome, if_match=if_match)
+    if status in (401, 403):
+        return EhrAuthFailed(message, outcome=outcome)
+    if status in (404, 410):
+        return EhrNotFound(message, outcome=outcome)
+    return EhrRejected(message, outcome=outcome)
+
+
+def _precondition_failed(message: str, outcome: JsonObject | None, *, if_match: bool) -> EhrError:
+    text = outcome_text(outcome)
+    if SEVERAL_MATCHES.search(text):
+        return EhrAmbiguousMatch(message, outcome=outcome)
+    if if_match or VERSION_MISMATCH.search(text):
+        return EhrConflict(message, outcome=outcome)
+    # Without If-Match, only a conditional URL can fail a precondition.
+    return EhrAmbiguousMatch(message, outcome=outcome)
