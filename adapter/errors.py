@@ -72,6 +72,8 @@ class EhrError(AdapterError):
     def __init__(self, message: str, *, outcome: JsonObject | None = None) -> None:
         super().__init__(message)
         self.outcome = outcome
+        self.http_status: int | None = None
+        """The EHR's HTTP status when it answered one (None: no answer, or not HTTP's fault)."""
 
 
 class EhrUnavailable(EhrError):

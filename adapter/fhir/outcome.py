@@ -107,7 +107,20 @@ def error_for_status(
     `if_match` says whether the request carried `If-Match`, which tells a 412 version
     conflict apart from a conditional operation's ambiguous match.
     """
-    message = f"the EHR answered HTTP {status} to {what}"
+    error = _classify(
+        status, f"the EHR answered HTTP {status} to {what}", outcome, retry_after, if_match
+    )
+    error.http_status = status
+    return error
+
+
+def _classify(
+    status: int,
+    message: str,
+    outcome: JsonObject | None,
+    retry_after: float | None,
+    if_match: bool,
+) -> EhrError:
     if status == 429:
         return EhrRateLimited(message, retry_after=retry_after, outcome=outcome)
     if status == 408:

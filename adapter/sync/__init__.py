@@ -1,0 +1,1 @@
+"""Sync with the EHR: push (outbox worker) and, later, pull."""

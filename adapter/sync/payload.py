@@ -1,0 +1,143 @@
+"""The Bundle an outbox entry sends, built from the store's CURRENT content at send time.
+
+Building late means a burst of changes to one encounter goes out once, as its newest
+state. Each entry of the Bundle is:
+
+- a resource the EHR has not acknowledged yet: `PUT Type?identifier=system|value`
+  (conditional update: created once, however often it is sent);
+- a resource the EHR already holds: `PUT Type/<EHR id>` with `If-Match` on the version
+  we last saw, so an edit made on the EHR side since then is a 412 conflict to reconcile,
+  never silently overwritten;
+- a tombstone: `DELETE Type?identifier=system|value`.
+
+References between entries become `urn:uuid:` fullUrls; references to resources outside
+the Bundle become `Type/<EHR id>` when we know it, else conditional references.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Connection, Row, select, tuple_
+
+from adapter.store.schema import resources
+from mappings.bundle import conditional_url
+from mappings.identity import Identity
+from mappings.jsontypes import JsonObject, JsonValue, Resource
+
+REFERENCE = re.compile(r'"reference":"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One resource of an outbox entry as the store holds it now."""
+
+    key: str
+    identity: Identity
+    content: Resource
+    deleted: bool
+    ehr_id: str | None
+    ehr_version: str | None
+
+
+@dataclass(frozen=True)
+class Payload:
+    bundle: JsonObject
+    items: tuple[Stored, ...]
+    """The store rows behind the Bundle's entries, in entry order."""
+
+
+def load(conn: Connection, tenant: str, keys: Sequence[str]) -> list[Stored]:
+    """The current rows for `keys` (`Type/logical-id`), in the order given."""
+    pairs = [tuple(key.split("/", 1)) for key in keys]
+    rows = conn.execute(
+        select(resources).where(
+            resources.c.tenant == tenant,
+            tuple_(resources.c.resource_type, resources.c.logical_id).in_(pairs),
+        )
+    ).all()
+    found = {f"{r.resource_type}/{r.logical_id}": _stored(r) for r in rows}
+    return [found[key] for key in keys if key in found]
+
+
+def _stored(row: Row[tuple[object, ...]]) -> Stored:
+    fields = row._mapping
+    ident = Identity(
+        str(fields["resource_type"]),
+        str(fields["identifier_system"]),
+        str(fields["identifier_value"]),
+    )
+    content = orjson.loads(str(fields["content"]))
+    assert isinstance(content, dict)
+    return Stored(
+        key=f"{ident.resource_type}/{ident.id}",
+        identity=ident,
+        content=content,
+        deleted=bool(fields["deleted"]),
+        ehr_id=_text(fields["ehr_id"]),
+        ehr_version=_text(fields["ehr_version"]),
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def build(conn: Connection, tenant: str, keys: Sequence[str]) -> Payload:
+    """The transaction Bundle that brings the EHR up to date for `keys`."""
+    items = load(conn, tenant, keys)
+    in_bundle = {item.key: item.identity.urn for item in items if not item.deleted}
+    outside = _outside_targets(conn, tenant, items, in_bundle)
+    targets = {**outside, **in_bundle}
+    entries: list[JsonValue] = [_entry(item, targets) for item in items]
+    bundle: JsonObject = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return Payload(bundle, tuple(items))
+
+
+def _entry(item: Stored, targets: dict[str, str]) -> JsonObject:
+    if item.deleted:
+        return {"request": {"method": "DELETE", "url": conditional_url(item.identity)}}
+    body = orjson.loads(_rewrite(orjson.dumps(item.content).decode(), targets))
+    body.pop("id", None)
+    request: JsonObject = {"method": "PUT", "url": conditional_url(item.identity)}
+    if item.ehr_id is not None and item.ehr_version is not None:
+        request = {
+            "method": "PUT",
+            "url": f"{item.identity.resource_type}/{item.ehr_id}",
+            "ifMatch": f'W/"{item.ehr_version}"',
+        }
+        body["id"] = item.ehr_id
+    return {"fullUrl": item.identity.urn, "resource": body, "request": request}
+
+
+def _rewrite(text: str, targets: dict[str, str]) -> str:
+    def swap(match: re.Match[str]) -> str:
+        key = f"{match.group(1)}/{match.group(2)}"
+        return f'"reference":"{targets.get(key, key)}"'
+
+    return REFERENCE.sub(swap, text)
+
+
+def _outside_targets(
+    conn: Connection, tenant: str, items: Sequence[Stored], in_bundle: dict[str, str]
+) -> dict[str, str]:
+    """Where references to resources outside the Bundle should point on the EHR."""
+    wanted = {
+        f"{m.group(1)}/{m.group(2)}"
+        for item in items
+        if not item.deleted
+        for m in REFERENCE.finditer(orjson.dumps(item.content).decode())
+    } - in_bundle.keys()
+    if not wanted:
+        return {}
+    out: dict[str, str] = {}
+    for other in load(conn, tenant, sorted(wanted)):
+        out[other.key] = (
+            f"{other.identity.resource_type}/{other.ehr_id}"
+            if other.ehr_id is not None
+            else conditional_url(other.identity)
+        )
+    return out

@@ -1,0 +1,319 @@
+"""The push worker: drain the outbox into the EHR, one transaction Bundle per entry.
+
+Each round claims a few due entries (a lease, in its own short transaction), sends each
+one's Bundle outside any database transaction, and settles it in another:
+
+    every entry answered 2xx            -> done; the EHR's ids, versions, ETags recorded
+    some entries failed, retryably     -> the succeeded ones are recorded and dropped from
+                                          the entry; the rest retried later
+    connection error, timeout, 408,
+    409, 429, 5xx, malformed answer    -> retried with exponential backoff and jitter,
+                                          or after the EHR's Retry-After
+    412 after If-Match                 -> conflict: our version and the EHR's both kept
+    other 4xx, ambiguous match         -> dead letter, with the EHR's OperationOutcome
+
+Parking (dead or conflict) raises one alert per entry: one log line with ids only and an
+audit row; retries are not alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import orjson
+from sqlalchemy import Connection, Engine, insert, update
+
+from adapter.errors import EhrBadResponse, EhrConflict, EhrError
+from adapter.fhir.bundles import BundleResult, EntryResult
+from adapter.fhir.client import FetchedResource
+from adapter.store import outbox as box
+from adapter.store.engine import write_transaction
+from adapter.store.schema import audit, outbox, resources
+from adapter.sync.payload import Payload, Stored, build
+from mappings.jsontypes import JsonObject
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class Ehr(Protocol):
+    """What the worker needs of an EHR client (`adapter.fhir.client.FhirClient`)."""
+
+    def send(self, bundle: JsonObject) -> BundleResult: ...
+
+    def read(self, resource_type: str, resource_id: str) -> FetchedResource: ...
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: attempt n waits about base * 2**(n-1), at most cap."""
+
+    base_seconds: float = 2.0
+    cap_seconds: float = 600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.cap_seconds)
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+
+@dataclass
+class PushSummary:
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    dead: int = 0
+    conflicts: int = 0
+    resources_sent: int = 0
+
+    def add(self, other: PushSummary) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PushWorker:
+    """Claims and pushes outbox entries; one instance per thread or process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ehr: Ehr,
+        *,
+        owner: str,
+        tenant: str | None = None,
+        clock: Clock = utc_now,
+        backoff: Backoff | None = None,
+        lease: timedelta = timedelta(minutes=5),
+        batch_size: int = 8,
+    ) -> None:
+        self.engine = engine
+        self.ehr = ehr
+        self.owner = owner
+        self.tenant = tenant
+        self.clock = clock
+        self.backoff = backoff or Backoff()
+        self.lease = lease
+        self.batch_size = batch_size
+
+    def run_once(self) -> PushSummary:
+        """One round: claim due entries and push each; what happened, in counts."""
+        with write_transaction(self.engine) as conn:
+            claimed = box.claim(
+                conn, self.owner, self.clock(), self.lease, self.batch_size, self.tenant
+            )
+        summary = PushSummary(claimed=len(claimed))
+        for entry in claimed:
+            self._push(entry, summary)
+        return summary
+
+    def drain(self, progress: Callable[[PushSummary], None] | None = None) -> PushSummary:
+        """Rounds until no entry is due now; for `adapter push` and tests."""
+        total = PushSummary()
+        while (round_ := self.run_once()).claimed:
+            total.add(round_)
+            if progress is not None:
+                progress(total)
+        return total
+
+    def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
+        """Push until `stop` is set, pausing `idle_seconds` when nothing is due."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once().claimed > 0
+            except Exception:  # a database hiccup must not kill the worker thread
+                log.exception("push round failed; retrying after a pause")
+                busy = False
+            if not busy:
+                stop.wait(idle_seconds)
+
+    # ---- one entry ---------------------------------------------------------------------
+
+    def _push(self, entry: box.Entry, summary: PushSummary) -> None:
+        with self.engine.connect() as conn:
+            payload = build(conn, entry.tenant, entry.resource_keys)
+            conn.rollback()
+        if not payload.items:
+            self._settle(entry, box.DONE)
+            summary.done += 1
+            return
+        summary.resources_sent += len(payload.items)
+        try:
+            result = self.ehr.send(payload.bundle)
+        except EhrConflict as exc:
+            self._park_conflict(entry, payload, exc, summary)
+            return
+        except EhrError as exc:
+            self._failed(entry, exc, summary)
+            return
+        self._record(entry, payload, result, summary)
+
+    def _record(
+        self, entry: box.Entry, payload: Payload, result: BundleResult, summary: PushSummary
+    ) -> None:
+        now = self.clock()
+        failed = [
+            (item, answer)
+            for item, answer in zip(payload.items, result.entries, strict=True)
+            if not answer.is_success
+        ]
+        with write_transaction(self.engine) as conn:
+            for item, answer in zip(payload.items, result.entries, strict=True):
+                if answer.is_success:
+                    _remember(conn, entry.tenant, item, answer)
+            if failed:
+                remaining = [item.key for item, _ in failed]
+                conn.execute(
+                    update(outbox).where(outbox.c.id == entry.id).values(resource_keys=remaining)
+                )
+        if not failed:
+            self._settle(entry, box.DONE)
+            summary.done += 1
+            return
+        first_error = failed[0][1].error
+        assert first_error is not None
+        permanent = [a for _, a in failed if not a.is_retryable]
+        if permanent:
+            error = permanent[0].error
+            assert error is not None
+            if isinstance(error, EhrConflict):
+                self._park_conflict(entry, payload, error, summary)
+            else:
+                self._park(entry, box.DEAD, error, summary, now, status=permanent[0].status)
+        else:
+            self._failed(entry, first_error, summary, status=failed[0][1].status)
+
+    def _failed(
+        self, entry: box.Entry, exc: EhrError, summary: PushSummary, status: int | None = None
+    ) -> None:
+        status = status if status is not None else exc.http_status
+        if getattr(exc, "retryable", False) or _malformed(exc):
+            delay = self.backoff.delay(entry.attempts, getattr(exc, "retry_after", None))
+            retry_at = self.clock() + timedelta(seconds=delay)
+            self._settle(entry, box.PENDING, error=exc, status=status, retry_at=retry_at)
+            summary.retried += 1
+            log.info("outbox %d: retry in %.1fs after %s", entry.id, delay, type(exc).__name__)
+            return
+        self._park(entry, box.DEAD, exc, summary, self.clock(), status=status)
+
+    def _park_conflict(
+        self, entry: box.Entry, payload: Payload, exc: EhrError, summary: PushSummary
+    ) -> None:
+        theirs: JsonObject = {}
+        for item in payload.items:
+            if item.ehr_id is None or item.deleted:
+                continue
+            try:
+                theirs[item.key] = self.ehr.read(item.identity.resource_type, item.ehr_id).resource
+            except EhrError:
+                continue  # what we could not fetch now, an operator can look up later
+        outcome: JsonObject = {"ehr_versions": theirs, "operation_outcome": exc.outcome}
+        self._park(entry, box.CONFLICT, exc, summary, self.clock(), outcome=outcome, status=412)
+
+    def _park(
+        self,
+        entry: box.Entry,
+        state: str,
+        exc: EhrError,
+        summary: PushSummary,
+        now: datetime,
+        *,
+        status: int | None = None,
+        outcome: JsonObject | None = None,
+    ) -> None:
+        kept = outcome if outcome is not None else {"operation_outcome": exc.outcome}
+        with write_transaction(self.engine) as conn:
+            settled = box.settle(
+                conn,
+                entry,
+                self.owner,
+                state,
+                now,
+                status=status,
+                error=f"{type(exc).__name__}: {exc}",
+                outcome=orjson.dumps(kept).decode(),
+            )
+            if settled:
+                conn.execute(
+                    insert(audit).values(
+                        at=now,
+                        tenant=entry.tenant,
+                        actor=self.owner,
+                        action=f"push-{state}",
+                        object=f"outbox/{entry.id}",
+                        count=len(entry.resource_keys),
+                        outcome=type(exc).__name__,
+                    )
+                )
+        if settled:
+            if state == box.DEAD:
+                summary.dead += 1
+            else:
+                summary.conflicts += 1
+            log.warning(
+                "ALERT outbox %d parked as %s (%s, HTTP %s); see `adapter outbox`",
+                entry.id,
+                state,
+                type(exc).__name__,
+                status,
+            )
+
+    def _settle(
+        self,
+        entry: box.Entry,
+        state: str,
+        *,
+        error: EhrError | None = None,
+        status: int | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        with write_transaction(self.engine) as conn:
+            box.settle(
+                conn,
+                entry,
+                self.owner,
+                state,
+                self.clock(),
+                status=status,
+                error=None if error is None else f"{type(error).__name__}: {error}",
+                retry_at=retry_at,
+            )
+
+
+def _malformed(exc: EhrError) -> bool:
+    # An unreadable answer may come from a proxy in between: worth another try.
+    return isinstance(exc, EhrBadResponse)
+
+
+def _remember(conn: Connection, tenant: str, item: Stored, answer: EntryResult) -> None:
+    """Record what the EHR calls our resource now (id, version, ETag); forget it on delete."""
+    values: dict[str, object]
+    if item.deleted:
+        values = {"ehr_id": None, "ehr_version": None, "ehr_etag": None}
+    else:
+        values = {
+            "ehr_id": answer.resource_id or item.ehr_id,
+            "ehr_version": answer.version_id,
+            "ehr_etag": answer.etag,
+        }
+    conn.execute(
+        update(resources)
+        .where(
+            resources.c.tenant == tenant,
+            resources.c.resource_type == item.identity.resource_type,
+            resources.c.logical_id == item.identity.id,
+        )
+        .values(**values)
+    )

@@ -1,0 +1,190 @@
+"""The push worker on the EHR's error paths (mocked with `responses`; the happy path and
+crash recovery run against the real sandbox in tests/integration/test_push_on_sandbox.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from sqlalchemy import Engine, select, update
+
+from adapter.fhir.client import FhirClient
+from adapter.store import outbox as box
+from adapter.store.accept import Submission, accept
+from adapter.store.engine import create_store_engine, write_transaction
+from adapter.store.migrate import upgrade
+from adapter.store.schema import audit, outbox, resources
+from adapter.sync.push import Backoff, PushWorker
+from mappings.context import MappingContext
+from mappings.submission import map_submission
+from tests.unit.adapter.fhir.support import BASE, capability
+from tests.unit.mappings.fhircheck import load_example
+
+CTX = MappingContext()
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+TENANT = "default"
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "invalid", "diagnostics": "bad code"}],
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    made = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(made)
+    with write_transaction(made) as conn:
+        sub = load_example("esketamine-session")
+        mapped = map_submission(sub, CTX)
+        doc = Submission(TENANT, "encounter", sub.encounter_id, sub.patient.mrn, "e", b"{}")
+        accept(conn, doc, mapped, CTX, T0)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def ehr() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BASE}/metadata", json=capability("transaction", "batch"))
+        yield mock
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _worker(engine: Engine, clock: Clock) -> PushWorker:
+    client = FhirClient(BASE, sleep=lambda _: None)
+    return PushWorker(engine, client, owner="w1", clock=clock, backoff=Backoff(base_seconds=2))
+
+
+def _entry(engine: Engine) -> dict[str, object]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(outbox)).one()._mapping)
+
+
+def _transaction_response(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+    sent = json.loads(request.body or b"{}")
+    answers = [
+        {"response": {"status": "201 Created", "location": f"X/{i}/_history/1", "etag": 'W/"1"'}}
+        for i, _ in enumerate(sent["entry"])
+    ]
+    body = {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
+    return 200, {}, json.dumps(body)
+
+
+def test_push__429_with_retry_after__waits_what_the_ehr_asked(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.post(BASE, status=429, headers={"Retry-After": "120"})
+    summary = _worker(engine, clock).run_once()
+    assert summary.retried == 1
+    entry = _entry(engine)
+    assert entry["state"] == box.PENDING
+    assert entry["available_at"].replace(tzinfo=UTC) == T0 + timedelta(seconds=120)  # type: ignore[union-attr]
+    assert entry["last_error"].startswith("EhrRateLimited")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_push__5xx__retried_later_with_backoff_then_delivered(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock, status: int
+) -> None:
+    ehr.post(BASE, status=status)
+    worker = _worker(engine, clock)
+    assert worker.run_once().retried == 1
+    assert worker.run_once().claimed == 0  # not due yet: backing off
+    ehr.remove(responses.POST, BASE)
+    ehr.add_callback(responses.POST, BASE, callback=_transaction_response)
+    clock.now = T0 + timedelta(seconds=2)
+    assert worker.run_once().done == 1
+    assert _entry(engine)["state"] == box.DONE
+
+
+@pytest.mark.parametrize(
+    "failure", [requests.ConnectTimeout("slow"), requests.ConnectionError("reset by peer")]
+)
+def test_push__timeout_or_connection_reset__retried(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock, failure: Exception
+) -> None:
+    ehr.post(BASE, body=failure)
+    assert _worker(engine, clock).run_once().retried == 1
+    assert _entry(engine)["state"] == box.PENDING
+
+
+def test_push__malformed_answer__retried_not_lost(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.post(BASE, body="<html>proxy error</html>", status=200, content_type="text/html")
+    assert _worker(engine, clock).run_once().retried == 1
+
+
+def test_push__400_with_operation_outcome__dead_letter_keeps_it_and_alerts_once(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ehr.post(BASE, status=400, json=OUTCOME)
+    assert _worker(engine, clock).run_once().dead == 1
+    entry = _entry(engine)
+    assert entry["state"] == box.DEAD
+    assert entry["last_status"] == 400
+    assert json.loads(str(entry["outcome"]))["operation_outcome"] == OUTCOME
+    alerts = [r for r in caplog.records if "ALERT" in r.getMessage()]
+    assert len(alerts) == 1
+    assert "bad code" not in caplog.text  # the EHR's words may quote clinical data
+    with engine.connect() as conn:
+        assert conn.execute(select(audit.c.action)).scalars().all() == ["push-dead"]
+
+
+def test_push__dead_letter_replayed__delivered(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.post(BASE, status=422, json=OUTCOME)
+    worker = _worker(engine, clock)
+    worker.run_once()
+    ehr.remove(responses.POST, BASE)
+    ehr.add_callback(responses.POST, BASE, callback=_transaction_response)
+    with write_transaction(engine) as conn:
+        assert box.replay(conn, [int(str(_entry(engine)["id"]))], clock.now) == 1
+    assert worker.run_once().done == 1
+
+
+def test_push__412_after_if_match__conflict_keeps_both_versions(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    with write_transaction(engine) as conn:  # as if pushed before: the EHR's ids are known
+        conn.execute(update(resources).values(ehr_id="77", ehr_version="1"))
+    theirs = {"resourceType": "Patient", "id": "77", "meta": {"versionId": "2"}}
+    ehr.post(BASE, status=412, json=OUTCOME)
+    ehr.get(f"{BASE}/Patient/77", json=theirs, headers={"ETag": 'W/"2"'})
+    assert _worker(engine, clock).run_once().conflicts == 1
+    entry = _entry(engine)
+    assert entry["state"] == box.CONFLICT
+    kept = json.loads(str(entry["outcome"]))["ehr_versions"]
+    assert any(v == theirs for v in kept.values())
+    sent = json.loads(ehr.calls[1].request.body or b"{}")
+    assert all("ifMatch" in e["request"] for e in sent["entry"] if e["request"]["method"] == "PUT")
+
+
+def test_push__success__records_ehr_ids_versions_and_etags(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.add_callback(responses.POST, BASE, callback=_transaction_response)
+    summary = _worker(engine, clock).run_once()
+    assert summary.done == 1
+    with engine.connect() as conn:
+        rows = conn.execute(select(resources.c.ehr_id, resources.c.ehr_version)).all()
+    assert rows
+    assert all(r.ehr_id is not None and r.ehr_version == "1" for r in rows)
