@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from adapter.commands import mapping, serve
+from adapter.commands import ingest, mapping, migrate, outbox, push, serve
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -19,4 +19,12 @@ if TYPE_CHECKING:
 AddParser: TypeAlias = "Callable[[Subparsers], argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
 
-SUBCOMMANDS: tuple[AddParser, ...] = (serve.add_parser, mapping.add_parser)
+SUBCOMMANDS: tuple[AddParser, ...] = (
+    serve.add_parser,
+    mapping.add_parser,
+    ingest.add_parser,
+    push.add_push_parser,
+    push.add_worker_parser,
+    outbox.add_parser,
+    migrate.add_parser,
+)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         namespace=(args.namespace or settings.namespace).rstrip("/"),
         tenant=args.tenant or settings.tenant,
     )
-    inputs = _inputs(args.path)
+    inputs = contract_files(args.path)
     if inputs is None:
         sys.stderr.write(f"{args.path}: no such file, or a folder without *.json files\n")
         return 1
@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _inputs(path: Path) -> list[Path] | None:
+def contract_files(path: Path) -> list[Path] | None:
+    """The file itself, or every `*.json` of a folder in name order (not our own output)."""
     if path.is_file():
         return [path]
     if path.is_dir():

@@ -1,0 +1,144 @@
+"""`adapter push [--dry-run]` drains the outbox once; `adapter worker` pushes until stopped.
+
+`push` sends everything due now, with a progress bar, and ends with a summary (exit 1
+when entries were parked as dead letters or conflicts). `--dry-run` sends nothing: per
+waiting entry it prints the Bundle that would go and, per resource, the field-level
+difference from the EHR's current version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Never
+
+from sqlalchemy import Engine, select
+from tqdm import tqdm
+
+from adapter.config import get_settings
+from adapter.errors import EhrError
+from adapter.fhir.client import FhirClient
+from adapter.logs import configure_logging
+from adapter.runtime import ehr_client, open_store, worker_name
+from adapter.store import outbox as box
+from adapter.store.schema import outbox
+from adapter.sync.diff import diff
+from adapter.sync.payload import Stored, build
+from adapter.sync.push import PushSummary, PushWorker
+from mappings.jsontypes import JsonObject
+from mappings.serialize import dumps
+
+if TYPE_CHECKING:
+    from adapter.commands import Subparsers
+
+
+def add_push_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "push", help="push everything due in the outbox to the EHR, then exit"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send nothing; show each Bundle and its difference from the EHR's version",
+    )
+    parser.set_defaults(handler=run_push)
+    return parser
+
+
+def add_worker_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "worker", help="push outbox entries to the EHR until stopped (SIGTERM / Ctrl-C)"
+    )
+    parser.set_defaults(handler=run_worker)
+    return parser
+
+
+def run_push(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    engine = open_store(settings)
+    try:
+        with ehr_client(settings) as client:
+            if args.dry_run:
+                return _dry_run(engine, client)
+            worker = PushWorker(engine, client, owner=worker_name("push"))
+            with tqdm(unit="entry", file=sys.stderr) as bar:
+                summary = worker.drain(progress=lambda total: _advance(bar, total))
+    finally:
+        engine.dispose()
+    sys.stderr.write(
+        f"push: {summary.done} delivered, {summary.retried} to retry later, "
+        f"{summary.dead} dead letters, {summary.conflicts} conflicts "
+        f"({summary.resources_sent} resources sent)\n"
+    )
+    return 1 if summary.dead or summary.conflicts else 0
+
+
+def _advance(bar: tqdm[Never], total: PushSummary) -> None:
+    bar.update(total.claimed - bar.n)
+
+
+def run_worker(_: argparse.Namespace) -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    engine = open_store(settings)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        with ehr_client(settings) as client:
+            PushWorker(engine, client, owner=worker_name("worker")).run(stop)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _dry_run(engine: Engine, client: FhirClient) -> int:
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            select(outbox.c.id, outbox.c.tenant, outbox.c.resource_keys)
+            .where(outbox.c.state.in_((box.PENDING, box.IN_FLIGHT)))
+            .order_by(outbox.c.id)
+        ).all()
+        for entry_id, tenant, keys in waiting:
+            payload = build(conn, tenant, keys)
+            sys.stdout.write(f"=== outbox {entry_id}: {len(payload.items)} resources\n")
+            sys.stdout.write(dumps(payload.bundle, pretty=True).decode() + "\n")
+            for item in payload.items:
+                _show_difference(client, item)
+    sys.stderr.write(f"push --dry-run: {len(waiting)} entries would be sent; nothing sent\n")
+    return 0
+
+
+def _show_difference(client: FhirClient, item: Stored) -> None:
+    kind = item.identity.resource_type
+    theirs: JsonObject | None
+    try:
+        if item.ehr_id is not None:
+            theirs = client.read(kind, item.ehr_id).resource
+        else:
+            found = client.conditional_read_by_identifier(
+                kind, item.identity.system, item.identity.value
+            )
+            theirs = None if found is None else found.resource
+    except EhrError as exc:
+        sys.stdout.write(f"--- {item.key}: cannot read the EHR's version ({type(exc).__name__})\n")
+        return
+    if item.deleted:
+        verdict = "would be deleted" if theirs is not None else "already absent"
+        sys.stdout.write(f"--- {item.key}: {verdict}\n")
+        return
+    if theirs is None:
+        sys.stdout.write(f"--- {item.key}: new on the EHR\n")
+        return
+    changes = diff(theirs, item.content)
+    sys.stdout.write(f"--- {item.key}: {len(changes)} field(s) differ\n")
+    for change in changes:
+        sys.stdout.write(f"    {change}\n")

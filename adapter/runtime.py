@@ -1,0 +1,39 @@
+"""What the commands and the service build from the settings: store, mapping context, EHR.
+
+One place, so `adapter serve`, `adapter worker`, `adapter push` and `adapter ingest` cannot
+drift apart in how they open the database or name the tenant.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from sqlalchemy import Engine
+
+from adapter.config import Settings
+from adapter.fhir.client import FhirClient
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import upgrade
+from mappings.context import MappingContext
+
+
+def open_store(settings: Settings) -> Engine:
+    """The store's engine, migrated to the newest schema (safe to repeat at every start)."""
+    engine = create_store_engine(settings.database_url)
+    upgrade(engine)
+    return engine
+
+
+def mapping_context(settings: Settings) -> MappingContext:
+    return MappingContext(namespace=settings.namespace.rstrip("/"), tenant=settings.tenant)
+
+
+def ehr_client(settings: Settings) -> FhirClient:
+    """The configured EHR's client (`ConfigError` when none is configured)."""
+    return FhirClient.from_settings(settings)
+
+
+def worker_name(role: str) -> str:
+    """A name unique to this process, for outbox leases: host, pid and role."""
+    return f"{socket.gethostname()}:{os.getpid()}:{role}"
