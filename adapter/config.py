@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     """Base URI of our identifier systems; changing it changes every identifier we write."""
     tenant: str = "default"
     log_level: LogLevel = "INFO"
+    run_worker: bool = True
+    """Run the push worker inside the service (off: run `adapter worker` processes instead)."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
 
     @field_validator("log_level", mode="before")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from adapter import __version__
 from adapter.api import health
 from adapter.api.body_limit import BodySizeLimit
+from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
 from adapter.errors import AdapterError
 from adapter.store.engine import create_store_engine
@@ -21,14 +22,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_store_engine(settings.database_url)
 
+    background = BackgroundWork(settings, engine)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        background.start()
         yield
+        background.stop()
         engine.dispose()
 
     app = FastAPI(title="Ketamine clinic FHIR adapter", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.background = background
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_exception_handler(AdapterError, _problem_response)
     app.include_router(health.router)

@@ -34,3 +34,12 @@ def test_create_app__adapter_error_in_route__problem_detail_with_its_status(
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["title"] == "EHR unavailable"
     assert reply.json()["detail"] == "the EHR answered HTTP 503"
+
+
+def test_create_app__started__migrates_the_store_in_the_background(tmp_path: Path) -> None:
+    from adapter.store.migrate import current_revision, head_revision
+
+    app = create_app(_settings(tmp_path))
+    with TestClient(app):
+        assert app.state.background.migrated.wait(10)
+    assert current_revision(app.state.engine) == head_revision()

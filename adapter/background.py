@@ -1,0 +1,63 @@
+"""The service's background work: migrate the store, then push the outbox until shutdown.
+
+Runs in one daemon thread so the HTTP side starts at once, even while the database or the
+EHR is down (readiness reports that); the thread keeps retrying the migration, and the
+worker keeps retrying the EHR, until they answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapter.config import Settings
+from adapter.errors import AdapterError
+from adapter.runtime import ehr_client, worker_name
+from adapter.store.migrate import upgrade
+from adapter.sync.push import PushWorker
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 5.0
+
+
+class BackgroundWork:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.migrated = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="adapter-background", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                upgrade(self.engine)
+                break
+            except SQLAlchemyError as exc:
+                log.warning("migration failed (%s); retrying", type(exc).__name__)
+                self._stop.wait(RETRY_SECONDS)
+        else:
+            return
+        self.migrated.set()
+        if not (self.settings.run_worker and self.settings.is_ehr_configured):
+            log.info("push worker not started (ADAPTER_RUN_WORKER off or no EHR configured)")
+            return
+        try:
+            client = ehr_client(self.settings)
+        except AdapterError as exc:
+            log.error("push worker not started: %s", type(exc).__name__)
+            return
+        with client:
+            PushWorker(self.engine, client, owner=worker_name("service")).run(self._stop)
