@@ -29,9 +29,15 @@ def resource_identity(res: Resource, ctx: MappingContext) -> Identity:
     raise ValueError(f"{res.get('resourceType')} has no identifier under {prefix}")
 
 
+# R4 types a server cannot search by identifier (no element, or no search parameter:
+# R4 AdverseEvent has the element but not the parameter); they are written by their
+# deterministic logical id instead, which needs a server that accepts client ids.
+WRITTEN_BY_ID = WITHOUT_IDENTIFIER | {"AdverseEvent"}
+
+
 def conditional_url(ident: Identity) -> str:
-    """`Type?identifier=system|value`, or `Type/id` for a type that has no identifier."""
-    if ident.resource_type in WITHOUT_IDENTIFIER:
+    """`Type?identifier=system|value`, or `Type/id` for a type not searchable by identifier."""
+    if ident.resource_type in WRITTEN_BY_ID:
         return f"{ident.resource_type}/{ident.id}"
     search = quote(f"{ident.system}|{ident.value}", safe=":/|~")
     return f"{ident.resource_type}?identifier={search}"
@@ -52,7 +58,8 @@ def transaction_bundle(
     for res, ident in zip(resources, identities, strict=True):
         body = _rewrite(res, targets)
         assert isinstance(body, dict)
-        body.pop("id", None)
+        if ident.resource_type not in WRITTEN_BY_ID:
+            body.pop("id", None)  # the server assigns its own; we match on identifier
         entries.append(
             {
                 "fullUrl": ident.urn,

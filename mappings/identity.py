@@ -41,7 +41,10 @@ class Identity:
     @property
     def urn(self) -> str:
         """A stable `urn:uuid:` for this resource inside a transaction Bundle."""
-        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.system + '|' + self.value)}"
+        # The type is part of it: one clinic id may name several resources (the infusion's
+        # Procedure, MedicationRequest and MedicationAdministration share INF-...).
+        name = f"{self.resource_type}|{self.system}|{self.value}"
+        return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
 
     def identifier(self, type_code: str | None = None) -> JsonObject:
         ident: JsonObject = {"system": self.system, "value": self.value}

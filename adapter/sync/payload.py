@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import Connection, Row, select, tuple_
 
 from adapter.store.schema import resources
-from mappings.bundle import conditional_url
+from mappings.bundle import WRITTEN_BY_ID, conditional_url
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
@@ -101,7 +101,8 @@ def _entry(item: Stored, targets: dict[str, str]) -> JsonObject:
     if item.deleted:
         return {"request": {"method": "DELETE", "url": conditional_url(item.identity)}}
     body = orjson.loads(_rewrite(orjson.dumps(item.content).decode(), targets))
-    body.pop("id", None)
+    if item.identity.resource_type not in WRITTEN_BY_ID:
+        body.pop("id", None)  # the server assigns its own; we match on identifier
     request: JsonObject = {"method": "PUT", "url": conditional_url(item.identity)}
     if item.ehr_id is not None and item.ehr_version is not None:
         request = {
