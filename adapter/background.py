@@ -15,9 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.config import Settings
 from adapter.errors import AdapterError
-from adapter.runtime import ehr_client, worker_name
+from adapter.runtime import ehr_client, push_worker
 from adapter.store.migrate import upgrade
-from adapter.sync.push import PushWorker
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
@@ -60,4 +59,4 @@ class BackgroundWork:
             log.error("push worker not started: %s", type(exc).__name__)
             return
         with client:
-            PushWorker(self.engine, client, owner=worker_name("service")).run(self._stop)
+            push_worker(self.settings, self.engine, client, "service").run(self._stop)

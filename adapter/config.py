@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     run_worker: bool = True
     """Run the push worker inside the service (off: run `adapter worker` processes instead)."""
+    worker_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    """How long a claimed outbox entry stays with its worker before another may take it."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
 
     @field_validator("log_level", mode="before")

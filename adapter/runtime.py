@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -15,6 +16,7 @@ from adapter.config import Settings
 from adapter.fhir.client import FhirClient
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
+from adapter.sync.push import PushWorker
 from mappings.context import MappingContext
 
 
@@ -37,3 +39,12 @@ def ehr_client(settings: Settings) -> FhirClient:
 def worker_name(role: str) -> str:
     """A name unique to this process, for outbox leases: host, pid and role."""
     return f"{socket.gethostname()}:{os.getpid()}:{role}"
+
+
+def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: str) -> PushWorker:
+    return PushWorker(
+        engine,
+        client,
+        owner=worker_name(role),
+        lease=timedelta(seconds=settings.worker_lease_seconds),
+    )

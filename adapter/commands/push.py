@@ -22,12 +22,12 @@ from adapter.config import get_settings
 from adapter.errors import EhrError
 from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
-from adapter.runtime import ehr_client, open_store, worker_name
+from adapter.runtime import ehr_client, open_store, push_worker
 from adapter.store import outbox as box
 from adapter.store.schema import outbox
 from adapter.sync.diff import diff
 from adapter.sync.payload import Stored, build
-from adapter.sync.push import PushSummary, PushWorker
+from adapter.sync.push import PushSummary
 from mappings.jsontypes import JsonObject
 from mappings.serialize import dumps
 
@@ -64,7 +64,7 @@ def run_push(args: argparse.Namespace) -> int:
         with ehr_client(settings) as client:
             if args.dry_run:
                 return _dry_run(engine, client)
-            worker = PushWorker(engine, client, owner=worker_name("push"))
+            worker = push_worker(settings, engine, client, "push")
             with tqdm(unit="entry", file=sys.stderr) as bar:
                 summary = worker.drain(progress=lambda total: _advance(bar, total))
     finally:
@@ -94,7 +94,7 @@ def run_worker(_: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     try:
         with ehr_client(settings) as client:
-            PushWorker(engine, client, owner=worker_name("worker")).run(stop)
+            push_worker(settings, engine, client, "worker").run(stop)
     finally:
         engine.dispose()
     return 0

@@ -25,8 +25,10 @@ from mappings.context import MappingContext
 from mappings.jsontypes import Resource
 from mappings.serialize import dumps
 
+# Resources every patient's Bundles may refer to.
+TENANT_SHARED_TYPES = frozenset({"Organization", "Device", "Practitioner", "PractitionerRole"})
 # Resources several encounters share: never tombstoned because one document left them out.
-SHARED_TYPES = frozenset({"Organization", "Device", "Patient", "Practitioner", "PractitionerRole"})
+SHARED_TYPES = TENANT_SHARED_TYPES | {"Patient"}
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,12 @@ def _enqueue(
         conn.execute(
             update(outbox)
             .where(outbox.c.id == waiting.id)
-            .values(resource_keys=merged, submission_id=submission_id, updated_at=now)
+            .values(
+                resource_keys=merged,
+                carries_shared=carries_shared(merged),
+                submission_id=submission_id,
+                updated_at=now,
+            )
         )
         return int(waiting.id)
     return int(
@@ -253,6 +260,7 @@ def _enqueue(
                 encounter_key=sub.encounter_key,
                 submission_id=submission_id,
                 resource_keys=keys,
+                carries_shared=carries_shared(keys),
                 state=PENDING,
                 attempts=0,
                 available_at=now,
@@ -262,3 +270,7 @@ def _enqueue(
             .returning(outbox.c.id)
         ).scalar_one()
     )
+
+
+def carries_shared(keys: list[str]) -> bool:
+    return any(key.split("/", 1)[0] in TENANT_SHARED_TYPES for key in keys)

@@ -9,9 +9,11 @@ entries in flight until the lease runs out, then another worker takes them again
 push is an idempotent conditional update, so sending twice after a crash leaves one copy.
 
 Order per patient without head-of-line blocking: an entry waits only for earlier entries
-of the same patient that it depends on, meaning they touch one of its resources, or they
-carry a resource its Bundle refers to (the patient, the clinic, a practitioner). A parked
-(dead or conflicting) entry therefore holds back exactly that work, never other patients.
+it depends on: entries of the same patient that touch one of its resources or carry the
+patient itself, and entries of any patient that carry a resource every Bundle refers to
+(the clinic, a practitioner). So at most one message per resource is in flight, nothing
+is sent before what it refers to exists, and a parked (dead or conflicting) entry holds
+back exactly its dependants, never other patients' work.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
-from adapter.store.accept import SHARED_TYPES
 from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox
 
 __all__ = [
@@ -93,21 +94,21 @@ def claim(
 
 
 def _waits(conn: Connection, entry: Entry) -> bool:
-    """True when an earlier unfinished entry of the same patient must go first."""
+    """True when an earlier unfinished entry must go first (see the module's docstring)."""
     earlier = conn.execute(
-        select(outbox.c.resource_keys).where(
+        select(outbox.c.resource_keys, outbox.c.carries_shared).where(
             outbox.c.tenant == entry.tenant,
-            outbox.c.patient_key == entry.patient_key,
+            or_(outbox.c.patient_key == entry.patient_key, outbox.c.carries_shared.is_(True)),
             outbox.c.id < entry.id,
             outbox.c.state.in_(UNFINISHED),
         )
     ).all()
     mine = set(entry.resource_keys)
-    return any(_depends(mine, set(row.resource_keys)) for row in earlier)
+    return any(row.carries_shared or _depends(mine, set(row.resource_keys)) for row in earlier)
 
 
 def _depends(mine: set[str], theirs: set[str]) -> bool:
-    return bool(mine & theirs) or any(key.split("/")[0] in SHARED_TYPES for key in theirs)
+    return bool(mine & theirs) or any(key.startswith("Patient/") for key in theirs)
 
 
 def _entry(row: Row[tuple[object, ...]]) -> Entry:

@@ -108,6 +108,9 @@ outbox = Table(
     Column("encounter_key", Id, nullable=False),
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
     Column("resource_keys", JSON, nullable=False),
+    # True when the entry writes a resource every patient's Bundles refer to (the clinic,
+    # a practitioner): then later entries of ALL patients wait for it.
+    Column("carries_shared", Boolean, nullable=False, default=False, server_default="0"),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("available_at", DateTime(timezone=True), nullable=False),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from adapter.store import outbox as box
+from adapter.store.accept import carries_shared
 from adapter.store.engine import write_transaction
 from adapter.store.schema import outbox, submissions
 
@@ -39,6 +40,7 @@ def _enqueue(engine: Engine, tenant: str, patient: str, keys: list[str]) -> int:
                     encounter_key=f"E-{patient}",
                     submission_id=sub,
                     resource_keys=keys,
+                    carries_shared=carries_shared(keys),
                     state=box.PENDING,
                     attempts=0,
                     available_at=T0,
@@ -143,3 +145,14 @@ def test_claim__two_workers_at_once__never_the_same_entry(engine: Engine, tenant
     for thread in threads:
         thread.join()
     assert sorted(got["w1"] + got["w2"]) == sorted(ids)
+
+
+def test_claim__entry_creating_the_clinic__all_patients_wait_for_it(
+    engine: Engine, tenant: str
+) -> None:
+    first = _enqueue(engine, tenant, "P1", ["Organization/o", "Patient/a", "Observation/1"])
+    other = _enqueue(engine, tenant, "P2", ["Patient/b", "Observation/2"])
+    claimed = _claim(engine, tenant)
+    assert [e.id for e in claimed] == [first]
+    assert _settle(engine, claimed[0], box.DONE)
+    assert [e.id for e in _claim(engine, tenant)] == [other]

@@ -1,0 +1,79 @@
+"""Shared by the push/sync integration tests: many distinct encounters, and counting them
+on the sandbox by identifier system.
+
+Each run uses its own namespace (`https://fhir.it-<tag>.example`), so every identifier
+system is new to the sandbox and a count by system counts exactly this run's resources.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import requests
+
+from mappings.bundle import resource_identity
+from mappings.context import MappingContext
+from mappings.contract import EncounterSubmission
+from mappings.jsontypes import Resource
+from tests.unit.mappings.fhircheck import load_example
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def run_context() -> MappingContext:
+    return MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
+
+
+def encounter(n: int, example: str = "typical-ketamine-infusion") -> EncounterSubmission:
+    """The shared example with every clinic id made unique to `n` (patient included)."""
+    data = load_example(example).model_dump(mode="json", exclude_none=True)
+    suffix = f"-N{n}"
+    data["encounter_id"] += suffix
+    data["patient"]["mrn"] += suffix
+    for record, key in (
+        ("intake_screening", "screening_id"),
+        ("infusion", "procedure_id"),
+        ("medication_review", "review_id"),
+    ):
+        if record in data:
+            data[record][key] += suffix
+    for reading in data.get("vitals", []):
+        reading["vitals_id"] += suffix
+    return EncounterSubmission.model_validate(data)
+
+
+def encounters(
+    count: int, example: str = "typical-ketamine-infusion"
+) -> Iterator[EncounterSubmission]:
+    return (encounter(n, example) for n in range(count))
+
+
+def expected_counts(resources: list[Resource], ctx: MappingContext) -> Counter[tuple[str, str]]:
+    """How many distinct resources of each (type, identifier system) a mapping produced.
+
+    Resources shared between encounters (the clinic, the adapter device, practitioners)
+    count once, as they exist once on the EHR.
+    """
+    seen = {
+        (r["resourceType"], resource_identity(r, ctx).system, resource_identity(r, ctx).value)
+        for r in resources
+    }
+    return Counter((kind, system) for kind, system, _ in seen if kind != "Provenance")
+
+
+def sandbox_count(base: str, resource_type: str, system: str) -> int:
+    """How many resources of a type the sandbox holds under an identifier system."""
+    reply = requests.get(
+        f"{base}/{resource_type}",
+        params={"identifier": f"{system}|", "_summary": "count"},
+        headers=FHIR_JSON,
+        timeout=60,
+    )
+    reply.raise_for_status()
+    return int(reply.json()["total"])
+
+
+def sandbox_counts(base: str, wanted: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    return Counter({key: sandbox_count(base, *key) for key in wanted})

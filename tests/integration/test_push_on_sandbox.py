@@ -1,0 +1,273 @@
+"""The push worker against the real sandbox: nothing lost, nothing duplicated.
+
+Each test maps its encounters under a namespace of its own, so the counts by identifier
+system on the long-lived sandbox count exactly that test's resources.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, func, select
+
+from adapter.fhir.client import FhirClient
+from adapter.ingest import ingest_encounter
+from adapter.store import outbox as box
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import upgrade
+from adapter.store.schema import outbox
+from adapter.sync.push import Backoff, PushWorker
+from mappings.bundle import WRITTEN_BY_ID, resource_identity
+from mappings.context import MappingContext
+from mappings.contract import EncounterSubmission
+from mappings.jsontypes import Resource
+from mappings.submission import map_submission
+from tests.integration.faultproxy import FaultProxy
+from tests.integration.support import FHIR_JSON, encounters, run_context, sandbox_count
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _ingest(engine: Engine, subs: Sequence[EncounterSubmission], ctx: MappingContext) -> None:
+    for sub in subs:
+        ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
+
+
+def _states(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return box.counts(conn)
+
+
+def _worker(engine: Engine, base: str, owner: str = "it") -> PushWorker:
+    return PushWorker(engine, FhirClient(base), owner=owner, backoff=Backoff(base_seconds=0.05))
+
+
+def _push_until_done(worker: PushWorker, engine: Engine, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while set(_states(engine)) - {box.DONE}:
+        assert time.monotonic() < deadline, _states(engine)
+        if not worker.run_once().claimed:
+            time.sleep(0.05)
+
+
+def _expected(subs: Sequence[EncounterSubmission], ctx: MappingContext) -> list[Resource]:
+    unique: dict[str, Resource] = {}
+    for sub in subs:
+        for res in map_submission(sub, ctx):
+            unique[f"{res['resourceType']}/{res['id']}"] = res
+    return list(unique.values())
+
+
+def _assert_each_once(base: str, resources: Sequence[Resource], ctx: MappingContext) -> None:
+    """Every resource is on the sandbox exactly once (and nothing else under our systems)."""
+    by_system: Counter[tuple[str, str]] = Counter()
+    by_id: dict[str, list[str]] = {}
+    for res in resources:
+        ident = resource_identity(res, ctx)
+        if ident.resource_type in WRITTEN_BY_ID:
+            by_id.setdefault(ident.resource_type, []).append(ident.id)
+        else:
+            by_system[(ident.resource_type, ident.system)] += 1
+    found = Counter({key: sandbox_count(base, *key) for key in by_system})
+    assert found == by_system
+    for kind, ids in by_id.items():
+        assert _count_ids(base, kind, ids) == len(ids), kind
+
+
+def _count_ids(base: str, resource_type: str, ids: list[str]) -> int:
+    total = 0
+    for start in range(0, len(ids), 50):
+        reply = requests.get(
+            f"{base}/{resource_type}",
+            params={"_id": ",".join(ids[start : start + 50]), "_summary": "count"},
+            headers=FHIR_JSON,
+            timeout=60,
+        )
+        reply.raise_for_status()
+        total += int(reply.json()["total"])
+    return total
+
+
+def test_push__200_encounters__every_resource_on_the_ehr_exactly_once(
+    fhir_base_url: str, store: Engine
+) -> None:
+    ctx = run_context()
+    subs = list(encounters(200))
+    _ingest(store, subs, ctx)
+    summary = _worker(store, fhir_base_url).drain()
+    assert summary.done == 200
+    assert _states(store) == {box.DONE: 200}
+    _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
+    _ingest(store, subs, ctx)  # an identical resend of everything: no new work at all
+    assert _states(store) == {box.DONE: 200}
+
+
+def test_push__reading_removed_in_resend__deleted_on_the_ehr(
+    fhir_base_url: str, store: Engine
+) -> None:
+    ctx = run_context()
+    (sub,) = encounters(1)
+    _ingest(store, [sub], ctx)
+    worker = _worker(store, fhir_base_url)
+    worker.drain()
+    vitals = list(sub.vitals or ())
+    shorter = sub.model_copy(update={"vitals": vitals[:-1]})
+    _ingest(store, [shorter], ctx)
+    assert worker.drain().done == 1
+    assert _states(store) == {box.DONE: 2}
+    removed = vitals[-1].vitals_id
+    system = f"{ctx.namespace}/sid/vitals"
+    reply = requests.get(
+        f"{fhir_base_url}/Observation",
+        params={"identifier": f"{system}|{removed}~panel", "_summary": "count"},
+        headers=FHIR_JSON,
+        timeout=60,
+    )
+    assert reply.json()["total"] == 0
+    _assert_each_once(fhir_base_url, map_submission(shorter, ctx), ctx)
+
+
+@pytest.mark.parametrize("how", ["reset", "500"])
+def test_push__acknowledgement_lost_after_commit__retry_leaves_one_copy(
+    fhir_base_url: str, store: Engine, how: str
+) -> None:
+    ctx = run_context()
+    subs = list(encounters(3))
+    _ingest(store, subs, ctx)
+    with FaultProxy(fhir_base_url) as proxy:
+        proxy.lose_next_acks(2, how)  # type: ignore[arg-type]
+        _push_until_done(_worker(store, proxy.url), store)
+        assert proxy.lost == 2
+    _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
+
+
+def test_push__worker_killed_mid_push__restart_loses_and_duplicates_nothing(
+    fhir_base_url: str, tmp_path: Path
+) -> None:
+    ctx = run_context()
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = create_store_engine(database)
+    upgrade(engine)
+    subs = list(encounters(500, "esketamine-session"))
+    _ingest(engine, subs, ctx)
+    env = {
+        **os.environ,
+        "ADAPTER_DATABASE_URL": database,
+        "ADAPTER_EHR_BASE_URL": fhir_base_url,
+        "ADAPTER_NAMESPACE": ctx.namespace,
+        "ADAPTER_WORKER_LEASE_SECONDS": "5",
+        "ADAPTER_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "adapter.cli", "worker"]
+    first = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while _states(engine).get(box.DONE, 0) < 40:
+            assert first.poll() is None, "the worker exited by itself"
+            assert time.monotonic() < deadline, _states(engine)
+            time.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    interrupted = _states(engine)
+    assert interrupted.get(box.DONE, 0) < 500, "killed too late to prove anything"
+    second = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 600
+        while _states(engine) != {box.DONE: 500}:
+            assert second.poll() is None, "the restarted worker exited by itself"
+            assert time.monotonic() < deadline, _states(engine)
+            time.sleep(0.5)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
+    engine.dispose()
+
+
+class CountingWorker(PushWorker):
+    """Records every outbox entry it sends, to prove no entry is sent twice."""
+
+    sent: list[int]
+    lock = threading.Lock()
+
+    def _push(self, entry: box.Entry, summary: object) -> None:  # type: ignore[override]
+        with self.lock:
+            self.sent.append(entry.id)
+        super()._push(entry, summary)  # type: ignore[arg-type]
+
+
+def test_push__two_workers_on_postgres__drain_one_outbox_sending_no_entry_twice(
+    fhir_base_url: str, postgres_url: str
+) -> None:
+    ctx = replace(run_context(), tenant=f"pg-{uuid.uuid4().hex[:8]}")  # one shared database
+    engine = create_store_engine(postgres_url)
+    upgrade(engine)
+    subs = list(encounters(60, "esketamine-session"))
+    _ingest(engine, subs, ctx)
+    with engine.connect() as conn:
+        ours = (
+            conn.execute(
+                select(outbox.c.id).where(
+                    outbox.c.state == box.PENDING, outbox.c.tenant == ctx.tenant
+                )
+            )
+            .scalars()
+            .all()
+        )
+    sent: list[int] = []
+    workers = [
+        CountingWorker(engine, FhirClient(fhir_base_url), owner=f"pg-{n}", tenant=ctx.tenant)
+        for n in (1, 2)
+    ]
+    for worker in workers:
+        worker.sent = sent
+
+    def unfinished() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.id.in_(ours), outbox.c.state != box.DONE)
+                ).scalar_one()
+            )
+
+    def work(worker: PushWorker) -> None:
+        deadline = time.monotonic() + 300
+        while unfinished() and time.monotonic() < deadline:
+            if not worker.run_once().claimed:
+                time.sleep(0.05)  # what is left is in the other worker's hands
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sent) == len(set(sent))
+    assert set(ours) <= set(sent)
+    assert unfinished() == 0
+    _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
+    engine.dispose()
