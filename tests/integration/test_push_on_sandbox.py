@@ -271,3 +271,47 @@ def test_push__two_workers_on_postgres__drain_one_outbox_sending_no_entry_twice(
     assert unfinished() == 0
     _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
     engine.dispose()
+
+
+def _sandbox(action: str, port: str, data_dir: Path) -> None:
+    env = {**os.environ, "SANDBOX_PORT": port, "SANDBOX_DATA_DIR": str(data_dir)}
+    subprocess.run([f"sandbox/{action}"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(
+    os.environ.get("SANDBOX_RESTARTABLE") != "1",
+    reason="restarts the sandbox: only when the test command started it (SANDBOX_RESTARTABLE=1)",
+)
+def test_push__sandbox_stopped_mid_push_and_restarted__everything_arrives_once(
+    fhir_base_url: str, store: Engine, tmp_path: Path
+) -> None:
+    port = fhir_base_url.rsplit(":", 1)[1].split("/", 1)[0]
+    data_dir = tmp_path / "ehr-data"
+    _sandbox("stop", port, data_dir)
+    _sandbox("start", port, data_dir)  # now with a database that survives a restart
+    ctx = run_context()
+    subs = list(encounters(100, "esketamine-session"))
+    _ingest(store, subs, ctx)
+    client = FhirClient(fhir_base_url, timeout_seconds=10)
+    worker = PushWorker(store, client, owner="it", backoff=Backoff(0.2, cap_seconds=2))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 0.05))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 300
+        while _states(store).get(box.DONE, 0) < 10:
+            assert time.monotonic() < deadline, _states(store)
+            time.sleep(0.05)
+        _sandbox("stop", port, data_dir)  # the EHR goes down in the middle of the push
+        assert _states(store).get(box.DONE, 0) < 100, "stopped too late to prove anything"
+        time.sleep(2)
+        _sandbox("start", port, data_dir)
+        deadline = time.monotonic() + 300
+        while _states(store) != {box.DONE: 100}:
+            assert time.monotonic() < deadline, _states(store)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(60)
+        client.close()
+    _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)

@@ -47,13 +47,19 @@ public class SandboxConfig {
   private static final long SEARCH_RESULTS_EXPIRE_MILLIS = 30 * 60 * 1000L;
 
   /**
-   * A fresh in-memory H2 database per start: tests never see a previous run's data, and there
-   * is no file to clean up. DB_CLOSE_DELAY=-1 keeps it while the pool has no open connection.
+   * By default a fresh in-memory H2 database per start: tests never see a previous run's data,
+   * and there is no file to clean up. DB_CLOSE_DELAY=-1 keeps it while the pool has no open
+   * connection. With the system property {@code sandbox.dataDir} the database is a file there
+   * instead, kept across a stop and a start (for tests of an EHR that goes down and comes back).
    */
   @Bean(destroyMethod = "dispose")
   public JdbcConnectionPool dataSource() {
-    JdbcConnectionPool pool =
-        JdbcConnectionPool.create("jdbc:h2:mem:sandbox;DB_CLOSE_DELAY=-1", "sa", "");
+    String dataDir = System.getProperty("sandbox.dataDir", "");
+    String url =
+        dataDir.isEmpty()
+            ? "jdbc:h2:mem:sandbox;DB_CLOSE_DELAY=-1"
+            : "jdbc:h2:file:" + dataDir + "/sandbox";
+    JdbcConnectionPool pool = JdbcConnectionPool.create(url, "sa", "");
     // HAPI runs searches on background threads next to the request's own transaction.
     pool.setMaxConnections(20);
     return pool;
