@@ -125,6 +125,31 @@ outbox = Table(
     Index(None, "tenant", "patient_key", "id"),
 )
 
+# One row per successful delivery of an outbox entry: a FHIR Provenance (kept here, not sent)
+# tying the clinic submission and our resources to what the EHR made of them.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("outbox_id", Integer, ForeignKey("outbox.id"), nullable=False),
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("provenance", Text, nullable=False),
+    Index(None, "tenant", "outbox_id"),
+)
+
+delivered_resources = Table(
+    "delivered_resources",
+    metadata,
+    Column("delivery_id", Integer, ForeignKey("deliveries.id"), primary_key=True),
+    Column("resource_key", Key, primary_key=True),
+    Column("ehr_reference", Key, nullable=True),
+    Column("ehr_version", String(64), nullable=True),
+    Column("ehr_etag", String(80), nullable=True),
+    Index(None, "ehr_reference"),
+)
+
 sync_state = Table(
     "sync_state",
     metadata,

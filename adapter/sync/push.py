@@ -35,6 +35,7 @@ from adapter.fhir.client import FetchedResource
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
 from adapter.store.schema import audit, outbox, resources
+from adapter.sync.lineage import record_delivery
 from adapter.sync.payload import Payload, Stored, build
 from mappings.jsontypes import JsonObject
 
@@ -169,10 +170,16 @@ class PushWorker:
             for item, answer in zip(payload.items, result.entries, strict=True)
             if not answer.is_success
         ]
+        delivered = [
+            (item, answer)
+            for item, answer in zip(payload.items, result.entries, strict=True)
+            if answer.is_success
+        ]
         with write_transaction(self.engine) as conn:
-            for item, answer in zip(payload.items, result.entries, strict=True):
-                if answer.is_success:
-                    _remember(conn, entry.tenant, item, answer)
+            for item, answer in delivered:
+                _remember(conn, entry.tenant, item, answer)
+            if delivered:
+                record_delivery(conn, entry.tenant, entry.id, delivered, self.owner, now)
             if failed:
                 remaining = [item.key for item, _ in failed]
                 conn.execute(

@@ -4,13 +4,15 @@ from mappings import identity
 from mappings.bundle import conditional_url, resource_identity, transaction_bundle
 from mappings.context import MappingContext
 from mappings.encounter import map_encounter
+from mappings.jsontypes import Resource
 from mappings.people import map_patient
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
+from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at, str_at
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example")
 
 
-def _pair() -> list[dict[str, object]]:
+def _pair() -> list[Resource]:
     sub = load_example("typical-ketamine-infusion")
     return [
         map_patient(sub.patient, CTX),
@@ -21,27 +23,27 @@ def _pair() -> list[dict[str, object]]:
 def test_transaction_bundle__entries_are_conditional_puts_on_identifier() -> None:
     bundle = transaction_bundle(_pair(), CTX)
     assert_model_equivalent(bundle)
-    requests = [e["request"] for e in bundle["entry"]]  # type: ignore[union-attr,index]
+    requests = [at(e, "request") for e in list_at(bundle, "entry")]
     assert requests[0] == {
         "method": "PUT",
         "url": "Patient?identifier=https://fhir.test-clinic.example/sid/mrn|MRN-004211",
     }
-    assert all(r["method"] == "PUT" for r in requests)  # type: ignore[index]
+    assert all(at(r, "method") == "PUT" for r in requests)
 
 
 def test_transaction_bundle__internal_reference__rewritten_to_fullurl() -> None:
     bundle = transaction_bundle(_pair(), CTX)
-    patient_entry, encounter_entry = bundle["entry"]  # type: ignore[misc]
-    assert encounter_entry["resource"]["subject"]["reference"] == patient_entry["fullUrl"]
-    assert patient_entry["fullUrl"].startswith("urn:uuid:")
-    assert "id" not in patient_entry["resource"]
+    patient_entry, encounter_entry = objs_at(bundle, "entry")
+    assert at(encounter_entry, "resource", "subject", "reference") == patient_entry["fullUrl"]
+    assert str_at(patient_entry, "fullUrl").startswith("urn:uuid:")
+    assert "id" not in obj_at(patient_entry, "resource")
 
 
 def test_transaction_bundle__external_reference__becomes_conditional_reference() -> None:
     sub = load_example("typical-ketamine-infusion")
     encounter = map_encounter(sub.encounter_id, "MRN-004211", "finished", sub.start, None, CTX)
     bundle = transaction_bundle([encounter], CTX, external=[identity.patient(CTX, "MRN-004211")])
-    subject = bundle["entry"][0]["resource"]["subject"]["reference"]  # type: ignore[index]
+    subject = at(bundle, "entry", 0, "resource", "subject", "reference")
     assert subject == "Patient?identifier=https://fhir.test-clinic.example/sid/mrn|MRN-004211"
 
 

@@ -10,13 +10,15 @@ from mappings.encounter import (
     unmap_encounter_fields,
     unmap_indication,
 )
+from mappings.jsontypes import Resource
 from mappings.people import map_provider
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, assert_model_equivalent, load_example
+from tests.unit.mappings.jsonpick import at, list_at, objs_at, str_at
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example")
 
 
-def _encounter(name: str) -> dict[str, object]:
+def _encounter(name: str) -> Resource:
     sub = load_example(name)
     return map_encounter(
         sub.encounter_id,
@@ -38,12 +40,12 @@ def test_map_encounter__examples__models_accept(name: str) -> None:
 
 def test_map_encounter__typical__ambulatory_cpt_typed_with_participants() -> None:
     res = _encounter("typical-ketamine-infusion")
-    assert res["class"]["code"] == "AMB"  # type: ignore[index]
-    assert [c["code"] for c in res["type"][0]["coding"]] == [  # type: ignore[index]
+    assert at(res, "class", "code") == "AMB"
+    assert [at(c, "code") for c in list_at(res, "type", 0, "coding")] == [
         "96365",
         "ketamine-infusion-session",
     ]
-    roles = [p["type"][0]["coding"][0]["code"] for p in res["participant"]]  # type: ignore[index]
+    roles = [at(p, "type", 0, "coding", 0, "code") for p in list_at(res, "participant")]
     assert roles == ["PPRF", "SPRF"]
     assert res["period"] == {
         "start": "2026-11-20T09:00:00-05:00",
@@ -53,8 +55,8 @@ def test_map_encounter__typical__ambulatory_cpt_typed_with_participants() -> Non
 
 def test_map_encounter__esketamine__typed_as_esketamine_session() -> None:
     res = _encounter("esketamine-session")
-    assert res["type"][0]["coding"][0]["code"] == "esketamine-treatment-session"  # type: ignore[index]
-    assert res["period"]["start"] == "2026-11-21T13:00:00Z"  # type: ignore[index]
+    assert at(res, "type", 0, "coding", 0, "code") == "esketamine-treatment-session"
+    assert at(res, "period", "start") == "2026-11-21T13:00:00Z"
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
@@ -90,15 +92,17 @@ def test_map_indication__each_code__coded_and_round_trips(
     res = map_indication(indication, "ENC-1", "MRN-1", CTX)
     assert_model_equivalent(res)
     got = [
-        c["code"] for c in res["code"]["coding"] if not str(c["system"]).startswith(CTX.namespace)
-    ]  # type: ignore[index,union-attr]
+        at(c, "code")
+        for c in list_at(res, "code", "coding")
+        if not str_at(c, "system").startswith(CTX.namespace)
+    ]
     assert got == codes
     assert unmap_indication([res], "ENC-1", CTX) == indication
 
 
 def test_map_indication__icd10_from_clinic__wins_over_table_code() -> None:
     res = map_indication(Indication(code="crps", icd10="G90.521"), "E", "M", CTX)
-    icd = [c for c in res["code"]["coding"] if c["system"].endswith("icd-10-cm")]  # type: ignore[index,union-attr]
+    icd = [c for c in objs_at(res, "code", "coding") if str_at(c, "system").endswith("icd-10-cm")]
     assert icd == [
         {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G90.521", "userSelected": True}
     ]

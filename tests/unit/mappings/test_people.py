@@ -13,6 +13,7 @@ from mappings.people import (
     unmap_provider,
 )
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, assert_model_equivalent, load_example
+from tests.unit.mappings.jsonpick import at, list_at, obj_at
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example")
 
@@ -27,10 +28,10 @@ def test_map_patient__examples__round_trip_and_models_accept(name: str) -> None:
 
 def test_map_patient__mrn_identifier__typed_mr_under_namespace() -> None:
     res = map_patient(load_example("typical-ketamine-infusion").patient, CTX)
-    ident = res["identifier"][0]  # type: ignore[index]
-    assert ident["system"] == "https://fhir.test-clinic.example/sid/mrn"  # type: ignore[index]
-    assert ident["value"] == "MRN-004211"  # type: ignore[index]
-    assert ident["type"]["coding"][0]["code"] == "MR"  # type: ignore[index]
+    ident = obj_at(res, "identifier", 0)
+    assert ident["system"] == "https://fhir.test-clinic.example/sid/mrn"
+    assert ident["value"] == "MRN-004211"
+    assert at(ident, "type", "coding", 0, "code") == "MR"
     assert "MRN-004211" not in str(res["id"])
 
 
@@ -76,10 +77,10 @@ def test_map_provider__each_role__coded_and_round_trips(
     practitioner, practitioner_role = map_provider(provider, CTX)
     assert_model_equivalent(practitioner)
     assert_model_equivalent(practitioner_role)
-    codes = [c["code"] for c in practitioner_role["code"][0]["coding"]]  # type: ignore[index]
+    codes = [at(c, "code") for c in list_at(practitioner_role, "code", 0, "coding")]
     assert (snomed in codes) if snomed else len(codes) == 1
     specialty = practitioner_role.get("specialty")
-    assert (specialty[0]["coding"][0]["code"] == nucc) if nucc else specialty is None  # type: ignore[index]
+    assert (at(specialty, 0, "coding", 0, "code") == nucc) if nucc else specialty is None
     assert unmap_provider([practitioner, practitioner_role], "PRV-1", CTX) == provider
 
 

@@ -18,12 +18,14 @@ from adapter.store import outbox as box
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
-from adapter.store.schema import audit, outbox, resources
+from adapter.store.schema import audit, delivered_resources, deliveries, outbox, resources
 from adapter.sync.push import Backoff, PushWorker
 from mappings.context import MappingContext
+from mappings.jsontypes import JsonObject
 from mappings.submission import map_submission
 from tests.unit.adapter.fhir.support import BASE, capability
-from tests.unit.mappings.fhircheck import load_example
+from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
+from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at
 
 CTX = MappingContext()
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -77,11 +79,19 @@ def _entry(engine: Engine) -> dict[str, object]:
         return dict(conn.execute(select(outbox)).one()._mapping)
 
 
+def _sent(request: requests.PreparedRequest) -> JsonObject:
+    """The JSON object the worker sent (it sends bytes; a stream or file would be a bug)."""
+    body = request.body or b"{}"
+    assert isinstance(body, bytes | str), f"request body is not bytes or text: {body!r}"
+    sent = json.loads(body)
+    assert isinstance(sent, dict), f"request body is not a JSON object: {sent!r}"
+    return sent
+
+
 def _transaction_response(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-    sent = json.loads(request.body or b"{}")
     answers = [
         {"response": {"status": "201 Created", "location": f"X/{i}/_history/1", "etag": 'W/"1"'}}
-        for i, _ in enumerate(sent["entry"])
+        for i, _ in enumerate(list_at(_sent(request), "entry"))
     ]
     body = {"resourceType": "Bundle", "type": "transaction-response", "entry": answers}
     return 200, {}, json.dumps(body)
@@ -95,8 +105,11 @@ def test_push__429_with_retry_after__waits_what_the_ehr_asked(
     assert summary.retried == 1
     entry = _entry(engine)
     assert entry["state"] == box.PENDING
-    assert entry["available_at"].replace(tzinfo=UTC) == T0 + timedelta(seconds=120)  # type: ignore[union-attr]
-    assert entry["last_error"].startswith("EhrRateLimited")  # type: ignore[union-attr]
+    available_at, last_error = entry["available_at"], entry["last_error"]
+    assert isinstance(available_at, datetime)
+    assert available_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=120)
+    assert isinstance(last_error, str)
+    assert last_error.startswith("EhrRateLimited")
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -174,8 +187,12 @@ def test_push__412_after_if_match__conflict_keeps_both_versions(
     assert entry["state"] == box.CONFLICT
     kept = json.loads(str(entry["outcome"]))["ehr_versions"]
     assert any(v == theirs for v in kept.values())
-    sent = json.loads(ehr.calls[1].request.body or b"{}")
-    assert all("ifMatch" in e["request"] for e in sent["entry"] if e["request"]["method"] == "PUT")
+    puts = [
+        obj_at(e, "request")
+        for e in objs_at(_sent(ehr.calls[1].request), "entry")
+        if at(e, "request", "method") == "PUT"
+    ]
+    assert all("ifMatch" in request for request in puts)
 
 
 def test_push__success__records_ehr_ids_versions_and_etags(
@@ -188,3 +205,19 @@ def test_push__success__records_ehr_ids_versions_and_etags(
         rows = conn.execute(select(resources.c.ehr_id, resources.c.ehr_version)).all()
     assert rows
     assert all(r.ehr_id is not None and r.ehr_version == "1" for r in rows)
+
+
+def test_push__success__delivery_provenance_traces_ehr_ids_to_the_submission(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.add_callback(responses.POST, BASE, callback=_transaction_response)
+    _worker(engine, clock).run_once()
+    with engine.connect() as conn:
+        (record,) = conn.execute(select(deliveries.c.provenance, deliveries.c.submission_id)).all()
+        keys = conn.execute(select(delivered_resources.c.ehr_reference)).scalars().all()
+    provenance = json.loads(record.provenance)
+    assert_model_equivalent(provenance)
+    assert "0/_history/1" in {t["reference"].split("/", 1)[1] for t in provenance["target"]}
+    submission = provenance["entity"][-1]["what"]["identifier"]
+    assert submission["value"] == str(record.submission_id)
+    assert len(keys) == len(provenance["target"])

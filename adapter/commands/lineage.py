@@ -1,0 +1,75 @@
+"""`adapter lineage Type/id`: where a resource came from, by its EHR id or our logical id.
+
+Prints each delivery that wrote it: when, the EHR version and ETag it got, the outbox
+entry, and the clinic submission (kind, encounter, when received, document hash), then
+the delivery's Provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+
+from adapter.config import get_settings
+from adapter.runtime import open_store
+from adapter.store.schema import delivered_resources, deliveries, submissions
+
+if TYPE_CHECKING:
+    from adapter.commands import Subparsers
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "lineage", help="trace a resource (Type/id on the EHR, or ours) to its clinic submission"
+    )
+    parser.add_argument("reference", help="e.g. Observation/123 (EHR id) or Observation/k1a2...")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    reference = args.reference.split("/_history/")[0]
+    engine = open_store(get_settings())
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    deliveries.c.at,
+                    deliveries.c.outbox_id,
+                    deliveries.c.provenance,
+                    delivered_resources.c.resource_key,
+                    delivered_resources.c.ehr_reference,
+                    delivered_resources.c.ehr_version,
+                    delivered_resources.c.ehr_etag,
+                    submissions.c.id.label("submission_id"),
+                    submissions.c.kind,
+                    submissions.c.encounter_key,
+                    submissions.c.received_at,
+                    submissions.c.content_hash,
+                )
+                .join(deliveries, deliveries.c.id == delivered_resources.c.delivery_id)
+                .join(submissions, submissions.c.id == deliveries.c.submission_id)
+                .where(
+                    or_(
+                        delivered_resources.c.ehr_reference == reference,
+                        delivered_resources.c.resource_key == reference,
+                    )
+                )
+                .order_by(deliveries.c.at)
+            ).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        sys.stderr.write(f"lineage: no delivery of {reference} recorded here\n")
+        return 1
+    for row in rows:
+        sys.stdout.write(
+            f"{row.at}: {row.resource_key} -> EHR {row.ehr_reference} version {row.ehr_version}"
+            f" (ETag {row.ehr_etag}), outbox {row.outbox_id}; from submission {row.submission_id}"
+            f" ({row.kind}, encounter {row.encounter_key}, received {row.received_at},"
+            f" sha256 {row.content_hash})\n  provenance: {row.provenance}\n"
+        )
+    return 0
