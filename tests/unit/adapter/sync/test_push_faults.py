@@ -221,3 +221,26 @@ def test_push__success__delivery_provenance_traces_ehr_ids_to_the_submission(
     submission = provenance["entity"][-1]["what"]["identifier"]
     assert submission["value"] == str(record.submission_id)
     assert len(keys) == len(provenance["target"])
+
+
+def test_push__412_from_conditional_update_with_several_matches__dead_letter_not_conflict(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    several = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "processing",
+                "diagnostics": "Failed to UPDATE resource with match URL because this search "
+                "matched 2 resources",
+            }
+        ],
+    }
+    ehr.post(BASE, status=412, json=several)
+    summary = _worker(engine, clock).run_once()
+    assert (summary.dead, summary.conflicts) == (1, 0)
+    entry = _entry(engine)
+    assert entry["state"] == box.DEAD
+    assert str(entry["last_error"]).startswith("EhrAmbiguousMatch")
+    assert json.loads(str(entry["outcome"]))["operation_outcome"] == several
