@@ -25,6 +25,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./adapter.db"
 DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_IDEMPOTENCY_TTL_HOURS = 24.0
 DEFAULT_SMART_SCOPE = "system/*.read system/*.write"
 # Values that may hold a password are never echoed back in an error message.
 SECRET_FIELDS = frozenset(
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     worker_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
     """How long a claimed outbox entry stays with its worker before another may take it."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
+    api_keys_file: str = ""
+    """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""
+    idempotency_ttl_hours: Annotated[float, Field(gt=0, le=24 * 30)] = DEFAULT_IDEMPOTENCY_TTL_HOURS
+    """How long an `Idempotency-Key` and its stored answer are kept, per tenant."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -111,6 +116,14 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not Path(value).is_file():
             raise ValueError("no such file: must be a PEM file of CA certificates, or empty")
+        return value
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _readable_api_keys_file(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_file():
+            raise ValueError("no such file: must be a JSON file of API keys, or empty")
         return value
 
     @field_validator("ehr_auth_token_url")

@@ -2,6 +2,17 @@
 
     AdapterError                  500  base of everything below
     ├── ConfigError               500  a setting was refused at startup
+    ├── StoreUnavailable          503  retry  the store is migrating, down, or lost a write race
+    ├── RequestRefused            400  stop   the caller's request cannot be served as sent
+    │   ├── NotAuthenticated      401  stop   no API key, or not one we know
+    │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
+    │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
+    │   ├── IdempotencyKeyBusy    409  retry  a request with the same key is being processed
+    │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
+    │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
+    │   ├── IdempotencyKeyReused  422  stop   the key was first used with another body
+    │   └── InvalidDocument       422  stop   the document breaks the contract; `errors` lists it
+    │       └── MalformedDocument 400  stop   not UTF-8 JSON at all
     └── EhrError                  502  the configured EHR gave no usable answer
         ├── EhrUnavailable        503  retry  no connection, reset, or the EHR answered 5xx
         ├── EhrTimeout            504  retry  no answer within the configured timeout, or 408
@@ -15,19 +26,23 @@
             └── EhrAuthFailed     502  stop   401/403, or the token endpoint refused us
 
 `retry` means `retryable` is True: the same request may succeed later, so a worker backs
-off and sends it again; `stop` means it will fail the same way until someone acts.
+off and sends it again (or a clinic retries its request); `stop` means it will fail the same
+way until someone acts.
 
 Library errors (requests, SQLAlchemy, pydantic) are caught at the seam that calls the library
 and re-raised as the most specific class here (`raise ... from exc`). Each class carries its
 HTTP status and a stable machine-readable `code`, and turns itself into an RFC 9457 problem
-detail. Messages never hold secrets, URLs with query strings, or clinical content. New
-branches (store, sync, validation) join this tree as they are built.
+detail (with `headers()` to send beside it). Messages never hold secrets, URLs with query
+strings, or clinical content: `InvalidDocument` keeps its field errors (whose messages may
+quote the document) in `errors`, for the caller's problem detail only. New branches join
+this tree as they are built.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from mappings.errors import FieldError
 from mappings.jsontypes import JsonObject
 
 PROBLEM_TYPE_BASE = "urn:ketamine-fhir-adapter:problem:"
@@ -50,12 +65,141 @@ class AdapterError(Exception):
             "detail": str(self),
         }
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry beside the problem detail (none by default)."""
+        return {}
+
 
 class ConfigError(AdapterError):
     """A setting (an `ADAPTER_*` variable) was refused; the message names the variable."""
 
     code = "config-error"
     title = "Invalid configuration"
+
+
+class StoreUnavailable(AdapterError):
+    """The store cannot take the request now: still migrating, unreachable, or a concurrent
+    write of the same records won; the same request may succeed in a moment."""
+
+    status_code = 503
+    code = "store-unavailable"
+    title = "Store unavailable"
+    retryable = True
+    retry_after_seconds: ClassVar[int] = 2
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RequestRefused(AdapterError):
+    """The caller's request cannot be served as it was sent; base of the clinic API's 4xx."""
+
+    status_code = 400
+    code = "bad-request"
+    title = "Bad request"
+
+
+class NotAuthenticated(RequestRefused):
+    """No `Authorization: Bearer` API key, or a key we do not know (RFC 6750 401)."""
+
+    status_code = 401
+    code = "not-authenticated"
+    title = "Not authenticated"
+
+    def __init__(self, message: str, *, token_given: bool = False) -> None:
+        super().__init__(message)
+        self.token_given = token_given
+
+    def headers(self) -> dict[str, str]:
+        # RFC 6750 3.1: no error code when the request carried no credentials at all.
+        challenge = 'Bearer error="invalid_token"' if self.token_given else "Bearer"
+        return {"WWW-Authenticate": challenge}
+
+
+class InsufficientScope(RequestRefused):
+    """A known API key without the scope the endpoint needs (RFC 6750 403)."""
+
+    status_code = 403
+    code = "insufficient-scope"
+    title = "Insufficient scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this API key lacks the scope {scope}")
+        self.scope = scope
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
+
+
+class NotFound(RequestRefused):
+    """Nothing by that id for the caller's tenant (another tenant's record looks the same)."""
+
+    status_code = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class IdempotencyKeyBusy(RequestRefused):
+    """A request with the same `Idempotency-Key` is still being processed."""
+
+    status_code = 409
+    code = "idempotency-key-in-use"
+    title = "Idempotency key in use"
+    retryable = True
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class UnsupportedMediaType(RequestRefused):
+    """The request body is not declared as `application/json` (UTF-8)."""
+
+    status_code = 415
+    code = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class InvalidIdempotencyKey(RequestRefused):
+    """The `Idempotency-Key` header is empty, too long, or not printable ASCII."""
+
+    code = "invalid-idempotency-key"
+    title = "Invalid Idempotency-Key"
+
+
+class IdempotencyKeyReused(RequestRefused):
+    """The `Idempotency-Key` was first used with a different body."""
+
+    status_code = 422
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
+class InvalidDocument(RequestRefused):
+    """The document breaks the clinic contract; `errors` names every bad field.
+
+    The messages may quote the document, so they appear in the caller's problem detail
+    (`errors`: [{field, message}]) and never in `str(self)`, which only counts them.
+    """
+
+    status_code = 422
+    code = "invalid-document"
+    title = "Invalid clinic document"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(f"the document breaks the clinic contract ({len(errors)} errors)")
+        self.errors = errors
+
+    def problem_detail(self) -> dict[str, object]:
+        fields = [{"field": e.path, "message": e.message} for e in self.errors]
+        return super().problem_detail() | {"errors": fields}
+
+
+class MalformedDocument(InvalidDocument):
+    """The body is not UTF-8 JSON at all, so no field can be named (the error is at `$`)."""
+
+    status_code = 400
+    code = "malformed-document"
+    title = "Malformed JSON document"
 
 
 class EhrError(AdapterError):

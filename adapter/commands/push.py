@@ -26,7 +26,7 @@ from adapter.runtime import ehr_client, open_store, push_worker
 from adapter.store import outbox as box
 from adapter.store.schema import outbox
 from adapter.sync.diff import diff
-from adapter.sync.payload import Stored, build
+from adapter.sync.payload import Stored, as_ehr_would_hold, build
 from adapter.sync.push import PushSummary
 from mappings.jsontypes import JsonObject
 from mappings.serialize import dumps
@@ -112,12 +112,12 @@ def _dry_run(engine: Engine, client: FhirClient) -> int:
             sys.stdout.write(f"=== outbox {entry_id}: {len(payload.items)} resources\n")
             sys.stdout.write(dumps(payload.bundle, pretty=True).decode() + "\n")
             for item in payload.items:
-                _show_difference(client, item)
+                _show_difference(client, item, as_ehr_would_hold(conn, tenant, item.content))
     sys.stderr.write(f"push --dry-run: {len(waiting)} entries would be sent; nothing sent\n")
     return 0
 
 
-def _show_difference(client: FhirClient, item: Stored) -> None:
+def _show_difference(client: FhirClient, item: Stored, ours: JsonObject) -> None:
     kind = item.identity.resource_type
     theirs: JsonObject | None
     try:
@@ -138,7 +138,7 @@ def _show_difference(client: FhirClient, item: Stored) -> None:
     if theirs is None:
         sys.stdout.write(f"--- {item.key}: new on the EHR\n")
         return
-    changes = diff(theirs, item.content)
+    changes = diff(theirs, ours)
     sys.stdout.write(f"--- {item.key}: {len(changes)} field(s) differ\n")
     for change in changes:
         sys.stdout.write(f"    {change}\n")

@@ -6,6 +6,7 @@
     outbox             work for the push worker: one entry per accepted change set
     sync_state         per-tenant cursors and markers (pull cursors, ...)
     audit              who did what to which ids, when, with what outcome (no content)
+    idempotency_keys   the clinic API's `Idempotency-Key`s per tenant, with the stored answer
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
@@ -171,4 +172,21 @@ audit = Table(
     Column("count", Integer, nullable=False, default=0),
     Column("outcome", String(32), nullable=False),
     Index(None, "tenant", "at"),
+)
+
+# One row per `Idempotency-Key` a tenant used on the clinic API. `status` is NULL while the
+# request is being processed (a reservation); then it and `response_body` hold the answer to
+# replay. The unique (tenant, key) makes two concurrent first uses of one key safe.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "key"),
+    Index(None, "created_at"),
 )

@@ -142,3 +142,18 @@ def _outside_targets(
             else conditional_url(other.identity)
         )
     return out
+
+
+def as_ehr_would_hold(conn: Connection, tenant: str, content: Resource) -> Resource:
+    """`content` with its references to our resources turned into the EHR's ids (where
+    known), so it compares field by field with the EHR's copy (`adapter push --dry-run`)."""
+    text = orjson.dumps(content).decode()
+    keys = sorted({f"{m.group(1)}/{m.group(2)}" for m in REFERENCE.finditer(text)})
+    targets = {
+        item.key: f"{item.identity.resource_type}/{item.ehr_id}"
+        for item in load(conn, tenant, keys)
+        if item.ehr_id is not None
+    }
+    view = orjson.loads(_rewrite(text, targets))
+    assert isinstance(view, dict)
+    return view

@@ -8,15 +8,12 @@ system is new to the sandbox and a count by system counts exactly this run's res
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 
 import requests
 
-from mappings.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
-from mappings.jsontypes import Resource
 from tests.unit.mappings.fhircheck import load_example
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -50,19 +47,6 @@ def encounters(
     return (encounter(n, example) for n in range(count))
 
 
-def expected_counts(resources: list[Resource], ctx: MappingContext) -> Counter[tuple[str, str]]:
-    """How many distinct resources of each (type, identifier system) a mapping produced.
-
-    Resources shared between encounters (the clinic, the adapter device, practitioners)
-    count once, as they exist once on the EHR.
-    """
-    seen = {
-        (r["resourceType"], resource_identity(r, ctx).system, resource_identity(r, ctx).value)
-        for r in resources
-    }
-    return Counter((kind, system) for kind, system, _ in seen if kind != "Provenance")
-
-
 def sandbox_count(base: str, resource_type: str, system: str) -> int:
     """How many resources of a type the sandbox holds under an identifier system."""
     reply = requests.get(
@@ -73,7 +57,3 @@ def sandbox_count(base: str, resource_type: str, system: str) -> int:
     )
     reply.raise_for_status()
     return int(reply.json()["total"])
-
-
-def sandbox_counts(base: str, wanted: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
-    return Counter({key: sandbox_count(base, *key) for key in wanted})

@@ -22,16 +22,19 @@ import pytest
 import requests
 from sqlalchemy import Engine, func, select
 
+from adapter.cli import main
 from adapter.fhir.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
-from adapter.store.schema import outbox
-from adapter.sync.push import Backoff, PushWorker
+from adapter.store.schema import outbox, resources
+from adapter.sync.push import Backoff, PushSummary, PushWorker
+from mappings.builders import number
 from mappings.bundle import WRITTEN_BY_ID, resource_identity
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
+from mappings.identity import identity
 from mappings.jsontypes import Resource
 from mappings.submission import map_submission
 from tests.integration.faultproxy import FaultProxy
@@ -213,10 +216,10 @@ class CountingWorker(PushWorker):
     sent: list[int]
     lock = threading.Lock()
 
-    def _push(self, entry: box.Entry, summary: object) -> None:  # type: ignore[override]
+    def _push(self, entry: box.Entry, summary: PushSummary) -> None:
         with self.lock:
             self.sent.append(entry.id)
-        super()._push(entry, summary)  # type: ignore[arg-type]
+        super()._push(entry, summary)
 
 
 def test_push__two_workers_on_postgres__drain_one_outbox_sending_no_entry_twice(
@@ -315,3 +318,68 @@ def test_push__sandbox_stopped_mid_push_and_restarted__everything_arrives_once(
         thread.join(60)
         client.close()
     _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
+
+
+def test_lineage__resource_on_the_ehr__traced_to_its_clinic_submission(
+    fhir_base_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = f"sqlite:///{tmp_path / 'lineage.db'}"
+    engine = create_store_engine(database)
+    upgrade(engine)
+    ctx = run_context()
+    (sub,) = encounters(1, "esketamine-session")
+    _ingest(engine, [sub], ctx)
+    _worker(engine, fhir_base_url).drain()
+    with engine.connect() as conn:
+        ehr_id = conn.execute(
+            select(resources.c.ehr_id).where(resources.c.resource_type == "Encounter")
+        ).scalar_one()
+    engine.dispose()
+    assert requests.get(f"{fhir_base_url}/Encounter/{ehr_id}", timeout=30).ok
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", database)
+    assert main(["lineage", f"Encounter/{ehr_id}"]) == 0
+    out = capsys.readouterr().out
+    assert f"-> EHR Encounter/{ehr_id} version 1" in out
+    assert f"encounter {sub.encounter_id}" in out
+
+
+def test_push_dry_run__changed_reading__shows_field_difference_and_sends_nothing(
+    fhir_base_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = f"sqlite:///{tmp_path / 'dry.db'}"
+    engine = create_store_engine(database)
+    upgrade(engine)
+    ctx = run_context()
+    (sub,) = encounters(1)
+    _ingest(engine, [sub], ctx)
+    _worker(engine, fhir_base_url).drain()
+    vitals = list(sub.vitals or ())
+    assert vitals[1].heart_rate is not None
+    faster = vitals[1].heart_rate.model_copy(update={"value": vitals[1].heart_rate.value + 20})
+    changed = sub.model_copy(
+        update={
+            "vitals": [vitals[0], vitals[1].model_copy(update={"heart_rate": faster}), *vitals[2:]]
+        }
+    )
+    _ingest(engine, [changed], ctx)
+    engine.dispose()
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", database)
+    monkeypatch.setenv("ADAPTER_EHR_BASE_URL", fhir_base_url)
+    monkeypatch.setenv("ADAPTER_NAMESPACE", ctx.namespace)
+    assert main(["push", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    before, after = number(vitals[1].heart_rate.value), number(faster.value)
+    heart_rate = out[out.index(f"Observation/{_key_of(ctx, vitals[1].vitals_id)}") :]
+    assert f"~ valueQuantity.value: {before} -> {after}" in heart_rate
+    assert "reference" not in heart_rate.split("---")[0]  # same EHR ids on both sides
+    assert _states(create_store_engine(database)) == {box.DONE: 1, box.PENDING: 1}
+
+
+def _key_of(ctx: MappingContext, vitals_id: str) -> str:
+    return identity(ctx, "Observation", "vitals", vitals_id, "heart-rate").id
