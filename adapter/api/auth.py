@@ -1,0 +1,161 @@
+"""Who is calling the clinic API: static API keys from `ADAPTER_API_KEYS_FILE`, kept as hashes.
+
+The file is a JSON list of `{"key": ..., "tenant": ..., "scopes": [...]}`, read once at
+startup (rotate keys by editing it and restarting). Only each key's SHA-256 stays in
+memory. A presented key is hashed and compared with every stored digest by
+`hmac.compare_digest`, without stopping at a match, so the time taken does not tell which
+key it resembles. No file configured means no keys: every protected endpoint answers 401;
+the API is never open by default.
+
+Scopes read `clinic/<resource>.<access>`, e.g. `clinic/encounters.write`; a `*` in either
+part grants every value there (`clinic/*.write`, `clinic/submissions.*`, `clinic/*.*`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapter.errors import ConfigError, InsufficientScope, NotAuthenticated
+
+log = logging.getLogger(__name__)
+
+KEYS_FILE_VARIABLE = "ADAPTER_API_KEYS_FILE"
+# 32 characters is 128 bits from `openssl rand -hex 16`; shorter keys can be guessed.
+MIN_KEY_CHARS = 32
+TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+SCOPE_PATTERN = r"^clinic/([a-z][a-z-]*|\*)\.(read|write|\*)$"
+
+ENCOUNTERS_WRITE = "clinic/encounters.write"
+SUBMISSIONS_READ = "clinic/submissions.read"
+
+
+class _KeyEntry(BaseModel):
+    """One entry of the keys file, checked field by field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: Annotated[str, Field(min_length=MIN_KEY_CHARS, max_length=512)]
+    tenant: Annotated[str, Field(pattern=TENANT_PATTERN)]
+    scopes: Annotated[list[Annotated[str, Field(pattern=SCOPE_PATTERN)]], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: its tenant, its scopes, and a loggable name for its key."""
+
+    tenant: str
+    scopes: frozenset[str]
+    key_id: str
+    """The first 8 hex digits of the key's SHA-256: names the key in logs, reveals nothing."""
+
+    def has_scope(self, needed: str) -> bool:
+        resource, _, access = needed.removeprefix("clinic/").partition(".")
+        grants = {needed, f"clinic/*.{access}", f"clinic/{resource}.*", "clinic/*.*"}
+        return not self.scopes.isdisjoint(grants)
+
+
+@dataclass(frozen=True)
+class _StoredKey:
+    digest: bytes
+    caller: Caller
+
+
+class ApiKeys:
+    """The known API keys, as digests; `authenticate` turns a presented key into a Caller."""
+
+    def __init__(self, keys: Sequence[_StoredKey] = ()) -> None:
+        self._keys = tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @classmethod
+    def from_file(cls, path: str) -> ApiKeys:
+        """The keys in `path` (none when empty); `ConfigError` naming the entry otherwise."""
+        if not path:
+            return cls()
+        try:
+            raw = json.loads(Path(path).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{KEYS_FILE_VARIABLE}: not a readable JSON file ({exc})") from None
+        if not isinstance(raw, list):
+            raise ConfigError(f"{KEYS_FILE_VARIABLE}: must hold a JSON list of keys")
+        return cls(_stored_keys([_entry(index, item) for index, item in enumerate(raw)]))
+
+    def authenticate(self, token: str) -> Caller | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        found: Caller | None = None
+        for stored in self._keys:
+            if hmac.compare_digest(stored.digest, digest):
+                found = stored.caller
+        return found
+
+
+def _entry(index: int, item: object) -> _KeyEntry:
+    try:
+        return _KeyEntry.model_validate(item)
+    except ValidationError as exc:
+        # Locations and messages only: the input would echo the key itself.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'entry'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{KEYS_FILE_VARIABLE}: entry {index}: {problems}") from None
+
+
+def _stored_keys(entries: list[_KeyEntry]) -> list[_StoredKey]:
+    stored: list[_StoredKey] = []
+    seen: dict[bytes, int] = {}
+    for index, entry in enumerate(entries):
+        digest = hashlib.sha256(entry.key.encode()).digest()
+        if digest in seen:
+            raise ConfigError(
+                f"{KEYS_FILE_VARIABLE}: entry {index} repeats the key of entry {seen[digest]}"
+            )
+        seen[digest] = index
+        caller = Caller(entry.tenant, frozenset(entry.scopes), digest.hex()[:8])
+        stored.append(_StoredKey(digest, caller))
+    return stored
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency: the authenticated caller, which must hold `scope` (401/403 otherwise)."""
+
+    async def authorised_caller(request: Request) -> Caller:
+        keys: ApiKeys = request.app.state.api_keys
+        authorization = request.headers.get("authorization")
+        token = bearer_token(authorization)
+        if token is None:
+            raise NotAuthenticated(
+                "send an API key as `Authorization: Bearer <key>`",
+                token_given=authorization is not None,
+            )
+        caller = keys.authenticate(token)
+        if caller is None:
+            log.info("clinic API: refused an unknown API key")
+            raise NotAuthenticated("unknown API key", token_given=True)
+        if not caller.has_scope(scope):
+            log.info("clinic API: key %s lacks scope %s", caller.key_id, scope)
+            raise InsufficientScope(scope)
+        return caller
+
+    return authorised_caller

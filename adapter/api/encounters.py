@@ -1,0 +1,144 @@
+"""`POST /clinic/encounters`: a clinic submits one encounter document.
+
+The route checks the caller, the media type and the `Idempotency-Key`, then hands the raw
+bytes to `ingest_encounter` (validate, map, store, enqueue in one transaction) in a worker
+thread. It answers 201 when the document created a resource (a first receipt, or a resend
+adding records), else 200, with the submission's id, its status URL and the FHIR
+references it created, updated, left unchanged or deleted. Refusals are problem details:
+400 for a body that is not UTF-8 JSON at all, 422 naming every field that breaks the
+contract (duplicate keys and NaN included), 415 for another media type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from adapter.api import idempotency
+from adapter.api.auth import Caller
+from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
+from adapter.api.idempotency import Answer
+from adapter.api.status import UNCHANGED, status_url
+from adapter.errors import (
+    InvalidDocument,
+    MalformedDocument,
+    StoreUnavailable,
+    UnsupportedMediaType,
+)
+from adapter.ingest import Ingested, ingest_encounter
+from adapter.runtime import mapping_context
+from mappings.context import MappingContext
+from mappings.errors import ContractViolation
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/clinic", tags=["clinic"])
+
+JSON_MEDIA_TYPE = "application/json"
+# What the contract parser chains to a refusal when the bytes are not UTF-8 JSON at all.
+_UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
+
+
+@router.post("/encounters", status_code=201)
+async def post_encounter(
+    request: Request,
+    caller: EncounterWriter,
+    _: StoreReady,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    require_json(request.headers.get("content-type"))
+    key = idempotency.parse_key(request.headers.get("idempotency-key"))
+    body = await request.body()
+    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+
+    def accept() -> Answer:
+        return _submit(engine, body, ctx, clock, caller)
+
+    def accept_once() -> Answer:
+        if key is None:
+            return accept()
+        return idempotency.run_once(engine, caller.tenant, key, body, clock(), ttl, accept)
+
+    try:
+        answer = await run_in_threadpool(accept_once)
+    except SQLAlchemyError as exc:
+        log.warning("clinic API: store error %s on an encounter", type(exc).__name__)
+        raise StoreUnavailable("the store could not take the document; retry shortly") from exc
+    if answer.is_replay:
+        log.info("clinic API: replayed an answer for key %s", caller.key_id)
+    return _response(answer)
+
+
+def require_json(content_type: str | None) -> None:
+    """Refuse (415) anything but `application/json`, optionally with `charset=utf-8`."""
+    media_type, *params = (part.strip().lower() for part in (content_type or "").split(";"))
+    charsets = [p.partition("=")[2].strip('"') for p in params if p.startswith("charset=")]
+    if media_type != JSON_MEDIA_TYPE or any(c != "utf-8" for c in charsets):
+        raise UnsupportedMediaType("send the encounter as application/json (UTF-8)")
+
+
+def _submit(
+    engine: Engine, body: bytes, ctx: MappingContext, clock: Clock, caller: Caller
+) -> Answer:
+    try:
+        ingested = ingest_encounter(engine, body, ctx, clock=clock)
+    except ContractViolation as violation:
+        log.info(
+            "clinic API: key %s sent an invalid encounter, %d field errors",
+            caller.key_id,
+            len(violation.errors),
+        )
+        refusal = MalformedDocument if _is_undecodable(violation) else InvalidDocument
+        raise refusal(violation.errors) from violation
+    result = ingested.result
+    log.info(
+        "clinic API: submission %d from key %s (tenant %s): %d created, %d updated, "
+        "%d unchanged, %d deleted, outbox %s",
+        result.submission_id,
+        caller.key_id,
+        caller.tenant,
+        len(result.created),
+        len(result.updated),
+        len(result.unchanged),
+        len(result.deleted),
+        result.outbox_id,
+    )
+    return Answer(201 if ingested.first_receipt else 200, orjson.dumps(_receipt(ingested)))
+
+
+def _is_undecodable(violation: ContractViolation) -> bool:
+    return isinstance(violation.__cause__, _UNDECODABLE)
+
+
+def _receipt(ingested: Ingested) -> dict[str, object]:
+    result = ingested.result
+    return {
+        "submission_id": result.submission_id,
+        "encounter_id": ingested.encounter_id,
+        "status": UNCHANGED if result.outbox_id is None else "stored",
+        "status_url": status_url(result.submission_id),
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "deleted": result.deleted,
+    }
+
+
+def _response(answer: Answer) -> Response:
+    headers = {"Location": str(orjson.loads(answer.body)["status_url"])}
+    if answer.is_replay:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        answer.body, status_code=answer.status, headers=headers, media_type=JSON_MEDIA_TYPE
+    )

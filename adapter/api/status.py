@@ -1,0 +1,122 @@
+"""What became of a clinic submission, read from its outbox entry and the deliveries.
+
+    no outbox entry (it changed nothing)  -> unchanged
+    pending, in_flight                    -> stored    waiting, being pushed, or retrying
+    done                                  -> pushed    with the EHR's references, if recorded
+    dead                                  -> failed    with the EHR's HTTP status and diagnostics
+    conflict                              -> conflict  the same, for the EHR's 412
+
+Everything is read within the caller's tenant: another tenant's submission is not found.
+The EHR's diagnostics may quote the record; they go to the clinic that sent it, never to a
+log. Several submissions of one encounter can share an outbox entry (a resend merged into
+work still waiting), and then share its status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Connection, select
+
+from adapter.store.schema import (
+    CONFLICT,
+    DEAD,
+    DONE,
+    IN_FLIGHT,
+    PENDING,
+    delivered_resources,
+    deliveries,
+    outbox,
+    submissions,
+)
+
+STATUS_OF_STATE = {
+    PENDING: "stored",
+    IN_FLIGHT: "stored",
+    DONE: "pushed",
+    DEAD: "failed",
+    CONFLICT: "conflict",
+}
+UNCHANGED = "unchanged"
+
+
+def status_url(submission_id: int) -> str:
+    return f"/clinic/submissions/{submission_id}"
+
+
+def submission_status(
+    conn: Connection, tenant: str, submission_id: int
+) -> dict[str, object] | None:
+    """The submission's status document, or None when the tenant has no such submission."""
+    row = conn.execute(
+        select(
+            submissions.c.encounter_key, submissions.c.received_at, submissions.c.outbox_id
+        ).where(submissions.c.id == submission_id, submissions.c.tenant == tenant)
+    ).first()
+    if row is None:
+        return None
+    found: dict[str, object] = {
+        "submission_id": submission_id,
+        "encounter_id": row.encounter_key,
+        "received_at": _utc(row.received_at).isoformat(),
+        "status": UNCHANGED,
+        "status_url": status_url(submission_id),
+    }
+    if row.outbox_id is None:
+        return found
+    entry = conn.execute(
+        select(outbox.c.state, outbox.c.attempts, outbox.c.last_status, outbox.c.outcome).where(
+            outbox.c.id == row.outbox_id, outbox.c.tenant == tenant
+        )
+    ).one()
+    found["status"] = STATUS_OF_STATE[entry.state]
+    found["attempts"] = entry.attempts
+    if entry.state == DONE:
+        found["ehr_references"] = _delivered(conn, tenant, row.outbox_id)
+    elif entry.state in (DEAD, CONFLICT):
+        found["reason"] = _reason(entry.last_status, entry.outcome)
+    return found
+
+
+def _delivered(conn: Connection, tenant: str, outbox_id: int) -> list[dict[str, object]]:
+    """What the EHR calls each delivered resource; the newest delivery of each wins."""
+    rows = conn.execute(
+        select(
+            delivered_resources.c.resource_key,
+            delivered_resources.c.ehr_reference,
+            delivered_resources.c.ehr_version,
+        )
+        .join(deliveries, deliveries.c.id == delivered_resources.c.delivery_id)
+        .where(deliveries.c.tenant == tenant, deliveries.c.outbox_id == outbox_id)
+        .order_by(deliveries.c.id)
+    ).all()
+    newest = {r.resource_key: r for r in rows}
+    return [
+        {"resource": key, "ehr_reference": r.ehr_reference, "ehr_version": r.ehr_version}
+        for key, r in newest.items()
+    ]
+
+
+def _reason(http_status: int | None, kept_outcome: str | None) -> dict[str, object]:
+    """The EHR's HTTP status and the diagnostics of its OperationOutcome's issues."""
+    kept = orjson.loads(kept_outcome) if kept_outcome else {}
+    outcome = kept.get("operation_outcome") if isinstance(kept, dict) else None
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    diagnostics = [_diagnostic(i) for i in issues] if isinstance(issues, list) else []
+    return {"http_status": http_status, "diagnostics": [d for d in diagnostics if d]}
+
+
+def _diagnostic(issue: object) -> str | None:
+    if not isinstance(issue, dict):
+        return None
+    text = issue.get("diagnostics")
+    if not isinstance(text, str):
+        details = issue.get("details")
+        text = details.get("text") if isinstance(details, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its offset.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,173 @@
+"""The clinic API end to end: `adapter serve` in a subprocess, real HTTP, the sandbox as EHR.
+
+Posts the three shared examples, follows each submission until the service's own push
+worker has delivered it, and finds the Encounter on the sandbox by its identifier. The
+service runs under a namespace of its own, so the sandbox's other data cannot match.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from mappings import identity
+from mappings.context import MappingContext
+from tests.integration.support import FHIR_JSON
+from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, EXAMPLES_DIR
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = f"integration-{uuid.uuid4().hex}"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+JSON = {"Content-Type": "application/json"} | AUTH
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    ctx: MappingContext
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the service exited while starting"
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the service did not answer /health within 60 s")
+
+
+@pytest.fixture
+def service(fhir_base_url: str, tmp_path: Path) -> Iterator[Service]:
+    ctx = MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps([{"key": API_KEY, "tenant": "it-clinic", "scopes": ["clinic/*.*"]}]))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
+        "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
+        "ADAPTER_EHR_BASE_URL": fhir_base_url,
+        "ADAPTER_NAMESPACE": ctx.namespace,
+        "ADAPTER_API_KEYS_FILE": str(keys),
+        "ADAPTER_LOG_LEVEL": "DEBUG",
+    }
+    log = tmp_path / "service.log"
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        yield Service(url, ctx, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _post(service: Service, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    """POST an encounter, waiting out the 503s of a store still being migrated."""
+    deadline = time.monotonic() + 30
+    while True:
+        url, sent = f"{service.url}/clinic/encounters", JSON | (headers or {})
+        reply = requests.post(url, data=body, headers=sent, timeout=30)
+        if reply.status_code != 503 or time.monotonic() > deadline:
+            return reply
+        time.sleep(float(reply.headers.get("Retry-After", "1")))
+
+
+def _until_pushed(service: Service, status_url: str, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = requests.get(f"{service.url}{status_url}", headers=AUTH, timeout=10).json()
+        if body["status"] != "stored" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def _on_sandbox(base: str, resource_type: str, system: str, value: str) -> list[Any]:
+    reply = requests.get(
+        f"{base}/{resource_type}",
+        params={"identifier": f"{system}|{value}"},
+        headers=FHIR_JSON,
+        timeout=30,
+    )
+    reply.raise_for_status()
+    return [entry["resource"] for entry in reply.json().get("entry", [])]
+
+
+def test_clinic_api__three_examples__accepted_pushed_and_on_the_sandbox(
+    service: Service, fhir_base_url: str
+) -> None:
+    receipts = {}
+    for name in EXAMPLE_NAMES:
+        reply = _post(service, (EXAMPLES_DIR / f"{name}.json").read_bytes())
+        assert reply.status_code == 201, reply.text
+        assert reply.headers["Location"] == reply.json()["status_url"]
+        receipts[name] = reply.json()
+    resend = _post(service, (EXAMPLES_DIR / f"{EXAMPLE_NAMES[0]}.json").read_bytes())
+    assert resend.status_code == 200
+    assert resend.json()["created"] == resend.json()["updated"] == []
+
+    for name, receipt in receipts.items():
+        status = _until_pushed(service, receipt["status_url"])
+        assert status["status"] == "pushed", (name, status)
+        system = identity.encounter(service.ctx, receipt["encounter_id"]).system
+        found = _on_sandbox(fhir_base_url, "Encounter", system, receipt["encounter_id"])
+        assert len(found) == 1, name
+        references = {r["resource"]: r["ehr_reference"] for r in status["ehr_references"]}
+        ours = next(ref for ref in receipt["created"] if ref.startswith("Encounter/"))
+        assert references[ours] == f"Encounter/{found[0]['id']}"
+
+
+def test_clinic_api__concurrent_retries_with_one_key__processed_once(service: Service) -> None:
+    body = (EXAMPLES_DIR / "esketamine-session.json").read_bytes()
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda _: _post(service, body, key), range(8)))
+    statuses = [reply.status_code for reply in replies]
+    assert set(statuses) <= {201, 409}, statuses
+    first_answers = [
+        r for r in replies if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    ]
+    assert len(first_answers) == 1
+    ids = {r.json()["submission_id"] for r in replies if r.status_code == 201}
+    assert len(ids) == 1
+
+
+def test_clinic_api__service_log__holds_no_patient_data(service: Service) -> None:
+    for name in EXAMPLE_NAMES:
+        assert _post(service, (EXAMPLES_DIR / f"{name}.json").read_bytes()).status_code == 201
+    broken = json.loads((EXAMPLES_DIR / "stopped-infusion.json").read_text())
+    broken["patient"]["birth_date"] = "2999-01-01"
+    assert _post(service, json.dumps(broken).encode()).status_code == 422
+    logged = service.log.read_text(encoding="utf-8", errors="replace")
+    assert "clinic API: submission" in logged
+    for name in EXAMPLE_NAMES:
+        patient = json.loads((EXAMPLES_DIR / f"{name}.json").read_text())["patient"]
+        for value in (patient["mrn"], patient["family_name"], patient["birth_date"]):
+            assert value not in logged, (name, value)

@@ -1,0 +1,89 @@
+"""A running clinic API on a temp SQLite store, with API keys for two tenants."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from adapter.api.app import create_app
+from adapter.config import Settings
+from tests.unit.mappings.fhircheck import EXAMPLES_DIR
+
+WRITER_A = "writer-of-clinic-a-0123456789abcdef"
+READER_A = "reader-of-clinic-a-0123456789abcdef"
+WRITER_B = "wildcard-of-clinic-b-0123456789abcdef"
+WRITE_ONLY_A = "write-only-of-clinic-a-0123456789abcdef"
+KEYS = [
+    {
+        "key": WRITER_A,
+        "tenant": "clinic-a",
+        "scopes": ["clinic/encounters.write", "clinic/submissions.read"],
+    },
+    {"key": READER_A, "tenant": "clinic-a", "scopes": ["clinic/submissions.read"]},
+    {"key": WRITE_ONLY_A, "tenant": "clinic-a", "scopes": ["clinic/encounters.write"]},
+    {"key": WRITER_B, "tenant": "clinic-b", "scopes": ["clinic/*.write", "clinic/*.read"]},
+]
+JSON = "application/json"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def example_bytes(name: str) -> bytes:
+    return (EXAMPLES_DIR / f"{name}.json").read_bytes()
+
+
+def example(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(example_bytes(name))
+    return document
+
+
+def write_keys(folder: Path, keys: object = KEYS) -> Path:
+    path = folder / "api-keys.json"
+    path.write_text(json.dumps(keys))
+    return path
+
+
+def settings_for(folder: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{folder / 'adapter.db'}",
+        "ehr_base_url": "",
+        "api_keys_file": str(write_keys(folder)),
+    }
+    return Settings(**(values | overrides))
+
+
+def running(app: FastAPI) -> Iterator[TestClient]:
+    """A client of `app` with its lifespan started and its store migrated."""
+    with TestClient(app) as client:
+        assert app.state.background.migrated.wait(10)
+        yield client
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    return create_app(settings_for(tmp_path))
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    yield from running(app)
+
+
+def post_encounter(
+    client: TestClient,
+    body: bytes | dict[str, Any],
+    key: str = WRITER_A,
+    headers: dict[str, str] | None = None,
+) -> httpx2.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    sent = {"Content-Type": JSON} | bearer(key) | (headers or {})
+    return client.post("/clinic/encounters", content=content, headers=sent)

@@ -1,0 +1,229 @@
+"""`POST /clinic/encounters`: accepted, resent, changed, and every way of being refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from adapter.api import encounters
+from adapter.api.app import create_app
+from adapter.runtime import mapping_context
+from adapter.store.schema import outbox, resources
+from mappings.bundle import resource_identity
+from mappings.contract import parse_submission
+from mappings.serialize import dumps
+from mappings.submission import map_submission
+from tests.unit.adapter.api.conftest import (
+    JSON,
+    WRITER_A,
+    WRITER_B,
+    bearer,
+    example,
+    example_bytes,
+    post_encounter,
+    running,
+    settings_for,
+)
+from tests.unit.mappings.fhircheck import EXAMPLE_NAMES
+
+
+def _mapped(app: FastAPI, document: dict[str, Any]) -> dict[str, bytes]:
+    """What the adapter makes of `document` for tenant clinic-a: reference -> JSON."""
+    ctx = replace(mapping_context(app.state.settings), tenant="clinic-a")
+    out: dict[str, bytes] = {}
+    for res in map_submission(parse_submission(json.dumps(document).encode()), ctx):
+        ident = resource_identity(res, ctx)
+        out[f"{ident.resource_type}/{ident.id}"] = dumps(res)
+    return out
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_post__shared_example__201_with_references_and_location(
+    app: FastAPI, client: TestClient, name: str
+) -> None:
+    reply = post_encounter(client, example_bytes(name))
+    assert reply.status_code == 201
+    body = reply.json()
+    assert body["encounter_id"] == example(name)["encounter_id"]
+    assert body["status"] == "stored"
+    assert body["status_url"] == f"/clinic/submissions/{body['submission_id']}"
+    assert reply.headers["Location"] == body["status_url"]
+    assert reply.headers["content-type"] == JSON
+    assert sorted(body["created"]) == sorted(_mapped(app, example(name)))
+    assert body["updated"] == body["unchanged"] == body["deleted"] == []
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_post__identical_resend__200_nothing_created_or_updated(
+    client: TestClient, name: str
+) -> None:
+    first = post_encounter(client, example_bytes(name)).json()
+    reply = post_encounter(client, example_bytes(name))
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["created"] == body["updated"] == body["deleted"] == []
+    assert sorted(body["unchanged"]) == sorted(first["created"])
+    assert body["status"] == "unchanged"
+    assert body["submission_id"] != first["submission_id"]
+
+
+def test_post__changed_resend__200_with_exactly_the_changed_resources_updated(
+    app: FastAPI, client: TestClient
+) -> None:
+    document = example("typical-ketamine-infusion")
+    post_encounter(client, document)
+    changed = json.loads(json.dumps(document))
+    changed["vitals"][1]["heart_rate"]["value"] += 4
+    before, after = _mapped(app, document), _mapped(app, changed)
+    expected = [ref for ref in after if after[ref] != before[ref]]
+    reply = post_encounter(client, changed)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["updated"] == expected
+    assert len(expected) == 1
+    assert expected[0].startswith("Observation/")
+    assert body["created"] == body["deleted"] == []
+    assert body["status"] == "stored"
+
+
+def test_post__resend_without_a_reading__200_with_it_deleted(client: TestClient) -> None:
+    document = example("typical-ketamine-infusion")
+    post_encounter(client, document)
+    del document["vitals"][3]
+    body = post_encounter(client, document).json()
+    assert body["deleted"]
+    assert all(ref.startswith("Observation/") for ref in body["deleted"])
+
+
+def test_post__same_encounter_from_two_tenants__stored_apart(
+    app: FastAPI, client: TestClient
+) -> None:
+    assert post_encounter(client, example_bytes("esketamine-session")).status_code == 201
+    assert post_encounter(client, example_bytes("esketamine-session"), WRITER_B).status_code == 201
+    with app.state.engine.connect() as conn:
+        tenants = conn.execute(select(resources.c.tenant).distinct()).scalars().all()
+    assert sorted(tenants) == ["clinic-a", "clinic-b"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1"],
+)
+def test_post__not_application_json__415_problem(
+    client: TestClient, content_type: str | None
+) -> None:
+    headers = bearer(WRITER_A) | ({"Content-Type": content_type} if content_type else {})
+    reply = client.post(
+        "/clinic/encounters", content=example_bytes("esketamine-session"), headers=headers
+    )
+    assert reply.status_code == 415
+    assert reply.headers["content-type"] == "application/problem+json"
+
+
+def test_post__json_with_utf8_charset__accepted(client: TestClient) -> None:
+    headers = {"Content-Type": "application/json; charset=UTF-8"}
+    reply = post_encounter(client, example_bytes("esketamine-session"), headers=headers)
+    assert reply.status_code == 201
+
+
+def test_post__body_over_limit__413_problem(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path, max_body_bytes=1000))
+    for client in running(app):
+        reply = post_encounter(client, example_bytes("typical-ketamine-infusion"))
+        assert reply.status_code == 413
+        assert reply.headers["content-type"] == "application/problem+json"
+        with app.state.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(resources)).scalar_one() == 0
+
+
+def test_post__several_invalid_fields__422_listing_every_one(
+    app: FastAPI, client: TestClient
+) -> None:
+    document = example("typical-ketamine-infusion")
+    document["vitals"][1]["diastolic"]["value"] = 500
+    document["vitals"][2]["heart_rate"]["unit"] = "bpm"
+    document["patient"]["sex"] = "F"
+    document["surprise"] = True
+    reply = post_encounter(client, document)
+    assert reply.status_code == 422
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert problem["type"].endswith(":invalid-document")
+    assert problem["status"] == 422
+    fields = {error["field"] for error in problem["errors"]}
+    assert {
+        "vitals[1].diastolic.value",
+        "vitals[2].heart_rate.unit",
+        "patient.sex",
+        "surprise",
+    } <= fields
+    assert all(error["message"] for error in problem["errors"])
+    with app.state.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"encounter_id": ', "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b'{"encounter_id": "\xff"}', "not valid UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+    ],
+)
+def test_post__not_utf8_json__400_problem_at_root(
+    client: TestClient, body: bytes, message: str
+) -> None:
+    reply = post_encounter(client, body)
+    assert reply.status_code == 400
+    problem = reply.json()
+    assert problem["type"].endswith(":malformed-document")
+    assert [error["field"] for error in problem["errors"]] == ["$"]
+    assert message in problem["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"encounter_id": "E-1", "encounter_id": "E-2"}', "encounter_id"),
+        (b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": NaN}}]}', "vitals[0].spo2.value"),
+        (b"[]", "$"),
+        (b'"just a string"', "$"),
+    ],
+)
+def test_post__parsed_but_not_a_contract_document__422_naming_the_place(
+    client: TestClient, body: bytes, field: str
+) -> None:
+    reply = post_encounter(client, body)
+    assert reply.status_code == 422
+    assert field in {error["field"] for error in reply.json()["errors"]}
+
+
+def test_post__store_not_migrated_yet__503_retry_after(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path))
+    client = TestClient(app)  # no lifespan: the background migration never ran
+    reply = post_encounter(client, example_bytes("esketamine-session"))
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "2"
+
+
+def test_post__database_error__503_problem_without_its_message(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise OperationalError("INSERT ... MRN-004211", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(encounters, "ingest_encounter", broken)
+    reply = post_encounter(client, example_bytes("typical-ketamine-infusion"))
+    assert reply.status_code == 503
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert "MRN" not in reply.text
+    assert "I/O" not in reply.text
