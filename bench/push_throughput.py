@@ -42,11 +42,12 @@ from adapter.fhir.client import FhirClient  # noqa: E402
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
+from adapter.sync.payload import REFERENCE  # noqa: E402
 from adapter.sync.push import PushWorker  # noqa: E402
 from mappings.bundle import transaction_bundle  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
-from mappings.jsontypes import Resource  # noqa: E402
+from mappings.jsontypes import JsonValue, Resource  # noqa: E402
 from mappings.submission import map_submission  # noqa: E402
 from tests.integration.support import encounters  # noqa: E402
 
@@ -111,7 +112,12 @@ class Ceiling:
 
 
 class Naive:
-    """A basic client script: POST each resource alone, rewriting references to new ids."""
+    """A basic client script: POST each resource alone, rewriting references to new ids.
+
+    Resources go in dependency order; where two refer to each other (an Encounter and its
+    indication), the first is POSTed without the reference and PUT again once the other
+    exists, as such a script has to.
+    """
 
     def __init__(self, base: str, http: requests.Session) -> None:
         self.base, self.http, self.ctx, self.tally = base, http, context(), Tally()
@@ -120,21 +126,66 @@ class Naive:
         mapped = [map_submission(sub, self.ctx) for sub in subs]
         start = time.perf_counter()
         for resources in mapped:
-            assigned: dict[str, str] = {}
-            for res in resources:
-                key = f"{res['resourceType']}/{res['id']}"
-                assigned[key] = _post_one(self.http, self.base, res, assigned)
+            self._post_all(resources)
         self.tally.seconds += time.perf_counter() - start
         self.tally.resources += sum(len(r) for r in mapped)
 
+    def _post_all(self, resources: list[Resource]) -> None:
+        assigned: dict[str, str] = {}
+        waiting = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+        deferred: list[str] = []
+        while waiting:
+            ready = [k for k, r in waiting.items() if _refs(r) <= assigned.keys() | {k}]
+            if not ready:  # a cycle: send one without its unresolved references, fix later
+                key = next(iter(waiting))
+                deferred.append(key)
+                ready = [key]
+            for key in ready:
+                assigned[key] = _send(self.http, self.base, waiting.pop(key), assigned, None)
+        for key in deferred:
+            original = next(r for r in resources if f"{r['resourceType']}/{r['id']}" == key)
+            _send(self.http, self.base, original, assigned, assigned[key])
 
-def _post_one(http: requests.Session, base: str, res: Resource, assigned: dict[str, str]) -> str:
-    text = orjson.dumps({k: v for k, v in res.items() if k != "id"}).decode()
-    for ours_ref, theirs in assigned.items():
-        text = text.replace(f'"{ours_ref}"', f'"{theirs}"')
-    reply = http.post(f"{base}/{res['resourceType']}", data=text, headers=FHIR_JSON, timeout=60)
+
+def _refs(res: Resource) -> set[str]:
+    return {f"{m.group(1)}/{m.group(2)}" for m in REFERENCE.finditer(orjson.dumps(res).decode())}
+
+
+def _send(
+    http: requests.Session,
+    base: str,
+    res: Resource,
+    assigned: dict[str, str],
+    existing: str | None,
+) -> str:
+    body = _resolved({k: v for k, v in res.items() if k != "id"}, assigned)
+    assert isinstance(body, dict)
+    if existing is None:
+        url, method = f"{base}/{res['resourceType']}", "POST"
+    else:
+        body["id"] = existing.split("/")[1]
+        url, method = f"{base}/{existing}", "PUT"
+    reply = http.request(method, url, data=orjson.dumps(body), headers=FHIR_JSON, timeout=60)
     reply.raise_for_status()
     return f"{res['resourceType']}/{reply.json()['id']}"
+
+
+def _resolved(value: JsonValue, assigned: dict[str, str]) -> JsonValue | None:
+    """References rewritten to the server's ids; unresolved Reference objects dropped."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and REFERENCE.fullmatch(f'"reference":"{ref}"'):
+            if ref not in assigned:
+                return None
+            value = {**value, "reference": assigned[ref]}
+        out: dict[str, JsonValue] = {
+            k: r for k, v in value.items() if (r := _resolved(v, assigned)) is not None
+        }
+        return out or None
+    if isinstance(value, list):
+        items: list[JsonValue] = [r for v in value if (r := _resolved(v, assigned)) is not None]
+        return items or None
+    return value
 
 
 def main() -> None:

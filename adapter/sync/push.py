@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, bindparam, insert, update
 
 from adapter.errors import EhrBadResponse, EhrConflict, EhrError
 from adapter.fhir.bundles import BundleResult, EntryResult
@@ -175,9 +175,10 @@ class PushWorker:
             for item, answer in zip(payload.items, result.entries, strict=True)
             if answer.is_success
         ]
+        # One transaction (one commit, one fsync): what the EHR answered, the lineage, and
+        # for a full success the entry's end.
         with write_transaction(self.engine) as conn:
-            for item, answer in delivered:
-                _remember(conn, entry.tenant, item, answer)
+            _remember(conn, entry.tenant, delivered)
             if delivered:
                 record_delivery(conn, entry.tenant, entry.id, delivered, self.owner, now)
             if failed:
@@ -185,8 +186,9 @@ class PushWorker:
                 conn.execute(
                     update(outbox).where(outbox.c.id == entry.id).values(resource_keys=remaining)
                 )
+            else:
+                box.settle(conn, entry, self.owner, box.DONE, now)
         if not failed:
-            self._settle(entry, box.DONE)
             summary.done += 1
             return
         first_error = failed[0][1].error
@@ -304,23 +306,34 @@ def _malformed(exc: EhrError) -> bool:
     return isinstance(exc, EhrBadResponse)
 
 
-def _remember(conn: Connection, tenant: str, item: Stored, answer: EntryResult) -> None:
-    """Record what the EHR calls our resource now (id, version, ETag); forget it on delete."""
-    values: dict[str, object]
-    if item.deleted:
-        values = {"ehr_id": None, "ehr_version": None, "ehr_etag": None}
-    else:
-        values = {
-            "ehr_id": answer.resource_id or item.ehr_id,
-            "ehr_version": answer.version_id,
-            "ehr_etag": answer.etag,
+def _remember(
+    conn: Connection, tenant: str, delivered: Sequence[tuple[Stored, EntryResult]]
+) -> None:
+    """Record what the EHR calls our resources now (id, version, ETag); forget on delete."""
+    if not delivered:
+        return
+    rows = [
+        {
+            "b_tenant": tenant,
+            "b_type": item.identity.resource_type,
+            "b_id": item.identity.id,
+            "b_ehr_id": None if item.deleted else answer.resource_id or item.ehr_id,
+            "b_version": None if item.deleted else answer.version_id,
+            "b_etag": None if item.deleted else answer.etag,
         }
-    conn.execute(
+        for item, answer in delivered
+    ]
+    statement = (
         update(resources)
         .where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == item.identity.resource_type,
-            resources.c.logical_id == item.identity.id,
+            resources.c.tenant == bindparam("b_tenant"),
+            resources.c.resource_type == bindparam("b_type"),
+            resources.c.logical_id == bindparam("b_id"),
         )
-        .values(**values)
+        .values(
+            ehr_id=bindparam("b_ehr_id"),
+            ehr_version=bindparam("b_version"),
+            ehr_etag=bindparam("b_etag"),
+        )
     )
+    conn.execute(statement, rows)
