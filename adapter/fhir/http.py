@@ -8,10 +8,10 @@ strings may carry patient identifiers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias, cast
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
@@ -65,7 +65,7 @@ def call(
     sent_headers = dict(headers or {})
     data: bytes | Mapping[str, str] | None = form
     if json_body is not None:
-        data = json.dumps(json_body, separators=(",", ":")).encode()
+        data = orjson.dumps(json_body)
         sent_headers["Content-Type"] = FHIR_JSON
     try:
         return session.request(
@@ -81,8 +81,8 @@ def call(
 def json_object(reply: requests.Response, what: str) -> JsonObject:
     """The reply's body as a JSON object, or `EhrBadResponse` naming `what` was expected."""
     try:
-        body: object = reply.json()
-    except ValueError:
+        body: object = orjson.loads(reply.content)
+    except orjson.JSONDecodeError:
         raise EhrBadResponse(f"the EHR's answer to {what} is not JSON") from None
     if not isinstance(body, dict):
         raise EhrBadResponse(f"the EHR's answer to {what} is not a JSON object")
