@@ -29,7 +29,8 @@ from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.schema import outbox, resources
-from adapter.sync.push import Backoff, PushSummary, PushWorker
+from adapter.sync.payload import Payload
+from adapter.sync.push import Backoff, PushWorker
 from mappings.builders import number
 from mappings.bundle import WRITTEN_BY_ID, resource_identity
 from mappings.context import MappingContext
@@ -216,10 +217,10 @@ class CountingWorker(PushWorker):
     sent: list[int]
     lock = threading.Lock()
 
-    def _push(self, entry: box.Entry, summary: PushSummary) -> None:
+    def _prepare(self, entry: box.Entry) -> Payload:
         with self.lock:
             self.sent.append(entry.id)
-        super()._push(entry, summary)
+        return super()._prepare(entry)
 
 
 def test_push__two_workers_on_postgres__drain_one_outbox_sending_no_entry_twice(
