@@ -6,17 +6,44 @@ clinic's history goes through exactly the checks and the transaction a live one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Final
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
+from adapter.errors import RequestRefused
 from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
+from adapter.store.schema import resources
+from mappings import identity
+from mappings.builders import resource
 from mappings.context import MappingContext
-from mappings.contract import parse_submission
+from mappings.contract import (
+    InfusionProcedure,
+    InfusionProcedureSubmission,
+    IntakeScreeningSubmission,
+    MedicationReviewSubmission,
+    Provider,
+    VitalsObservationSubmission,
+    parse_infusion_submission,
+    parse_intake_submission,
+    parse_medication_review_submission,
+    parse_submission,
+    parse_vitals_submission,
+)
+from mappings.infusion import map_infusion, unmap_infusion
+from mappings.intake import map_intake
+from mappings.jsontypes import Resource
+from mappings.lookup import identifier_value, obj, str_field
+from mappings.medication_review import map_medication_review
+from mappings.people import unmap_provider
+from mappings.provenance import map_provenance
+from mappings.scope import EncounterScope
 from mappings.submission import map_submission
+from mappings.vitals import map_vitals
 
 Clock = Callable[[], datetime]
 
@@ -65,3 +92,275 @@ def ingest_encounter(
 
 def _today(now: datetime) -> date:
     return now.date()
+
+
+# ---------------------------------------------------------------- one record at a time
+
+RecordSubmission = (
+    IntakeScreeningSubmission
+    | InfusionProcedureSubmission
+    | VitalsObservationSubmission
+    | MedicationReviewSubmission
+)
+RecordParser = Callable[..., RecordSubmission]
+
+INTAKE_SCREENING: Final = "intake-screening"
+INFUSION: Final = "infusion"
+VITALS: Final = "vitals"
+MEDICATION_REVIEW: Final = "medication-review"
+_PARSERS: dict[str, RecordParser] = {
+    INTAKE_SCREENING: parse_intake_submission,
+    INFUSION: parse_infusion_submission,
+    VITALS: parse_vitals_submission,
+    MEDICATION_REVIEW: parse_medication_review_submission,
+}
+RECORD_KINDS = tuple(_PARSERS)
+# What the stored infusion of an encounter is rebuilt from (see `_stored_infusion`).
+_INFUSION_TYPES = (
+    "Encounter",
+    "Procedure",
+    "MedicationRequest",
+    "MedicationAdministration",
+    "AdverseEvent",
+)
+
+
+class EncounterNotSent(RequestRefused):
+    """A per-record submission names a patient or encounter the clinic has not sent (409).
+
+    `field` names the submission's field (`patient_mrn` or `encounter_id`); the message
+    never quotes its value.
+    """
+
+    status_code = 409
+    code = "encounter-not-sent"
+    title = "Encounter not sent yet"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def problem_detail(self) -> dict[str, object]:
+        return super().problem_detail() | {"errors": [{"field": self.field, "message": str(self)}]}
+
+
+@dataclass(frozen=True)
+class _StoredEncounter:
+    """What the store knows of the encounter a record joins."""
+
+    start: datetime | None
+    provider_ids: frozenset[str]
+    providers: tuple[Provider, ...]
+    infusion: InfusionProcedure | None
+
+
+def ingest_record(
+    engine: Engine,
+    kind: str,
+    document: bytes,
+    ctx: MappingContext,
+    *,
+    clock: Clock = utc_now,
+) -> Ingested:
+    """Accept one record sent alone (`kind` is one of `RECORD_KINDS`).
+
+    Raises `ContractViolation` naming every bad field (a provider the clinic never sent
+    included), or `EncounterNotSent` (409) when the store holds no Patient with its
+    `patient_mrn` or no Encounter of that patient with its `encounter_id`. The record's
+    resources and a Provenance of their own are accepted under the scope
+    `<kind>:<encounter_id>:<record id>`, so a resend replaces that record's resources
+    only: the encounter's other records are neither updated nor deleted.
+    """
+    now = clock()
+    parse = _PARSERS[kind]
+    sub = parse(document)  # the structure first: a malformed record is 422 before any look-up
+    with engine.connect() as conn:
+        stored = _stored_encounter(conn, ctx, sub.encounter_id, sub.patient_mrn)
+    sub = parse(document, known_provider_ids=stored.provider_ids)
+    record_id = _record_id(sub)
+    infusion = sub if isinstance(sub, InfusionProcedureSubmission) else stored.infusion
+    scope = EncounterScope(sub.encounter_id, sub.patient_mrn, stored.providers, infusion)
+    mapped = _map_record(sub, scope, ctx)
+    mapped.append(_record_provenance(kind, record_id, sub, mapped, stored.start, ctx))
+    doc = Submission(
+        tenant=ctx.tenant,
+        kind=kind,
+        encounter_key=sub.encounter_id,
+        patient_key=sub.patient_mrn,
+        scope_key=f"{kind}:{sub.encounter_id}:{record_id}",
+        document=document,
+    )
+    with write_transaction(engine) as conn:
+        result = accept(conn, doc, mapped, ctx, now)
+    return Ingested(sub.encounter_id, result)
+
+
+def _record_id(sub: RecordSubmission) -> str:
+    if isinstance(sub, IntakeScreeningSubmission):
+        return sub.screening_id
+    if isinstance(sub, InfusionProcedureSubmission):
+        return sub.procedure_id
+    if isinstance(sub, VitalsObservationSubmission):
+        return sub.vitals_id
+    return sub.review_id
+
+
+def _map_record(
+    sub: RecordSubmission, scope: EncounterScope, ctx: MappingContext
+) -> list[Resource]:
+    if isinstance(sub, IntakeScreeningSubmission):
+        return map_intake(sub, scope, ctx)
+    if isinstance(sub, InfusionProcedureSubmission):
+        return map_infusion(sub, scope, ctx)
+    if isinstance(sub, VitalsObservationSubmission):
+        return map_vitals([sub], scope, ctx)
+    return map_medication_review(sub, scope, ctx)
+
+
+def _record_times(sub: RecordSubmission) -> list[datetime]:
+    if isinstance(sub, IntakeScreeningSubmission):
+        return [sub.completed_at]
+    if isinstance(sub, InfusionProcedureSubmission):
+        return [t for t in (sub.start, sub.end, sub.recovery_end) if t is not None]
+    if isinstance(sub, VitalsObservationSubmission):
+        return [sub.taken_at]
+    return [sub.reviewed_at]
+
+
+def _author(sub: RecordSubmission) -> str | None:
+    if isinstance(sub, InfusionProcedureSubmission):
+        return sub.administered_by
+    if isinstance(sub, MedicationReviewSubmission):
+        return sub.reviewed_by
+    return None
+
+
+def _record_provenance(
+    kind: str,
+    record_id: str,
+    sub: RecordSubmission,
+    targets: Sequence[Resource],
+    encounter_start: datetime | None,
+    ctx: MappingContext,
+) -> Resource:
+    """The record's own Provenance: never the encounter's, which targets the whole visit.
+
+    `recorded` is the newest time the record (or its encounter's start) carries, not the
+    clock, so an identical resend stays byte-identical.
+    """
+    times = _record_times(sub) + ([encounter_start] if encounter_start is not None else [])
+    recorded = max(times) if times else datetime(1970, 1, 1, tzinfo=UTC)
+    out = map_provenance(sub.encounter_id, targets, recorded, _author(sub), ctx)
+    own = identity.identity(ctx, "Provenance", "submission", sub.encounter_id, kind, record_id)
+    head = resource(own, ctx)
+    out["id"] = head["id"]
+    out["extension"] = head["extension"]
+    return out
+
+
+def _stored_encounter(
+    conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
+) -> _StoredEncounter:
+    patient = identity.patient(ctx, mrn)
+    if not _current_rows(conn, ctx.tenant, ("Patient",), patient.system, patient.value):
+        raise EncounterNotSent(
+            "patient_mrn",
+            "no patient with this patient_mrn was sent by this clinic: "
+            "send the encounter first (POST /clinic/encounters)",
+        )
+    encounter = identity.encounter(ctx, encounter_id)
+    rows = _current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
+    if not rows or rows[0].patient_key != mrn:
+        raise EncounterNotSent(
+            "encounter_id",
+            "no encounter with this encounter_id was sent for this patient: "
+            "send the encounter first (POST /clinic/encounters)",
+        )
+    staff = [_content(r) for r in _current_rows(conn, ctx.tenant, _STAFF_TYPES)]
+    provider_system = identity.practitioner(ctx, "-").system
+    ids = frozenset(
+        value
+        for res in staff
+        if res.get("resourceType") == "Practitioner"
+        and (value := identifier_value(res, provider_system)) is not None
+    )
+    return _StoredEncounter(
+        start=_start_of(_content(rows[0])),
+        provider_ids=ids,
+        providers=_providers(staff, ids, ctx),
+        infusion=_stored_infusion(conn, ctx, encounter_id, mrn),
+    )
+
+
+_STAFF_TYPES = ("Practitioner", "PractitionerRole")
+
+
+def _current_rows(
+    conn: Connection,
+    tenant: str,
+    types: Sequence[str],
+    system: str | None = None,
+    value: str | None = None,
+    patient_key: str | None = None,
+) -> list[_Row]:
+    query = select(resources.c.patient_key, resources.c.content).where(
+        resources.c.tenant == tenant,
+        resources.c.resource_type.in_(types),
+        resources.c.deleted.is_(False),
+    )
+    if system is not None:
+        query = query.where(resources.c.identifier_system == system)
+    if value is not None:
+        query = query.where(resources.c.identifier_value == value)
+    if patient_key is not None:
+        query = query.where(resources.c.patient_key == patient_key)
+    return [_Row(row.patient_key, row.content) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class _Row:
+    patient_key: str | None
+    content: str
+
+
+def _content(row: _Row) -> Resource:
+    loaded = json.loads(row.content)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _start_of(encounter: Resource) -> datetime | None:
+    start = str_field(obj(encounter.get("period")), "start")
+    if start is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _providers(
+    staff: Sequence[Resource], ids: Collection[str], ctx: MappingContext
+) -> tuple[Provider, ...]:
+    """The stored providers as the contract models them, so a record names them as its
+    encounter does (a provider the store cannot rebuild is referred to by id only)."""
+    found: list[Provider] = []
+    for provider_id in sorted(ids):
+        try:
+            provider = unmap_provider(staff, provider_id, ctx)
+        except ValueError:  # pydantic's ValidationError included
+            continue
+        if provider is not None:
+            found.append(provider)
+    return tuple(found)
+
+
+def _stored_infusion(
+    conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
+) -> InfusionProcedure | None:
+    """The encounter's stored infusion, which readings, alerts and interactions refer to."""
+    rows = _current_rows(conn, ctx.tenant, _INFUSION_TYPES, patient_key=mrn)
+    try:
+        return unmap_infusion([_content(r) for r in rows], EncounterScope(encounter_id, mrn), ctx)
+    except ValueError:  # pydantic's ValidationError included: refer to no infusion
+        return None

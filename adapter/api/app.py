@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import encounters, health, submissions
+from adapter.api import encounters, health, records, submissions
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
@@ -51,6 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)
     add_problem_handlers(app)
-    for router in (health.router, encounters.router, submissions.router):
+    for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
     return app

@@ -77,7 +77,7 @@ async def post_encounter(
         raise StoreUnavailable("the store could not take the document; retry shortly") from exc
     if answer.is_replay:
         log.info("clinic API: replayed an answer for key %s", caller.key_id)
-    return _response(answer)
+    return response_for(answer)
 
 
 def require_json(content_type: str | None) -> None:
@@ -99,7 +99,7 @@ def _submit(
             caller.key_id,
             len(violation.errors),
         )
-        refusal = MalformedDocument if _is_undecodable(violation) else InvalidDocument
+        refusal = MalformedDocument if is_undecodable(violation) else InvalidDocument
         raise refusal(violation.errors) from violation
     result = ingested.result
     log.info(
@@ -114,14 +114,15 @@ def _submit(
         len(result.deleted),
         result.outbox_id,
     )
-    return Answer(201 if ingested.first_receipt else 200, orjson.dumps(_receipt(ingested)))
+    return Answer(201 if ingested.first_receipt else 200, orjson.dumps(receipt(ingested)))
 
 
-def _is_undecodable(violation: ContractViolation) -> bool:
+def is_undecodable(violation: ContractViolation) -> bool:
     return isinstance(violation.__cause__, _UNDECODABLE)
 
 
-def _receipt(ingested: Ingested) -> dict[str, object]:
+def receipt(ingested: Ingested) -> dict[str, object]:
+    """The answer's body: the submission, its status link and the FHIR references touched."""
     result = ingested.result
     return {
         "submission_id": result.submission_id,
@@ -135,7 +136,8 @@ def _receipt(ingested: Ingested) -> dict[str, object]:
     }
 
 
-def _response(answer: Answer) -> Response:
+def response_for(answer: Answer) -> Response:
+    """The HTTP response for a stored or replayed answer, with its Location header."""
     headers = {"Location": str(orjson.loads(answer.body)["status_url"])}
     if answer.is_replay:
         headers["Idempotent-Replayed"] = "true"

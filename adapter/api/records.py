@@ -1,0 +1,170 @@
+"""Per-record submissions: one record sent alone, as it happens, to an encounter sent before.
+
+    POST /clinic/intake-screenings    one IntakeScreening
+    POST /clinic/infusions            one InfusionProcedure
+    POST /clinic/vitals               one VitalsObservation
+    POST /clinic/medication-reviews   one MedicationReview
+
+Each body is the record plus `encounter_id` and `patient_mrn`. The routes behave as
+`POST /clinic/encounters` does (scope `clinic/encounters.write`, media type, body limit,
+`Idempotency-Key`, problem details, 201/200 with the same receipt) and hand the bytes to
+`ingest_record`, which adds two refusals: 409 naming `patient_mrn` or `encounter_id` when
+the clinic has not sent that patient's encounter yet, and 422 naming `administered_by`,
+`monitored_by` or `reviewed_by` when it names a provider the clinic never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from adapter.api import idempotency
+from adapter.api.auth import Caller
+from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
+from adapter.api.encounters import (
+    is_undecodable,
+    receipt,
+    require_json,
+    response_for,
+)
+from adapter.api.idempotency import Answer
+from adapter.config import Settings
+from adapter.errors import InvalidDocument, MalformedDocument, StoreUnavailable
+from adapter.ingest import (
+    INFUSION,
+    INTAKE_SCREENING,
+    MEDICATION_REVIEW,
+    VITALS,
+    EncounterNotSent,
+    ingest_record,
+)
+from adapter.runtime import mapping_context
+from mappings.context import MappingContext
+from mappings.errors import ContractViolation
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/clinic", tags=["clinic"])
+
+
+@router.post("/intake-screenings", status_code=201)
+async def post_intake_screening(
+    request: Request,
+    caller: EncounterWriter,
+    _: StoreReady,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    return await _post_record(INTAKE_SCREENING, request, caller, settings, engine, clock)
+
+
+@router.post("/infusions", status_code=201)
+async def post_infusion(
+    request: Request,
+    caller: EncounterWriter,
+    _: StoreReady,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    return await _post_record(INFUSION, request, caller, settings, engine, clock)
+
+
+@router.post("/vitals", status_code=201)
+async def post_vitals(
+    request: Request,
+    caller: EncounterWriter,
+    _: StoreReady,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    return await _post_record(VITALS, request, caller, settings, engine, clock)
+
+
+@router.post("/medication-reviews", status_code=201)
+async def post_medication_review(
+    request: Request,
+    caller: EncounterWriter,
+    _: StoreReady,
+    settings: SettingsDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    return await _post_record(MEDICATION_REVIEW, request, caller, settings, engine, clock)
+
+
+async def _post_record(
+    kind: str,
+    request: Request,
+    caller: Caller,
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+) -> Response:
+    require_json(request.headers.get("content-type"))
+    key = idempotency.parse_key(request.headers.get("idempotency-key"))
+    body = await request.body()
+    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+
+    def accept() -> Answer:
+        return _submit(kind, engine, body, ctx, clock, caller)
+
+    def accept_once() -> Answer:
+        if key is None:
+            return accept()
+        return idempotency.run_once(engine, caller.tenant, key, body, clock(), ttl, accept)
+
+    try:
+        answer = await run_in_threadpool(accept_once)
+    except SQLAlchemyError as exc:
+        log.warning("clinic API: store error %s on a %s record", type(exc).__name__, kind)
+        raise StoreUnavailable("the store could not take the record; retry shortly") from exc
+    if answer.is_replay:
+        log.info("clinic API: replayed an answer for key %s", caller.key_id)
+    return response_for(answer)
+
+
+def _submit(
+    kind: str, engine: Engine, body: bytes, ctx: MappingContext, clock: Clock, caller: Caller
+) -> Answer:
+    try:
+        ingested = ingest_record(engine, kind, body, ctx, clock=clock)
+    except ContractViolation as violation:
+        log.info(
+            "clinic API: key %s sent an invalid %s record, %d field errors",
+            caller.key_id,
+            kind,
+            len(violation.errors),
+        )
+        refusal = MalformedDocument if is_undecodable(violation) else InvalidDocument
+        raise refusal(violation.errors) from violation
+    except EncounterNotSent as refused:
+        log.info(
+            "clinic API: key %s sent a %s record, %s unknown", caller.key_id, kind, refused.field
+        )
+        raise
+    result = ingested.result
+    log.info(
+        "clinic API: submission %d (%s) from key %s (tenant %s): %d created, %d updated, "
+        "%d unchanged, %d deleted, outbox %s",
+        result.submission_id,
+        kind,
+        caller.key_id,
+        caller.tenant,
+        len(result.created),
+        len(result.updated),
+        len(result.unchanged),
+        len(result.deleted),
+        result.outbox_id,
+    )
+    return Answer(201 if ingested.first_receipt else 200, orjson.dumps(receipt(ingested)))
