@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import encounters, health, records, submissions
+from adapter.api import encounters, fhir_read, health, records, submissions
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
@@ -53,4 +53,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_problem_handlers(app)
     for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
+    app.include_router(fhir_read.router)
     return app

@@ -33,7 +33,10 @@ KEYS_FILE_VARIABLE = "ADAPTER_API_KEYS_FILE"
 # 32 characters is 128 bits from `openssl rand -hex 16`; shorter keys can be guessed.
 MIN_KEY_CHARS = 32
 TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-SCOPE_PATTERN = r"^clinic/([a-z][a-z-]*|\*)\.(read|write|\*)$"
+SCOPE_PATTERN = (
+    r"^(clinic/([a-z][a-z-]*|\*)\.(read|write|\*)"
+    r"|system/([A-Z][A-Za-z]*|\*)\.(read|write|\*|[cruds]{1,5}))$"  # SMART v1 and v2
+)
 
 ENCOUNTERS_WRITE = "clinic/encounters.write"
 SUBMISSIONS_READ = "clinic/submissions.read"

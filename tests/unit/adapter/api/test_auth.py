@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def test_keys_file__in_memory__only_sha256_digests_are_kept(tmp_path: Path) -> N
         ([{"key": WRITER_A, "scopes": ["clinic/*.read"]}], "entry 0: tenant"),
         ([{"key": WRITER_A, "tenant": "a b", "scopes": ["clinic/*.read"]}], "entry 0: tenant"),
         ([{"key": WRITER_A, "tenant": "t", "scopes": []}], "entry 0: scopes"),
-        ([{"key": WRITER_A, "tenant": "t", "scopes": ["system/*.read"]}], "entry 0: scopes.0"),
+        ([{"key": WRITER_A, "tenant": "t", "scopes": ["user/*.read"]}], "entry 0: scopes.0"),
         ([{"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"], "x": 1}], "entry 0: x"),
     ],
 )
@@ -189,3 +190,22 @@ def test_no_keys_file__every_protected_endpoint__401(
     reply = keyless_client.request(method, path, headers=headers, **kwargs)
     assert reply.status_code == 401
     assert keyless_client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("scope", ["system/*.rs", "system/Observation.rs", "system/*.read"])
+def test_keys_file__smart_system_scopes__accepted(tmp_path: Path, scope: str) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps([{"key": "k" * 40, "tenant": "clinic-a", "scopes": [scope]}]))
+    caller = ApiKeys.from_file(str(path)).authenticate("k" * 40)
+    assert caller is not None
+    assert scope in caller.scopes
+
+
+@pytest.mark.parametrize(
+    "scope", ["system/*.", "system/observation.rs", "system/*.rx", "user/*.rs"]
+)
+def test_keys_file__malformed_scope__refused(tmp_path: Path, scope: str) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps([{"key": "k" * 40, "tenant": "clinic-a", "scopes": [scope]}]))
+    with pytest.raises(ConfigError):
+        ApiKeys.from_file(str(path))

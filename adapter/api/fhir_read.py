@@ -1,0 +1,302 @@
+"""`/fhir`: a read-only FHIR R4 view of the store, per tenant, JSON only.
+
+    GET /fhir/metadata                          CapabilityStatement (no key needed)
+    GET /fhir/{type}/{id}                       current version; ETag, Last-Modified, 304, 410
+    GET /fhir/{type}/{id}/_history/{vid}        that version; 410 if it is a deletion
+    GET /fhir/{type}/{id}/_history              Bundle type `history`, newest first
+
+A resource of another tenant answers exactly like one that does not exist (404). Errors are
+OperationOutcomes (see `adapter.api.fhir_common`). Logs name the key, the type and the
+status only: never an id (a logical id is derived from clinic identifiers) or content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapter.api.deps import EngineDep, StoreReady
+from adapter.api.fhir_capability import capability_statement
+from adapter.api.fhir_common import (
+    ID_PATTERN,
+    SERVED_TYPES,
+    FhirReader,
+    FhirRoute,
+    Gone,
+    MethodNotAllowed,
+    as_utc,
+    fhir_response,
+    instant,
+    media_type,
+)
+from adapter.errors import NotFound, RequestRefused, StoreUnavailable
+from adapter.store.schema import resource_versions, resources
+from mappings.jsontypes import JsonObject, JsonValue
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+
+# Version ids are positive integers; anything longer cannot be one of ours.
+MAX_VERSION_DIGITS = 9
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of a resource: its number, content, tombstone flag and time."""
+
+    number: int
+    content: str
+    deleted: bool
+    at: datetime
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> Response:
+    media = media_type(request)
+    return fhir_response(capability_statement(_base_url(request)), media=media)
+
+
+@router.get("/{resource_type}/{logical_id}", name="fhir_read")
+def read(
+    resource_type: str,
+    logical_id: str,
+    request: Request,
+    caller: FhirReader,
+    _: StoreReady,
+    engine: EngineDep,
+) -> Response:
+    media = _checked(request, resource_type, logical_id)
+    found = _load(engine, caller.tenant, resource_type, logical_id, None)
+    if not found:
+        raise _not_found(caller.key_id, resource_type)
+    current = found[0]
+    headers = _validators(current)
+    if current.deleted:
+        log.info("FHIR API: key %s read a deleted %s", caller.key_id, resource_type)
+        raise Gone(f"this {resource_type} was deleted")
+    if _not_modified(request, current):
+        return Response(status_code=304, headers=headers)
+    log.info("FHIR API: key %s read a %s", caller.key_id, resource_type)
+    return fhir_response(_with_meta(current), media=media, headers=headers)
+
+
+@router.get("/{resource_type}/{logical_id}/_history/{version_id}")
+def vread(
+    resource_type: str,
+    logical_id: str,
+    version_id: str,
+    request: Request,
+    caller: FhirReader,
+    _: StoreReady,
+    engine: EngineDep,
+) -> Response:
+    media = _checked(request, resource_type, logical_id)
+    if not ID_PATTERN.fullmatch(version_id):
+        raise RequestRefused("the version id is not a valid FHIR id")
+    number = _version_number(version_id)
+    found = _load(engine, caller.tenant, resource_type, logical_id, number)
+    if not found:
+        raise _not_found(caller.key_id, resource_type)
+    version = found[0]
+    if version.deleted:
+        raise Gone(f"version {number} of this {resource_type} is a deletion")
+    headers = _validators(version)
+    if _not_modified(request, version):
+        return Response(status_code=304, headers=headers)
+    log.info("FHIR API: key %s read a version of a %s", caller.key_id, resource_type)
+    return fhir_response(_with_meta(version), media=media, headers=headers)
+
+
+@router.get("/{resource_type}/{logical_id}/_history")
+def history(
+    resource_type: str,
+    logical_id: str,
+    request: Request,
+    caller: FhirReader,
+    _: StoreReady,
+    engine: EngineDep,
+) -> Response:
+    media = _checked(request, resource_type, logical_id)
+    versions = _load(engine, caller.tenant, resource_type, logical_id, None, every=True)
+    if not versions:
+        raise _not_found(caller.key_id, resource_type)
+    full_url = str(request.url_for("fhir_read", resource_type=resource_type, logical_id=logical_id))
+    reference = f"{resource_type}/{logical_id}"
+    previous = {v.number: v for v in versions}
+    entries: list[JsonValue] = []
+    for version in versions:  # newest first
+        before = previous.get(version.number - 1)
+        entries.append(_history_entry(version, before, full_url, reference))
+    log.info(
+        "FHIR API: key %s read the history of a %s (%d versions)",
+        caller.key_id,
+        resource_type,
+        len(versions),
+    )
+    bundle: JsonObject = {
+        "resourceType": "Bundle",
+        "meta": {"lastUpdated": instant(versions[0].at)},
+        "type": "history",
+        "total": len(versions),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": entries,
+    }
+    return fhir_response(bundle, media=media)
+
+
+@router.api_route(
+    "/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+)
+def elsewhere(rest: str, request: Request) -> Response:
+    """Whatever the routes above do not serve: 405 for a write, 404 for any other read."""
+    if request.method != "GET":
+        raise MethodNotAllowed("this FHIR API is read-only")
+    raise NotFound("this FHIR API serves only metadata, read, vread and instance history")
+
+
+def _checked(request: Request, resource_type: str, logical_id: str) -> str:
+    """The answer's media type, once the path's type and id are known to be servable."""
+    if resource_type not in SERVED_TYPES:
+        raise NotFound("this server holds no resources of that type")
+    if not ID_PATTERN.fullmatch(logical_id):
+        raise RequestRefused("the id is not a valid FHIR id ([A-Za-z0-9-.]{1,64})")
+    return media_type(request)
+
+
+def _version_number(version_id: str) -> int:
+    if not (version_id.isdigit() and len(version_id) <= MAX_VERSION_DIGITS):
+        return 0  # a valid id, but never one of our version numbers: 404
+    return int(version_id)
+
+
+def _not_found(key_id: str, resource_type: str) -> NotFound:
+    log.info("FHIR API: key %s asked for an unknown %s", key_id, resource_type)
+    return NotFound(f"no such {resource_type}")
+
+
+def _load(
+    engine: Engine,
+    tenant: str,
+    resource_type: str,
+    logical_id: str,
+    number: int | None,
+    *,
+    every: bool = False,
+) -> list[Version]:
+    """The resource's versions, newest first: all (`every`), `number`, or the current one."""
+    try:
+        with engine.connect() as conn:
+            return _versions(conn, tenant, resource_type, logical_id, number, every)
+    except SQLAlchemyError as exc:
+        log.warning("FHIR API: store error %s reading a resource", type(exc).__name__)
+        raise StoreUnavailable("the store could not be read; retry shortly") from exc
+
+
+def _versions(
+    conn: Connection,
+    tenant: str,
+    resource_type: str,
+    logical_id: str,
+    number: int | None,
+    every: bool,
+) -> list[Version]:
+    owned = (
+        resources.c.tenant == tenant,
+        resources.c.resource_type == resource_type,
+        resources.c.logical_id == logical_id,
+    )
+    if number is None and not every:
+        row = conn.execute(
+            select(
+                resources.c.version,
+                resources.c.content,
+                resources.c.deleted,
+                resources.c.last_updated,
+            ).where(*owned)
+        ).first()
+        return [] if row is None else [Version(row[0], row[1], bool(row[2]), row[3])]
+    query = (
+        select(
+            resource_versions.c.version,
+            resource_versions.c.content,
+            resource_versions.c.deleted,
+            resource_versions.c.recorded_at,
+        )
+        .join(resources, resources.c.pk == resource_versions.c.resource_pk)
+        .where(*owned)
+        .order_by(resource_versions.c.version.desc())
+    )
+    if number is not None:
+        query = query.where(resource_versions.c.version == number)
+    return [Version(r[0], r[1], bool(r[2]), r[3]) for r in conn.execute(query)]
+
+
+def _with_meta(version: Version) -> JsonObject:
+    """The stored content with `meta.versionId` and `meta.lastUpdated` from the store."""
+    content: dict[str, Any] = json.loads(version.content)
+    stored_meta = content.get("meta")
+    extra = stored_meta if isinstance(stored_meta, dict) else {}
+    content["meta"] = {"versionId": str(version.number), "lastUpdated": instant(version.at)} | {
+        key: value for key, value in extra.items() if key not in ("versionId", "lastUpdated")
+    }
+    return content
+
+
+def _validators(version: Version) -> dict[str, str]:
+    return {
+        "ETag": f'W/"{version.number}"',
+        "Last-Modified": format_datetime(as_utc(version.at), usegmt=True),
+    }
+
+
+def _not_modified(request: Request, version: Version) -> bool:
+    """`If-None-Match` (weak comparison), else `If-Modified-Since`, says the caller has it."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or f'"{version.number}"' in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        return False
+    return as_utc(version.at).replace(microsecond=0) <= since
+
+
+def _history_entry(
+    version: Version, before: Version | None, full_url: str, reference: str
+) -> JsonValue:
+    response: dict[str, JsonValue] = {
+        "etag": f'W/"{version.number}"',
+        "lastModified": instant(version.at),
+    }
+    if version.deleted:
+        return {
+            "fullUrl": full_url,
+            "request": {"method": "DELETE", "url": reference},
+            "response": {"status": "204 No Content", **response},
+        }
+    created = version.number == 1 or (before is not None and before.deleted)
+    return {
+        "fullUrl": full_url,
+        "resource": _with_meta(version),
+        "request": {"method": "PUT", "url": reference},
+        "response": {"status": "201 Created" if created else "200 OK", **response},
+    }
+
+
+def _base_url(request: Request) -> str:
+    return str(request.url_for("metadata")).removesuffix("/metadata")
