@@ -140,22 +140,28 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def authenticated_caller(request: Request, face: str) -> Caller:
+    """The caller the request's bearer API key names; `NotAuthenticated` (401) otherwise."""
+    keys: ApiKeys = request.app.state.api_keys
+    authorization = request.headers.get("authorization")
+    token = bearer_token(authorization)
+    if token is None:
+        raise NotAuthenticated(
+            "send an API key as `Authorization: Bearer <key>`",
+            token_given=authorization is not None,
+        )
+    caller = keys.authenticate(token)
+    if caller is None:
+        log.info("%s: refused an unknown API key", face)
+        raise NotAuthenticated("unknown API key", token_given=True)
+    return caller
+
+
 def require_scope(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the authenticated caller, which must hold `scope` (401/403 otherwise)."""
 
     async def authorised_caller(request: Request) -> Caller:
-        keys: ApiKeys = request.app.state.api_keys
-        authorization = request.headers.get("authorization")
-        token = bearer_token(authorization)
-        if token is None:
-            raise NotAuthenticated(
-                "send an API key as `Authorization: Bearer <key>`",
-                token_given=authorization is not None,
-            )
-        caller = keys.authenticate(token)
-        if caller is None:
-            log.info("clinic API: refused an unknown API key")
-            raise NotAuthenticated("unknown API key", token_given=True)
+        caller = authenticated_caller(request, "clinic API")
         if not caller.has_scope(scope):
             log.info("clinic API: key %s lacks scope %s", caller.key_id, scope)
             raise InsufficientScope(scope)

@@ -28,8 +28,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from adapter.api.auth import ApiKeys, Caller, bearer_token
-from adapter.errors import AdapterError, InsufficientScope, NotAuthenticated, RequestRefused
+from adapter.api.auth import Caller, authenticated_caller
+from adapter.errors import AdapterError, InsufficientScope, RequestRefused
 from mappings.jsontypes import JsonObject
 from mappings.serialize import dumps
 
@@ -202,18 +202,7 @@ def may_read(caller: Caller, resource_type: str) -> bool:
 
 async def fhir_reader(request: Request) -> Caller:
     """The authenticated caller, allowed to read the type in the path (401/403 otherwise)."""
-    keys: ApiKeys = request.app.state.api_keys
-    authorization = request.headers.get("authorization")
-    token = bearer_token(authorization)
-    if token is None:
-        raise NotAuthenticated(
-            "send an API key as `Authorization: Bearer <key>`",
-            token_given=authorization is not None,
-        )
-    caller = keys.authenticate(token)
-    if caller is None:
-        log.info("FHIR API: refused an unknown API key")
-        raise NotAuthenticated("unknown API key", token_given=True)
+    caller = authenticated_caller(request, "FHIR API")
     resource_type = str(request.path_params.get("resource_type", "*"))
     if not may_read(caller, resource_type):
         log.info("FHIR API: key %s may not read this type", caller.key_id)
