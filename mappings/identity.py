@@ -96,6 +96,11 @@ def organization(ctx: MappingContext) -> Identity:
     return identity(ctx, "Organization", "clinic", ctx.tenant)
 
 
+def device(ctx: MappingContext) -> Identity:
+    """This adapter as a Device: the transmitter in Provenance, author of automated alerts."""
+    return identity(ctx, "Device", "device", ctx.adapter_name)
+
+
 def infusion_procedure(ctx: MappingContext, procedure_id: str) -> Identity:
     return identity(ctx, "Procedure", "infusion", procedure_id)
 

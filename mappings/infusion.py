@@ -22,7 +22,6 @@ from mappings import identity
 from mappings.builders import extension, fhir_datetime, period, resource, term
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure
-from mappings.infusion_common import practitioner_ref, provider_id_of
 from mappings.infusion_events import map_adverse_events, unmap_adverse_events
 from mappings.infusion_medication import (
     map_adjuncts,
@@ -43,6 +42,7 @@ from mappings.lookup import (
     resolve,
     str_field,
 )
+from mappings.people import practitioner_ref, provider_id_of
 from mappings.scope import EncounterScope
 
 TABLE = "infusion_procedures"

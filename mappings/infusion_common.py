@@ -14,10 +14,9 @@ from mappings.builders import UCUM, number, quantity
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure
 from mappings.contract.units import fmt
-from mappings.identity import PART_SEPARATOR, Identity
+from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import identifier_value, obj, resolve, str_field
-from mappings.scope import EncounterScope
+from mappings.lookup import by_position, obj, parts_by_owner, str_field
 
 ADJUNCT_KIND = "infusion-adjunct"
 ADVERSE_EVENT_KIND = "infusion-adverse-event"
@@ -40,49 +39,7 @@ def parts_of(
 ) -> list[Resource]:
     """The parts of one kind of an infusion, found by identifier, in their original order."""
     system = identity.identity(ctx, resource_type, kind, "-").system
-    found: dict[int, Resource] = {}
-    for res in resources:
-        if res.get("resourceType") != resource_type:
-            continue
-        owner, _, position = (_identifier_value(res, system) or "").rpartition(PART_SEPARATOR)
-        if owner == procedure_id and position.isdigit():
-            found.setdefault(int(position), res)
-    return [found[position] for position in sorted(found)]
-
-
-def _identifier_value(res: Resource, system: str) -> str | None:
-    """Like `lookup.identifier_value`, also for a single Identifier (R4 AdverseEvent)."""
-    single = obj(res.get("identifier"))
-    if single:
-        return str_field(single, "value") if single.get("system") == system else None
-    return identifier_value(res, system)
-
-
-def practitioner_ref(provider_id: str, scope: EncounterScope, ctx: MappingContext) -> JsonObject:
-    """A reference that also names the provider's identifier.
-
-    A per-record submission (and an EHR that rewrote the reference to its own id)
-    may come back without the Practitioner itself: the identifier still says who.
-    """
-    ident = identity.practitioner(ctx, provider_id)
-    out: JsonObject = {"reference": ident.reference, "identifier": ident.identifier()}
-    provider = scope.provider(provider_id)
-    if provider is not None:
-        out["display"] = provider.name
-    return out
-
-
-def provider_id_of(
-    reference: JsonValue, resources: Sequence[Resource], ctx: MappingContext
-) -> str | None:
-    """The clinic's provider id behind a Practitioner reference, by identifier."""
-    system = identity.practitioner(ctx, "-").system
-    ref = obj(reference)
-    named = obj(ref.get("identifier"))
-    if named.get("system") == system:
-        return str_field(named, "value")
-    target = resolve(resources, ref)
-    return identifier_value(target, system) if target is not None else None
+    return by_position(parts_by_owner(resources, resource_type, system, procedure_id))
 
 
 def dose_quantity(value: float, unit: str) -> JsonObject:

@@ -26,10 +26,10 @@ from mappings.infusion_common import (
     dose_unit,
     part_identity,
     parts_of,
-    practitioner_ref,
 )
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.lookup import coding_key, ext_value, obj, objs, str_field
+from mappings.people import practitioner_ref
 from mappings.scope import EncounterScope
 
 TABLE = "infusion_procedures"

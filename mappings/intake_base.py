@@ -67,7 +67,7 @@ class IntakeFrame:
     @property
     def adapter(self) -> JsonObject:
         """The adapter Device: the author of the alerts it computes."""
-        return identity.identity(self.ctx, "Device", "device", self.ctx.adapter_name).ref()
+        return identity.device(self.ctx).ref()
 
     @property
     def completed(self) -> str:

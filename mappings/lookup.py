@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from mappings import terminology
 from mappings.context import MappingContext
-from mappings.identity import Identity
+from mappings.identity import PART_SEPARATOR, Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.terminology import CLINIC_SYSTEM
 
@@ -119,3 +119,28 @@ def resolve(resources: Sequence[Resource], reference: JsonObject) -> Resource | 
     if isinstance(system, str) and isinstance(value, str):
         return next((r for r in resources if has_identifier(r, system, value)), None)
     return None
+
+
+def parts_by_owner(
+    resources: Sequence[Resource], resource_type: str, system: str, owner: str
+) -> list[tuple[str, Resource]]:
+    """(part, resource) for each `resource_type` whose identifier under `system` is
+    `<owner>~<part>`: the numbered or named parts of one clinic record."""
+    prefix = owner + PART_SEPARATOR
+    found: list[tuple[str, Resource]] = []
+    for res in resources:
+        if res.get("resourceType") != resource_type:
+            continue
+        value = identifier_value(res, system)
+        if value is not None and value.startswith(prefix):
+            found.append((value[len(prefix) :], res))
+    return found
+
+
+def by_position(found: Sequence[tuple[str, Resource]]) -> list[Resource]:
+    """The resources whose part is a position, in the record's order (first copy wins)."""
+    numbered: dict[int, Resource] = {}
+    for part, res in found:
+        if part.isascii() and part.isdigit():
+            numbered.setdefault(int(part), res)
+    return [numbered[position] for position in sorted(numbered)]

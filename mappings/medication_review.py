@@ -22,6 +22,7 @@ from mappings.lookup import identifier_value, str_field
 from mappings.medication_review_allergies import map_allergies, unmap_allergies
 from mappings.medication_review_interactions import map_interactions
 from mappings.medication_review_statements import map_statements, unmap_statements
+from mappings.people import provider_id_of
 from mappings.scope import EncounterScope
 
 TABLE = "medication_review"
@@ -65,7 +66,7 @@ def unmap_medication_review(
     document: dict[str, JsonValue] = {
         "review_id": review_id,
         "reviewed_at": review.get("performedDateTime"),
-        "reviewed_by": refs.reviewer_id(performer.get("actor"), resources, ctx),
+        "reviewed_by": provider_id_of(performer.get("actor"), resources, ctx),
         "medications": unmap_statements(resources, review_id, ctx),
         "allergies": unmap_allergies(resources, review_id, ctx),
         "notes": str_field(refs.first(review.get("note")), "text"),

@@ -19,7 +19,7 @@ from mappings.context import MappingContext
 from mappings.contract import AllergyRecord, MedicationReview
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import obj, str_field
+from mappings.lookup import by_position, obj, str_field
 from mappings.medication_review_codes import drug_concept, is_coded, sent_rxnorm
 from mappings.scope import EncounterScope
 
@@ -110,7 +110,7 @@ def unmap_allergies(
     still hold from an earlier version of the same review.
     """
     found = refs.parts(resources, "AllergyIntolerance", refs.ALLERGY_KIND, review_id, ctx)
-    listed = refs.by_position(found)
+    listed = by_position(found)
     if listed:
         return [_unmap_allergy(res) for res in listed]
     if any(part == refs.NO_KNOWN_ALLERGY for part, _ in found):

@@ -66,7 +66,7 @@ def _issue(
     out["severity"] = terminology.code(ALERTS, f"severity-{key}").code
     out["patient"] = identity.patient(ctx, scope.patient_mrn).ref()
     out["identifiedDateTime"] = fhir_datetime(record.reviewed_at)
-    out["author"] = refs.device(ctx).ref(ctx.adapter_name)
+    out["author"] = identity.device(ctx).ref(ctx.adapter_name)
     out["implicated"] = _implicated(positions, record, scope, ctx)
     names = ", ".join(record.medications[p - 1].name for p in positions)
     out["detail"] = f"{alert.display}. Implicated: {names}."

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from mappings import identity
 from mappings.context import MappingContext
-from mappings.identity import PART_SEPARATOR, Identity
+from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import identifier_value, obj, objs, resolve, str_field
+from mappings.lookup import objs, parts_by_owner
+from mappings.people import practitioner_ref
 from mappings.scope import EncounterScope
 
 REVIEW_KIND = "medication-review"
@@ -41,39 +42,9 @@ def interaction(ctx: MappingContext, review_id: str, interaction_class: str) -> 
     return identity.identity(ctx, "DetectedIssue", INTERACTION_KIND, review_id, interaction_class)
 
 
-def device(ctx: MappingContext) -> Identity:
-    """The adapter, author of the automated interaction screen (as in `people.map_device`)."""
-    return identity.identity(ctx, "Device", "device", ctx.adapter_name)
-
-
 def reviewer(provider_id: str | None, scope: EncounterScope, ctx: MappingContext) -> JsonObject:
-    """A Reference to the reviewing Practitioner, or {} when the record names none.
-
-    It carries the practitioner's identifier as well as the reference, so the
-    reverse mapping finds the provider id even when an EHR has rewritten the
-    reference to its own ids and the Practitioner is not among the resources.
-    """
-    if provider_id is None:
-        return {}
-    ident = identity.practitioner(ctx, provider_id)
-    out: JsonObject = {"reference": ident.reference, "identifier": ident.identifier()}
-    provider = scope.provider(provider_id)
-    if provider is not None:
-        out["display"] = provider.name
-    return out
-
-
-def reviewer_id(
-    reference: JsonValue, resources: Sequence[Resource], ctx: MappingContext
-) -> str | None:
-    """The provider id behind a Reference written by `reviewer` (or resolvable to one)."""
-    ref = obj(reference)
-    system = identity.practitioner(ctx, "-").system
-    ident = obj(ref.get("identifier"))
-    if ident.get("system") == system:
-        return str_field(ident, "value")
-    target = resolve(resources, ref)
-    return identifier_value(target, system) if target is not None else None
+    """A Reference to the reviewing Practitioner, or {} when the record names none."""
+    return {} if provider_id is None else practitioner_ref(provider_id, scope, ctx)
 
 
 def parts(
@@ -85,21 +56,7 @@ def parts(
 ) -> list[tuple[str, Resource]]:
     """(part, resource) for each `resource_type` of identifier `kind` under `review_id`."""
     system = identity.identity(ctx, resource_type, kind, review_id).system
-    prefix = review_id + PART_SEPARATOR
-    found: list[tuple[str, Resource]] = []
-    for res in resources:
-        if res.get("resourceType") != resource_type:
-            continue
-        value = identifier_value(res, system)
-        if value is not None and value.startswith(prefix):
-            found.append((value[len(prefix) :], res))
-    return found
-
-
-def by_position(found: list[tuple[str, Resource]]) -> list[Resource]:
-    """The resources whose part is a position, in the record's order."""
-    numbered = [(int(part), res) for part, res in found if part.isascii() and part.isdigit()]
-    return [res for _, res in sorted(numbered, key=lambda pair: pair[0])]
+    return parts_by_owner(resources, resource_type, system, review_id)
 
 
 def first(value: JsonValue) -> JsonObject:

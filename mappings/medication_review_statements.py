@@ -20,7 +20,7 @@ from mappings.builders import extension, fhir_datetime, resource, term
 from mappings.context import MappingContext
 from mappings.contract import MedicationRecord, MedicationReview
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import coding_key, ext_value, obj, str_field
+from mappings.lookup import by_position, coding_key, ext_value, obj, str_field
 from mappings.medication_review_codes import drug_concept, sent_rxnorm
 from mappings.scope import EncounterScope
 
@@ -96,7 +96,7 @@ def unmap_statements(
 ) -> list[JsonValue]:
     """The medications of the review, in the record's order, as contract JSON."""
     found = refs.parts(resources, "MedicationStatement", refs.STATEMENT_KIND, review_id, ctx)
-    return [_unmap_statement(res, ctx) for res in refs.by_position(found)]
+    return [_unmap_statement(res, ctx) for res in by_position(found)]
 
 
 def _unmap_statement(res: Resource, ctx: MappingContext) -> JsonObject:

@@ -14,9 +14,12 @@ from mappings.lookup import (
     ext_value,
     first_coding_key,
     identifier_value,
+    obj,
     objs,
+    resolve,
     str_field,
 )
+from mappings.scope import EncounterScope
 
 ACLS_EXTENSION = "acls-certified"
 
@@ -63,7 +66,7 @@ def map_organization(ctx: MappingContext) -> Resource:
 
 def map_device(ctx: MappingContext) -> Resource:
     """The adapter itself, the transmitter named in every Provenance."""
-    out = resource(identity.identity(ctx, "Device", "device", ctx.adapter_name), ctx)
+    out = resource(identity.device(ctx), ctx)
     out["deviceName"] = [{"name": ctx.adapter_name, "type": "user-friendly-name"}]
     out["type"] = term("records", "device-adapter", ctx)
     out["owner"] = identity.organization(ctx).ref(ctx.clinic_name)
@@ -178,3 +181,31 @@ def unmap_provider(
             "acls_certified": acls,
         }
     )
+
+
+def practitioner_ref(provider_id: str, scope: EncounterScope, ctx: MappingContext) -> JsonObject:
+    """A reference to a provider's Practitioner that also names its identifier.
+
+    A per-record submission (and an EHR that rewrote the reference to its own id)
+    may come back without the Practitioner itself: the identifier still says who.
+    """
+    ident = identity.practitioner(ctx, provider_id)
+    out: JsonObject = {"reference": ident.reference, "identifier": ident.identifier()}
+    provider = scope.provider(provider_id)
+    if provider is not None:
+        out["display"] = provider.name
+    return out
+
+
+def provider_id_of(
+    reference: JsonValue, resources: Sequence[Resource], ctx: MappingContext
+) -> str | None:
+    """The clinic's provider id behind a Practitioner reference written by `practitioner_ref`
+    (or resolvable among `resources`)."""
+    system = identity.practitioner(ctx, "-").system
+    ref = obj(reference)
+    named = obj(ref.get("identifier"))
+    if named.get("system") == system:
+        return str_field(named, "value")
+    target = resolve(resources, ref)
+    return identifier_value(target, system) if target is not None else None

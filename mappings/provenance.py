@@ -38,7 +38,7 @@ def map_provenance(
         )
     else:
         agents.append({"type": term("records", "provenance-author", ctx), "who": organization})
-    device = identity.identity(ctx, "Device", "device", ctx.adapter_name)
+    device = identity.device(ctx)
     agents.append(
         {
             "type": term("records", "provenance-transmitter", ctx),

@@ -112,7 +112,7 @@ def _dry_run(engine: Engine, client: FhirClient) -> int:
             sys.stdout.write(f"=== outbox {entry_id}: {len(payload.items)} resources\n")
             sys.stdout.write(dumps(payload.bundle, pretty=True).decode() + "\n")
             for item in payload.items:
-                _show_difference(client, item, as_ehr_would_hold(conn, tenant, item.content))
+                _show_difference(client, item, as_ehr_would_hold(conn, tenant, item))
     sys.stderr.write(f"push --dry-run: {len(waiting)} entries would be sent; nothing sent\n")
     return 0
 

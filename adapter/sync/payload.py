@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 from sqlalchemy import Connection, Row, select, tuple_
@@ -33,14 +34,24 @@ REFERENCE = re.compile(r'"reference":"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
 
 @dataclass(frozen=True)
 class Stored:
-    """One resource of an outbox entry as the store holds it now."""
+    """One resource of an outbox entry as the store holds it now.
+
+    `text` is the stored JSON: references are rewritten on it directly, and it is parsed
+    once, into the Bundle entry; `content` parses it only for those who need the object.
+    """
 
     key: str
     identity: Identity
-    content: Resource
+    text: str
     deleted: bool
     ehr_id: str | None
     ehr_version: str | None
+
+    @cached_property
+    def content(self) -> Resource:
+        parsed = orjson.loads(self.text)
+        assert isinstance(parsed, dict)
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -70,12 +81,10 @@ def _stored(row: Row[tuple[object, ...]]) -> Stored:
         str(fields["identifier_system"]),
         str(fields["identifier_value"]),
     )
-    content = orjson.loads(str(fields["content"]))
-    assert isinstance(content, dict)
     return Stored(
-        key=f"{ident.resource_type}/{ident.id}",
+        key=f"{ident.resource_type}/{fields['logical_id']}",
         identity=ident,
-        content=content,
+        text=str(fields["content"]),
         deleted=bool(fields["deleted"]),
         ehr_id=_text(fields["ehr_id"]),
         ehr_version=_text(fields["ehr_version"]),
@@ -100,7 +109,7 @@ def build(conn: Connection, tenant: str, keys: Sequence[str]) -> Payload:
 def _entry(item: Stored, targets: dict[str, str]) -> JsonObject:
     if item.deleted:
         return {"request": {"method": "DELETE", "url": conditional_url(item.identity)}}
-    body = orjson.loads(_rewrite(orjson.dumps(item.content).decode(), targets))
+    body = orjson.loads(_rewrite(item.text, targets))
     if item.identity.resource_type not in WRITTEN_BY_ID:
         body.pop("id", None)  # the server assigns its own; we match on identifier
     request: JsonObject = {"method": "PUT", "url": conditional_url(item.identity)}
@@ -130,7 +139,7 @@ def _outside_targets(
         f"{m.group(1)}/{m.group(2)}"
         for item in items
         if not item.deleted
-        for m in REFERENCE.finditer(orjson.dumps(item.content).decode())
+        for m in REFERENCE.finditer(item.text)
     } - in_bundle.keys()
     if not wanted:
         return {}
@@ -144,10 +153,10 @@ def _outside_targets(
     return out
 
 
-def as_ehr_would_hold(conn: Connection, tenant: str, content: Resource) -> Resource:
-    """`content` with its references to our resources turned into the EHR's ids (where
+def as_ehr_would_hold(conn: Connection, tenant: str, item: Stored) -> Resource:
+    """`item`'s content with its references to our resources turned into the EHR's ids (where
     known), so it compares field by field with the EHR's copy (`adapter push --dry-run`)."""
-    text = orjson.dumps(content).decode()
+    text = item.text
     keys = sorted({f"{m.group(1)}/{m.group(2)}" for m in REFERENCE.finditer(text)})
     targets = {
         item.key: f"{item.identity.resource_type}/{item.ehr_id}"

@@ -533,7 +533,7 @@ def test_interaction__author_is_the_adapter_device() -> None:
     issue = _one(
         _map(_review(medications=[{"name": "fentanyl", "status": "active"}])), "DetectedIssue"
     )
-    assert issue["author"] == refs.device(CTX).ref(CTX.adapter_name)
+    assert issue["author"] == identity.device(CTX).ref(CTX.adapter_name)
 
 
 def test_interaction__stopped_medication__still_screened() -> None:
