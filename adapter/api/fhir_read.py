@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.api.auth import Caller
 from adapter.api.deps import EngineDep, StoreReady
 from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_common import (
@@ -78,15 +79,8 @@ def read(
     found = _load(engine, caller.tenant, resource_type, logical_id, None)
     if not found:
         raise _not_found(caller.key_id, resource_type)
-    current = found[0]
-    headers = _validators(current)
-    if current.deleted:
-        log.info("FHIR API: key %s read a deleted %s", caller.key_id, resource_type)
-        raise Gone(f"this {resource_type} was deleted")
-    if _not_modified(request, current):
-        return Response(status_code=304, headers=headers)
-    log.info("FHIR API: key %s read a %s", caller.key_id, resource_type)
-    return fhir_response(_with_meta(current), media=media, headers=headers)
+    gone = f"this {resource_type} was deleted"
+    return _answer(request, caller, found[0], media, gone, f"a {resource_type}")
 
 
 @router.get("/{resource_type}/{logical_id}/_history/{version_id}")
@@ -106,13 +100,22 @@ def vread(
     found = _load(engine, caller.tenant, resource_type, logical_id, number)
     if not found:
         raise _not_found(caller.key_id, resource_type)
-    version = found[0]
+    gone = f"version {number} of this {resource_type} is a deletion"
+    return _answer(request, caller, found[0], media, gone, f"a version of a {resource_type}")
+
+
+def _answer(
+    request: Request, caller: Caller, version: Version, media: str, gone: str, what: str
+) -> Response:
+    """One stored version as a read answer: 410 if it is a deletion, 304 if the caller
+    already has it, else the resource with its ETag and Last-Modified."""
     if version.deleted:
-        raise Gone(f"version {number} of this {resource_type} is a deletion")
+        log.info("FHIR API: key %s read a deleted version (%s)", caller.key_id, what)
+        raise Gone(gone)
     headers = _validators(version)
     if _not_modified(request, version):
         return Response(status_code=304, headers=headers)
-    log.info("FHIR API: key %s read a version of a %s", caller.key_id, resource_type)
+    log.info("FHIR API: key %s read %s", caller.key_id, what)
     return fhir_response(_with_meta(version), media=media, headers=headers)
 
 

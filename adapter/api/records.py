@@ -16,6 +16,7 @@ the clinic has not sent that patient's encounter yet, and 422 naming `administer
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -54,52 +55,30 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/clinic", tags=["clinic"])
 
 
-@router.post("/intake-screenings", status_code=201)
-async def post_intake_screening(
-    request: Request,
-    caller: EncounterWriter,
-    _: StoreReady,
-    settings: SettingsDep,
-    engine: EngineDep,
-    clock: ClockDep,
-) -> Response:
-    return await _post_record(INTAKE_SCREENING, request, caller, settings, engine, clock)
+def _endpoint(kind: str) -> Callable[..., Awaitable[Response]]:
+    """The POST endpoint of one record kind: all four differ only in the kind."""
+
+    async def post_record(
+        request: Request,
+        caller: EncounterWriter,
+        _: StoreReady,
+        settings: SettingsDep,
+        engine: EngineDep,
+        clock: ClockDep,
+    ) -> Response:
+        return await _post_record(kind, request, caller, settings, engine, clock)
+
+    post_record.__name__ = f"post_{kind.replace('-', '_')}"
+    return post_record
 
 
-@router.post("/infusions", status_code=201)
-async def post_infusion(
-    request: Request,
-    caller: EncounterWriter,
-    _: StoreReady,
-    settings: SettingsDep,
-    engine: EngineDep,
-    clock: ClockDep,
-) -> Response:
-    return await _post_record(INFUSION, request, caller, settings, engine, clock)
-
-
-@router.post("/vitals", status_code=201)
-async def post_vitals(
-    request: Request,
-    caller: EncounterWriter,
-    _: StoreReady,
-    settings: SettingsDep,
-    engine: EngineDep,
-    clock: ClockDep,
-) -> Response:
-    return await _post_record(VITALS, request, caller, settings, engine, clock)
-
-
-@router.post("/medication-reviews", status_code=201)
-async def post_medication_review(
-    request: Request,
-    caller: EncounterWriter,
-    _: StoreReady,
-    settings: SettingsDep,
-    engine: EngineDep,
-    clock: ClockDep,
-) -> Response:
-    return await _post_record(MEDICATION_REVIEW, request, caller, settings, engine, clock)
+for _path, _kind in (
+    ("/intake-screenings", INTAKE_SCREENING),
+    ("/infusions", INFUSION),
+    ("/vitals", VITALS),
+    ("/medication-reviews", MEDICATION_REVIEW),
+):
+    router.add_api_route(_path, _endpoint(_kind), methods=["POST"], status_code=201)
 
 
 async def _post_record(
