@@ -39,7 +39,6 @@ from mappings.lookup import (
     identifier_value,
     obj,
     objs,
-    resolve,
     str_field,
 )
 from mappings.people import practitioner_ref, provider_id_of
@@ -160,22 +159,10 @@ def _find_procedure(
             for r in resources
             if r.get("resourceType") == "Procedure"
             and has_identifier(r, system)
-            and _in_encounter(r, resources, scope, ctx)
+            and scope.holds(r, resources, ctx) is not False
         ),
         None,
     )
-
-
-def _in_encounter(
-    res: Resource, resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
-) -> bool:
-    """False only when the Procedure's encounter is known to be another one."""
-    encounter = identity.encounter(ctx, scope.encounter_id)
-    ref = obj(res.get("encounter"))
-    if ref.get("reference") == encounter.reference:
-        return True
-    target = resolve(resources, ref)
-    return target is None or has_identifier(target, encounter.system, encounter.value)
 
 
 def _unmap_procedure(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mappings import identity
 from mappings.context import MappingContext
 from mappings.contract import IntakeScreening
 from mappings.identity import PART_SEPARATOR
@@ -25,7 +24,7 @@ from mappings.intake_findings import map_findings
 from mappings.intake_responses import map_responses, unmap_responses
 from mappings.intake_scores import map_scores
 from mappings.jsontypes import Resource
-from mappings.lookup import has_identifier, identifiers, obj, resolve
+from mappings.lookup import identifiers, obj, resolve
 from mappings.scope import EncounterScope
 
 
@@ -56,7 +55,7 @@ def _checklist_of(
     is taken only when none can be shown to belong to this encounter.
     """
     candidates = sorted(_checklists(resources, ctx), key=lambda found: found[0])
-    ours = [c for c in candidates if _in_encounter(c[1], resources, scope, ctx)]
+    ours = [c for c in candidates if scope.holds(c[1], resources, ctx) is True]
     if not ours:
         ours = [c for c in candidates if resolve(resources, obj(c[1].get("encounter"))) is None]
     return ours[0] if ours else None
@@ -76,14 +75,3 @@ def _checklists(resources: Sequence[Resource], ctx: MappingContext) -> list[tupl
             if separator and part == CHECKLIST:
                 out.append((screening_id, res))
     return out
-
-
-def _in_encounter(
-    res: Resource, resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
-) -> bool:
-    encounter = identity.encounter(ctx, scope.encounter_id)
-    reference = obj(res.get("encounter"))
-    if reference.get("reference") == encounter.reference:
-        return True
-    target = resolve(resources, reference)
-    return target is not None and has_identifier(target, encounter.system, encounter.value)

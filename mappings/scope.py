@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mappings import identity
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure, Provider
 from mappings.identity import Identity
+from mappings.jsontypes import Resource
+from mappings.lookup import has_identifier, obj, resolve
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,19 @@ class EncounterScope:
         if infusion is None or infusion.start is None:
             return None
         return identity.infusion_administration(ctx, infusion.procedure_id)
+
+    def holds(
+        self, res: Resource, resources: Sequence[Resource], ctx: MappingContext
+    ) -> bool | None:
+        """Whether `res` belongs to this encounter: True when its `encounter` is ours (by
+        reference, or by the identifier of the Encounter it resolves to), False when it is
+        visibly another one, None when that cannot be told (the Encounter is not there).
+        Resources come back from an EHR with its own ids, so both ways are needed."""
+        encounter = identity.encounter(ctx, self.encounter_id)
+        reference = obj(res.get("encounter"))
+        if reference.get("reference") == encounter.reference:
+            return True
+        target = resolve(resources, reference)
+        if target is None:
+            return None
+        return has_identifier(target, encounter.system, encounter.value)

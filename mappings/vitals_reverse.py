@@ -11,13 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mappings import identity, terminology
+from mappings import terminology
 from mappings.context import MappingContext
 from mappings.contract import VitalsObservation
 from mappings.identity import PART_SEPARATOR
 from mappings.jsontypes import JsonObject, Resource
-from mappings.lookup import coding_key, ext_value, has_identifier, identifier_value, obj, objs
-from mappings.lookup import resolve as resolve_reference
+from mappings.lookup import coding_key, ext_value, identifier_value, obj, objs
 from mappings.scope import EncounterScope
 from mappings.vitals_measures import (
     BLOOD_PRESSURE,
@@ -58,21 +57,9 @@ def _by_identifier_value(
     out: dict[str, Resource] = {}
     for res in resources:
         value = identifier_value(res, system) if res.get("resourceType") == "Observation" else None
-        if value is not None and _in_encounter(res, resources, scope, ctx):
+        if value is not None and scope.holds(res, resources, ctx) is not False:
             out.setdefault(value, res)
     return out
-
-
-def _in_encounter(
-    res: Resource, resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
-) -> bool:
-    """False only when the Observation visibly belongs to another encounter."""
-    encounter = identity.encounter(ctx, scope.encounter_id)
-    reference = obj(res.get("encounter"))
-    if reference.get("reference") == encounter.reference:
-        return True
-    target = resolve_reference(resources, reference)
-    return target is None or has_identifier(target, encounter.system, encounter.value)
 
 
 def _sequence(panel: Resource, ctx: MappingContext) -> int:
