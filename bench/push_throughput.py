@@ -42,7 +42,7 @@ from adapter.fhir.client import FhirClient  # noqa: E402
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
-from adapter.sync.payload import REFERENCE  # noqa: E402
+from adapter.store.references import REFERENCE  # noqa: E402
 from adapter.sync.push import PushWorker  # noqa: E402
 from mappings.bundle import transaction_bundle  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402

@@ -9,11 +9,12 @@ entries in flight until the lease runs out, then another worker takes them again
 push is an idempotent conditional update, so sending twice after a crash leaves one copy.
 
 Order per patient without head-of-line blocking: an entry waits only for earlier entries
-it depends on: entries of the same patient that touch one of its resources or carry the
-patient itself, and entries of any patient that carry a resource every Bundle refers to
-(the clinic, a practitioner). So at most one message per resource is in flight, nothing
-is sent before what it refers to exists, and a parked (dead or conflicting) entry holds
-back exactly its dependants, never other patients' work.
+it depends on: entries of the same patient that touch one of its resources, carry the
+patient itself or carry a resource one of its resources refers to (a reading added to an
+encounter still on its way), and entries of any patient that carry a resource every
+Bundle refers to (the clinic, a practitioner). So at most one message per resource is in
+flight, nothing is sent before what it refers to exists, and a parked (dead or
+conflicting) entry holds back exactly its dependants, never other patients' work.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, tuple_, update
 
-from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox
+from adapter.store.references import referenced_keys
+from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox, resources
 
 __all__ = [
     "CONFLICT",
@@ -104,7 +106,22 @@ def _waits(conn: Connection, entry: Entry) -> bool:
         )
     ).all()
     mine = set(entry.resource_keys)
-    return any(row.carries_shared or _depends(mine, set(row.resource_keys)) for row in earlier)
+    if any(row.carries_shared or _depends(mine, set(row.resource_keys)) for row in earlier):
+        return True
+    theirs = {key for row in earlier for key in row.resource_keys}
+    return bool(theirs) and not theirs.isdisjoint(_referenced(conn, entry))
+
+
+def _referenced(conn: Connection, entry: Entry) -> set[str]:
+    """What the entry's resources refer to, as the store holds them now."""
+    pairs = [tuple(key.split("/", 1)) for key in entry.resource_keys]
+    texts = conn.execute(
+        select(resources.c.content).where(
+            resources.c.tenant == entry.tenant,
+            tuple_(resources.c.resource_type, resources.c.logical_id).in_(pairs),
+        )
+    ).scalars()
+    return {key for text in texts for key in referenced_keys(text)}
 
 
 def _depends(mine: set[str], theirs: set[str]) -> bool:

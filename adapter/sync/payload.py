@@ -11,7 +11,10 @@ state. Each entry of the Bundle is:
 - a tombstone: `DELETE Type?identifier=system|value`.
 
 References between entries become `urn:uuid:` fullUrls; references to resources outside
-the Bundle become `Type/<EHR id>` when we know it, else conditional references.
+the Bundle become `Type/<EHR id>` when we know it, else conditional references. A resource
+referred to that the EHR has never acknowledged travels in the Bundle too: since the
+Bundle is built from current content, a record moved to a newer encounter refers to an
+Encounter that only a later entry brings, and a conditional reference to it would fail.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from functools import cached_property
 import orjson
 from sqlalchemy import Connection, Row, select, tuple_
 
+from adapter.store.references import REFERENCE, referenced_keys
 from adapter.store.schema import resources
 from mappings.bundle import WRITTEN_BY_ID, conditional_url
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-
-REFERENCE = re.compile(r'"reference":"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"')
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,8 @@ def _text(value: object) -> str | None:
 def build(conn: Connection, tenant: str, keys: Sequence[str]) -> Payload:
     """The transaction Bundle that brings the EHR up to date for `keys`."""
     items = load(conn, tenant, keys)
+    outside = _with_unsent_targets(conn, tenant, items)
     in_bundle = {item.key: item.identity.urn for item in items if not item.deleted}
-    outside = _outside_targets(conn, tenant, items, in_bundle)
     targets = {**outside, **in_bundle}
     entries: list[JsonValue] = [_entry(item, targets) for item in items]
     bundle: JsonObject = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
@@ -131,25 +133,27 @@ def _rewrite(text: str, targets: dict[str, str]) -> str:
     return REFERENCE.sub(swap, text)
 
 
-def _outside_targets(
-    conn: Connection, tenant: str, items: Sequence[Stored], in_bundle: dict[str, str]
-) -> dict[str, str]:
-    """Where references to resources outside the Bundle should point on the EHR."""
-    wanted = {
-        f"{m.group(1)}/{m.group(2)}"
-        for item in items
-        if not item.deleted
-        for m in REFERENCE.finditer(item.text)
-    } - in_bundle.keys()
-    if not wanted:
-        return {}
+def _with_unsent_targets(conn: Connection, tenant: str, items: list[Stored]) -> dict[str, str]:
+    """Add to `items` what they refer to that the EHR never acknowledged (and what that
+    refers to, in turn); answer where the other references should point on the EHR."""
     out: dict[str, str] = {}
-    for other in load(conn, tenant, sorted(wanted)):
-        out[other.key] = (
-            f"{other.identity.resource_type}/{other.ehr_id}"
-            if other.ehr_id is not None
-            else conditional_url(other.identity)
-        )
+    seen = {item.key for item in items}
+    fresh: Sequence[Stored] = items
+    while fresh:
+        wanted = {
+            key for item in fresh if not item.deleted for key in referenced_keys(item.text)
+        } - seen
+        seen |= wanted
+        unsent: list[Stored] = []
+        for other in load(conn, tenant, sorted(wanted)) if wanted else ():
+            if other.ehr_id is not None:
+                out[other.key] = f"{other.identity.resource_type}/{other.ehr_id}"
+            elif other.deleted:
+                out[other.key] = conditional_url(other.identity)
+            else:
+                unsent.append(other)
+        items.extend(unsent)
+        fresh = unsent
     return out
 
 
@@ -157,7 +161,7 @@ def as_ehr_would_hold(conn: Connection, tenant: str, item: Stored) -> Resource:
     """`item`'s content with its references to our resources turned into the EHR's ids (where
     known), so it compares field by field with the EHR's copy (`adapter push --dry-run`)."""
     text = item.text
-    keys = sorted({f"{m.group(1)}/{m.group(2)}" for m in REFERENCE.finditer(text)})
+    keys = sorted(referenced_keys(text))
     targets = {
         item.key: f"{item.identity.resource_type}/{item.ehr_id}"
         for item in load(conn, tenant, keys)

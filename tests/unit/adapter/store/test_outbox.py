@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert
 from adapter.store import outbox as box
 from adapter.store.accept import carries_shared
 from adapter.store.engine import write_transaction
-from adapter.store.schema import outbox, submissions
+from adapter.store.schema import outbox, resources, submissions
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -78,6 +78,39 @@ def test_claim__later_entry_of_same_patient__waits_until_first_is_done(
     assert [e.id for e in claimed] == [first]
     assert _settle(engine, claimed[0], box.DONE)
     assert [e.id for e in _claim(engine, tenant)] == [second]
+
+
+def _store(engine: Engine, tenant: str, key: str, refers_to: str) -> None:
+    kind, logical_id = key.split("/")
+    content = f'{{"resourceType":"{kind}","subject":{{"reference":"{refers_to}"}}}}'
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(resources).values(
+                tenant=tenant,
+                resource_type=kind,
+                logical_id=logical_id,
+                identifier_system="urn:test",
+                identifier_value=key,
+                version=1,
+                content_hash="0" * 64,
+                content=content,
+                last_updated=T0,
+            )
+        )
+
+
+def test_claim__entry_referring_to_a_resource_still_on_its_way__waits_for_it(
+    engine: Engine, tenant: str
+) -> None:
+    visit = _enqueue(engine, tenant, "P1", ["Encounter/e1", "Observation/1"])
+    _store(engine, tenant, "Observation/2", refers_to="Encounter/e1")
+    reading = _enqueue(engine, tenant, "P1", ["Observation/2"])  # added to that visit
+    _store(engine, tenant, "Observation/3", refers_to="Encounter/e0")
+    unrelated = _enqueue(engine, tenant, "P1", ["Observation/3"])  # an earlier visit's
+    claimed = _claim(engine, tenant)
+    assert [e.id for e in claimed] == [visit, unrelated]
+    assert _settle(engine, claimed[0], box.DONE)
+    assert [e.id for e in _claim(engine, tenant)] == [reading]
 
 
 def test_claim__parked_entry__blocks_only_work_that_depends_on_it(
