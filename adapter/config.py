@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     """Run the push worker inside the service (off: run `adapter worker` processes instead)."""
     worker_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
     """How long a claimed outbox entry stays with its worker before another may take it."""
+    worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    """Bundles a push worker keeps with the EHR at once (entries independent of each other)."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
     api_keys_file: str = ""
     """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""

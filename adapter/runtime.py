@@ -47,4 +47,5 @@ def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: st
         client,
         owner=worker_name(role),
         lease=timedelta(seconds=settings.worker_lease_seconds),
+        concurrency=settings.worker_concurrency,
     )

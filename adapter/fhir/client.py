@@ -25,7 +25,14 @@ from adapter.errors import ConfigError, EhrAmbiguousMatch, EhrBadResponse, EhrEr
 from adapter.fhir.auth import EhrAuth, auth_from_settings
 from adapter.fhir.bundles import BundleResult
 from adapter.fhir.capability import Capabilities, fetch_capability_statement, parse_capabilities
-from adapter.fhir.http import Params, call, json_object, new_session, timeout_of
+from adapter.fhir.http import (
+    DEFAULT_POOL_SIZE,
+    Params,
+    call,
+    json_object,
+    new_session,
+    timeout_of,
+)
 from adapter.fhir.oauth import Clock
 from adapter.fhir.outcome import error_for_status, operation_outcome, retry_after_seconds
 from adapter.fhir.sender import DEFAULT_ENTRY_RETRY_DELAYS, BundleSender
@@ -83,7 +90,9 @@ class FhirClient:
         """The client for the configured EHR; `ConfigError` when none is, or auth cannot work."""
         if not settings.is_ehr_configured:
             raise ConfigError("ADAPTER_EHR_BASE_URL is empty: no EHR is configured")
-        session = new_session(ca_bundle=settings.ehr_ca_bundle)
+        # A connection per Bundle a worker keeps in flight, plus a few for reads and pulls.
+        pool_size = max(DEFAULT_POOL_SIZE, settings.worker_concurrency + 4)
+        session = new_session(ca_bundle=settings.ehr_ca_bundle, pool_size=pool_size)
         auth = auth_from_settings(settings, session, clock)
         return cls(
             settings.ehr_base_url,

@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -99,8 +99,11 @@ class PushWorker:
         clock: Clock = utc_now,
         backoff: Backoff | None = None,
         lease: timedelta = timedelta(minutes=5),
-        batch_size: int = 8,
+        batch_size: int | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.engine = engine
         self.ehr = ehr
         self.owner = owner
@@ -108,23 +111,26 @@ class PushWorker:
         self.clock = clock
         self.backoff = backoff or Backoff()
         self.lease = lease
-        self.batch_size = batch_size
+        self.concurrency = concurrency
+        # Enough claimed per round to keep every connection busy for a while.
+        self.batch_size = batch_size if batch_size is not None else max(8, 4 * concurrency)
 
     def run_once(self) -> PushSummary:
-        """One round: claim due entries and push each; what happened, in counts.
+        """One round: claim due entries and push them; what happened, in counts.
 
-        Pipelined on one connection: while one Bundle is with the EHR, the answer to the
-        previous one is recorded and the next one built, so the store's work (and its
-        fsyncs) hides behind the EHR's. Entries claimed together never depend on each
-        other (see `adapter.store.outbox`), so their order of sending is free.
+        Entries claimed together never depend on each other (see `adapter.store.outbox`),
+        so their order is free and up to `concurrency` of their Bundles are with the EHR at
+        once, each on a connection of its own. This thread alone touches the store: it
+        builds each Bundle and records each answer as it comes, while the other Bundles are
+        still with the EHR, so the store's work (and its fsyncs) hides behind the EHR's.
         """
         with write_transaction(self.engine) as conn:
             claimed = box.claim(
                 conn, self.owner, self.clock(), self.lease, self.batch_size, self.tenant
             )
         summary = PushSummary(claimed=len(claimed))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
-            previous: tuple[box.Entry, Payload, Future[BundleResult]] | None = None
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push-send") as sender:
+            sending: dict[Future[BundleResult], tuple[box.Entry, Payload]] = {}
             for entry in claimed:
                 payload = self._prepare(entry)
                 if not payload.items:
@@ -132,12 +138,11 @@ class PushWorker:
                     summary.done += 1
                     continue
                 summary.resources_sent += len(payload.items)
-                sending = sender.submit(self.ehr.send, payload.bundle)
-                if previous is not None:
-                    self._finish(*previous, summary)
-                previous = (entry, payload, sending)
-            if previous is not None:
-                self._finish(*previous, summary)
+                sending[sender.submit(self.ehr.send, payload.bundle)] = (entry, payload)
+                for answered in [f for f in sending if f.done()]:
+                    self._finish(*sending.pop(answered), answered, summary)
+            for answered in as_completed(sending):
+                self._finish(*sending[answered], answered, summary)
         return summary
 
     def drain(self, progress: Callable[[PushSummary], None] | None = None) -> PushSummary:

@@ -1,18 +1,26 @@
-"""A small HTTP proxy in front of the sandbox that can lose acknowledgements on purpose.
+"""A small HTTP proxy in front of the sandbox: lost acknowledgements, latency, a record.
 
 `FaultProxy(target)` forwards every request to `target` and relays the answer, except for
 the faults queued with `lose_next_acks(count, how)`: the request IS forwarded (the sandbox
 commits the write), then the reply is lost, either as a connection reset (`"reset"`) or
 replaced by a 500 (`"500"`). This is the lost-acknowledgement case a retrying client must
 survive without duplicating anything.
+
+`FaultProxy(target, round_trip_ms=20)` holds each request and each reply for half that
+time, as a network between a clinic and a hosted EHR would (this machine's kernel has no
+netem). Every write is recorded in `exchanges` (method, body, when it came and when its
+answer left), so a test can see which requests were with the server at the same time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
+import time
 from collections import deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
@@ -22,12 +30,28 @@ Fault = Literal["reset", "500"]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One write relayed: its method and body, and its span on the proxy's clock."""
+
+    method: str
+    body: bytes
+    started: float
+    ended: float
+
+    def overlaps(self, other: Exchange) -> bool:
+        return self.started < other.ended and other.started < self.ended
+
+
 class FaultProxy:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, round_trip_ms: float = 0.0, record: bool = True) -> None:
         self.target = target.rstrip("/")
         self.faults: deque[Fault] = deque()
         self.lost = 0
         self.forwarded = 0
+        self.exchanges: list[Exchange] = []
+        self._half_trip = round_trip_ms / 2000
+        self._record = record
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -67,20 +91,35 @@ class FaultProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                # One upstream connection per client connection, kept alive like the client's.
+                self.upstream = requests.Session()
+
+            def finish(self) -> None:
+                self.upstream.close()
+                super().finish()
+
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return  # quiet: bodies and URLs may carry test patients' identifiers
 
             def _relay(self) -> None:
+                started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 headers.pop("Host", None)
                 fault = proxy._next_fault(self.command)
-                answer = requests.request(
+                time.sleep(proxy._half_trip)
+                answer = self.upstream.request(
                     self.command, base + self.path, data=body, headers=headers, timeout=120
                 )
+                time.sleep(proxy._half_trip)
                 with proxy._lock:
                     proxy.forwarded += 1
+                    if proxy._record and self.command != "GET":
+                        seen = Exchange(self.command, body or b"", started, time.monotonic())
+                        proxy.exchanges.append(seen)
                 if fault == "reset":
                     # SO_LINGER 0: close with RST, the way a dropped connection looks.
                     self.connection.setsockopt(
@@ -103,3 +142,24 @@ class FaultProxy:
             do_GET = do_POST = do_PUT = do_DELETE = _relay
 
         return Handler
+
+
+def main() -> None:
+    """Run a proxy alone (for benchmarks): prints its URL, serves until terminated."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="a latency-adding proxy in front of a server")
+    parser.add_argument("target", help="base URL to forward to, e.g. http://127.0.0.1:8090/fhir")
+    parser.add_argument("--round-trip-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with FaultProxy(args.target, round_trip_ms=args.round_trip_ms, record=False) as proxy:
+        print(proxy.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+if __name__ == "__main__":
+    main()

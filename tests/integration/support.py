@@ -23,12 +23,15 @@ def run_context() -> MappingContext:
     return MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
 
 
-def encounter(n: int, example: str = "typical-ketamine-infusion") -> EncounterSubmission:
-    """The shared example with every clinic id made unique to `n` (patient included)."""
+def encounter(
+    n: int, example: str = "typical-ketamine-infusion", visit: int = 0
+) -> EncounterSubmission:
+    """The shared example with every clinic id made unique to `n` (patient included); a
+    `visit` above 0 is another encounter of that same patient, with records of its own."""
     data = load_example(example).model_dump(mode="json", exclude_none=True)
-    suffix = f"-N{n}"
+    data["patient"]["mrn"] += f"-N{n}"
+    suffix = f"-N{n}" + (f"-V{visit}" if visit else "")
     data["encounter_id"] += suffix
-    data["patient"]["mrn"] += suffix
     for record, key in (
         ("intake_screening", "screening_id"),
         ("infusion", "procedure_id"),

@@ -6,7 +6,9 @@ system on the long-lived sandbox count exactly that test's resources.
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,12 +40,20 @@ from mappings.contract import EncounterSubmission
 from mappings.identity import identity
 from mappings.jsontypes import Resource
 from mappings.submission import map_submission
-from tests.integration.faultproxy import FaultProxy
-from tests.integration.support import FHIR_JSON, encounters, run_context, sandbox_count
+from tests.integration.faultproxy import Exchange, FaultProxy
+from tests.integration.support import (
+    FHIR_JSON,
+    encounter,
+    encounters,
+    run_context,
+    sandbox_count,
+)
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+# `support.encounter(n)` ends every clinic id of patient n with "-N<n>".
+PATIENT_NUMBER = re.compile(rb"-N(\d+)")
 
 
 @pytest.fixture
@@ -64,8 +74,15 @@ def _states(engine: Engine) -> dict[str, int]:
         return box.counts(conn)
 
 
-def _worker(engine: Engine, base: str, owner: str = "it") -> PushWorker:
-    return PushWorker(engine, FhirClient(base), owner=owner, backoff=Backoff(base_seconds=0.05))
+def _worker(engine: Engine, base: str, owner: str = "it", concurrency: int = 4) -> PushWorker:
+    """A worker as the service runs it (ADAPTER_WORKER_CONCURRENCY's default), quick to retry."""
+    return PushWorker(
+        engine,
+        FhirClient(base),
+        owner=owner,
+        backoff=Backoff(base_seconds=0.05),
+        concurrency=concurrency,
+    )
 
 
 def _push_until_done(worker: PushWorker, engine: Engine, timeout: float = 600) -> None:
@@ -126,6 +143,35 @@ def test_push__200_encounters__every_resource_on_the_ehr_exactly_once(
     _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
     _ingest(store, subs, ctx)  # an identical resend of everything: no new work at all
     assert _states(store) == {box.DONE: 200}
+
+
+def test_push__concurrent_bundles__other_patients_together_one_patient_in_order(
+    fhir_base_url: str, store: Engine
+) -> None:
+    """Four Bundles at a time, behind 20 ms of network: patients overlap, a patient never
+    does (its second encounter leaves only after its first was answered), all arrive once."""
+    ctx = run_context()
+    first = list(encounters(16))
+    second = [encounter(n, visit=1) for n in range(6)]
+    _ingest(store, first + second, ctx)
+    with FaultProxy(fhir_base_url, round_trip_ms=20) as proxy:
+        assert _worker(store, proxy.url, concurrency=4).drain().done == len(first) + len(second)
+        sent = [e for e in proxy.exchanges if e.method == "POST"]
+    patients = [set(PATIENT_NUMBER.findall(e.body)) for e in sent]
+    assert all(len(p) == 1 for p in patients), "every Bundle is about one patient"
+    together = [
+        (a, b) for a, b in itertools.combinations(range(len(sent)), 2) if sent[a].overlaps(sent[b])
+    ]
+    assert together, "no two Bundles were ever with the EHR at the same time"
+    assert _most_at_once(sent) <= 4
+    assert not [(a, b) for a, b in together if patients[a] & patients[b]]
+    _assert_each_once(fhir_base_url, _expected(first + second, ctx), ctx)
+
+
+def _most_at_once(exchanges: Sequence[Exchange]) -> int:
+    """The most exchanges that were with the server at one moment."""
+    events = sorted([(e.started, 1) for e in exchanges] + [(e.ended, -1) for e in exchanges])
+    return max(itertools.accumulate(step for _, step in events))
 
 
 def test_push__reading_removed_in_resend__deleted_on_the_ehr(
