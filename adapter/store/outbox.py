@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
-from adapter.store.references import referenced_keys
+from adapter.store.references import key_of, keyed, referenced_keys
 from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox, resources
 
 __all__ = [
@@ -114,14 +114,13 @@ def _waits(conn: Connection, entry: Entry) -> bool:
 
 def _referenced(conn: Connection, entry: Entry) -> set[str]:
     """What the entry's resources refer to, as the store holds them now."""
-    pairs = [tuple(key.split("/", 1)) for key in entry.resource_keys]
-    texts = conn.execute(
-        select(resources.c.content).where(
-            resources.c.tenant == entry.tenant,
-            tuple_(resources.c.resource_type, resources.c.logical_id).in_(pairs),
+    mine = set(entry.resource_keys)
+    rows = conn.execute(
+        select(resources.c.resource_type, resources.c.logical_id, resources.c.content).where(
+            keyed(entry.tenant, mine)
         )
-    ).scalars()
-    return {key for text in texts for key in referenced_keys(text)}
+    )
+    return {key for row in rows if key_of(row) in mine for key in referenced_keys(row.content)}
 
 
 def _depends(mine: set[str], theirs: set[str]) -> bool:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import orjson
-from sqlalchemy import Connection, Row, select, tuple_
+from sqlalchemy import Connection, Row, select
 
-from adapter.store.references import REFERENCE, referenced_keys
+from adapter.store.references import REFERENCE, key_of, keyed, referenced_keys
 from adapter.store.schema import resources
 from mappings.bundle import WRITTEN_BY_ID, conditional_url
 from mappings.identity import Identity
@@ -65,15 +65,11 @@ class Payload:
 
 def load(conn: Connection, tenant: str, keys: Sequence[str]) -> list[Stored]:
     """The current rows for `keys` (`Type/logical-id`), in the order given."""
-    pairs = [tuple(key.split("/", 1)) for key in keys]
-    rows = conn.execute(
-        select(resources).where(
-            resources.c.tenant == tenant,
-            tuple_(resources.c.resource_type, resources.c.logical_id).in_(pairs),
-        )
-    ).all()
-    found = {f"{r.resource_type}/{r.logical_id}": _stored(r) for r in rows}
-    return [found[key] for key in keys if key in found]
+    if not keys:
+        return []
+    rows = conn.execute(select(resources).where(keyed(tenant, keys))).all()
+    found = {key_of(r): r for r in rows}
+    return [_stored(found[key]) for key in keys if key in found]
 
 
 def _stored(row: Row[tuple[object, ...]]) -> Stored:
@@ -145,7 +141,7 @@ def _with_unsent_targets(conn: Connection, tenant: str, items: list[Stored]) -> 
         } - seen
         seen |= wanted
         unsent: list[Stored] = []
-        for other in load(conn, tenant, sorted(wanted)) if wanted else ():
+        for other in load(conn, tenant, sorted(wanted)):
             if other.ehr_id is not None:
                 out[other.key] = f"{other.identity.resource_type}/{other.ehr_id}"
             elif other.deleted:
