@@ -22,7 +22,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -77,10 +77,6 @@ class PushSummary:
     conflicts: int = 0
     resources_sent: int = 0
 
-    def add(self, other: PushSummary) -> None:
-        for name in vars(self):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -116,54 +112,83 @@ class PushWorker:
         self.batch_size = batch_size if batch_size is not None else max(8, 4 * concurrency)
 
     def run_once(self) -> PushSummary:
-        """One round: claim due entries and push them; what happened, in counts.
-
-        Entries claimed together never depend on each other (see `adapter.store.outbox`),
-        so their order is free and up to `concurrency` of their Bundles are with the EHR at
-        once, each on a connection of its own. This thread alone touches the store: it
-        builds each Bundle and records each answer as it comes, while the other Bundles are
-        still with the EHR, so the store's work (and its fsyncs) hides behind the EHR's.
-        """
-        with write_transaction(self.engine) as conn:
-            claimed = box.claim(
-                conn, self.owner, self.clock(), self.lease, self.batch_size, self.tenant
-            )
-        summary = PushSummary(claimed=len(claimed))
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push-send") as sender:
-            sending: dict[Future[BundleResult], tuple[box.Entry, Payload]] = {}
-            for entry in claimed:
-                payload = self._prepare(entry)
-                if not payload.items:
-                    self._settle(entry, box.DONE)
-                    summary.done += 1
-                    continue
-                summary.resources_sent += len(payload.items)
-                sending[sender.submit(self.ehr.send, payload.bundle)] = (entry, payload)
-                for answered in [f for f in sending if f.done()]:
-                    self._finish(*sending.pop(answered), answered, summary)
-            for answered in as_completed(sending):
-                self._finish(*sending[answered], answered, summary)
-        return summary
+        """One round: claim due entries, push them, wait for every answer; in counts."""
+        return self._pump(rounds=1)
 
     def drain(self, progress: Callable[[PushSummary], None] | None = None) -> PushSummary:
-        """Rounds until no entry is due now; for `adapter push` and tests."""
-        total = PushSummary()
-        while (round_ := self.run_once()).claimed:
-            total.add(round_)
-            if progress is not None:
-                progress(total)
-        return total
+        """Push until no entry is due now; for `adapter push` and tests."""
+        return self._pump(progress=progress)
 
     def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
         """Push until `stop` is set, pausing `idle_seconds` when nothing is due."""
         while not stop.is_set():
             try:
-                busy = self.run_once().claimed > 0
+                busy = self._pump(stop=stop).claimed > 0
             except Exception:  # a database hiccup must not kill the worker thread
                 log.exception("push round failed; retrying after a pause")
                 busy = False
             if not busy:
                 stop.wait(idle_seconds)
+
+    def _pump(
+        self,
+        *,
+        rounds: int | None = None,
+        stop: threading.Event | None = None,
+        progress: Callable[[PushSummary], None] | None = None,
+    ) -> PushSummary:
+        """Claim, send and settle until nothing more is due (or `rounds` claims were made,
+        or `stop` is set), then wait for the answers still out.
+
+        Up to `concurrency` Bundles are with the EHR at once, each on a connection of its
+        own, and up to `batch_size` entries are claimed ahead. Claims are topped up while
+        Bundles are out, so the EHR never waits for a round to end; what is in flight
+        counts as unfinished to a claim, so nothing that depends on it is claimed beside
+        it (see `adapter.store.outbox`). This thread alone touches the store: it builds each
+        Bundle and records each answer while other Bundles are with the EHR, so the store's
+        work (and its fsyncs) hides behind the EHR's.
+        """
+        summary = PushSummary()
+        sending: dict[Future[BundleResult], tuple[box.Entry, Payload]] = {}
+        claims = 0
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push-send") as sender:
+            while True:
+                room = self.batch_size - len(sending)
+                may_claim = (rounds is None or claims < rounds) and not (stop and stop.is_set())
+                # Top up in chunks (a claim is a write transaction), or when idle.
+                if may_claim and (room >= self.concurrency or not sending):
+                    claimed = self._claim(room)
+                    claims += 1
+                    summary.claimed += len(claimed)
+                    for entry in claimed:
+                        self._submit(sender, sending, entry, summary)
+                if not sending:
+                    return summary
+                answered, _ = wait(sending, return_when=FIRST_COMPLETED)
+                for future in answered:
+                    self._finish(*sending.pop(future), future, summary)
+                if progress is not None:
+                    progress(summary)
+
+    def _claim(self, limit: int) -> list[box.Entry]:
+        with write_transaction(self.engine) as conn:
+            return box.claim(conn, self.owner, self.clock(), self.lease, limit, self.tenant)
+
+    def _submit(
+        self,
+        sender: ThreadPoolExecutor,
+        sending: dict[Future[BundleResult], tuple[box.Entry, Payload]],
+        entry: box.Entry,
+        summary: PushSummary,
+    ) -> None:
+        """Build the entry's Bundle and hand it to a sending thread (or settle an empty one)."""
+        payload = self._prepare(entry)
+        if not payload.items:
+            self._settle(entry, box.DONE)
+            summary.done += 1
+            return
+        summary.resources_sent += len(payload.items)
+        sending[sender.submit(self.ehr.send, payload.bundle)] = (entry, payload)
 
     # ---- one entry ---------------------------------------------------------------------
 
