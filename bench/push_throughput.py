@@ -1,18 +1,26 @@
 """Benchmark: pushing encounters into the sandbox, ours against a naive loop and the ceiling.
 
 Needs a running sandbox (`make sandbox-start`; `SANDBOX_BASE_URL` to point elsewhere).
-Run alone: `.venv/bin/python bench/push_throughput.py [--encounters 1000] [--naive 100]`.
+Run alone: `.venv/bin/python bench/push_throughput.py [--encounters 1000] [--naive 100]
+[--concurrency 4] [--round-trip-ms 20]`.
 
 Three ways to put N typical encounters into the sandbox, in this process, each under a
-namespace of its own, all with one connection at a time, interleaved in rounds so that
-each meets the sandbox at the same size (HAPI slows down as its database grows):
+namespace of its own, interleaved in rounds so that each meets the sandbox at the same size
+(HAPI slows down as its database grows):
   ours     - documents accepted into a SQLite store (not timed), then the push worker
-             drains the outbox: one transaction Bundle per encounter, built from the store
-  naive    - what a basic client script does: POST each resource on its own, in order,
-             rewriting references to the ids the server assigned (run on --naive
-             encounters, since it is slow; its rate is per resource like the others)
+             drains the outbox: one transaction Bundle per encounter, built from the store,
+             --concurrency Bundles at a time (ADAPTER_WORKER_CONCURRENCY)
+  naive    - what a basic client script does: POST each resource on its own, one after
+             the other on one kept-alive connection, rewriting references to the ids the
+             server assigned (run on --naive encounters, since it is slow; its rate is per
+             resource like the others)
   ceiling  - the same transaction Bundles, pre-built in memory, POSTed straight to the
-             sandbox: the most any client can get from this server on one connection
+             sandbox with the same concurrency as ours: the most a client can get from
+             this server that way
+With --round-trip-ms above 0, all three talk to the sandbox through our latency proxy
+(tests/integration/faultproxy.py, in a process of its own), which holds each request and
+each reply for half that time: the network between a clinic and a hosted EHR, which this
+machine's loopback does not have (its kernel lacks netem).
 Rates are resources per second, counting every resource of every encounter's mapping
 (ours sends shared resources, such as the clinic, only once, which is its due). Peak
 memory of the worker: Python heap peak (tracemalloc) while draining, and the process's
@@ -24,11 +32,16 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +62,7 @@ from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
 from mappings.jsontypes import JsonValue, Resource  # noqa: E402
 from mappings.submission import map_submission  # noqa: E402
-from tests.integration.support import encounters  # noqa: E402
+from tests.integration.support import encounter, encounters  # noqa: E402
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -58,46 +71,85 @@ def context() -> MappingContext:
     return MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
 
 
+def server_cpu_seconds() -> float:
+    """CPU time used so far by the sandbox's JVM (0 when its pid is not ours to read)."""
+    try:
+        pid = (ROOT / ".run" / "sandbox.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Tally:
     resources: int = 0
     seconds: float = 0.0
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.resources / self.seconds
 
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """Adds the wall time, this process's CPU time and the sandbox's CPU time."""
+        wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_seconds()
+        yield
+        self.seconds += time.perf_counter() - wall
+        self.client_cpu += time.process_time() - cpu
+        self.server_cpu += server_cpu_seconds() - server
+
+    def per_thousand(self, seconds: float) -> float:
+        return 1000 * seconds / self.resources
+
 
 class Ours:
     """Our path: documents accepted into a SQLite store (untimed), the worker drains it."""
 
-    def __init__(self, base: str, folder: Path) -> None:
+    def __init__(self, base: str, folder: Path, concurrency: int) -> None:
         self.ctx = context()
         self.engine = create_store_engine(f"sqlite:///{folder / 'store.db'}")
         upgrade(self.engine)
         self.client = FhirClient(base)
-        self.worker = PushWorker(self.engine, self.client, owner="bench")
+        self.worker = PushWorker(self.engine, self.client, owner="bench", concurrency=concurrency)
         self.tally = Tally()
         self.heap_peak = 0
 
     def round(self, subs: list[EncounterSubmission]) -> None:
         for sub in subs:
             self.tally.resources += len(map_submission(sub, self.ctx))
-            ingest_encounter(self.engine, sub.model_dump_json(exclude_none=True).encode(), self.ctx)
+            self._accept(sub)
+        with self.tally.timing():
+            summary = self.worker.drain()
+        assert summary.done == len(subs), summary
+
+    def measure_heap(self, subs: list[EncounterSubmission]) -> None:
+        """The worker's Python heap peak draining `subs` (untimed: tracemalloc slows it)."""
+        for sub in subs:
+            self._accept(sub)
         tracemalloc.start()
-        start = time.perf_counter()
         summary = self.worker.drain()
-        self.tally.seconds += time.perf_counter() - start
-        self.heap_peak = max(self.heap_peak, tracemalloc.get_traced_memory()[1])
+        self.heap_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert summary.done == len(subs), summary
 
+    def _accept(self, sub: EncounterSubmission) -> None:
+        ingest_encounter(self.engine, sub.model_dump_json(exclude_none=True).encode(), self.ctx)
+
 
 class Ceiling:
-    """The same transaction Bundles, pre-built, POSTed straight to the sandbox."""
+    """The same transaction Bundles, pre-built, POSTed straight to the sandbox, `concurrency`
+    at a time, each thread on its own kept-alive connection. The very first goes alone, as
+    ours does: it creates the clinic every other Bundle refers to, and conditional creates
+    of one resource racing each other can duplicate it on HAPI."""
 
-    def __init__(self, base: str, http: requests.Session) -> None:
-        self.base, self.http, self.ctx, self.tally = base, http, context(), Tally()
+    def __init__(self, base: str, concurrency: int) -> None:
+        self.base, self.ctx, self.tally = base, context(), Tally()
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ceiling")
+        self.local = threading.local()
+        self.first = True
 
     def round(self, subs: list[EncounterSubmission]) -> None:
         bundles = []
@@ -105,10 +157,18 @@ class Ceiling:
             mapped = map_submission(sub, self.ctx)
             self.tally.resources += len(mapped)
             bundles.append(orjson.dumps(transaction_bundle(mapped, self.ctx)))
-        start = time.perf_counter()
-        for body in bundles:
-            self.http.post(self.base, data=body, headers=FHIR_JSON, timeout=300).raise_for_status()
-        self.tally.seconds += time.perf_counter() - start
+        with self.tally.timing():
+            if self.first:
+                self._post(bundles.pop(0))
+                self.first = False
+            for _ in self.pool.map(self._post, bundles):
+                pass
+
+    def _post(self, body: bytes) -> None:
+        http = getattr(self.local, "http", None)
+        if http is None:
+            http = self.local.http = requests.Session()
+        http.post(self.base, data=body, headers=FHIR_JSON, timeout=300).raise_for_status()
 
 
 class Naive:
@@ -124,10 +184,9 @@ class Naive:
 
     def round(self, subs: list[EncounterSubmission]) -> None:
         mapped = [map_submission(sub, self.ctx) for sub in subs]
-        start = time.perf_counter()
-        for resources in mapped:
-            self._post_all(resources)
-        self.tally.seconds += time.perf_counter() - start
+        with self.tally.timing():
+            for resources in mapped:
+                self._post_all(resources)
         self.tally.resources += sum(len(r) for r in mapped)
 
     def _post_all(self, resources: list[Resource]) -> None:
@@ -188,40 +247,84 @@ def _resolved(value: JsonValue, assigned: dict[str, str]) -> JsonValue | None:
     return value
 
 
+@contextmanager
+def network(base: str, round_trip_ms: float) -> Iterator[str]:
+    """`base`, or the URL of a latency proxy in front of it in a process of its own."""
+    if round_trip_ms <= 0:
+        yield base
+        return
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.faultproxy", base]
+        + ["--round-trip-ms", str(round_trip_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proxy.stdout is not None
+        yield proxy.stdout.readline().strip()
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encounters", type=int, default=1000)
     parser.add_argument("--naive", type=int, default=100, help="encounters for the naive loop")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=4, help="Bundles in flight at once")
+    parser.add_argument("--round-trip-ms", type=float, default=0.0, help="added network delay")
     args = parser.parse_args()
-    base = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
-    requests.get(f"{base}/metadata", timeout=30).raise_for_status()
+    sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
+    requests.get(f"{sandbox}/metadata", timeout=30).raise_for_status()
     subs = list(encounters(args.encounters))
     per_round, naive_per_round = args.encounters // args.rounds, args.naive // args.rounds
-    with tempfile.TemporaryDirectory() as folder, requests.Session() as http:
-        ours, ceiling, naive = Ours(base, Path(folder)), Ceiling(base, http), Naive(base, http)
+    print(
+        f"{args.encounters} encounters ({args.naive} for naive), concurrency "
+        f"{args.concurrency}, added round trip {args.round_trip_ms:g} ms",
+        flush=True,
+    )
+    with (
+        network(sandbox, args.round_trip_ms) as base,
+        tempfile.TemporaryDirectory() as folder,
+        requests.Session() as http,
+    ):
+        requests.get(f"{base}/metadata", timeout=30).raise_for_status()
+        ours = Ours(base, Path(folder), args.concurrency)
+        ceiling, naive = Ceiling(base, args.concurrency), Naive(base, http)
         for n in range(args.rounds):
             # Interleaved, so that all three meet the sandbox at the same size.
+            # Rotated, so that none always meets the sandbox first in a round.
             chunk = subs[n * per_round : (n + 1) * per_round]
-            ours.round(chunk)
-            ceiling.round(chunk)
-            naive.round(chunk[:naive_per_round])
+            runs = [
+                (ours.round, chunk),
+                (ceiling.round, chunk),
+                (naive.round, chunk[:naive_per_round]),
+            ]
+            for run, part in runs[n % 3 :] + runs[: n % 3]:
+                run(part)
             print(
                 f"round {n + 1}/{args.rounds}: ours {ours.tally.rate:6.0f} res/s, "
                 f"ceiling {ceiling.tally.rate:6.0f} res/s, naive {naive.tally.rate:6.0f} res/s",
                 flush=True,
             )
+        extra = range(args.encounters, args.encounters + per_round)
+        ours.measure_heap([encounter(n) for n in extra])
         ours.client.close()
         ours.engine.dispose()
+        ceiling.pool.shutdown()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("         resources   seconds      res/s   CPU s per 1000 resources: client  sandbox")
     for name, tally in (("ours", ours.tally), ("ceiling", ceiling.tally), ("naive", naive.tally)):
         print(
-            f"{name:8} {tally.resources:7d} resources {tally.seconds:8.1f} s"
-            f" {tally.rate:8.0f} res/s"
+            f"{name:8} {tally.resources:9d} {tally.seconds:9.1f} {tally.rate:10.0f}"
+            f" {tally.per_thousand(tally.client_cpu):32.2f}"
+            f" {tally.per_thousand(tally.server_cpu):8.2f}"
         )
     print(
-        f"worker heap peak {ours.heap_peak / 2**20:.1f} MiB (tracemalloc, while draining); "
-        f"process RSS peak {rss:.0f} MiB"
+        f"worker heap peak {ours.heap_peak / 2**20:.1f} MiB (tracemalloc, draining one more "
+        f"round of {per_round}, untimed); process RSS peak {rss:.0f} MiB"
     )
     print(f"ours / naive   {ours.tally.rate / naive.tally.rate:6.1f}x   (target >= 10x)")
     print(f"ours / ceiling {ours.tally.rate / ceiling.tally.rate:6.0%}    (target >= 80%)")
