@@ -15,6 +15,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
+POOL_SIZE = 40
+POOL_OVERFLOW = 10
 
 
 def create_store_engine(
@@ -24,13 +26,24 @@ def create_store_engine(
 
     SQLite gets WAL (readers do not block the writer), `synchronous=FULL` (an accepted
     record survives power loss, not only a crash) and enforced foreign keys.
+
+    The pool holds as many connections as the service has request threads (anyio's 40),
+    so a busy service reuses them: an overflow connection is closed when returned, and a
+    new one costs a connect (and on SQLite three pragmas) per request. Only a server
+    connection can go stale, so only PostgreSQL's are pinged before use.
     """
+    url = make_url(database_url)
+    sqlite = url.get_backend_name() == "sqlite"
+    # An in-memory SQLite database lives in one connection: SQLAlchemy pools it alone.
+    in_memory = sqlite and url.database in (None, "", ":memory:")
+    pool = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(
         database_url,
         connect_args=_connect_args(database_url, connect_timeout_seconds),
-        pool_pre_ping=True,
+        pool_pre_ping=not sqlite,
+        **pool,
     )
-    if engine.dialect.name == "sqlite":
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
