@@ -3,6 +3,10 @@
 Runs in one daemon thread so the HTTP side starts at once, even while the database or the
 EHR is down (readiness reports that); the thread keeps retrying the migration, and the
 worker keeps retrying the EHR, until they answer.
+
+With several web processes (`ADAPTER_WEB_WORKERS`), the parent process does this work
+once, and each web process runs `BackgroundWork(..., lead=False)`: it only waits until the
+store is at the newest schema, so that no two processes migrate at once.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.runtime import ehr_client, push_worker
-from adapter.store.migrate import upgrade
+from adapter.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
+FOLLOW_SECONDS = 0.5
 
 
 class BackgroundWork:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, lead: bool = True) -> None:
         self.settings = settings
         self.engine = engine
+        self.lead = lead
         self.migrated = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,14 +48,20 @@ class BackgroundWork:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                upgrade(self.engine)
-                break
+                if self.lead:
+                    upgrade(self.engine)
+                    break
+                if current_revision(self.engine) == head_revision():
+                    break
+                self._stop.wait(FOLLOW_SECONDS)
             except SQLAlchemyError as exc:
                 log.warning("migration failed (%s); retrying", type(exc).__name__)
                 self._stop.wait(RETRY_SECONDS)
         else:
             return
         self.migrated.set()
+        if not self.lead:
+            return
         if not (self.settings.run_worker and self.settings.is_ehr_configured):
             log.info("push worker not started (ADAPTER_RUN_WORKER off or no EHR configured)")
             return

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     """Base URI of our identifier systems; changing it changes every identifier we write."""
     tenant: str = "default"
     log_level: LogLevel = "INFO"
+    web_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""
     run_worker: bool = True
     """Run the push worker inside the service (off: run `adapter worker` processes instead)."""
     worker_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0

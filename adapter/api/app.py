@@ -16,23 +16,26 @@ from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
 from adapter.ingest import utc_now
+from adapter.logs import configure_logging
 from adapter.store.engine import create_store_engine
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAPI:
     """The application for `settings` (read from the environment when not given).
 
-    Raises `ConfigError` when the API keys file cannot be used, so a bad file stops the
-    service at startup instead of locking every clinic out later.
+    `lead=False` is for one of several web processes: the parent process migrates and
+    pushes (see `adapter.background`). Raises `ConfigError` when the API keys file cannot
+    be used, so a bad file stops the service at startup instead of locking every clinic
+    out later.
     """
     settings = settings or get_settings()
     api_keys = ApiKeys.from_file(settings.api_keys_file)
     if not api_keys:
         log.warning("no API keys (%s): the clinic API refuses every call", KEYS_FILE_VARIABLE)
     engine = create_store_engine(settings.database_url)
-    background = BackgroundWork(settings, engine)
+    background = BackgroundWork(settings, engine, lead=lead)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,3 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(fhir_read.router)
     return app
+
+
+def web_process_app() -> FastAPI:
+    """The app of one of several web processes (uvicorn's factory; settings from the
+    environment, which the processes inherit)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, lead=False)

@@ -48,13 +48,38 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = get_settings().model_copy(update=overrides)
     configure_logging(settings.log_level)
-    log.info("serving on %s:%d", settings.host, settings.port)
-    # No access log: request lines carry query strings, which may carry patient identifiers.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    log.info(
+        "serving on %s:%d (%d web process(es))", settings.host, settings.port, settings.web_workers
     )
+    # No access log: request lines carry query strings, which may carry patient identifiers.
+    level = settings.log_level.lower()
+    if settings.web_workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=level,
+            access_log=False,
+        )
+        return 0
+    # Several processes: this one migrates and pushes; each web process only serves.
+    from adapter.background import BackgroundWork
+    from adapter.store.engine import create_store_engine
+
+    engine = create_store_engine(settings.database_url)
+    background = BackgroundWork(settings, engine)
+    background.start()
+    try:
+        uvicorn.run(
+            "adapter.api.app:web_process_app",
+            factory=True,
+            workers=settings.web_workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=level,
+            access_log=False,
+        )
+    finally:
+        background.stop()
+        engine.dispose()
     return 0

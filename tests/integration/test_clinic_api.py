@@ -63,8 +63,12 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     pytest.fail("the service did not answer /health within 60 s")
 
 
-@pytest.fixture
-def service(fhir_base_url: str, tmp_path: Path) -> Iterator[Service]:
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-web-processes"])
+def service(
+    fhir_base_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    """The service as deployed: one process, or ADAPTER_WEB_WORKERS=2 (the parent migrates
+    and pushes; two web processes serve)."""
     ctx = MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "it-clinic", "scopes": ["clinic/*.*"]}]))
@@ -75,6 +79,7 @@ def service(fhir_base_url: str, tmp_path: Path) -> Iterator[Service]:
         "ADAPTER_NAMESPACE": ctx.namespace,
         "ADAPTER_API_KEYS_FILE": str(keys),
         "ADAPTER_LOG_LEVEL": "DEBUG",
+        "ADAPTER_WEB_WORKERS": str(request.param),
     }
     log = tmp_path / "service.log"
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
