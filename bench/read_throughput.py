@@ -1,0 +1,330 @@
+"""Benchmark: EHRs pulling from our /fhir face, against the sandbox (HAPI FHIR JPA) serving
+the same data on the same machine in the same run.
+
+Needs a running sandbox (`make sandbox-start`; `SANDBOX_BASE_URL` to point elsewhere).
+Run alone: `.venv/bin/python bench/read_throughput.py [--encounters 1000] [--connections 32]
+[--seconds 15]`.
+
+1. The same N typical encounters go into a fresh SQLite store of ours (through the ingest
+   path) and into the sandbox (as pre-built transaction Bundles, 4 at a time).
+2. Our service starts as `adapter serve` (its own processes, no EHR, push worker off),
+   with ADAPTER_WEB_WORKERS=--web-workers (default 2, one per core of the machine we
+   measured on).
+3. For each workload, our service and then the sandbox get the same requests from the same
+   load generator (`bench/loadgen.py`: asyncio, kept-alive connections), after a warm-up:
+     read       GET Observation/{id}, over a sample of Observation ids
+     search     GET Observation?patient={id}&code={system}|{code}&_count=50 (first page)
+     everything GET Patient/{id}/$everything
+   Printed: requests/s, p50 and p99 latency, failed answers, and our rate / the sandbox's.
+4. Our service's resident memory (VmRSS) is sampled while one client pages through every
+   Observation of the store by `next` links: it should stay flat, not grow with the pages.
+Targets (issue 5): read throughput at least 2x the sandbox's; p99 under 20 ms for reads and
+under 50 ms for the search; memory flat while paging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import requests
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loadgen import LoadResult, run_load  # noqa: E402  (bench/, beside this file)
+
+from adapter.ingest import ingest_encounter  # noqa: E402
+from adapter.store.engine import create_store_engine  # noqa: E402
+from adapter.store.migrate import upgrade  # noqa: E402
+from adapter.store.schema import resources  # noqa: E402
+from mappings.bundle import transaction_bundle  # noqa: E402
+from mappings.context import MappingContext  # noqa: E402
+from mappings.contract import EncounterSubmission  # noqa: E402
+from mappings.lookup import obj, objs, str_field  # noqa: E402
+from mappings.submission import map_submission  # noqa: E402
+from tests.integration.support import encounters  # noqa: E402
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+API_KEY = "bench-" + uuid.uuid4().hex
+SAMPLE = 2000  # ids per workload, cycled by the load generator
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What one server is asked, by its own ids."""
+
+    reads: list[str]
+    searches: list[str]
+    everything: list[str]
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+
+def load_ours(db: Path, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
+    engine = create_store_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    start = time.perf_counter()
+    for sub in subs:
+        ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds
+
+
+def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
+    bundles = [orjson.dumps(transaction_bundle(map_submission(s, ctx), ctx)) for s in subs]
+    sessions: dict[int, requests.Session] = {}
+
+    def post(body: bytes) -> None:
+        import threading
+
+        http = sessions.setdefault(threading.get_ident(), requests.Session())
+        http.post(base, data=body, headers=FHIR_JSON, timeout=300).raise_for_status()
+
+    start = time.perf_counter()
+    post(bundles[0])  # alone: it creates the clinic every other Bundle refers to
+    with ThreadPoolExecutor(4) as pool:
+        for _ in pool.map(post, bundles[1:]):
+            pass
+    return time.perf_counter() - start
+
+
+# ---- what to ask -----------------------------------------------------------------------
+
+
+def first_observation_code(subs: list[EncounterSubmission], ctx: MappingContext) -> str:
+    """`system|code` of a vital-sign Observation every typical encounter has several of."""
+    for res in map_submission(subs[0], ctx):
+        if res["resourceType"] == "Observation":
+            coding = objs(obj(res.get("code")).get("coding"))[0]
+            return f"{str_field(coding, 'system')}|{str_field(coding, 'code')}"
+    raise SystemExit("the example maps to no Observation")
+
+
+def our_targets(db: Path, code: str, rng: random.Random) -> Targets:
+    engine = create_store_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(resources.c.resource_type, resources.c.logical_id).where(
+                resources.c.resource_type.in_(("Observation", "Patient"))
+            )
+        ).all()
+    engine.dispose()
+    observations = [i for t, i in ids if t == "Observation"]
+    patients = [i for t, i in ids if t == "Patient"]
+    return _targets(observations, patients, code, rng)
+
+
+def sandbox_targets(base: str, ctx: MappingContext, code: str, rng: random.Random) -> Targets:
+    """The sandbox's own ids for our resources, found by our identifier systems."""
+    observations = _ids(base, "Observation", f"{ctx.namespace}/sid/vitals|")
+    patients = _ids(base, "Patient", f"{ctx.namespace}/sid/mrn|")
+    return _targets(observations, patients, code, rng)
+
+
+def _ids(base: str, resource_type: str, identifier: str) -> list[str]:
+    found: list[str] = []
+    url: str | None = f"{base}/{resource_type}"
+    params: dict[str, str] | None = {
+        "identifier": identifier,
+        "_elements": "id",
+        "_count": "1000",
+    }
+    while url and len(found) < SAMPLE * 5:
+        page = requests.get(url, params=params, headers=FHIR_JSON, timeout=300).json()
+        found += [str(e["resource"]["id"]) for e in page.get("entry", [])]
+        url = next(
+            (link["url"] for link in page.get("link", []) if link["relation"] == "next"), None
+        )
+        params = None
+    if not found:
+        raise SystemExit(f"the sandbox holds none of our {resource_type} resources ({identifier})")
+    return found
+
+
+def next_link(page: dict[str, object]) -> str | None:
+    links = page.get("link")
+    for link in links if isinstance(links, list) else []:
+        if link.get("relation") == "next":
+            return str(link["url"])
+    return None
+
+
+def _targets(
+    observations: list[str], patients: list[str], code: str, rng: random.Random
+) -> Targets:
+    reads = [f"Observation/{i}" for i in rng.sample(observations, min(SAMPLE, len(observations)))]
+    chosen = rng.sample(patients, min(SAMPLE, len(patients)))
+    searches = [f"Observation?patient=Patient/{p}&code={code}&_count=50" for p in chosen]
+    everything = [f"Patient/{p}/$everything" for p in chosen]
+    return Targets(reads, searches, everything)
+
+
+# ---- our service -----------------------------------------------------------------------
+
+
+@contextmanager
+def our_service(db: Path, folder: Path, web_workers: int) -> Iterator[tuple[str, list[int]]]:
+    """`adapter serve` on the store; yields its base URL and the pids of its processes."""
+    keys = folder / "keys.json"
+    keys.write_text(json.dumps([{"key": API_KEY, "tenant": "default", "scopes": ["system/*.rs"]}]))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
+        "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
+        "ADAPTER_API_KEYS_FILE": str(keys),
+        "ADAPTER_RUN_WORKER": "false",
+        "ADAPTER_LOG_LEVEL": "WARNING",
+        "ADAPTER_WEB_WORKERS": str(web_workers),
+    }
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/ready", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("our service did not become ready")
+            time.sleep(0.2)
+        yield f"{url}/fhir", [process.pid, *children(process.pid)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant process of `pid` (uvicorn's web processes, their helpers)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *children(int(child))]
+    return found
+
+
+def rss_mib(pids: list[int]) -> float:
+    """The summed resident memory of `pids`, in MiB."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def page_through(base: str, pids: list[int], headers: dict[str, str]) -> None:
+    """Follow `next` links over every Observation, sampling our service's memory."""
+    samples: list[float] = [rss_mib(pids)]
+    url: str | None = f"{base}/Observation?_count=500"
+    pages = entries = 0
+    with requests.Session() as http:
+        while url:
+            reply = http.get(url, headers=headers, timeout=300)
+            reply.raise_for_status()
+            page = reply.json()
+            pages += 1
+            entries += len(page.get("entry", []))
+            samples.append(rss_mib(pids))
+            url = next_link(page)
+    quarter = max(1, len(samples) // 4)
+    print(
+        f"paging: {entries} Observations in {pages} pages; our service's RSS MiB: "
+        f"start {samples[0]:.0f}, after first quarter {samples[quarter]:.0f}, "
+        f"max {max(samples):.0f}, end {samples[-1]:.0f}"
+    )
+
+
+# ---- main ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encounters", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--web-workers", type=int, default=2, help="ADAPTER_WEB_WORKERS of our service"
+    )
+    parser.add_argument(
+        "--workloads", default="read,search,everything,paging", help="comma-separated subset"
+    )
+    args = parser.parse_args()
+    chosen = set(args.workloads.split(","))
+    sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
+    requests.get(f"{sandbox}/metadata", timeout=30).raise_for_status()
+    ctx = MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
+    subs = list(encounters(args.encounters))
+    rng = random.Random(20261125)
+    code = first_observation_code(subs, ctx)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "store.db"
+        ours_load = load_ours(db, subs, ctx)
+        hapi_load = load_sandbox(sandbox, subs, ctx)
+        resources_loaded = sum(len(map_submission(s, ctx)) for s in subs[:10]) * len(subs) // 10
+        print(
+            f"loaded {len(subs)} encounters (~{resources_loaded} resources): "
+            f"our store {ours_load:.1f} s, sandbox {hapi_load:.1f} s"
+        )
+        ours_t = our_targets(db, code, rng)
+        hapi_t = sandbox_targets(sandbox, ctx, code, rng)
+        auth = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/fhir+json"}
+        plain = {"Accept": "application/fhir+json"}
+        with our_service(db, Path(folder), args.web_workers) as (ours, pids):
+            print(
+                f"{args.connections} connections, {args.seconds:g} s per run after a 3 s "
+                f"warm-up; our service: {args.web_workers} web process(es), RSS at rest "
+                f"{rss_mib(pids):.0f} MiB (all its processes)"
+            )
+            for key, name, mine, theirs in (
+                ("read", "read by id", ours_t.reads, hapi_t.reads),
+                ("search", "search patient+code, first 50", ours_t.searches, hapi_t.searches),
+                ("everything", "$everything for one patient", ours_t.everything, hapi_t.everything),
+            ):
+                if key not in chosen:
+                    continue
+                ours_r = run_load(
+                    ours, mine, auth, connections=args.connections, seconds=args.seconds
+                )
+                hapi_r = run_load(
+                    sandbox, theirs, plain, connections=args.connections, seconds=args.seconds
+                )
+                report(name, ours_r, hapi_r)
+            if "paging" in chosen:
+                page_through(ours, pids, auth)
+
+
+def report(name: str, ours: LoadResult, hapi: LoadResult) -> None:
+    print(ours.line(f"ours    {name}"))
+    print(hapi.line(f"sandbox {name}"))
+    if ours.failures or hapi.failures:
+        ratio = "no ratio: failed answers are not throughput"
+    else:
+        ratio = f"{ours.rate / hapi.rate:.2f}x"
+    print(f"{'':8}{name}: ours / sandbox {ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
