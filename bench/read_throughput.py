@@ -107,6 +107,28 @@ def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext
     return time.perf_counter() - start
 
 
+def sandbox_cpu_seconds() -> float | None:
+    """CPU time used so far by the sandbox's JVM, when it is ours to read."""
+    try:
+        pid = (ROOT / ".run" / "sandbox.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(limit_seconds: float = 180.0) -> None:
+    """Wait until the sandbox is idle after loading (HAPI indexes and collects garbage for
+    a while), so that its background work does not take CPU from whoever runs next."""
+    start = time.monotonic()
+    while (before := sandbox_cpu_seconds()) is not None:
+        time.sleep(2)
+        after = sandbox_cpu_seconds() or before
+        if (after - before) / 2 < 0.1 or time.monotonic() - start > limit_seconds:
+            print(f"sandbox idle after {time.monotonic() - start:.0f} s", flush=True)
+            return
+
+
 # ---- what to ask -----------------------------------------------------------------------
 
 
@@ -265,6 +287,7 @@ def main() -> None:
     parser.add_argument("--encounters", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds not counted")
     parser.add_argument(
         "--web-workers", type=int, default=2, help="ADAPTER_WEB_WORKERS of our service"
     )
@@ -288,15 +311,16 @@ def main() -> None:
             f"loaded {len(subs)} encounters (~{resources_loaded} resources): "
             f"our store {ours_load:.1f} s, sandbox {hapi_load:.1f} s"
         )
+        settle()
         ours_t = our_targets(db, code, rng)
         hapi_t = sandbox_targets(sandbox, ctx, code, rng)
         auth = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/fhir+json"}
         plain = {"Accept": "application/fhir+json"}
         with our_service(db, Path(folder), args.web_workers) as (ours, pids):
             print(
-                f"{args.connections} connections, {args.seconds:g} s per run after a 3 s "
-                f"warm-up; our service: {args.web_workers} web process(es), RSS at rest "
-                f"{rss_mib(pids):.0f} MiB (all its processes)"
+                f"{args.connections} connections, {args.seconds:g} s per run after a "
+                f"{args.warmup:g} s warm-up; our service: {args.web_workers} web "
+                f"process(es), RSS at rest {rss_mib(pids):.0f} MiB (all its processes)"
             )
             for key, name, mine, theirs in (
                 ("read", "read by id", ours_t.reads, hapi_t.reads),
