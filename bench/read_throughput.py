@@ -336,8 +336,14 @@ def main() -> None:
                     sandbox, theirs, plain, connections=args.connections, seconds=args.seconds
                 )
                 report(name, ours_r, hapi_r)
+                print(f"{'':8}load average after: {load_average()}", flush=True)
             if "paging" in chosen:
                 page_through(ours, pids, auth)
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average: other work running would skew the figures."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def report(name: str, ours: LoadResult, hapi: LoadResult) -> None:
