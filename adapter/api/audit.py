@@ -28,6 +28,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,9 @@ BATCH_SIZE = 500
 # Answers larger than this are not parsed for a count (the count is then 0).
 MAX_COUNTED_BYTES = 8 * 1024 * 1024
 _TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
-_PARAMETER = re.compile(r"[A-Za-z_][A-Za-z0-9_:.\-]{0,63}")
+# FHIR search parameter names are lower case (`_id`, `patient`, `code:text`, `subject.name`);
+# anything else is kept as `?`, since a caller may type anything there, an MRN included.
+_PARAMETER = re.compile(r"_?[a-z][a-z0-9\-]{0,63}(:[a-z\-]{1,32})?(\.[a-z\-]{1,32})?")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ class AuditTrail:
 
     def _record(self, scope: Scope, caller: object, answer: _Answer) -> AuditRecord:
         status = answer.status or 500
-        interaction, what = describe(scope["method"], scope["path"], scope["query_string"])
+        interaction, what = describe(
+            scope["method"], scope["path"], scope["query_string"], keep_ids=status < 400
+        )
         if interaction in ("create", "update"):
             interaction = "create" if status == 201 else "update"
             what = answer.submission() or what
@@ -247,20 +252,29 @@ class _Answer:
         return 1
 
 
-def describe(method: str, path: str, query_string: bytes) -> tuple[str, str]:
-    """The FHIR restful interaction and the object of a request, from its path alone."""
+def describe(
+    method: str, path: str, query_string: bytes, *, keep_ids: bool = True
+) -> tuple[str, str]:
+    """The FHIR restful interaction and the object of a request, from its path alone.
+
+    Without `keep_ids` (a refused or failed request) ids read `(withheld)`: an id that named
+    nothing is whatever the caller typed, possibly an MRN or a name.
+    """
+    ident = _id if keep_ids else _withheld
     if method not in ("GET", "HEAD"):
         return "create", "/".join(_safe(part) for part in path.strip("/").split("/")[:2])
     face, _, rest = path.strip("/").partition("/")
     parts = rest.split("/") if rest else []
     if face == "clinic":
         if len(parts) == 2 and parts[0] == "submissions":
-            return "read", f"Submission/{_id(parts[1])}"
+            return "read", f"Submission/{ident(parts[1])}"
         return "read", "/".join(_safe(part) for part in ["clinic", *parts[:1]])
-    return _fhir_interaction(parts, query_string)
+    return _fhir_interaction(parts, query_string, ident)
 
 
-def _fhir_interaction(parts: list[str], query_string: bytes) -> tuple[str, str]:
+def _fhir_interaction(
+    parts: list[str], query_string: bytes, ident: Callable[[str], str]
+) -> tuple[str, str]:
     names = sorted(
         {
             name if _PARAMETER.fullmatch(name) else "?"
@@ -277,19 +291,23 @@ def _fhir_interaction(parts: list[str], query_string: bytes) -> tuple[str, str]:
         case ["_history"]:
             return "history-type", kind
         case [identifier]:
-            return "read", f"{kind}/{_id(identifier)}"
+            return "read", f"{kind}/{ident(identifier)}"
         case [identifier, "_history"]:
-            return "history-instance", f"{kind}/{_id(identifier)}"
+            return "history-instance", f"{kind}/{ident(identifier)}"
         case [identifier, "_history", version]:
-            return "vread", f"{kind}/{_id(identifier)}/_history/{_id(version)}"
+            return "vread", f"{kind}/{ident(identifier)}/_history/{ident(version)}"
         case [identifier, operation] if operation.startswith("$"):
-            return "operation", f"{kind}/{_id(identifier)}/{_safe(operation)}{query}"
+            return "operation", f"{kind}/{ident(identifier)}/{_safe(operation)}{query}"
         case _:
             return "operation", f"{kind}/(other)"
 
 
 def _id(value: str) -> str:
     return value if ID_PATTERN.fullmatch(value) else "(invalid)"
+
+
+def _withheld(_: str) -> str:
+    return "(withheld)"
 
 
 def _safe(value: str) -> str:

@@ -37,14 +37,16 @@ from adapter.errors import (
 from adapter.ingest import Ingested, ingest_encounter
 from adapter.runtime import mapping_context
 from mappings.context import MappingContext
+from mappings.contract.parse import MalformedJson
 from mappings.errors import ContractViolation
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/clinic", tags=["clinic"])
 
 JSON_MEDIA_TYPE = "application/json"
-# What the contract parser chains to a refusal when the bytes are not UTF-8 JSON at all.
-_UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
+# What the contract parser chains to a refusal when the bytes are not sound UTF-8 JSON
+# (a 400, naming the field where it can); a sound document breaking the contract is a 422.
+_UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError, MalformedJson)
 
 
 @router.post("/encounters", status_code=201)

@@ -87,3 +87,26 @@ def post_encounter(
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": JSON} | bearer(key) | (headers or {})
     return client.post("/clinic/encounters", content=content, headers=sent)
+
+
+# A patient whose every value is distinctive: found anywhere, it leaked.
+SENTINELS = (
+    "Zebulon-Sentinel",
+    "Quixotewhistle",
+    "MRN-SENTINEL-7731",
+    "1911-11-11",
+    "ENC-SENTINEL-42",
+    "987.654",
+)
+
+
+def sentinel_document() -> dict[str, Any]:
+    document = example("typical-ketamine-infusion")
+    document["encounter_id"] = "ENC-SENTINEL-42"
+    document["patient"] |= {
+        "given_name": "Zebulon-Sentinel",
+        "family_name": "Quixotewhistle",
+        "mrn": "MRN-SENTINEL-7731",
+        "birth_date": "1911-11-11",
+    }
+    return document

@@ -19,12 +19,14 @@ from adapter.store.schema import audit
 from tests.unit.adapter.api.conftest import (
     KEYS,
     READER_A,
+    SENTINELS,
     WRITER_A,
     WRITER_B,
     bearer,
     example,
     post_encounter,
     running,
+    sentinel_document,
     settings_for,
     write_keys,
 )
@@ -39,7 +41,6 @@ AUDIT_KEYS = [
     {"key": ADMIN_B, "tenant": "clinic-b", "scopes": ["admin/*.read"]},
     {"key": FHIR_READER_A, "tenant": "clinic-a", "scopes": ["system/*.rs"]},
 ]
-SENTINELS = ("Zebulon-Sentinel", "Quixotewhistle", "MRN-SENTINEL-7731", "1911-11-11")
 
 
 @pytest.mark.parametrize(
@@ -75,6 +76,16 @@ def test_describe__interaction_and_object_from_the_path_alone(
     assert describe(method, path, query) == expected
 
 
+def test_describe__refused_request__ids_withheld() -> None:
+    assert describe("GET", "/fhir/Patient/MRN-1", b"", keep_ids=False) == (
+        "read",
+        "Patient/(withheld)",
+    )
+    assert describe("GET", "/clinic/submissions/7", b"", keep_ids=False)[1] == (
+        "Submission/(withheld)"
+    )
+
+
 @pytest.fixture
 def audited_app(tmp_path: Path) -> FastAPI:
     keys_folder = tmp_path / "keys"
@@ -87,17 +98,6 @@ def audited_app(tmp_path: Path) -> FastAPI:
 @pytest.fixture
 def audited(audited_app: FastAPI) -> Iterator[TestClient]:
     yield from running(audited_app)
-
-
-def _sentinel_document() -> dict[str, Any]:
-    document = example("typical-ketamine-infusion")
-    document["patient"] |= {
-        "given_name": "Zebulon-Sentinel",
-        "family_name": "Quixotewhistle",
-        "mrn": "MRN-SENTINEL-7731",
-        "birth_date": "1911-11-11",
-    }
-    return document
 
 
 def _events(client: TestClient, key: str = ADMIN_A, query: str = "") -> list[dict[str, Any]]:
@@ -117,7 +117,7 @@ def _summary(event: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def test_every_call__recorded_with_who_what_outcome(audited: TestClient) -> None:
-    document = _sentinel_document()
+    document = sentinel_document()
     created = post_encounter(audited, document)
     assert created.status_code == 201
     submission = created.json()["submission_id"]
@@ -143,7 +143,7 @@ def test_every_call__recorded_with_who_what_outcome(audited: TestClient) -> None
         ("update", "U", f"Submission/{resent.json()['submission_id']}", "HTTP 200"),
         ("update", "U", "clinic/encounters", "HTTP 422"),
         ("read", "R", patient, "HTTP 200"),
-        ("read", "R", "Patient/nobody", "HTTP 404"),
+        ("read", "R", "Patient/(withheld)", "HTTP 404"),
         ("read", "R", f"Submission/{submission}", "HTTP 200"),
     ]  # the 401 has no tenant, so no tenant's admin sees it
     first = events[-1]

@@ -177,6 +177,8 @@ def test_post__several_invalid_fields__422_listing_every_one(
         (b"", "not valid JSON"),
         (b'{"encounter_id": "\xff"}', "not valid UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        (b'{"a":' * 990 + b"1" + b"}" * 990, "nested too deeply"),
+        (b'{"encounter_id": ' + b"9" * 5000 + b"}", "too many digits"),
     ],
 )
 def test_post__not_utf8_json__400_problem_at_root(
@@ -195,6 +197,25 @@ def test_post__not_utf8_json__400_problem_at_root(
     [
         (b'{"encounter_id": "E-1", "encounter_id": "E-2"}', "encounter_id"),
         (b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": NaN}}]}', "vitals[0].spo2.value"),
+        (
+            b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": -Infinity}}]}',
+            "vitals[0].spo2.value",
+        ),
+        (rb'{"encounter_id": "\ud800"}', "encounter_id"),
+    ],
+)
+def test_post__unsound_json__400_naming_the_place(
+    client: TestClient, body: bytes, field: str
+) -> None:
+    reply = post_encounter(client, body)
+    assert reply.status_code == 400
+    assert reply.json()["type"].endswith(":malformed-document")
+    assert field in {error["field"] for error in reply.json()["errors"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
         (b"[]", "$"),
         (b'"just a string"', "$"),
     ],
