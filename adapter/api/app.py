@@ -14,6 +14,7 @@ from adapter.api.audit import AuditTrail, AuditWriter
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.jwt_auth import verifier_from
+from adapter.api.openapi_bodies import publish_contract_schemas
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrors)
     app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
     add_problem_handlers(app)
+    publish_contract_schemas(app)
     for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
     app.include_router(fhir_read.router)

@@ -27,6 +27,7 @@ from adapter.api import idempotency
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
 from adapter.api.idempotency import Answer
+from adapter.api.openapi_bodies import contract_body
 from adapter.api.status import UNCHANGED, status_url
 from adapter.errors import (
     InvalidDocument,
@@ -37,6 +38,7 @@ from adapter.errors import (
 from adapter.ingest import Ingested, ingest_encounter
 from adapter.runtime import mapping_context
 from mappings.context import MappingContext
+from mappings.contract.models import EncounterSubmission
 from mappings.contract.parse import MalformedJson
 from mappings.errors import ContractViolation
 
@@ -49,7 +51,7 @@ JSON_MEDIA_TYPE = "application/json"
 _UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError, MalformedJson)
 
 
-@router.post("/encounters", status_code=201)
+@router.post("/encounters", status_code=201, openapi_extra=contract_body(EncounterSubmission))
 async def post_encounter(
     request: Request,
     caller: EncounterWriter,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -66,6 +70,23 @@ def running(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         assert app.state.background.migrated.wait(10)
         yield client
+
+
+def serve(app: FastAPI) -> Iterator[int]:
+    """`app` on a real uvicorn (a thread) on a free loopback port, store migrated: the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert app.state.background.migrated.wait(10)
+    yield port
+    server.should_exit = True
+    thread.join(10)
 
 
 @pytest.fixture

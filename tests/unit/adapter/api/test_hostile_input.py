@@ -6,16 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import responses
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -35,6 +31,7 @@ from tests.unit.adapter.api.conftest import (
     post_encounter,
     running,
     sentinel_document,
+    serve,
     settings_for,
     write_keys,
 )
@@ -47,20 +44,7 @@ READER_FHIR = "fhir-reader-of-clinic-a-0123456789abcdef"
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[int]:
     """The app on a real uvicorn on a free loopback port, with an 8,000-byte body limit."""
-    app = create_app(settings_for(tmp_path, max_body_bytes=LIMIT))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert app.state.background.migrated.wait(10)
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    yield from serve(create_app(settings_for(tmp_path, max_body_bytes=LIMIT)))
 
 
 def _post_chunked(port: int, path: str, chunks: list[bytes]) -> tuple[int, dict[str, str], bytes]:
