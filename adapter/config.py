@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     namespace: str = DEFAULT_NAMESPACE
     """Base URI of our identifier systems; changing it changes every identifier we write."""
     tenant: str = "default"
+    tenant_namespaces: Literal["shared", "per-tenant"] = "shared"
+    """`per-tenant`: each tenant's identifiers live under `{namespace}/{tenant}`."""
     log_level: LogLevel = "INFO"
     run_worker: bool = True
     """Run the push worker inside the service (off: run `adapter worker` processes instead)."""

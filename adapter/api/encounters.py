@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -63,7 +62,7 @@ async def post_encounter(
     require_json(request.headers.get("content-type"))
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body = await request.body()
-    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ctx = mapping_context(settings, caller.tenant)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
     def accept() -> Answer:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -105,7 +104,7 @@ async def _post_record(
     require_json(request.headers.get("content-type"))
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body = await request.body()
-    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ctx = mapping_context(settings, caller.tenant)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
     def accept() -> Answer:
