@@ -50,6 +50,7 @@ UNAUDITED_PATHS = frozenset({"/fhir/metadata"})
 NO_CALLER = "-"
 REQUEST_ID_HEADER = b"x-request-id"
 BATCH_SIZE = 500
+LINGER_SECONDS = 0.2
 # Answers larger than this are not parsed for a count (the count is then 0).
 MAX_COUNTED_BYTES = 8 * 1024 * 1024
 _TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
@@ -116,11 +117,12 @@ class AuditWriter:
     def _run(self) -> None:
         running = True
         while running:
-            first = self._queue.get()
-            batch = [first]
-            while len(batch) < BATCH_SIZE:
+            batch = [self._queue.get()]
+            # Linger a little for more: one commit per batch, not one per request.
+            deadline = time.monotonic() + LINGER_SECONDS
+            while len(batch) < BATCH_SIZE and batch[-1] is not None:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             records = [record for record in batch if record is not None]
