@@ -184,8 +184,9 @@ class AuditTrail:
         interaction, what = describe(
             scope["method"], scope["path"], scope["query_string"], keep_ids=status < 400
         )
-        if interaction in ("create", "update"):
-            interaction = "create" if status == 201 else "update"
+        if interaction == "create":
+            # 201 created something, 200 answered a resend; a refusal stays an attempted create.
+            interaction = "update" if status == 200 else "create"
             what = answer.submission() or what
         who = caller if isinstance(caller, Caller) else None
         return AuditRecord(

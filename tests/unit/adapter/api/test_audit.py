@@ -141,7 +141,7 @@ def test_every_call__recorded_with_who_what_outcome(audited: TestClient) -> None
     assert summaries == [
         ("create", "C", f"Submission/{submission}", "HTTP 201"),
         ("update", "U", f"Submission/{resent.json()['submission_id']}", "HTTP 200"),
-        ("update", "U", "clinic/encounters", "HTTP 422"),
+        ("create", "C", "clinic/encounters", "HTTP 422"),
         ("read", "R", patient, "HTTP 200"),
         ("read", "R", "Patient/(withheld)", "HTTP 404"),
         ("read", "R", f"Submission/{submission}", "HTTP 200"),
