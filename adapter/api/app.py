@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,11 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_store_engine(settings.database_url)
     background = BackgroundWork(settings, engine)
     audit_writer = AuditWriter(engine, background.migrated, settings.audit_queue_size)
+    jwt_verifier = verifier_from(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         background.start()
         audit_writer.start()
+        if jwt_verifier is not None:
+            threading.Thread(target=jwt_verifier.jwks.preload, daemon=True).start()
         yield
         audit_writer.stop()
         background.stop()
@@ -52,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.background = background
     app.state.api_keys = api_keys
-    app.state.jwt_verifier = verifier_from(settings)
+    app.state.jwt_verifier = jwt_verifier
     app.state.audit_writer = audit_writer
     app.state.clock = utc_now
     # Each added middleware wraps the ones before: the audit trail sees every final status,

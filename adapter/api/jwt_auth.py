@@ -74,6 +74,14 @@ class JwksCache:
                 self._refresh()
             return self._keys.get(kid)
 
+    def preload(self) -> None:
+        """Fetch the JWKS now unless already fetched: the service calls it in a thread at
+        startup, so that no request waits on the first fetch (the lookups run on the event
+        loop; only a rotation refetch, at most every 30 s, still makes one request wait)."""
+        with self._lock:
+            if self._fetched_at is None:
+                self._refresh()
+
     def _may_fetch(self) -> bool:
         return (
             self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL_SECONDS

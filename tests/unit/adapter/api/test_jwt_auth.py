@@ -314,6 +314,15 @@ def test_app__jwt_beside_api_keys__tenancy_and_scopes(
     assert api_key.status_code == 200
 
 
+def test_app__jwks_fetched_at_startup__before_any_request(tmp_path: Path, jwks: Jwks) -> None:
+    for client in _jwt_app(tmp_path, jwks):
+        deadline = time.monotonic() + 10
+        while jwks.fetches == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/health").status_code == 200
+    assert jwks.fetches == 1
+
+
 def test_app__jwt_reads_fhir_with_smart_v2_scope(
     tmp_path: Path, jwks: Jwks, rsa_key: SigningKey
 ) -> None:
