@@ -27,6 +27,11 @@ DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_IDEMPOTENCY_TTL_HOURS = 24.0
 DEFAULT_SMART_SCOPE = "system/*.read system/*.write"
+DEFAULT_JWT_ALGORITHMS = "RS256,RS384,ES256,ES384"
+# `none` and HMAC never: with a public JWKS, an HMAC "secret" is known to everybody.
+ASYMMETRIC_JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 # Values that may hold a password are never echoed back in an error message.
 SECRET_FIELDS = frozenset(
     {"database_url", "ehr_auth_password", "ehr_auth_token", "ehr_auth_client_secret"}
@@ -74,6 +79,8 @@ class Settings(BaseSettings):
     namespace: str = DEFAULT_NAMESPACE
     """Base URI of our identifier systems; changing it changes every identifier we write."""
     tenant: str = "default"
+    tenant_namespaces: Literal["shared", "per-tenant"] = "shared"
+    """`per-tenant`: each tenant's identifiers live under `{namespace}/{tenant}`."""
     log_level: LogLevel = "INFO"
     web_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""
@@ -88,6 +95,17 @@ class Settings(BaseSettings):
     """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""
     idempotency_ttl_hours: Annotated[float, Field(gt=0, le=24 * 30)] = DEFAULT_IDEMPOTENCY_TTL_HOURS
     """How long an `Idempotency-Key` and its stored answer are kept, per tenant."""
+    jwks_url: str = ""
+    """JWKS (http(s) URL or file) verifying JWT access tokens; empty: API keys only."""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: str = DEFAULT_JWT_ALGORITHMS
+    """Comma-separated allow-list of the tokens' `alg`; asymmetric algorithms only."""
+    jwt_tenant_claim: Annotated[str, Field(min_length=1)] = "tenant"
+    jwt_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """Clock skew allowed on `exp`, `nbf` and `iat`."""
+    audit_queue_size: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
+    """Audit records waiting to be written before new ones are dropped (and counted)."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -138,6 +156,24 @@ class Settings(BaseSettings):
         if value and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise ValueError("must be an http(s) URL of the OAuth2 token endpoint, or empty")
         return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_algorithms(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        refused = sorted(set(names) - ASYMMETRIC_JWT_ALGORITHMS)
+        if not names or refused:
+            allowed = ", ".join(sorted(ASYMMETRIC_JWT_ALGORITHMS))
+            raise ValueError(f"must list only asymmetric algorithms ({allowed}), not {refused}")
+        return ",".join(names)
+
+    @model_validator(mode="after")
+    def _jwt_fields_present(self) -> Settings:
+        if self.jwks_url and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError(
+                "ADAPTER_JWT_ISSUER and ADAPTER_JWT_AUDIENCE must be set with ADAPTER_JWKS_URL"
+            )
+        return self
 
     @model_validator(mode="after")
     def _auth_fields_present(self) -> Settings:

@@ -27,8 +27,18 @@ def open_store(settings: Settings) -> Engine:
     return engine
 
 
-def mapping_context(settings: Settings) -> MappingContext:
-    return MappingContext(namespace=settings.namespace.rstrip("/"), tenant=settings.tenant)
+def mapping_context(settings: Settings, tenant: str | None = None) -> MappingContext:
+    """The mapping context of `tenant` (default: `ADAPTER_TENANT`, the command line's)."""
+    tenant = tenant or settings.tenant
+    return MappingContext(namespace=tenant_namespace(settings, tenant), tenant=tenant)
+
+
+def tenant_namespace(settings: Settings, tenant: str) -> str:
+    """The identifier namespace of `tenant`: `ADAPTER_NAMESPACE` itself when tenants share
+    it (`ADAPTER_TENANT_NAMESPACES=shared`, the default, as before), else
+    `{ADAPTER_NAMESPACE}/{tenant}`, so two clinics' equal MRNs name different patients."""
+    base = settings.namespace.rstrip("/")
+    return f"{base}/{tenant}" if settings.tenant_namespaces == "per-tenant" else base
 
 
 def ehr_client(settings: Settings) -> FhirClient:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import encounters, fhir_read, health, records, submissions
+from adapter.api import admin_audit, encounters, fhir_read, health, records, submissions
+from adapter.api.audit import AuditTrail, AuditWriter
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
+from adapter.api.jwt_auth import verifier_from
+from adapter.api.openapi_bodies import publish_contract_schemas
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
@@ -36,11 +40,17 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
         log.warning("no API keys (%s): the clinic API refuses every call", KEYS_FILE_VARIABLE)
     engine = create_store_engine(settings.database_url)
     background = BackgroundWork(settings, engine, lead=lead)
+    audit_writer = AuditWriter(engine, background.migrated, settings.audit_queue_size)
+    jwt_verifier = verifier_from(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         background.start()
+        audit_writer.start()
+        if jwt_verifier is not None:
+            threading.Thread(target=jwt_verifier.jwks.preload, daemon=True).start()
         yield
+        audit_writer.stop()
         background.stop()
         engine.dispose()
 
@@ -49,14 +59,20 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.state.engine = engine
     app.state.background = background
     app.state.api_keys = api_keys
+    app.state.jwt_verifier = jwt_verifier
+    app.state.audit_writer = audit_writer
     app.state.clock = utc_now
-    # Added last, so outermost: the body limit's 413 is an answer, not an unhandled error.
+    # Each added middleware wraps the ones before: the audit trail sees every final status,
+    # the 500 of `UnhandledErrors` and the 413 of the body limit included.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)
+    app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
     add_problem_handlers(app)
+    publish_contract_schemas(app)
     for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
     app.include_router(fhir_read.router)
+    app.include_router(admin_audit.router)
     return app
 
 

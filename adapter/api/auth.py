@@ -20,12 +20,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.errors import ConfigError, InsufficientScope, NotAuthenticated
+
+if TYPE_CHECKING:
+    from adapter.api.jwt_auth import JwtVerifier
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ MIN_KEY_CHARS = 32
 TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 SCOPE_PATTERN = (
     r"^(clinic/([a-z][a-z-]*|\*)\.(read|write|\*)"
-    r"|system/([A-Z][A-Za-z]*|\*)\.(read|write|\*|[cruds]{1,5}))$"  # SMART v1 and v2
+    r"|(system|admin)/([A-Z][A-Za-z]*|\*)\.(read|write|\*|[cruds]{1,5}))$"  # SMART v1, v2
 )
 
 ENCOUNTERS_WRITE = "clinic/encounters.write"
@@ -140,20 +143,36 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def looks_like_jwt(token: str) -> bool:
+    """Three dot-separated parts: a JWT's compact form (an API key is told apart by it)."""
+    return token.count(".") == 2
+
+
 def authenticated_caller(request: Request, face: str) -> Caller:
-    """The caller the request's bearer API key names; `NotAuthenticated` (401) otherwise."""
+    """The caller the request's bearer credential names; `NotAuthenticated` (401) otherwise.
+
+    A JWT-shaped token goes to the JWT verifier when one is configured, anything else is
+    looked up as an API key. The caller is also left on `request.state.caller`, where the
+    audit trail (`adapter.api.audit`) finds who made the request.
+    """
     keys: ApiKeys = request.app.state.api_keys
+    verifier: JwtVerifier | None = request.app.state.jwt_verifier
     authorization = request.headers.get("authorization")
     token = bearer_token(authorization)
     if token is None:
         raise NotAuthenticated(
-            "send an API key as `Authorization: Bearer <key>`",
+            "send an API key or access token as `Authorization: Bearer <credential>`",
             token_given=authorization is not None,
         )
-    caller = keys.authenticate(token)
-    if caller is None:
-        log.info("%s: refused an unknown API key", face)
-        raise NotAuthenticated("unknown API key", token_given=True)
+    if verifier is not None and looks_like_jwt(token):
+        caller = verifier.caller(token)
+    else:
+        found = keys.authenticate(token)
+        if found is None:
+            log.info("%s: refused an unknown API key", face)
+            raise NotAuthenticated("unknown API key", token_given=True)
+        caller = found
+    request.state.caller = caller
     return caller
 
 

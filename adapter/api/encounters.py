@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -27,6 +26,7 @@ from adapter.api import idempotency
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
 from adapter.api.idempotency import Answer
+from adapter.api.openapi_bodies import contract_body
 from adapter.api.status import UNCHANGED, status_url
 from adapter.errors import (
     InvalidDocument,
@@ -37,17 +37,20 @@ from adapter.errors import (
 from adapter.ingest import Ingested, ingest_encounter
 from adapter.runtime import mapping_context
 from mappings.context import MappingContext
+from mappings.contract.models import EncounterSubmission
+from mappings.contract.parse import MalformedJson
 from mappings.errors import ContractViolation
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/clinic", tags=["clinic"])
 
 JSON_MEDIA_TYPE = "application/json"
-# What the contract parser chains to a refusal when the bytes are not UTF-8 JSON at all.
-_UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError)
+# What the contract parser chains to a refusal when the bytes are not sound UTF-8 JSON
+# (a 400, naming the field where it can); a sound document breaking the contract is a 422.
+_UNDECODABLE = (UnicodeDecodeError, json.JSONDecodeError, RecursionError, MalformedJson)
 
 
-@router.post("/encounters", status_code=201)
+@router.post("/encounters", status_code=201, openapi_extra=contract_body(EncounterSubmission))
 async def post_encounter(
     request: Request,
     caller: EncounterWriter,
@@ -59,7 +62,7 @@ async def post_encounter(
     require_json(request.headers.get("content-type"))
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body = await request.body()
-    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ctx = mapping_context(settings, caller.tenant)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
     def accept() -> Answer:

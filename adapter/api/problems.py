@@ -26,6 +26,8 @@ from adapter.errors import PROBLEM_TYPE_BASE, AdapterError
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
+FHIR_FACES = ("/fhir/", "/admin/")
 
 
 def add_problem_handlers(app: FastAPI) -> None:
@@ -88,17 +90,33 @@ class UnhandledErrors:
         except Exception as exc:
             # The route's template, not the path: a path may carry an identifier.
             route = getattr(scope.get("route"), "path", "(no route)")
-            log.error("unhandled %s in %s %s", type(exc).__name__, scope["method"], route)
+            request_id = str(scope.get("state", {}).get("request_id", "-"))
+            log.error(
+                "unhandled %s in %s %s (request %s)",
+                type(exc).__name__,
+                scope["method"],
+                route,
+                request_id,
+            )
             if not has_started:
-                await _send_500(send)
+                await _send_500(send, scope["path"], request_id)
 
 
-async def _send_500(send: Send) -> None:
-    body = problem(500, "the adapter failed to handle the request")
-    body["type"] = PROBLEM_TYPE_BASE + "internal-error"
+async def _send_500(send: Send, path: str, request_id: str) -> None:
+    """A bare 500 naming only the request id (`X-Request-Id`), to find the log line by."""
+    detail = f"the adapter failed to handle the request (request id {request_id})"
+    if path.startswith(FHIR_FACES):
+        # The FHIR faces answer errors as OperationOutcomes, this one too.
+        issue = {"severity": "fatal", "code": "exception", "diagnostics": detail}
+        body: dict[str, object] = {"resourceType": "OperationOutcome", "issue": [issue]}
+        media = FHIR_JSON
+    else:
+        body = problem(500, detail, request_id=request_id)
+        body["type"] = PROBLEM_TYPE_BASE + "internal-error"
+        media = PROBLEM_JSON
     data = json.dumps(body).encode()
     headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-type", media.encode()),
         (b"content-length", str(len(data)).encode()),
     ]
     await send({"type": "http.response.start", "status": 500, "headers": headers})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -37,6 +36,7 @@ from adapter.api.encounters import (
     response_for,
 )
 from adapter.api.idempotency import Answer
+from adapter.api.openapi_bodies import contract_body
 from adapter.config import Settings
 from adapter.errors import InvalidDocument, MalformedDocument, StoreUnavailable
 from adapter.ingest import (
@@ -49,6 +49,12 @@ from adapter.ingest import (
 )
 from adapter.runtime import mapping_context
 from mappings.context import MappingContext
+from mappings.contract.submissions import (
+    InfusionProcedureSubmission,
+    IntakeScreeningSubmission,
+    MedicationReviewSubmission,
+    VitalsObservationSubmission,
+)
 from mappings.errors import ContractViolation
 
 log = logging.getLogger(__name__)
@@ -72,13 +78,19 @@ def _endpoint(kind: str) -> Callable[..., Awaitable[Response]]:
     return post_record
 
 
-for _path, _kind in (
-    ("/intake-screenings", INTAKE_SCREENING),
-    ("/infusions", INFUSION),
-    ("/vitals", VITALS),
-    ("/medication-reviews", MEDICATION_REVIEW),
+for _path, _kind, _model in (
+    ("/intake-screenings", INTAKE_SCREENING, IntakeScreeningSubmission),
+    ("/infusions", INFUSION, InfusionProcedureSubmission),
+    ("/vitals", VITALS, VitalsObservationSubmission),
+    ("/medication-reviews", MEDICATION_REVIEW, MedicationReviewSubmission),
 ):
-    router.add_api_route(_path, _endpoint(_kind), methods=["POST"], status_code=201)
+    router.add_api_route(
+        _path,
+        _endpoint(_kind),
+        methods=["POST"],
+        status_code=201,
+        openapi_extra=contract_body(_model),
+    )
 
 
 async def _post_record(
@@ -92,7 +104,7 @@ async def _post_record(
     require_json(request.headers.get("content-type"))
     key = idempotency.parse_key(request.headers.get("idempotency-key"))
     body = await request.body()
-    ctx = replace(mapping_context(settings), tenant=caller.tenant)
+    ctx = mapping_context(settings, caller.tenant)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
     def accept() -> Answer:

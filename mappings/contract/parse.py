@@ -31,6 +31,14 @@ from mappings.contract.translate import field_errors, json_path
 from mappings.errors import ContractViolation, FieldError
 
 JsonInput = bytes | str | Mapping[str, object]
+
+
+class MalformedJson(ValueError):
+    """The cause of a `ContractViolation` whose document is not sound JSON: duplicate keys,
+    `NaN`/`Infinity`, unpaired surrogates, a number beyond Python's 4,300-digit limit.
+    Callers answering HTTP tell it from a contract breach by it (400, not 422)."""
+
+
 Model = TypeVar("Model", bound=ContractModel)
 Path = list[int | str]
 
@@ -89,9 +97,11 @@ def _validate(
     except ValidationError as exc:
         seen = {p.path for p in problems}
         found = [e for e in field_errors(exc) if e.path not in seen]
+        if problems:
+            raise ContractViolation(problems + found) from MalformedJson()
         raise ContractViolation(problems + found) from exc
     if problems:
-        raise ContractViolation(problems)
+        raise ContractViolation(problems) from MalformedJson()
     return result
 
 
@@ -153,6 +163,8 @@ def load_document(data: JsonInput) -> tuple[object, list[FieldError]]:
         raise _at_root(f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from exc
     except RecursionError as exc:
         raise _at_root("not valid JSON: nested too deeply") from exc
+    except ValueError as exc:  # an integer of over 4,300 digits (CVE-2020-10735)
+        raise _at_root("not valid JSON: a number has too many digits") from MalformedJson(exc)
     if not isinstance(document, dict):
         raise _at_root(f"the document must be a JSON object, got {_json_kind(document)}")
     problems: list[FieldError] = []

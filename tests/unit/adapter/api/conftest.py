@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -68,6 +72,23 @@ def running(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
+def serve(app: FastAPI) -> Iterator[int]:
+    """`app` on a real uvicorn (a thread) on a free loopback port, store migrated: the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert app.state.background.migrated.wait(10)
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
     return create_app(settings_for(tmp_path))
@@ -87,3 +108,26 @@ def post_encounter(
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": JSON} | bearer(key) | (headers or {})
     return client.post("/clinic/encounters", content=content, headers=sent)
+
+
+# A patient whose every value is distinctive: found anywhere, it leaked.
+SENTINELS = (
+    "Zebulon-Sentinel",
+    "Quixotewhistle",
+    "MRN-SENTINEL-7731",
+    "1911-11-11",
+    "ENC-SENTINEL-42",
+    "987.654",
+)
+
+
+def sentinel_document() -> dict[str, Any]:
+    document = example("typical-ketamine-infusion")
+    document["encounter_id"] = "ENC-SENTINEL-42"
+    document["patient"] |= {
+        "given_name": "Zebulon-Sentinel",
+        "family_name": "Quixotewhistle",
+        "mrn": "MRN-SENTINEL-7731",
+        "birth_date": "1911-11-11",
+    }
+    return document

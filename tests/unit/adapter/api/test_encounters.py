@@ -177,6 +177,8 @@ def test_post__several_invalid_fields__422_listing_every_one(
         (b"", "not valid JSON"),
         (b'{"encounter_id": "\xff"}', "not valid UTF-8"),
         (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        (b'{"a":' * 990 + b"1" + b"}" * 990, "nested too deeply"),
+        (b'{"encounter_id": ' + b"9" * 5000 + b"}", "too many digits"),
     ],
 )
 def test_post__not_utf8_json__400_problem_at_root(
@@ -191,19 +193,33 @@ def test_post__not_utf8_json__400_problem_at_root(
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "status", "kind"),
     [
-        (b'{"encounter_id": "E-1", "encounter_id": "E-2"}', "encounter_id"),
-        (b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": NaN}}]}', "vitals[0].spo2.value"),
-        (b"[]", "$"),
-        (b'"just a string"', "$"),
+        (b'{"encounter_id": "E-1", "encounter_id": "E-2"}', "encounter_id", 400, "malformed"),
+        (
+            b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": NaN}}]}',
+            "vitals[0].spo2.value",
+            400,
+            "malformed",
+        ),
+        (
+            b'{"encounter_id": "E-1", "vitals": [{"spo2": {"value": -Infinity}}]}',
+            "vitals[0].spo2.value",
+            400,
+            "malformed",
+        ),
+        (rb'{"encounter_id": "\ud800"}', "encounter_id", 400, "malformed"),
+        (b"[]", "$", 422, "invalid"),
+        (b'"just a string"', "$", 422, "invalid"),
     ],
 )
-def test_post__parsed_but_not_a_contract_document__422_naming_the_place(
-    client: TestClient, body: bytes, field: str
+def test_post__unsound_json_400__not_a_contract_document_422__naming_the_place(
+    client: TestClient, body: bytes, field: str, status: int, kind: str
 ) -> None:
+    """Unsound JSON (the bytes' fault) is 400; sound JSON that is no document is 422."""
     reply = post_encounter(client, body)
-    assert reply.status_code == 422
+    assert reply.status_code == status
+    assert reply.json()["type"].endswith(f":{kind}-document")
     assert field in {error["field"] for error in reply.json()["errors"]}
 
 

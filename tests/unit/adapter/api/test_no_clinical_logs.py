@@ -15,35 +15,16 @@ from adapter.api import encounters
 from adapter.api.app import create_app
 from tests.unit.adapter.api.conftest import (
     READER_A,
+    SENTINELS,
     WRITER_A,
     bearer,
-    example,
     post_encounter,
     running,
+    sentinel_document,
     settings_for,
 )
 
-SENTINELS = (
-    "Zebulon-Sentinel",
-    "Quixotewhistle",
-    "MRN-SENTINEL-7731",
-    "1911-11-11",
-    "ENC-SENTINEL-42",
-    "987.654",
-)
 KEY = {"Idempotency-Key": "sentinel-key-1"}
-
-
-def _sentinel() -> dict[str, Any]:
-    document = example("typical-ketamine-infusion")
-    document["encounter_id"] = "ENC-SENTINEL-42"
-    document["patient"] |= {
-        "given_name": "Zebulon-Sentinel",
-        "family_name": "Quixotewhistle",
-        "mrn": "MRN-SENTINEL-7731",
-        "birth_date": "1911-11-11",
-    }
-    return document
 
 
 def _raw(document: dict[str, Any]) -> bytes:
@@ -59,7 +40,7 @@ def _invalid(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accepted_paths(client: TestClient) -> list[int]:
-    document = _sentinel()
+    document = sentinel_document()
     changed = json.loads(json.dumps(document))
     changed["vitals"][0]["heart_rate"]["value"] = 77
     statuses = [
@@ -75,7 +56,7 @@ def _accepted_paths(client: TestClient) -> list[int]:
 
 
 def _refused_paths(client: TestClient) -> list[int]:
-    document = _sentinel()
+    document = sentinel_document()
     raw = _raw(document)
     return [
         post_encounter(client, _invalid(document)).status_code,
@@ -95,7 +76,7 @@ def changed_body(raw: bytes) -> bytes:
 
 
 def _failing_paths(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    raw = _raw(_sentinel())
+    raw = _raw(sentinel_document())
 
     def database_down(*_: object, **__: object) -> None:
         raise OperationalError("INSERT ... 'MRN-SENTINEL-7731'", {}, Exception("Quixotewhistle"))
@@ -118,7 +99,7 @@ def test_sentinel__through_every_path__never_logged(
         accepted = _accepted_paths(client)
         refused = _refused_paths(client)
         failed = _failing_paths(client, monkeypatch)
-        too_large = post_encounter(client, _raw(_sentinel()) + b" " * 8000).status_code
+        too_large = post_encounter(client, _raw(sentinel_document()) + b" " * 8000).status_code
     assert accepted == [201, 201, 200, 200, 200]
     assert refused == [422, 422, 400, 400, 422, 415, 401, 401, 403]
     assert failed == [503, 500]

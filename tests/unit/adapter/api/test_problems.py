@@ -23,15 +23,40 @@ def test_unexpected_exception__bare_500_problem_and_only_its_class_logged(
         reply = post_encounter(client, example_bytes("typical-ketamine-infusion"))
     assert reply.status_code == 500
     assert reply.headers["content-type"] == "application/problem+json"
+    request_id = reply.headers["x-request-id"]
     assert reply.json() == {
         "type": "urn:ketamine-fhir-adapter:problem:internal-error",
         "title": "Internal Server Error",
         "status": 500,
-        "detail": "the adapter failed to handle the request",
+        "detail": f"the adapter failed to handle the request (request id {request_id})",
+        "request_id": request_id,
     }
-    assert "unhandled RuntimeError in POST /clinic/encounters" in caplog.text
+    assert f"unhandled RuntimeError in POST /clinic/encounters (request {request_id})" in (
+        caplog.text
+    )
     assert "MRN-004211" not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_unexpected_exception_on_fhir_faces__bare_operation_outcome(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/admin/broken/{identifier}")
+    def broken(identifier: str) -> None:
+        raise KeyError(f"secret detail: {identifier}")
+
+    with caplog.at_level(logging.DEBUG):
+        reply = TestClient(app).get("/admin/broken/MRN-004211")
+    assert reply.status_code == 500
+    assert reply.headers["content-type"] == "application/fhir+json"
+    request_id = reply.headers["x-request-id"]
+    issue = reply.json()["issue"][0]
+    assert issue["code"] == "exception"
+    assert issue["diagnostics"].endswith(f"(request id {request_id})")
+    ours = "".join(r.getMessage() for r in caplog.records if r.name.startswith("adapter"))
+    assert "unhandled KeyError" in ours
+    assert "MRN-004211" not in reply.text + ours
+    assert "Traceback" not in reply.text + caplog.text
 
 
 def test_unknown_path__404_problem(client: TestClient) -> None:

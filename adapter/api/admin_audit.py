@@ -1,0 +1,227 @@
+"""`GET /admin/AuditEvent`: the caller's tenant's audit trail as R4 AuditEvent resources.
+
+Needs the scope `admin/AuditEvent.rs` (or `admin/AuditEvent.read`, `admin/*.rs`,
+`admin/*.*`, ...): no `system/` or `clinic/` scope grants it, so a key that reads clinical
+data does not also see who else read it. Only the caller's tenant's rows are returned.
+
+Parameters (any other is 400): `date` (repeatable; prefixes `ge`, `gt`, `le`, `lt`, `eq`,
+a FHIR date or dateTime, UTC when no offset), `agent` (the caller name as recorded:
+`key:<8 hex>`, `jwt:<client>`), `outcome` (`0` success, `4` refused, `8` failed), `_count`
+(default 100, clamped to 1..1000) and `_cursor` (from the `next` link). Newest first.
+
+Each row becomes an AuditEvent: `type` rest with the restful interaction as `subtype`
+(push worker rows: DICOM Export), `action` C/R/U/E, `recorded`, `outcome` and
+`outcomeDesc` (`HTTP 404`), the caller as `agent.who.identifier`, the tenant as
+`source.site`, and what was touched as `entity` (a reference for `Type/id`, else a
+description such as `Observation?code,patient`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.engine import RowMapping
+
+from adapter.api.auth import Caller, authenticated_caller
+from adapter.api.deps import EngineDep, StoreReady
+from adapter.api.fhir_common import (
+    SERVED_TYPES,
+    FhirRoute,
+    as_utc,
+    fhir_response,
+    instant,
+    media_type,
+)
+from adapter.errors import InsufficientScope, RequestRefused
+from adapter.store.schema import audit
+from mappings.jsontypes import JsonObject, JsonValue
+
+ADMIN_AUDIT_READ = "admin/AuditEvent.rs"
+DEFAULT_COUNT = 100
+MAX_COUNT = 1000
+PARAMETERS = frozenset({"date", "agent", "outcome", "_count", "_cursor", "_format"})
+ADAPTER_DISPLAY = "Ketamine clinic FHIR adapter"
+_ADMIN_SCOPE = re.compile(r"admin/(AuditEvent|\*)\.(read|\*|[cuds]*r[cuds]*)")
+_DATE = re.compile(
+    r"(?P<prefix>eq|ge|gt|le|lt)?(?P<value>\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)"
+)
+_ACTIONS = {
+    "create": "C",
+    "update": "U",
+    "read": "R",
+    "vread": "R",
+    "history-instance": "R",
+}
+_RESTFUL = "http://hl7.org/fhir/restful-interaction"
+_REST_TYPE: JsonObject = {
+    "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+    "code": "rest",
+    "display": "RESTful Operation",
+}
+_EXPORT_TYPE: JsonObject = {
+    "system": "http://dicom.nema.org/resources/ontology/DCM",
+    "code": "110106",
+    "display": "Export",
+}
+
+router = APIRouter(prefix="/admin", route_class=FhirRoute, tags=["admin"])
+
+
+async def audit_reader(request: Request) -> Caller:
+    caller = authenticated_caller(request, "admin API")
+    if not any(_ADMIN_SCOPE.fullmatch(scope) for scope in caller.scopes):
+        raise InsufficientScope(ADMIN_AUDIT_READ)
+    return caller
+
+
+AuditReader = Annotated[Caller, Depends(audit_reader)]
+
+
+@router.get("/AuditEvent")
+def search_audit_events(
+    request: Request, caller: AuditReader, engine: EngineDep, _: StoreReady
+) -> Response:
+    media = media_type(request)
+    params = request.query_params
+    unknown = sorted(set(params) - PARAMETERS)
+    if unknown:
+        raise RequestRefused(f"unknown search parameter: {', '.join(unknown)}")
+    count = _count(params.get("_count"))
+    conditions = [audit.c.tenant == caller.tenant]
+    conditions += [_date_condition(value) for value in params.getlist("date")]
+    if "agent" in params:
+        conditions.append(audit.c.actor == params["agent"])
+    if "outcome" in params:
+        conditions.append(_outcome_condition(params["outcome"]))
+    if "_cursor" in params:
+        conditions.append(audit.c.id < _integer("_cursor", params["_cursor"]))
+    query = select(audit).where(and_(*conditions)).order_by(audit.c.id.desc()).limit(count + 1)
+    with engine.connect() as connection:
+        rows = list(connection.execute(query).mappings())
+    base = str(request.base_url).rstrip("/")
+    namespace: str = request.app.state.settings.namespace
+    bundle: JsonObject = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {
+                "fullUrl": f"{base}/admin/AuditEvent/{row['id']}",
+                "resource": audit_event(row, namespace),
+                "search": {"mode": "match"},
+            }
+            for row in rows[:count]
+        ],
+    }
+    if len(rows) > count:
+        following = params.multi_items()
+        kept = [(k, v) for k, v in following if k != "_cursor"]
+        kept.append(("_cursor", str(rows[count - 1]["id"])))
+        query_string = "&".join(f"{k}={_quote(v)}" for k, v in kept)
+        bundle["link"].append(  # type: ignore[union-attr]
+            {"relation": "next", "url": f"{base}/admin/AuditEvent?{query_string}"}
+        )
+    return fhir_response(bundle, media=media)
+
+
+def audit_event(row: RowMapping, namespace: str) -> JsonObject:
+    """One audit row as an R4 AuditEvent (see the module doc for the mapping)."""
+    interaction = str(row["action"])
+    is_push = interaction.startswith("push-")
+    outcome = str(row["outcome"])
+    event: JsonObject = {
+        "resourceType": "AuditEvent",
+        "id": str(row["id"]),
+        "type": _EXPORT_TYPE if is_push else _REST_TYPE,
+        "action": "E" if is_push else _ACTIONS.get(interaction, "E"),
+        "recorded": instant(row["at"]),
+        "outcome": _outcome_code(interaction, outcome),
+        "outcomeDesc": outcome if is_push else f"HTTP {outcome}",
+        "agent": [
+            {
+                "who": {
+                    "identifier": {"system": f"{namespace}/api-caller", "value": row["actor"]},
+                    "display": row["actor"],
+                },
+                "requestor": not is_push,
+            }
+        ],
+        "source": {"site": row["tenant"], "observer": {"display": ADAPTER_DISPLAY}},
+        "entity": [_entity(str(row["object"]), int(row["count"]))],
+    }
+    if not is_push:
+        event["subtype"] = [{"system": _RESTFUL, "code": interaction}]
+    return event
+
+
+def _entity(what: str, count: int) -> JsonObject:
+    detail: list[JsonValue] = [{"type": "count", "valueString": str(count)}]
+    kind, _, rest = what.partition("/")
+    if kind in SERVED_TYPES and rest and "/" not in rest and "?" not in rest:
+        return {"what": {"reference": what}, "detail": detail}
+    return {"description": what, "detail": detail}
+
+
+def _outcome_code(interaction: str, outcome: str) -> str:
+    if interaction.startswith("push-"):
+        return "4" if interaction == "push-conflict" else "8"
+    return {"1": "0", "2": "0", "3": "0", "4": "4"}.get(outcome[:1], "8")
+
+
+def _outcome_condition(value: str) -> ColumnElement[bool]:
+    status = and_(audit.c.outcome >= "100", audit.c.outcome <= "599")
+    push = audit.c.action.startswith("push-")
+    match value:
+        case "0":
+            return and_(status, audit.c.outcome < "400", ~push)
+        case "4":
+            api = and_(status, audit.c.outcome >= "400", audit.c.outcome < "500", ~push)
+            return or_(api, audit.c.action == "push-conflict")
+        case "8":
+            api = and_(status, audit.c.outcome >= "500", ~push)
+            return or_(api, and_(push, audit.c.action != "push-conflict"))
+    raise RequestRefused("outcome: must be 0, 4 or 8")
+
+
+def _date_condition(value: str) -> ColumnElement[bool]:
+    match = _DATE.fullmatch(value)
+    if match is None:
+        raise RequestRefused("date: must be [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss[Z|+hh:mm]]")
+    text = match["value"]
+    try:
+        start = as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise RequestRefused("date: not a valid date or dateTime") from None
+    end = start + timedelta(days=1) if "T" not in text else start
+    match match["prefix"] or "eq":
+        case "ge":
+            return audit.c.at >= start
+        case "gt":
+            return audit.c.at >= end if end != start else audit.c.at > start
+        case "le":
+            return audit.c.at < end if end != start else audit.c.at <= start
+        case "lt":
+            return audit.c.at < start
+    return and_(audit.c.at >= start, audit.c.at < end) if end != start else audit.c.at == start
+
+
+def _count(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_COUNT
+    return max(1, min(MAX_COUNT, _integer("_count", value)))
+
+
+def _integer(name: str, value: str) -> int:
+    if not value.isdigit() or len(value) > 12:
+        raise RequestRefused(f"{name}: must be a non-negative integer")
+    return int(value)
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe=":")

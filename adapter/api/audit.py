@@ -1,0 +1,317 @@
+"""The audit trail: every call to a data endpoint becomes one row of the store's `audit` table.
+
+`AuditTrail` is a pure-ASGI middleware, the outermost one, so it sees every request of the
+clinic face (`/clinic/...`), the FHIR face (`/fhir/...`, `metadata` aside) and the admin
+face (`/admin/...`) with its final status: refusals (401/403/404/413/422...) and the bare
+500 included, and routes added later without their cooperation. It reads only:
+- who: the `Caller` the auth dependency left on the request's state (`key:<8 hex>` of an API
+  key, `jwt:<client_id or sub>`), `-` when none was authenticated;
+- what: derived from the path (`Patient/<id>`, `Observation` plus the names, never the
+  values, of the search parameters), or `Submission/<id>` from the answer's `Location`;
+- the interaction (`create`, `update`, `read`, `vread`, `history-instance`, `search-type`,
+  `operation`, ...), the HTTP status, and a count (the entries of a Bundle answer, the
+  references of a clinic receipt, else 1 on success).
+No request or answer content is kept, so no clinical value can reach the trail.
+
+Rows are written by `AuditWriter`, a thread fed through a bounded queue that inserts in
+batches (one transaction per batch): the request pays for a `put_nowait`, not a commit. The
+cost is a window: records still queued when the process is killed are lost (a clean
+shutdown flushes them). When the queue is full, records are dropped and counted in a
+warning, rather than slowing every caller down.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from sqlalchemy import Engine, insert
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapter.api.auth import Caller
+from adapter.api.fhir_common import ID_PATTERN
+from adapter.store.engine import write_transaction
+from adapter.store.schema import audit
+
+log = logging.getLogger(__name__)
+
+AUDITED_PREFIXES = ("/clinic/", "/fhir/", "/admin/")
+UNAUDITED_PATHS = frozenset({"/fhir/metadata"})
+NO_CALLER = "-"
+REQUEST_ID_HEADER = b"x-request-id"
+BATCH_SIZE = 500
+LINGER_SECONDS = 0.2
+# Answers larger than this are not parsed for a count (the count is then 0).
+MAX_COUNTED_BYTES = 8 * 1024 * 1024
+_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
+# FHIR search parameter names are lower case (`_id`, `patient`, `code:text`, `subject.name`);
+# anything else is kept as `?`, since a caller may type anything there, an MRN included.
+_PARAMETER = re.compile(r"_?[a-z][a-z0-9\-]{0,63}(:[a-z\-]{1,32})?(\.[a-z\-]{1,32})?")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: datetime
+    tenant: str
+    actor: str
+    interaction: str
+    target: str
+    count: int
+    outcome: str
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "at": self.at,
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "action": self.interaction,
+            "object": self.target,
+            "count": self.count,
+            "outcome": self.outcome,
+        }
+
+
+class AuditWriter:
+    """Writes queued `AuditRecord`s in batches from its own thread, once the store is ready."""
+
+    def __init__(self, engine: Engine, ready: threading.Event, capacity: int = 10_000) -> None:
+        self.engine = engine
+        self.ready = ready
+        self._queue: queue.Queue[AuditRecord | None] = queue.Queue(capacity)
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def submit(self, record: AuditRecord) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("audit: queue full, %d records dropped so far", self.dropped)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every record submitted so far is written (or given up); for tests."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            batch = [self._queue.get()]
+            # Linger a little for more: one commit per batch, not one per request.
+            deadline = time.monotonic() + LINGER_SECONDS
+            while len(batch) < BATCH_SIZE and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            records = [record for record in batch if record is not None]
+            running = len(records) == len(batch)
+            self._write(records)
+            for _ in batch:
+                self._queue.task_done()
+
+    def _write(self, records: list[AuditRecord]) -> None:
+        if not records:
+            return
+        while not self.ready.wait(1.0):
+            pass  # the store is being migrated: the audit table may not exist yet
+        try:
+            with write_transaction(self.engine) as connection:
+                connection.execute(insert(audit), [record.as_row() for record in records])
+        except Exception as exc:  # the trail must never take the service down
+            self.dropped += len(records)
+            log.error("audit: %s writing %d records", type(exc).__name__, len(records))
+
+
+class AuditTrail:
+    """Pure-ASGI middleware: gives each request an id and submits one audit record for it."""
+
+    def __init__(self, app: ASGIApp, writer: AuditWriter, clock: Any) -> None:
+        self.app = app
+        self.writer = writer
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        path: str = scope["path"]
+        audited = path.startswith(AUDITED_PREFIXES) and path not in UNAUDITED_PATHS
+        answer = _Answer()
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
+            if audited:
+                answer.observe(message)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            if audited:
+                self.writer.submit(self._record(scope, state.get("caller"), answer))
+
+    def _record(self, scope: Scope, caller: object, answer: _Answer) -> AuditRecord:
+        status = answer.status or 500
+        interaction, what = describe(
+            scope["method"], scope["path"], scope["query_string"], keep_ids=status < 400
+        )
+        if interaction == "create":
+            # 201 created something, 200 answered a resend; a refusal stays an attempted create.
+            interaction = "update" if status == 200 else "create"
+            what = answer.submission() or what
+        who = caller if isinstance(caller, Caller) else None
+        return AuditRecord(
+            at=self.clock(),
+            tenant=who.tenant if who else NO_CALLER,
+            actor=actor_name(who),
+            interaction=interaction,
+            target=what[:512],
+            count=answer.count() if status < 300 else 0,
+            outcome=str(status),
+        )
+
+
+def actor_name(caller: Caller | None) -> str:
+    """`key:<8 hex>` for an API key, `jwt:<client>` for a token, `-` for nobody."""
+    if caller is None:
+        return NO_CALLER
+    name = caller.key_id if ":" in caller.key_id else f"key:{caller.key_id}"
+    return name[:128]
+
+
+class _Answer:
+    """What the audit keeps of an answer: its status, `Location`, and a body to count in."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.location = ""
+        self.is_json = False
+        self.body = bytearray()
+
+    def observe(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            for name, value in message.get("headers", []):
+                if name == b"location":
+                    self.location = value.decode("latin-1")
+                elif name == b"content-type":
+                    self.is_json = b"json" in value
+        elif (
+            message["type"] == "http.response.body"
+            and self.is_json
+            and len(self.body) <= MAX_COUNTED_BYTES
+        ):
+            self.body += message.get("body", b"")
+
+    def submission(self) -> str | None:
+        last = self.location.rstrip("/").rpartition("/")[2]
+        if "/clinic/submissions/" in self.location and ID_PATTERN.fullmatch(last):
+            return f"Submission/{last}"
+        return None
+
+    def count(self) -> int:
+        if not self.body or len(self.body) > MAX_COUNTED_BYTES:
+            return 1 if self.status and self.status < 300 else 0
+        try:
+            document = orjson.loads(bytes(self.body))
+        except orjson.JSONDecodeError:
+            return 0
+        if not isinstance(document, dict):
+            return 1
+        if isinstance(document.get("entry"), list):
+            return len(document["entry"])
+        lists = ("created", "updated", "unchanged", "deleted")
+        if any(isinstance(document.get(name), list) for name in lists):
+            return sum(len(document.get(name) or []) for name in lists)
+        return 1
+
+
+def describe(
+    method: str, path: str, query_string: bytes, *, keep_ids: bool = True
+) -> tuple[str, str]:
+    """The FHIR restful interaction and the object of a request, from its path alone.
+
+    Without `keep_ids` (a refused or failed request) ids read `(withheld)`: an id that named
+    nothing is whatever the caller typed, possibly an MRN or a name.
+    """
+    ident = _id if keep_ids else _withheld
+    if method not in ("GET", "HEAD"):
+        return "create", "/".join(_safe(part) for part in path.strip("/").split("/")[:2])
+    face, _, rest = path.strip("/").partition("/")
+    parts = rest.split("/") if rest else []
+    if face == "clinic":
+        if len(parts) == 2 and parts[0] == "submissions":
+            return "read", f"Submission/{ident(parts[1])}"
+        return "read", "/".join(_safe(part) for part in ["clinic", *parts[:1]])
+    return _fhir_interaction(parts, query_string, ident)
+
+
+def _fhir_interaction(
+    parts: list[str], query_string: bytes, ident: Callable[[str], str]
+) -> tuple[str, str]:
+    names = sorted(
+        {
+            name if _PARAMETER.fullmatch(name) else "?"
+            for name, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        }
+    )
+    query = f"?{','.join(names)}" if names else ""
+    if not parts:
+        return "search-system", query or "?"
+    kind = parts[0] if _TYPE.fullmatch(parts[0]) else "(invalid)"
+    match parts[1:]:
+        case []:
+            return "search-type", kind + query
+        case ["_history"]:
+            return "history-type", kind
+        case [identifier]:
+            return "read", f"{kind}/{ident(identifier)}"
+        case [identifier, "_history"]:
+            return "history-instance", f"{kind}/{ident(identifier)}"
+        case [identifier, "_history", version]:
+            return "vread", f"{kind}/{ident(identifier)}/_history/{ident(version)}"
+        case [identifier, operation] if operation.startswith("$"):
+            return "operation", f"{kind}/{ident(identifier)}/{_safe(operation)}{query}"
+        case _:
+            return "operation", f"{kind}/(other)"
+
+
+def _id(value: str) -> str:
+    return value if ID_PATTERN.fullmatch(value) else "(invalid)"
+
+
+def _withheld(_: str) -> str:
+    return "(withheld)"
+
+
+def _safe(value: str) -> str:
+    return value if re.fullmatch(r"\$?[A-Za-z0-9_.\-]{1,64}", value) else "(invalid)"
