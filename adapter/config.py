@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""
     idempotency_ttl_hours: Annotated[float, Field(gt=0, le=24 * 30)] = DEFAULT_IDEMPOTENCY_TTL_HOURS
     """How long an `Idempotency-Key` and its stored answer are kept, per tenant."""
+    paging_secret: Annotated[str, Field(repr=False)] = ""
+    """Key signing the FHIR API's paging tokens; empty: a random one per process."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import encounters, fhir_read, health, records, submissions
+from adapter.api import encounters, fhir_read, fhir_search, health, records, submissions
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
@@ -53,5 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_problem_handlers(app)
     for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
-    app.include_router(fhir_read.router)
+    # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
+    for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
+        app.include_router(router)
     return app
