@@ -24,25 +24,82 @@ from adapter.store.schema import search_index
 
 REFERENCES = "~ref"
 
-_ALL_TYPES = "*"
-# param -> (kind, {type or "*": paths}); a path is dotted, each step may be a list.
+_SUBJECT_TYPES = (
+    "AdverseEvent",
+    "Condition",
+    "Encounter",
+    "Flag",
+    "MedicationAdministration",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Observation",
+    "Procedure",
+    "QuestionnaireResponse",
+)
+# Their status lives elsewhere (clinicalStatus, actuality) under other parameter names.
+_NO_STATUS = ("AdverseEvent", "Condition")
+_MEDICATION_TYPES = ("MedicationAdministration", "MedicationRequest", "MedicationStatement")
+_IDENTIFIED_TYPES = (
+    *_SUBJECT_TYPES,
+    "AllergyIntolerance",
+    "DetectedIssue",
+    "Device",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+)
+
+
+def _each(types: tuple[str, ...], *paths: str) -> dict[str, tuple[str, ...]]:
+    return dict.fromkeys(types, paths)
+
+
+# param -> (kind, {type: paths}); a path is dotted, each step may be a list. A type not
+# listed under a parameter does not have it (the CapabilityStatement says so too).
 PARAMETERS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "identifier": ("token", {_ALL_TYPES: ("identifier",)}),
-    "status": ("token", {_ALL_TYPES: ("status",)}),
+    "identifier": ("token", _each(_IDENTIFIED_TYPES, "identifier")),
+    "status": (
+        "token",
+        _each(
+            tuple(t for t in (*_SUBJECT_TYPES, "DetectedIssue") if t not in _NO_STATUS),
+            "status",
+        ),
+    ),
     "code": (
         "token",
-        {
-            _ALL_TYPES: ("code",),
-            "MedicationAdministration": ("medicationCodeableConcept",),
-            "MedicationRequest": ("medicationCodeableConcept",),
-            "MedicationStatement": ("medicationCodeableConcept",),
-            "AdverseEvent": ("event",),
-        },
+        _each(
+            (
+                "Observation",
+                "Condition",
+                "Flag",
+                "Procedure",
+                "AllergyIntolerance",
+                "DetectedIssue",
+            ),
+            "code",
+        )
+        | _each(_MEDICATION_TYPES, "medicationCodeableConcept"),
     ),
-    "category": ("token", {_ALL_TYPES: ("category",)}),
-    "patient": ("reference", {_ALL_TYPES: ("subject", "patient")}),
-    "subject": ("reference", {_ALL_TYPES: ("subject",)}),
-    "encounter": ("reference", {_ALL_TYPES: ("encounter", "context")}),
+    "category": (
+        "token",
+        _each(("Observation", "Condition", "Flag", *_MEDICATION_TYPES), "category"),
+    ),
+    "patient": (
+        "reference",
+        _each(_SUBJECT_TYPES, "subject")
+        | _each(("AllergyIntolerance", "DetectedIssue"), "patient"),
+    ),
+    "subject": ("reference", _each(_SUBJECT_TYPES, "subject")),
+    "encounter": (
+        "reference",
+        _each(
+            ("AdverseEvent", "Condition", "Flag", "Observation", "Procedure", "AllergyIntolerance"),
+            "encounter",
+        )
+        | _each(("MedicationRequest", "QuestionnaireResponse"), "encounter")
+        | _each(("MedicationAdministration", "MedicationStatement"), "context"),
+    ),
     "target": ("reference", {"Provenance": ("target",)}),
     "date": (
         "date",
@@ -82,10 +139,7 @@ class IndexRow:
 def paths_for(param: str, resource_type: str) -> tuple[str, ...]:
     """Where `param` reads in a `resource_type` (empty: the type has no such parameter)."""
     kind_paths = PARAMETERS.get(param)
-    if kind_paths is None:
-        return ()
-    paths = kind_paths[1]
-    return paths.get(resource_type, paths.get(_ALL_TYPES, ()))
+    return () if kind_paths is None else kind_paths[1].get(resource_type, ())
 
 
 def date_range(text: str) -> tuple[datetime, datetime] | None:
