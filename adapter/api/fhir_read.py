@@ -261,8 +261,9 @@ def _not_modified(request: Request, version: Version) -> bool:
     """`If-None-Match` (weak comparison), else `If-Modified-Since`, says the caller has it."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{version.number}"' in tags
+        # Bare version ids are taken too: some clients (fhirpy's refresh) send `1`, not `W/"1"`.
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+        return "*" in tags or str(version.number) in tags
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since is None:
         return False
