@@ -545,3 +545,21 @@ def test_everything__other_types_unknown_ids__404_bad_id__400(client: TestClient
     assert _status(client, "/fhir/Observation/x/$everything") == 404
     assert _status(client, "/fhir/Patient/nobody/$everything") == 404
     assert _status(client, "/fhir/Patient/bad_id/$everything") == 400
+
+
+def test_paging_secret__shared_by_processes__their_links_work_across_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "keys").mkdir()
+    keys = str(write_keys(tmp_path / "keys", KEYS))
+
+    def app_with(secret: str) -> FastAPI:
+        return create_app(settings_for(tmp_path, api_keys_file=keys, paging_secret=secret))
+
+    for first in running(app_with("one shared secret")):
+        assert post_encounter(first, example(TYPICAL), A).status_code == 201
+        next_url = str(_link(_get(first, "/fhir/Observation?_count=3"), "next"))
+    for twin in running(app_with("one shared secret")):
+        assert _status(twin, next_url) == 200
+    for stranger in running(app_with("another secret")):
+        assert _status(stranger, next_url) == 400
