@@ -209,5 +209,7 @@ search_index = Table(
     Column("date_hi", DateTime(timezone=True), nullable=True),
     Index(None, "tenant", "resource_type", "param", "value"),
     Index(None, "tenant", "resource_type", "param", "date_lo"),
+    # `$everything` finds what cites a resource, whatever the citing type.
+    Index(None, "tenant", "param", "value"),
     Index(None, "resource_pk"),
 )

@@ -19,7 +19,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    exists,
     false,
     func,
     or_,
@@ -181,7 +180,7 @@ def revincluded(
             resources.c.tenant == tenant,
             resources.c.resource_type == include.source,
             resources.c.deleted.is_(False),
-            _has(include.param, search_index.c.value.in_(refs)),
+            _has((tenant, include.source, include.param), search_index.c.value.in_(refs)),
         )
         for row in conn.execute(statement.order_by(resources.c.pk)):
             if row.pk not in seen:
@@ -267,23 +266,34 @@ def _matching(tenant: str, query: SearchQuery, snapshot: Snapshot) -> list[Colum
     ]
     if query.sort is not None:
         conditions.append(resources.c.last_updated <= snapshot.at)
-    conditions.extend(_criterion(criterion) for criterion in query.criteria)
+    of = (tenant, query.resource_type)
+    conditions.extend(_criterion(of, criterion) for criterion in query.criteria)
     return conditions
 
 
-def _criterion(criterion: Criterion) -> ColumnElement[bool]:
+def _criterion(of: tuple[str, str], criterion: Criterion) -> ColumnElement[bool]:
     if criterion.param == "_id":
         return resources.c.logical_id.in_([str(v) for v in criterion.values])
     if criterion.param == "_lastUpdated":
         return or_(*(_instant(resources.c.last_updated, v) for v in _bounds(criterion)))
     alternatives = [_value_matches(criterion.kind, value) for value in criterion.values]
-    return _has(criterion.param, or_(*alternatives))
+    return _has((*of, criterion.param), or_(*alternatives))
 
 
-def _has(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(
-        search_index.c.resource_pk == resources.c.pk, search_index.c.param == param, condition
+def _has(where: tuple[str, str, str], condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The resource has a `where` = (tenant, type, param) index row meeting `condition`.
+
+    An `IN` over the index, not a correlated `EXISTS`: the database then starts from the
+    index's (tenant, type, param, value) rows instead of testing every resource of the type.
+    """
+    tenant, resource_type, param = where
+    rows = select(search_index.c.resource_pk).where(
+        search_index.c.tenant == tenant,
+        search_index.c.resource_type == resource_type,
+        search_index.c.param == param,
+        condition,
     )
+    return resources.c.pk.in_(rows)
 
 
 def _value_matches(kind: str, value: Token | DateBound | str) -> ColumnElement[bool]:

@@ -49,6 +49,11 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            batch_op.f("ix_search_index_tenant_param_value"),
+            ["tenant", "param", "value"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_search_index_resource_pk"), ["resource_pk"], unique=False
         )
     _backfill()
@@ -71,6 +76,7 @@ def _backfill() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("search_index", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_search_index_resource_pk"))
+        batch_op.drop_index(batch_op.f("ix_search_index_tenant_param_value"))
         batch_op.drop_index(batch_op.f("ix_search_index_tenant_resource_type_param_date_lo"))
         batch_op.drop_index(batch_op.f("ix_search_index_tenant_resource_type_param_value"))
 
