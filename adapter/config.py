@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
     audit_queue_size: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
     """Audit records waiting to be written before new ones are dropped (and counted)."""
+    paging_secret: Annotated[str, Field(repr=False)] = ""
+    """Key signing the FHIR API's paging tokens; empty: a random one per process."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -10,7 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import admin_audit, encounters, fhir_read, health, records, submissions
+from adapter.api import (
+    admin_audit,
+    encounters,
+    fhir_read,
+    fhir_search,
+    health,
+    records,
+    submissions,
+)
 from adapter.api.audit import AuditTrail, AuditWriter
 from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
 from adapter.api.body_limit import BodySizeLimit
@@ -71,8 +79,10 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     publish_contract_schemas(app)
     for router in (health.router, encounters.router, records.router, submissions.router):
         app.include_router(router)
-    app.include_router(fhir_read.router)
     app.include_router(admin_audit.router)
+    # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
+    for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
+        app.include_router(router)
     return app
 
 

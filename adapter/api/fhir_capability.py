@@ -1,4 +1,8 @@
-"""`GET /fhir/metadata`'s CapabilityStatement: exactly what the read-only FHIR API does."""
+"""`GET /fhir/metadata`'s CapabilityStatement: exactly what the read-only FHIR API does.
+
+The search parameters per type come from the search index's own table of what it reads
+(adapter.store.search_index.PARAMETERS), so the statement cannot claim one it lacks.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,22 @@ from datetime import UTC, datetime
 
 from adapter import __version__
 from adapter.api.fhir_common import FHIR_JSON, SERVED_TYPES, instant
+from adapter.api.fhir_params import REFERENCE_TARGETS
+from adapter.store.search_index import PARAMETERS, paths_for
 from mappings.jsontypes import JsonObject, JsonValue
 
 # `date` is when this statement last changed: for an `instance` statement, process start.
 _STARTED = instant(datetime.now(UTC))
-_INTERACTIONS = ("read", "vread", "history-instance")
+_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
+_KINDS = {"token": "token", "reference": "reference", "date": "date"}
+_EVERYTHING = {
+    "Patient": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    "Encounter": "http://hl7.org/fhir/OperationDefinition/Encounter-everything",
+}
 _SECURITY = (
     "Every read needs `Authorization: Bearer <API key>`; the key's tenant bounds what it "
-    "sees (another tenant's resource is 404). Scopes: system/*.rs, system/<Type>.rs, "
+    "sees (another tenant's resource is 404) in reads, searches, includes and paging. "
+    "Scopes: system/*.rs, system/<Type>.rs, "
     "system/*.read (SMART system scopes), or clinic/fhir.read. No OAuth endpoints: keys "
     "are issued by the operator."
 )
@@ -21,17 +33,7 @@ _SECURITY = (
 
 def capability_statement(base_url: str) -> JsonObject:
     """The R4 CapabilityStatement of this server, served at `base_url`."""
-    resources: list[JsonValue] = [
-        {
-            "type": resource_type,
-            "interaction": [{"code": code} for code in _INTERACTIONS],
-            "versioning": "versioned",
-            "readHistory": True,
-            "updateCreate": False,
-            "conditionalRead": "full-support",
-        }
-        for resource_type in SERVED_TYPES
-    ]
+    resources: list[JsonValue] = [_resource(resource_type) for resource_type in SERVED_TYPES]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -48,7 +50,8 @@ def capability_statement(base_url: str) -> JsonObject:
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Read-only: read, vread and instance history, JSON only.",
+                "documentation": "Read-only: read, vread, history, search and $everything, "
+                "JSON only.",
                 "security": {
                     "cors": False,
                     "service": [
@@ -69,3 +72,45 @@ def capability_statement(base_url: str) -> JsonObject:
             }
         ],
     }
+
+
+def _resource(resource_type: str) -> JsonValue:
+    params = search_parameters(resource_type)
+    references = [name for name, kind in params if kind == "reference"]
+    resource: JsonObject = {
+        "type": resource_type,
+        "interaction": [{"code": code} for code in _INTERACTIONS],
+        "versioning": "versioned",
+        "readHistory": True,
+        "updateCreate": False,
+        "conditionalRead": "full-support",
+        "searchInclude": [f"{resource_type}:{name}" for name in references],
+        "searchRevInclude": _rev_includes(resource_type),
+        "searchParam": [
+            {"name": name, "type": kind}
+            for name, kind in [("_id", "token"), ("_lastUpdated", "date"), *params]
+        ],
+    }
+    if resource_type in _EVERYTHING:
+        resource["operation"] = [{"name": "everything", "definition": _EVERYTHING[resource_type]}]
+    return resource
+
+
+def search_parameters(resource_type: str) -> list[tuple[str, str]]:
+    """(name, FHIR search parameter type) of every parameter searchable on the type."""
+    return [
+        (name, _KINDS[kind])
+        for name, (kind, _) in PARAMETERS.items()
+        if paths_for(name, resource_type)
+    ]
+
+
+def _rev_includes(resource_type: str) -> list[JsonValue]:
+    """`Source:param` of every reference parameter that may point at `resource_type`."""
+    found: list[JsonValue] = []
+    for source in SERVED_TYPES:
+        for name, kind in search_parameters(source):
+            target = REFERENCE_TARGETS.get(name)
+            if kind == "reference" and target in (None, resource_type):
+                found.append(f"{source}:{name}")
+    return found

@@ -16,6 +16,7 @@ kinds.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Coroutine
@@ -221,3 +222,14 @@ def instant(moment: datetime) -> str:
 
 def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def with_meta(content: str, number: int, at: datetime) -> JsonObject:
+    """Stored content with `meta.versionId` and `meta.lastUpdated` from the store."""
+    resource: dict[str, Any] = json.loads(content)
+    stored_meta = resource.get("meta")
+    extra = stored_meta if isinstance(stored_meta, dict) else {}
+    resource["meta"] = {"versionId": str(number), "lastUpdated": instant(at)} | {
+        key: value for key, value in extra.items() if key not in ("versionId", "lastUpdated")
+    }
+    return resource

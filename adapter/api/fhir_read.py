@@ -12,12 +12,10 @@ status only: never an id (a logical id is derived from clinic identifiers) or co
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -38,6 +36,7 @@ from adapter.api.fhir_common import (
     fhir_response,
     instant,
     media_type,
+    with_meta,
 )
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
@@ -156,14 +155,21 @@ def history(
     return fhir_response(bundle, media=media)
 
 
-@router.api_route(
-    "/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Included after every other `/fhir` router (see adapter.api.app), so it only gets the rest.
+fallback = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
+
+
+# Not in the OpenAPI document: one route for seven methods would repeat its operation id.
+@fallback.api_route(
+    "/{rest:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
 )
 def elsewhere(rest: str, request: Request) -> Response:
     """Whatever the routes above do not serve: 405 for a write, 404 for any other read."""
     if request.method != "GET":
         raise MethodNotAllowed("this FHIR API is read-only")
-    raise NotFound("this FHIR API serves only metadata, read, vread and instance history")
+    raise NotFound("no such FHIR endpoint here (see /fhir/metadata for what is served)")
 
 
 def _checked(request: Request, resource_type: str, logical_id: str) -> str:
@@ -244,14 +250,7 @@ def _versions(
 
 
 def _with_meta(version: Version) -> JsonObject:
-    """The stored content with `meta.versionId` and `meta.lastUpdated` from the store."""
-    content: dict[str, Any] = json.loads(version.content)
-    stored_meta = content.get("meta")
-    extra = stored_meta if isinstance(stored_meta, dict) else {}
-    content["meta"] = {"versionId": str(version.number), "lastUpdated": instant(version.at)} | {
-        key: value for key, value in extra.items() if key not in ("versionId", "lastUpdated")
-    }
-    return content
+    return with_meta(version.content, version.number, version.at)
 
 
 def _validators(version: Version) -> dict[str, str]:
@@ -265,8 +264,9 @@ def _not_modified(request: Request, version: Version) -> bool:
     """`If-None-Match` (weak comparison), else `If-Modified-Since`, says the caller has it."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{version.number}"' in tags
+        # Bare version ids are taken too: some clients (fhirpy's refresh) send `1`, not `W/"1"`.
+        tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+        return "*" in tags or str(version.number) in tags
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since is None:
         return False

@@ -5,7 +5,8 @@ crash anywhere inside leaves neither the resources nor the outbox entry, so noth
 accepted is ever waiting without work to push it, and no work points at missing data.
 
 Versioning is by content: a resource whose JSON is byte-identical to the current version
-is left alone (an identical resend creates no versions and no outbox work). Resources a
+is left alone (an identical resend creates no versions and no outbox work). Every write
+also rewrites the resource's FHIR search index rows, and a tombstone removes them. Resources a
 document used to produce and no longer does (a vitals reading removed from an encounter,
 say) become tombstones, so the EHR is told to delete them rather than keep stale data.
 """
@@ -20,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Row, insert, select, update
 
 from adapter.store.schema import PENDING, outbox, resource_versions, resources, submissions
+from adapter.store.search_index import reindex, unindex
 from mappings.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
@@ -134,6 +136,7 @@ def _store_resource(
             .returning(resources.c.pk)
         ).scalar_one()
         _record_version(conn, pk, 1, content, False, now, submission_id)
+        reindex(conn, pk, sub.tenant, ident.resource_type, res)
         result.created.append(key)
     elif current.content_hash == digest and not current.deleted:
         result.unchanged.append(key)
@@ -152,6 +155,7 @@ def _store_resource(
             )
         )
         _record_version(conn, current.pk, version, content, False, now, submission_id)
+        reindex(conn, current.pk, sub.tenant, ident.resource_type, res)
         result.updated.append(key)
     return key
 
@@ -182,6 +186,7 @@ def _tombstone_stale(
             .values(version=version, deleted=True, last_updated=now)
         )
         _record_version(conn, row.pk, version, row.content, True, now, submission_id)
+        unindex(conn, row.pk)
         result.deleted.append(key)
 
 

@@ -7,6 +7,7 @@
     sync_state         per-tenant cursors and markers (pull cursors, ...)
     audit              who did what to which ids, when, with what outcome (no content)
     idempotency_keys   the clinic API's `Idempotency-Key`s per tenant, with the stored answer
+    search_index       the FHIR search parameters' values of every current resource
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
@@ -189,4 +190,26 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant", "key"),
     Index(None, "created_at"),
+)
+
+# The FHIR search index: one row per (resource, search parameter, value), rewritten in the
+# transaction that writes the resource (see adapter.store.search_index). `value` holds a
+# token's code or a reference (`Type/id`); `date_lo`/`date_hi` a date's range [lo, hi).
+search_index = Table(
+    "search_index",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("resource_pk", Integer, ForeignKey("resources.pk"), nullable=False),
+    Column("tenant", Id, nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("param", String(32), nullable=False),
+    Column("system", Key, nullable=True),
+    Column("value", Key, nullable=True),
+    Column("date_lo", DateTime(timezone=True), nullable=True),
+    Column("date_hi", DateTime(timezone=True), nullable=True),
+    Index(None, "tenant", "resource_type", "param", "value"),
+    Index(None, "tenant", "resource_type", "param", "date_lo"),
+    # `$everything` finds what cites a resource, whatever the citing type.
+    Index(None, "tenant", "param", "value"),
+    Index(None, "resource_pk"),
 )

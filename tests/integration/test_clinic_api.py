@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,7 @@ def service(
     ctx = MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "it-clinic", "scopes": ["clinic/*.*"]}]))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
+    settings = {
         "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
         "ADAPTER_EHR_BASE_URL": fhir_base_url,
         "ADAPTER_NAMESPACE": ctx.namespace,
@@ -82,13 +82,23 @@ def service(
         "ADAPTER_WEB_WORKERS": str(request.param),
     }
     log = tmp_path / "service.log"
+    with serving(settings, log) as url:
+        yield Service(url, ctx, log)
+
+
+@contextmanager
+def serving(settings: dict[str, str], log: Path) -> Iterator[str]:
+    """`adapter serve` on a free port with `settings` (and no other ADAPTER_* variable),
+    logging to `log`; yields its URL once `/health` answers, and stops it after."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | settings
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(url, process)
-        yield Service(url, ctx, log)
+        yield url
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

@@ -133,7 +133,7 @@ def test_metadata__open__a_valid_r4_capability_statement(client: TestClient) -> 
     assert sorted(r["type"] for r in rest["resource"]) == sorted(SERVED_TYPES)
     for resource in rest["resource"]:
         codes = [i["code"] for i in resource["interaction"]]
-        assert codes == ["read", "vread", "history-instance"]
+        assert codes == ["read", "vread", "history-instance", "history-type", "search-type"]
     assert body["implementation"]["url"].endswith("/fhir")
 
 
@@ -343,7 +343,7 @@ def test_bad_id__400(client: TestClient, path: str) -> None:
         "/fhir/Patient/no-such-id/_history/1",
         "/fhir/Bundle/some-id",
         "/fhir/NotAType/some-id",
-        "/fhir/Patient",
+        "/fhir/NotAType",
         "/fhir/Patient/x/y/z",
     ],
 )
