@@ -133,7 +133,8 @@ def settle(limit_seconds: float = 180.0) -> None:
 
 
 def first_observation_code(subs: list[EncounterSubmission], ctx: MappingContext) -> str:
-    """`system|code` of a vital-sign Observation every typical encounter has several of."""
+    """`system|code` of the first Observation an encounter maps to (in the typical example
+    the PHQ-9 total score, LOINC 44261-6: one match per patient)."""
     for res in map_submission(subs[0], ctx):
         if res["resourceType"] == "Observation":
             coding = objs(obj(res.get("code")).get("coding"))[0]
