@@ -40,7 +40,7 @@ class Paged(Generic[Row]):
         return cls(rows[-count:] if count else [], len(rows) > count, True)
 
 
-def paging_tokens(request: Request) -> PagingTokens:
+async def paging_tokens(request: Request) -> PagingTokens:
     """The app's token signer, made on first use from `ADAPTER_PAGING_SECRET`."""
     state = request.app.state
     if getattr(state, "paging_tokens", None) is None:

@@ -81,7 +81,7 @@ class Reading:
     tokens: PagingTokens
 
 
-def reading(
+async def reading(
     caller: FhirReader, _: StoreReady, engine: EngineDep, clock: ClockDep, tokens: PagingDep
 ) -> Reading:
     return Reading(caller, engine, clock, tokens)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 from typing import TYPE_CHECKING
 
 from adapter.config import get_settings
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from adapter.commands import Subparsers
 
 log = logging.getLogger(__name__)
+PAGING_SECRET_VARIABLE = "ADAPTER_PAGING_SECRET"
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -62,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
             access_log=False,
         )
         return 0
-    # Several processes: this one migrates and pushes; each web process only serves.
+    # Several processes: this one migrates and pushes; each web process only serves. They
+    # must sign paging links with one key, or a `next` link would fail on another process.
+    if not settings.paging_secret:
+        os.environ[PAGING_SECRET_VARIABLE] = secrets.token_hex(32)
     from adapter.background import BackgroundWork
     from adapter.store.engine import create_store_engine
 

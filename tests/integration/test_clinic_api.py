@@ -159,6 +159,29 @@ def test_clinic_api__three_examples__accepted_pushed_and_on_the_sandbox(
         assert references[ours] == f"Encounter/{found[0]['id']}"
 
 
+def test_clinic_api__fhir_paging__next_links_work_on_whichever_process_answers(
+    service: Service,
+) -> None:
+    """Every page on a new connection, so that with two web processes both answer some:
+    a `next` link signed by one must be honoured by the other."""
+    for name in EXAMPLE_NAMES:
+        assert _post(service, (EXAMPLES_DIR / f"{name}.json").read_bytes()).status_code == 201
+    url: str | None = f"{service.url}/fhir/Observation?_count=3"
+    seen: list[str] = []
+    total = None
+    while url:
+        with requests.Session() as fresh:
+            reply = fresh.get(url, headers=AUTH | {"Connection": "close"}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        total = page["total"]
+        seen += [e["resource"]["id"] for e in page.get("entry", [])]
+        url = next((ln["url"] for ln in page["link"] if ln["relation"] == "next"), None)
+    assert total is not None
+    assert total > 6
+    assert len(seen) == len(set(seen)) == total
+
+
 def test_clinic_api__concurrent_retries_with_one_key__processed_once(service: Service) -> None:
     body = (EXAMPLES_DIR / "esketamine-session.json").read_bytes()
     key = {"Idempotency-Key": uuid.uuid4().hex}
