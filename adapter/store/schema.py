@@ -8,6 +8,7 @@
     audit              who did what to which ids, when, with what outcome (no content)
     idempotency_keys   the clinic API's `Idempotency-Key`s per tenant, with the stored answer
     search_index       the FHIR search parameters' values of every current resource
+    pull_conflicts     EHR versions that met an unsent clinic change, kept for an operator
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
@@ -87,6 +88,8 @@ resources = Table(
     Index(None, "tenant", "scope_key"),
     Index(None, "tenant", "patient_key"),
     Index(None, "tenant", "last_updated"),
+    # The pull finds our copy of what the EHR answers by the EHR's id.
+    Index(None, "tenant", "resource_type", "ehr_id"),
 )
 
 resource_versions = Table(
@@ -212,4 +215,30 @@ search_index = Table(
     # `$everything` finds what cites a resource, whatever the citing type.
     Index(None, "tenant", "param", "value"),
     Index(None, "resource_pk"),
+)
+
+# Conflict states: `open` until an operator chooses a side (`adapter conflicts`).
+OPEN = "open"
+RESOLVED = "resolved"
+
+# An EHR version of one of our resources that arrived while the clinic's own change to it
+# was still unsent: both are kept, neither overwrites the other until an operator chooses.
+# `ehr_content` is the EHR's version in our terms (references to our logical ids).
+pull_conflicts = Table(
+    "pull_conflicts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("resource_pk", Integer, ForeignKey("resources.pk"), nullable=False),
+    Column("ehr_id", Id, nullable=False),
+    Column("ehr_version", String(64), nullable=False),
+    Column("ehr_etag", String(80), nullable=True),
+    Column("ehr_content", Text, nullable=False),
+    Column("local_version", Integer, nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("resolution", String(16), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("resource_pk", "ehr_version"),
+    Index(None, "tenant", "state"),
 )
