@@ -1,4 +1,5 @@
-"""The service's background work: migrate the store, then push the outbox until shutdown.
+"""The service's background work: migrate the store, then push the outbox and pull the EHR's
+changes (every `ADAPTER_PULL_INTERVAL_SECONDS`, in a second thread) until shutdown.
 
 Runs in one daemon thread so the HTTP side starts at once, even while the database or the
 EHR is down (readiness reports that); the thread keeps retrying the migration, and the
@@ -19,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.config import Settings
 from adapter.errors import AdapterError
-from adapter.runtime import ehr_client, push_worker
+from adapter.runtime import ehr_client, puller, push_worker
 from adapter.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,26 @@ class BackgroundWork:
         self.migrated.set()
         if not self.lead:
             return
-        if not (self.settings.run_worker and self.settings.is_ehr_configured):
-            log.info("push worker not started (ADAPTER_RUN_WORKER off or no EHR configured)")
+        pulling = self.settings.pull_interval_seconds > 0
+        if not (self.settings.is_ehr_configured and (self.settings.run_worker or pulling)):
+            log.info("push worker and pull not started (off, or no EHR configured)")
             return
         try:
             client = ehr_client(self.settings)
         except AdapterError as exc:
-            log.error("push worker not started: %s", type(exc).__name__)
+            log.error("push worker and pull not started: %s", type(exc).__name__)
             return
         with client:
-            push_worker(self.settings, self.engine, client, "service").run(self._stop)
+            if pulling:
+                schedule = puller(self.settings, self.engine, client, "service").run
+                interval = self.settings.pull_interval_seconds
+                pull = threading.Thread(
+                    target=schedule, args=(self._stop, interval), name="adapter-pull", daemon=True
+                )
+                pull.start()
+            if self.settings.run_worker:
+                push_worker(self.settings, self.engine, client, "service").run(self._stop)
+            else:
+                self._stop.wait()
+            if pulling:
+                pull.join()

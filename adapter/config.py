@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     """How long a claimed outbox entry stays with its worker before another may take it."""
     worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     """Bundles a push worker keeps with the EHR at once (entries independent of each other)."""
+    pull_interval_seconds: Annotated[float, Field(ge=0, le=7 * 24 * 3600)] = 300.0
+    """How often the service pulls changes from the EHR; 0: never (`adapter pull` only)."""
+    pull_page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    """`_count` asked of the EHR per page when pulling (the EHR may answer with fewer)."""
+    pull_overlap_seconds: Annotated[float, Field(ge=0, le=86400)] = 60.0
+    """How far before its cursor a pull reads again (changes an EHR committed late)."""
+    pull_max_pages: Annotated[int, Field(ge=1)] = 1000
+    """Pages one pull search may take before it is stopped (and resumed next pull)."""
+    pull_deletions: bool = True
+    """Read the EHR's `_history` for deletions, where its CapabilityStatement offers it."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
     api_keys_file: str = ""
     """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""

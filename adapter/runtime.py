@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from adapter.config import Settings
 from adapter.fhir.client import FhirClient
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
+from adapter.sync.pull import Puller, PullOptions, PullSummary
 from adapter.sync.push import PushWorker
 from mappings.context import MappingContext
 
@@ -59,3 +61,19 @@ def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: st
         lease=timedelta(seconds=settings.worker_lease_seconds),
         concurrency=settings.worker_concurrency,
     )
+
+
+def puller(
+    settings: Settings,
+    engine: Engine,
+    client: FhirClient,
+    role: str,
+    progress: Callable[[PullSummary], None] | None = None,
+) -> Puller:
+    options = PullOptions(
+        page_size=settings.pull_page_size,
+        overlap=timedelta(seconds=settings.pull_overlap_seconds),
+        max_pages=settings.pull_max_pages,
+        deletions=settings.pull_deletions,
+    )
+    return Puller(engine, client, owner=worker_name(role), options=options, progress=progress)

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from adapter.commands import ingest, lineage, mapping, migrate, outbox, push, serve
+from adapter.commands import ingest, lineage, mapping, migrate, outbox, pull, push, serve
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -26,6 +26,8 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     push.add_push_parser,
     push.add_worker_parser,
     outbox.add_parser,
+    pull.add_pull_parser,
+    pull.add_conflicts_parser,
     lineage.add_parser,
     migrate.add_parser,
 )

@@ -13,8 +13,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
@@ -42,8 +44,19 @@ from mappings.lookup import obj, objs, str_field
 DEFAULT_TIMEOUT_SECONDS = 10.0
 RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# Asks a server (HAPI caches identical searches for a minute) for the data as it is now.
+FRESH = {"Cache-Control": "no-cache"}
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One Bundle page of a search or history, with the server's clock when it answered."""
+
+    bundle: JsonObject = field(repr=False)
+    server_time: datetime | None
+    """The Bundle's `meta.lastUpdated`, else the HTTP `Date` header; None without either."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,7 @@ class FhirClient:
     def search(self, resource_type: str, params: Params = ()) -> Iterator[JsonObject]:
         """Every resource found, page after page (included ones too; never outcomes)."""
         what = f"a search of {resource_type}"
-        for page in self._pages(self._type_url(resource_type), params, what, "searchset"):
+        for page, _ in self._pages(self._type_url(resource_type), params, what, "searchset"):
             for entry in objs(page.get("entry")):
                 if obj(entry.get("search")).get("mode") != "outcome" and "resource" in entry:
                     yield obj(entry.get("resource"))
@@ -163,8 +176,28 @@ class FhirClient:
             if resource_id is not None:
                 url = f"{url}/{_id(resource_id)}"
         what = f"a history of {resource_type or 'the system'}"
-        for page in self._pages(f"{url}/_history", params, what, "history"):
+        for page, _ in self._pages(f"{url}/_history", params, what, "history"):
             yield from objs(page.get("entry"))
+
+    def search_pages(self, resource_type: str, params: Params, *, max_pages: int) -> Iterator[Page]:
+        """The pages of a search, fresh (never a server's cached result), at most `max_pages`."""
+        url, what = self._type_url(resource_type), f"a search of {resource_type}"
+        yield from self._fresh_pages(url, params, what, "searchset", max_pages)
+
+    def history_pages(
+        self, resource_type: str, params: Params, *, max_pages: int
+    ) -> Iterator[Page]:
+        """The pages of a type's history (newest first), fresh, at most `max_pages`."""
+        url, what = f"{self._type_url(resource_type)}/_history", f"a history of {resource_type}"
+        yield from self._fresh_pages(url, params, what, "history", max_pages)
+
+    def _fresh_pages(
+        self, url: str, params: Params, what: str, bundle_type: str, max_pages: int
+    ) -> Iterator[Page]:
+        replies = self._pages(url, params, what, bundle_type, headers=FRESH, max_pages=max_pages)
+        for page, date in replies:
+            updated = str_field(obj(page.get("meta")), "lastUpdated")
+            yield Page(page, _instant(updated) if updated else _http_date(date))
 
     def conditional_read_by_identifier(
         self, resource_type: str, system: str, value: str
@@ -184,15 +217,28 @@ class FhirClient:
             raise EhrAmbiguousMatch(f"several {resource_type} resources on the EHR match")
         return FetchedResource(matches[0], _etag(matches[0])) if matches else None
 
-    def _pages(self, url: str, params: Params, what: str, bundle_type: str) -> Iterator[JsonObject]:
-        """Each Bundle page, following `next` links that stay under the base URL."""
+    def _pages(
+        self,
+        url: str,
+        params: Params,
+        what: str,
+        bundle_type: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[tuple[JsonObject, str | None]]:
+        """Each Bundle page and its `Date` header, following `next` links that stay under
+        the base URL; `EhrBadResponse` past `max_pages` pages."""
         seen: set[str] = set()
         next_url: str | None = url
         while next_url is not None:
-            reply = self._request("GET", next_url, what, params=params if not seen else None)
+            if max_pages is not None and len(seen) >= max_pages:
+                raise EhrBadResponse(f"the EHR's pages for {what} go on past {max_pages} pages")
+            params_now = params if not seen else None
+            reply = self._request("GET", next_url, what, params=params_now, headers=headers)
             seen.add(next_url)
             page = _bundle(json_object(reply, what), bundle_type, what)
-            yield page
+            yield page, reply.headers.get("Date")
             next_url = self._next_url(page, what)
             if next_url in seen:
                 raise EhrBadResponse(f"the EHR's pages for {what} link back to themselves")
@@ -224,10 +270,16 @@ class FhirClient:
         return self._exchange("POST", self.base_url, json_body=bundle)
 
     def _request(
-        self, method: str, url: str, what: str, *, params: Params | None = None
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """The answer to a request, or the `EhrError` its failure status means."""
-        reply = self._exchange(method, url, params=params)
+        reply = self._exchange(method, url, params=params, headers=headers)
         if reply.status_code >= 400:
             raise self._error(reply, what, False)
         return reply
@@ -239,16 +291,22 @@ class FhirClient:
         *,
         params: Params | None = None,
         json_body: JsonObject | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send with our auth; on 401, once more if the auth could refresh its token."""
-        reply = self._call(method, url, params, json_body)
+        reply = self._call(method, url, params, json_body, headers)
         if reply.status_code == 401 and self._auth.forget():
             log.info("EHR answered 401 to %s: retrying once with a fresh token", method)
-            reply = self._call(method, url, params, json_body)
+            reply = self._call(method, url, params, json_body, headers)
         return reply
 
     def _call(
-        self, method: str, url: str, params: Params | None, json_body: JsonObject | None
+        self,
+        method: str,
+        url: str,
+        params: Params | None,
+        json_body: JsonObject | None,
+        headers: Mapping[str, str] | None,
     ) -> requests.Response:
         return call(
             self._session,
@@ -256,6 +314,7 @@ class FhirClient:
             url,
             timeout=self._timeout,
             auth=self._auth,
+            headers=headers,
             params=params,
             json_body=json_body,
         )
@@ -271,6 +330,23 @@ class FhirClient:
         )
         log.warning("EHR answered HTTP %d to %s: %s", reply.status_code, what, error.code)
         return error
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
+
+
+def _http_date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _id(resource_id: str) -> str:

@@ -32,6 +32,9 @@ from mappings.lookup import obj, objs, str_field
 SEVERAL_MATCHES = re.compile(
     r"\bmultiple\b|more than one|matched [2-9]|[2-9]\d* (resources )?match"
 )
+# A 409 saying the version named by If-Match is not the current one (HAPI: HAPI-0989). Narrow
+# on purpose: HAPI's contention 409s also speak of "version constraint" failures.
+NOT_CURRENT_VERSION = re.compile(r"not the current version")
 VERSION_MISMATCH = re.compile(r"\bversion\b|if-match|etag")
 # How servers say a Bundle is too big. Deliberately narrow: falling back to a batch on any
 # 400 would hide real errors behind a second, different answer.
@@ -128,6 +131,9 @@ def _classify(
     if status >= 500:
         return EhrUnavailable(message, outcome=outcome)
     if status == 409:
+        # HAPI answers a failed `ifMatch` inside a transaction with 409, not 412.
+        if if_match and NOT_CURRENT_VERSION.search(outcome_text(outcome)):
+            return EhrConflict(message, outcome=outcome)
         return EhrContention(message, outcome=outcome)
     if status == 412:
         return _precondition_failed(message, outcome, if_match=if_match)

@@ -4,8 +4,9 @@ The caller opens the transaction (`with write_transaction(engine) as conn: accep
 crash anywhere inside leaves neither the resources nor the outbox entry, so nothing
 accepted is ever waiting without work to push it, and no work points at missing data.
 
-Versioning is by content: a resource whose JSON is byte-identical to the current version
-is left alone (an identical resend creates no versions and no outbox work). Every write
+Versioning is by content: a resource whose JSON is byte-identical to the current version,
+or to the clinic's own latest version when the EHR has changed it since, is left alone (an
+identical resend creates no versions and no outbox work, and never undoes an EHR edit). Every write
 also rewrites the resource's FHIR search index rows, and a tombstone removes them. Resources a
 document used to produce and no longer does (a vitals reading removed from an encounter,
 say) become tombstones, so the EHR is told to delete them rather than keep stale data.
@@ -138,7 +139,9 @@ def _store_resource(
         _record_version(conn, pk, 1, content, False, now, submission_id)
         reindex(conn, pk, sub.tenant, ident.resource_type, res)
         result.created.append(key)
-    elif current.content_hash == digest and not current.deleted:
+    elif (current.content_hash == digest and not current.deleted) or _clinic_sent(
+        conn, current.pk, digest
+    ):
         result.unchanged.append(key)
     else:
         version = current.version + 1
@@ -200,6 +203,19 @@ def _current(
             resources.c.logical_id == logical_id,
         )
     ).first()
+
+
+def _clinic_sent(conn: Connection, pk: int, digest: str) -> bool:
+    """True when the clinic's own latest version of the resource is this content: the EHR
+    changed it since (adapter.sync.merge), and a resend of what the clinic sent before is
+    no change of the clinic's mind, so it must not undo the EHR's edit or deletion."""
+    latest = conn.execute(
+        select(resource_versions.c.content, resource_versions.c.deleted)
+        .where(resource_versions.c.resource_pk == pk, resource_versions.c.source == "clinic")
+        .order_by(resource_versions.c.version.desc())
+        .limit(1)
+    ).first()
+    return latest is not None and not latest.deleted and sha256(latest.content.encode()) == digest
 
 
 def _record_version(

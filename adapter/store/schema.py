@@ -2,7 +2,7 @@
 
     submissions        one row per accepted clinic document (its hash, what it touched)
     resources          the current version of every FHIR resource we hold, per tenant
-    resource_versions  every version ever stored (content, tombstone flag, source)
+    resource_versions  every version ever stored (content, tombstone flag, source, provenance)
     outbox             work for the push worker: one entry per accepted change set
     sync_state         per-tenant cursors and markers (pull cursors, ...)
     audit              who did what to which ids, when, with what outcome (no content)
@@ -102,6 +102,9 @@ resource_versions = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("source", String(16), nullable=False),
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=True),
+    # For a version taken from the EHR (source "ehr"): the FHIR Provenance saying which
+    # EHR version it is, when we took it and what we did with it.
+    Column("provenance", Text, nullable=True),
 )
 
 outbox = Table(

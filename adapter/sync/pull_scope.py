@@ -35,11 +35,11 @@ PATIENT_PARAM: dict[str, str] = {
     "MedicationStatement": "patient",
     "Observation": "patient",
     "Procedure": "patient",
-    "Provenance": "patient",
     "QuestionnaireResponse": "patient",
 }
 
-# The types no patient owns: pulled by the EHR ids of the copies we hold.
+# A type not in PATIENT_PARAM (the shared ones below; Provenance, whose `patient` only finds
+# those naming the patient among their targets) is pulled by the EHR ids of the copies we hold.
 SHARED_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Device")
 
 

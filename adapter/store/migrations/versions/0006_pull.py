@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("resource_versions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("provenance", sa.Text(), nullable=True))
     with op.batch_alter_table("resources", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_resources_tenant_resource_type_ehr_id"),
@@ -59,3 +61,5 @@ def downgrade() -> None:
     op.drop_table("pull_conflicts")
     with op.batch_alter_table("resources", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_resources_tenant_resource_type_ehr_id"))
+    with op.batch_alter_table("resource_versions", schema=None) as batch_op:
+        batch_op.drop_column("provenance")

@@ -74,6 +74,34 @@ def test_error_for_status__412__conflict_or_ambiguous_match(
 
 
 @pytest.mark.parametrize(
+    ("text", "if_match", "error"),
+    [
+        (
+            "HAPI-0989: Trying to update Patient/1/_history/1 but this is not the current version",
+            True,
+            EhrConflict,
+        ),
+        (
+            "HAPI-0989: Trying to update Patient/1/_history/1 but this is not the current version",
+            False,
+            EhrContention,
+        ),
+        (
+            "HAPI-0550: failed with a version constraint failure (two clients at once)",
+            True,
+            EhrContention,
+        ),
+    ],
+)
+def test_error_for_status__409__if_match_failure_is_a_conflict_else_contention(
+    text: str, if_match: bool, error: type[EhrError]
+) -> None:
+    found = error_for_status(409, "a transaction", outcome=_outcome(text), if_match=if_match)
+    assert type(found) is error
+    assert found.retryable is (error is EhrContention)
+
+
+@pytest.mark.parametrize(
     ("header", "seconds"),
     [
         ("30", 30.0),

@@ -1,0 +1,110 @@
+"""The EHR's copy of a resource, in our terms: its references pointed at our logical ids.
+
+What the pull stores must read like everything else in the store: `"reference":"Type/<our
+id>"` for the resources we hold, so search, `$everything` and the push (which rewrites our
+ids to the EHR's again) work on it unchanged. A reference to something we do not hold
+becomes absolute, to the EHR, so it never dangles on our own FHIR face. The server-managed
+`meta` is dropped (the store keeps the EHR's version beside the content) and `id` is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from mappings.jsontypes import JsonObject, JsonValue, Resource
+
+# Elements that differ between two servers' copies without anyone having changed the record.
+SERVER_MANAGED = frozenset({"id", "meta", "text"})
+
+# `Type/id`, optionally `/_history/n`, relative or under a base URL.
+_REFERENCE = re.compile(
+    r"^(?:(?P<base>https?://.+)/)?(?P<type>[A-Z][A-Za-z]{1,63})/(?P<id>[A-Za-z0-9\-.]{1,64})"
+    r"(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
+)
+
+
+@dataclass(frozen=True)
+class EhrRef:
+    resource_type: str
+    ehr_id: str
+
+
+def parse_reference(reference: str, ehr_base: str) -> EhrRef | None:
+    """The EHR resource a reference names, if it names one on this EHR."""
+    match = _REFERENCE.match(reference)
+    if match is None:
+        return None
+    base = match.group("base")
+    if base is not None and base.rstrip("/") != ehr_base.rstrip("/"):
+        return None
+    return EhrRef(match.group("type"), match.group("id"))
+
+
+def references(resource: JsonValue) -> Iterator[str]:
+    """Every `reference` string in a resource, at any depth."""
+    if isinstance(resource, dict):
+        for key, value in resource.items():
+            if key == "reference" and isinstance(value, str):
+                yield value
+            else:
+                yield from references(value)
+    elif isinstance(resource, list):
+        for item in resource:
+            yield from references(item)
+
+
+def ehr_refs(resources: Iterable[Resource], ehr_base: str) -> set[EhrRef]:
+    """The EHR resources that `resources` refer to."""
+    found = set()
+    for res in resources:
+        for text in references(res):
+            ref = parse_reference(text, ehr_base)
+            if ref is not None:
+                found.add(ref)
+    return found
+
+
+def to_local(
+    resource: Resource, logical_id: str, ours: Mapping[EhrRef, str], ehr_base: str
+) -> Resource:
+    """`resource` (the EHR's copy) as we store it: our id, our references, no meta."""
+    out = _rewrite(resource, ours, ehr_base)
+    assert isinstance(out, dict)
+    out.pop("meta", None)
+    out["id"] = logical_id
+    return {"resourceType": out.pop("resourceType"), **out}
+
+
+def _rewrite(value: JsonValue, ours: Mapping[EhrRef, str], ehr_base: str) -> JsonValue:
+    if isinstance(value, dict):
+        out: JsonObject = {}
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str):
+                out[key] = _local_reference(item, ours, ehr_base)
+            else:
+                out[key] = _rewrite(item, ours, ehr_base)
+        return out
+    if isinstance(value, list):
+        return [_rewrite(item, ours, ehr_base) for item in value]
+    return value
+
+
+def _local_reference(text: str, ours: Mapping[EhrRef, str], ehr_base: str) -> str:
+    ref = parse_reference(text, ehr_base)
+    if ref is None:
+        return text  # contained (#id), urn:, or another server's: as the EHR wrote it
+    local = ours.get(ref)
+    if local is not None:
+        return f"{ref.resource_type}/{local}"
+    return f"{ehr_base.rstrip('/')}/{ref.resource_type}/{ref.ehr_id}"
+
+
+def content_digest(resource: Resource) -> str:
+    """A hash of what a resource says, server-managed elements aside, key order aside."""
+    kept = {k: v for k, v in resource.items() if k not in SERVER_MANAGED}
+    return hashlib.sha256(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -1,0 +1,449 @@
+"""Taking the EHR's versions into the store: import, update, tombstone, or keep a conflict.
+
+For each resource an EHR search answers, in one transaction per page:
+
+- a version we already hold (same EHR id and versionId) changes nothing: re-reading the
+  overlap window, or a page again after a crash, never repeats a change;
+- a version whose content is what we hold (our own push, echoed back) only records the
+  EHR's version;
+- a change to one of our resources becomes its new current version, `source` "ehr", with a
+  FHIR Provenance naming the EHR version it came from; it is re-indexed for search;
+- the same, while a clinic change to that resource is still unsent (an outbox entry not
+  done), is a conflict: the EHR's version is kept beside ours, neither overwrites the other,
+  until an operator chooses (`adapter conflicts`);
+- a resource the EHR created about one of our patients is imported, under an identifier
+  naming the EHR and its id, so it keeps one row however often it is read.
+
+Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
+our terms throughout (`ehr_view.to_local`). Logs carry counts, never ids of patients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, insert, or_, select, update
+
+from adapter.store.accept import sha256
+from adapter.store.schema import (
+    CONFLICT,
+    DEAD,
+    IN_FLIGHT,
+    OPEN,
+    PENDING,
+    outbox,
+    pull_conflicts,
+    resource_versions,
+    resources,
+)
+from adapter.store.search_index import reindex, unindex
+from adapter.sync.ehr_view import EhrRef, content_digest, ehr_refs, parse_reference, to_local
+from adapter.sync.pull_scope import SHARED_TYPES
+from mappings.identity import Identity
+from mappings.jsontypes import JsonObject, Resource
+from mappings.lookup import obj, objs, str_field
+from mappings.serialize import dumps
+
+SOURCE_EHR = "ehr"
+# An outbox entry in one of these states holds a clinic change the EHR has not taken yet.
+UNSENT_STATES = (PENDING, IN_FLIGHT, CONFLICT, DEAD)
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    IMPORTED = "imported"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    CONFLICT = "conflict"
+    SEEN = "seen"
+    """A version we hold already, or our own content echoed back."""
+    IGNORED = "ignored"
+    """Not about anything of ours (or ambiguous: two EHR resources carry our identifier)."""
+
+
+@dataclass(frozen=True)
+class EhrVersion:
+    """One version of one resource on the EHR: its content, or None for a deletion."""
+
+    ref: EhrRef
+    version: str
+    resource: Resource | None
+
+
+@dataclass(frozen=True)
+class Local:
+    """Our row for an EHR resource."""
+
+    pk: int
+    resource_type: str
+    logical_id: str
+    patient_key: str | None
+    version: int
+    content: str
+    deleted: bool
+    ehr_id: str | None
+    ehr_version: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource_type}/{self.logical_id}"
+
+
+def version_of(resource: Resource) -> EhrVersion | None:
+    """The EHR version a resource read from the EHR is; None without type, id or versionId."""
+    resource_type = str_field(resource, "resourceType")
+    ehr_id = str_field(resource, "id")
+    version = str_field(obj(resource.get("meta")), "versionId")
+    if not (resource_type and ehr_id and version):
+        return None
+    return EhrVersion(EhrRef(resource_type, ehr_id), version, resource)
+
+
+class Merger:
+    """Merges EHR versions into one tenant's store, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, tenant: str, ehr_base: str, now: datetime) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.ehr_base = ehr_base.rstrip("/")
+        self.now = now
+
+    def merge(self, versions: Sequence[EhrVersion]) -> Counter[Outcome]:
+        """Take a page of EHR versions (contents and deletions) into the store."""
+        counts: Counter[Outcome] = Counter()
+        contents = [v.resource for v in versions if v.resource is not None]
+        held = self._held({v.ref for v in versions} | ehr_refs(contents, self.ehr_base))
+        self._match_by_identifier(versions, held)
+        ours = {ref: local.logical_id for ref, local in held.items()}
+        for v in versions:
+            if v.ref not in held and v.resource is not None:
+                ours[v.ref] = self._import_identity(v.ref).id
+        unsent = self._unsent_keys(held.values())
+        for v in versions:
+            counts[self._merge_one(v, held, ours, unsent)] += 1
+        return counts
+
+    def _merge_one(
+        self,
+        v: EhrVersion,
+        held: dict[EhrRef, Local],
+        ours: dict[EhrRef, str],
+        unsent: set[str],
+    ) -> Outcome:
+        local = held.get(v.ref)
+        if v.resource is None:
+            return self._delete(v, local, unsent) if local is not None else Outcome.IGNORED
+        if local is None:
+            return self._import(v, v.resource, held, ours)
+        if local.ehr_id not in (None, v.ref.ehr_id):
+            log.warning("pull: two %s on the EHR carry one identifier of ours", v.ref.resource_type)
+            return Outcome.IGNORED
+        if local.ehr_version == v.version and local.ehr_id == v.ref.ehr_id:
+            return Outcome.SEEN
+        content = to_local(v.resource, local.logical_id, ours, self.ehr_base)
+        if not local.deleted and content_digest(content) == content_digest(_parsed(local.content)):
+            self._note_ehr_version(local, v)
+            return Outcome.SEEN
+        if local.key in unsent:
+            return self._conflict(local, v, dumps(content).decode())
+        self.write_version(local, v, content)
+        return Outcome.UPDATED
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _held(self, refs: Iterable[EhrRef]) -> dict[EhrRef, Local]:
+        """Our rows for these EHR resources, by the EHR ids recorded on them."""
+        by_type: dict[str, set[str]] = {}
+        for ref in refs:
+            by_type.setdefault(ref.resource_type, set()).add(ref.ehr_id)
+        found: dict[EhrRef, Local] = {}
+        for resource_type, ids in by_type.items():
+            rows = self.conn.execute(
+                _local_columns().where(
+                    resources.c.tenant == self.tenant,
+                    resources.c.resource_type == resource_type,
+                    resources.c.ehr_id.in_(sorted(ids)),
+                )
+            )
+            for row in rows:
+                local = _local(row)
+                assert local.ehr_id is not None
+                found[EhrRef(resource_type, local.ehr_id)] = local
+        return found
+
+    def _match_by_identifier(
+        self, versions: Sequence[EhrVersion], held: dict[EhrRef, Local]
+    ) -> None:
+        """Find by identifier the resources of ours whose EHR id we never learned (a patient
+        matched on its MRN, an answer lost in a crash), adding them to `held`."""
+        wanted: dict[tuple[str, str, str], EhrRef] = {}
+        for v in versions:
+            if v.ref in held or v.resource is None:
+                continue
+            for ident in objs(v.resource.get("identifier")):
+                system, value = str_field(ident, "system"), str_field(ident, "value")
+                if system and value:
+                    wanted[(v.ref.resource_type, system, value)] = v.ref
+        if not wanted:
+            return
+        rows = self.conn.execute(
+            _local_columns()
+            .add_columns(resources.c.identifier_system, resources.c.identifier_value)
+            .where(
+                resources.c.tenant == self.tenant,
+                resources.c.resource_type.in_({t for t, _, _ in wanted}),
+                resources.c.identifier_system.in_({s for _, s, _ in wanted}),
+                resources.c.identifier_value.in_({v for _, _, v in wanted}),
+            )
+        )
+        for row in rows:
+            ref = wanted.get((row.resource_type, row.identifier_system, row.identifier_value))
+            if ref is not None and ref not in held:
+                held[ref] = _local(row)
+
+    def _unsent_keys(self, locals_: Iterable[Local]) -> set[str]:
+        """The keys of our resources among `locals_` that a not-yet-done outbox entry holds."""
+        patients = {local.patient_key for local in locals_ if local.patient_key is not None}
+        rows = self.conn.execute(
+            select(outbox.c.resource_keys).where(
+                outbox.c.tenant == self.tenant,
+                outbox.c.state.in_(UNSENT_STATES),
+                or_(outbox.c.patient_key.in_(sorted(patients)), outbox.c.carries_shared),
+            )
+        )
+        return {key for (keys,) in rows for key in keys}
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _import_identity(self, ref: EhrRef) -> Identity:
+        return Identity(ref.resource_type, self.ehr_base, f"{ref.resource_type}/{ref.ehr_id}")
+
+    def _import(
+        self,
+        v: EhrVersion,
+        resource: Resource,
+        held: dict[EhrRef, Local],
+        ours: dict[EhrRef, str],
+    ) -> Outcome:
+        """A resource the EHR created: kept when it is about one of our patients."""
+        if v.ref.resource_type == "Patient" or v.ref.resource_type in SHARED_TYPES:
+            return Outcome.IGNORED  # searched by ids we hold: not ours means not asked for
+        patient = self._patient_of(resource, held)
+        if patient is None:
+            return Outcome.IGNORED
+        ident = self._import_identity(v.ref)
+        content = to_local(resource, ident.id, ours, self.ehr_base)
+        text = dumps(content).decode()
+        pk = self.conn.execute(
+            insert(resources)
+            .values(
+                tenant=self.tenant,
+                resource_type=ident.resource_type,
+                logical_id=ident.id,
+                identifier_system=ident.system,
+                identifier_value=ident.value,
+                patient_key=patient.patient_key,
+                scope_key=None,
+                version=1,
+                **_current(text, self.now),
+                **_ehr_fields(v),
+            )
+            .returning(resources.c.pk)
+        ).scalar_one()
+        self._record(pk, 1, text, False, self._provenance(ident.reference, 1, v, "CREATE"))
+        reindex(self.conn, pk, self.tenant, ident.resource_type, content)
+        held[v.ref] = Local(
+            pk, ident.resource_type, ident.id, patient.patient_key, 1, text, False,
+            v.ref.ehr_id, v.version,
+        )  # fmt: skip
+        return Outcome.IMPORTED
+
+    def _patient_of(self, resource: Resource, held: dict[EhrRef, Local]) -> Local | None:
+        for element in ("subject", "patient"):
+            text = str_field(obj(resource.get(element)), "reference")
+            ref = parse_reference(text, self.ehr_base) if text else None
+            if ref is not None and ref.resource_type == "Patient" and ref in held:
+                return held[ref]
+        return None
+
+    def write_version(self, local: Local, v: EhrVersion, content: Resource) -> None:
+        """Make `content` (the EHR's version `v`, in our terms) the current version."""
+        text = dumps(content).decode()
+        version = local.version + 1
+        self.conn.execute(
+            update(resources)
+            .where(resources.c.pk == local.pk)
+            .values(version=version, **_current(text, self.now), **_ehr_fields(v))
+        )
+        provenance = self._provenance(local.key, version, v, "UPDATE")
+        self._record(local.pk, version, text, False, provenance)
+        reindex(self.conn, local.pk, self.tenant, local.resource_type, content)
+
+    def _delete(self, v: EhrVersion, local: Local, unsent: set[str]) -> Outcome:
+        if local.ehr_version == v.version or _older(v.version, local.ehr_version):
+            return Outcome.SEEN
+        if local.deleted:
+            self._note_ehr_version(local, v)
+            return Outcome.SEEN
+        if local.key in unsent:
+            return self._conflict(local, v, "null")
+        self.tombstone(local, v)
+        return Outcome.DELETED
+
+    def tombstone(self, local: Local, v: EhrVersion) -> None:
+        """Record that the EHR deleted the resource (its version `v`)."""
+        version = local.version + 1
+        self.conn.execute(
+            update(resources)
+            .where(resources.c.pk == local.pk)
+            .values(
+                version=version,
+                deleted=True,
+                last_updated=self.now,
+                ehr_version=v.version,
+                ehr_etag=_etag(v.version),
+            )
+        )
+        provenance = self._provenance(local.key, version, v, "DELETE")
+        self._record(local.pk, version, local.content, True, provenance)
+        unindex(self.conn, local.pk)
+
+    def _note_ehr_version(self, local: Local, v: EhrVersion) -> None:
+        self.conn.execute(
+            update(resources).where(resources.c.pk == local.pk).values(**_ehr_fields(v))
+        )
+
+    def _conflict(self, local: Local, v: EhrVersion, ehr_content: str) -> Outcome:
+        known = self.conn.execute(
+            select(pull_conflicts.c.id).where(
+                pull_conflicts.c.resource_pk == local.pk,
+                pull_conflicts.c.ehr_version == v.version,
+            )
+        ).first()
+        if known is not None:
+            return Outcome.SEEN
+        self.conn.execute(
+            insert(pull_conflicts).values(
+                tenant=self.tenant,
+                resource_pk=local.pk,
+                ehr_id=v.ref.ehr_id,
+                ehr_version=v.version,
+                ehr_etag=_etag(v.version),
+                ehr_content=ehr_content,
+                local_version=local.version,
+                detected_at=self.now,
+                state=OPEN,
+            )
+        )
+        log.warning(
+            "ALERT pull: a %s changed on both sides; see `adapter conflicts`", local.resource_type
+        )
+        return Outcome.CONFLICT
+
+    def _record(self, pk: int, version: int, text: str, deleted: bool, provenance: str) -> None:
+        self.conn.execute(
+            insert(resource_versions).values(
+                resource_pk=pk,
+                version=version,
+                content=text,
+                deleted=deleted,
+                recorded_at=self.now,
+                source=SOURCE_EHR,
+                submission_id=None,
+                provenance=provenance,
+            )
+        )
+
+    def _provenance(self, key: str, version: int, v: EhrVersion, operation: str) -> str:
+        """A FHIR Provenance: our `version` of `key` is the EHR's version `v`, taken now."""
+        ehr_version = f"{self.ehr_base}/{v.ref.resource_type}/{v.ref.ehr_id}/_history/{v.version}"
+        provenance: JsonObject = {
+            "resourceType": "Provenance",
+            "target": [{"reference": f"{key}/_history/{version}"}],
+            "recorded": self.now.isoformat(),
+            "activity": {"coding": [{"system": DATA_OPERATION, "code": operation}]},
+            "agent": [
+                {
+                    "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]},
+                    "who": {
+                        "identifier": {"system": "urn:ietf:rfc:3986", "value": self.ehr_base},
+                        "display": "EHR",
+                    },
+                }
+            ],
+            "entity": [{"role": "source", "what": {"reference": ehr_version}}],
+        }
+        return dumps(provenance).decode()
+
+
+def load_local(conn: Connection, pk: int) -> Local | None:
+    row = conn.execute(_local_columns().where(resources.c.pk == pk)).first()
+    return None if row is None else _local(row)
+
+
+def _local_columns() -> Any:
+    return select(
+        resources.c.pk,
+        resources.c.resource_type,
+        resources.c.logical_id,
+        resources.c.patient_key,
+        resources.c.version,
+        resources.c.content,
+        resources.c.deleted,
+        resources.c.ehr_id,
+        resources.c.ehr_version,
+    )
+
+
+def _local(row: Row[Any]) -> Local:
+    return Local(
+        int(row.pk),
+        str(row.resource_type),
+        str(row.logical_id),
+        None if row.patient_key is None else str(row.patient_key),
+        int(row.version),
+        str(row.content),
+        bool(row.deleted),
+        None if row.ehr_id is None else str(row.ehr_id),
+        None if row.ehr_version is None else str(row.ehr_version),
+    )
+
+
+def _parsed(text: str) -> Resource:
+    value = orjson.loads(text)
+    assert isinstance(value, dict)
+    return value
+
+
+def _current(text: str, now: datetime) -> dict[str, object]:
+    """The `resources` columns of a live current version with content `text`."""
+    return {
+        "content": text,
+        "content_hash": sha256(text.encode()),
+        "deleted": False,
+        "last_updated": now,
+    }
+
+
+def _ehr_fields(v: EhrVersion) -> dict[str, object]:
+    """The `resources` columns naming the EHR's version of the resource."""
+    return {"ehr_id": v.ref.ehr_id, "ehr_version": v.version, "ehr_etag": _etag(v.version)}
+
+
+def _etag(version: str) -> str:
+    return f'W/"{version}"'
+
+
+def _older(version: str, than: str | None) -> bool:
+    """True when both are numbers (as HAPI's are) and `version` is the older one."""
+    return than is not None and version.isdigit() and than.isdigit() and int(version) < int(than)
