@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapter.sync.ehr_view import EhrRef, content_digest, parse_reference, to_local
+from mappings.jsontypes import JsonObject
 
 BASE = "https://ehr.test/fhir"
 
@@ -17,7 +18,7 @@ def test_parse_reference__relative_absolute_versioned_and_foreign() -> None:
 
 
 def test_to_local__ours_rewritten_unknown_made_absolute_meta_dropped_id_ours() -> None:
-    theirs = {
+    theirs: JsonObject = {
         "resourceType": "MedicationStatement",
         "id": "s9",
         "meta": {"versionId": "2", "lastUpdated": "2026-11-25T10:00:00Z"},
@@ -40,14 +41,14 @@ def test_to_local__ours_rewritten_unknown_made_absolute_meta_dropped_id_ours() -
 
 
 def test_content_digest__ignores_server_elements_and_key_order() -> None:
-    a = {
+    a: JsonObject = {
         "resourceType": "Patient",
         "id": "1",
         "meta": {"versionId": "1"},
         "gender": "female",
         "active": True,
     }
-    b = {
+    b: JsonObject = {
         "active": True,
         "resourceType": "Patient",
         "gender": "female",
