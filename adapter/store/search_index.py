@@ -251,7 +251,16 @@ def reindex(
 ) -> None:
     """Replace the index rows of resource `pk` by those of `content`."""
     unindex(conn, pk)
-    rows = [
+    rows = index_values(pk, tenant, resource_type, content)
+    if rows:
+        conn.execute(insert(search_index), rows)
+
+
+def index_values(
+    pk: int, tenant: str, resource_type: str, content: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The `search_index` rows of a new resource `pk`, to insert (many at once)."""
+    return [
         {
             "resource_pk": pk,
             "tenant": tenant,
@@ -264,8 +273,6 @@ def reindex(
         }
         for row in index_rows(resource_type, content)
     ]
-    if rows:
-        conn.execute(insert(search_index), rows)
 
 
 def unindex(conn: Connection, pk: int) -> None:

@@ -42,8 +42,9 @@ from adapter.store.schema import (
     pull_conflicts,
     resource_versions,
     resources,
+    search_index,
 )
-from adapter.store.search_index import reindex, unindex
+from adapter.store.search_index import index_values, reindex, unindex
 from adapter.sync.ehr_view import EhrRef, content_digest, ehr_refs, parse_reference, to_local
 from adapter.sync.pull_scope import SHARED_TYPES
 from mappings.identity import Identity
@@ -55,6 +56,8 @@ SOURCE_EHR = "ehr"
 # An outbox entry in one of these states holds a clinic change the EHR has not taken yet.
 UNSENT_STATES = (PENDING, IN_FLIGHT, CONFLICT, DEAD)
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+# The `pk` of a resource imported by the page being merged, until the page is written.
+PENDING_PK = 0
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,17 @@ class EhrVersion:
     ref: EhrRef
     version: str
     resource: Resource | None
+
+
+@dataclass(frozen=True)
+class _Import:
+    """A resource the EHR created, waiting to be inserted with the rest of its page."""
+
+    identity: Identity
+    patient_key: str | None
+    version: EhrVersion
+    content: Resource
+    text: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,7 @@ class Merger:
         self.tenant = tenant
         self.ehr_base = ehr_base.rstrip("/")
         self.now = now
+        self._imports: list[_Import] = []
 
     def merge(self, versions: Sequence[EhrVersion]) -> Counter[Outcome]:
         """Take a page of EHR versions (contents and deletions) into the store."""
@@ -131,6 +146,7 @@ class Merger:
         unsent = self._unsent_keys(held.values())
         for v in versions:
             counts[self._merge_one(v, held, ours, unsent)] += 1
+        self._write_imports()
         return counts
 
     def _merge_one(
@@ -150,6 +166,8 @@ class Merger:
             return Outcome.IGNORED
         if local.ehr_version == v.version and local.ehr_id == v.ref.ehr_id:
             return Outcome.SEEN
+        if local.pk == PENDING_PK:
+            return Outcome.SEEN  # imported from this very page (a search lists one version)
         content = to_local(v.resource, local.logical_id, ours, self.ehr_base)
         if not local.deleted and content_digest(content) == content_digest(_parsed(local.content)):
             self._note_ehr_version(local, v)
@@ -244,29 +262,51 @@ class Merger:
         ident = self._import_identity(v.ref)
         content = to_local(resource, ident.id, ours, self.ehr_base)
         text = dumps(content).decode()
-        pk = self.conn.execute(
-            insert(resources)
-            .values(
-                tenant=self.tenant,
-                resource_type=ident.resource_type,
-                logical_id=ident.id,
-                identifier_system=ident.system,
-                identifier_value=ident.value,
-                patient_key=patient.patient_key,
-                scope_key=None,
-                version=1,
-                **_current(text, self.now),
-                **_ehr_fields(v),
-            )
-            .returning(resources.c.pk)
-        ).scalar_one()
-        self._record(pk, 1, text, False, self._provenance(ident.reference, 1, v, "CREATE"))
-        reindex(self.conn, pk, self.tenant, ident.resource_type, content)
+        self._imports.append(_Import(ident, patient.patient_key, v, content, text))
+        # Held from now on: the same resource again in this page is a version already seen.
         held[v.ref] = Local(
-            pk, ident.resource_type, ident.id, patient.patient_key, 1, text, False,
+            PENDING_PK, ident.resource_type, ident.id, patient.patient_key, 1, text, False,
             v.ref.ehr_id, v.version,
         )  # fmt: skip
         return Outcome.IMPORTED
+
+    def _write_imports(self) -> None:
+        """Insert the page's imported resources, their versions and index rows: a few
+        statements of many rows each (imports are most of what a first pull reads)."""
+        if not self._imports:
+            return
+        rows = [
+            {
+                "tenant": self.tenant,
+                "resource_type": i.identity.resource_type,
+                "logical_id": i.identity.id,
+                "identifier_system": i.identity.system,
+                "identifier_value": i.identity.value,
+                "patient_key": i.patient_key,
+                "scope_key": None,
+                "version": 1,
+                **_current(i.text, self.now),
+                **_ehr_fields(i.version),
+            }
+            for i in self._imports
+        ]
+        statement = insert(resources).returning(resources.c.pk, sort_by_parameter_order=True)
+        pks = list(self.conn.execute(statement, rows).scalars())
+        versions = [
+            self._version_row(
+                pk, 1, i.text, False, self._provenance(i.identity.reference, 1, i.version, "CREATE")
+            )
+            for pk, i in zip(pks, self._imports, strict=True)
+        ]
+        self.conn.execute(insert(resource_versions), versions)
+        index = [
+            row
+            for pk, i in zip(pks, self._imports, strict=True)
+            for row in index_values(pk, self.tenant, i.identity.resource_type, i.content)
+        ]
+        if index:
+            self.conn.execute(insert(search_index), index)
+        self._imports = []
 
     def _patient_of(self, resource: Resource, held: dict[EhrRef, Local]) -> Local | None:
         for element in ("subject", "patient"):
@@ -352,17 +392,22 @@ class Merger:
 
     def _record(self, pk: int, version: int, text: str, deleted: bool, provenance: str) -> None:
         self.conn.execute(
-            insert(resource_versions).values(
-                resource_pk=pk,
-                version=version,
-                content=text,
-                deleted=deleted,
-                recorded_at=self.now,
-                source=SOURCE_EHR,
-                submission_id=None,
-                provenance=provenance,
-            )
+            insert(resource_versions), [self._version_row(pk, version, text, deleted, provenance)]
         )
+
+    def _version_row(
+        self, pk: int, version: int, text: str, deleted: bool, provenance: str
+    ) -> dict[str, object]:
+        return {
+            "resource_pk": pk,
+            "version": version,
+            "content": text,
+            "deleted": deleted,
+            "recorded_at": self.now,
+            "source": SOURCE_EHR,
+            "submission_id": None,
+            "provenance": provenance,
+        }
 
     def _provenance(self, key: str, version: int, v: EhrVersion, operation: str) -> str:
         """A FHIR Provenance: our `version` of `key` is the EHR's version `v`, taken now."""

@@ -36,19 +36,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from adapter.errors import EhrBadResponse, EhrError
 from adapter.fhir.capability import Capabilities
 from adapter.fhir.client import Page
 from adapter.fhir.http import Params
 from adapter.store.engine import write_transaction
-from adapter.store.schema import resources, sync_state
+from adapter.store.schema import resource_versions, resources, sync_state
 from adapter.sync.ehr_view import EhrRef, parse_reference
 from adapter.sync.merge import EhrVersion, Merger, Outcome, version_of
 from adapter.sync.pull_scope import PATIENT_PARAM, known_patients, pulled_types
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 LEASE_NAME = "pull/lease"
+# How far before our own first record a first `_history` read starts, beside the overlap:
+# the EHR's clock may be behind ours (NTP keeps two servers well within this).
+HISTORY_MARGIN = timedelta(seconds=60)
 
 
 class PullEhr(Protocol):
@@ -229,14 +233,14 @@ class Puller:
         self._take_lease(tenant)
         try:
             # Patients first: the EHR ids they teach scope every other channel.
-            for patients in _channels(self.engine, tenant, patients_only=True):
+            for patients in channels(self.engine, tenant, patients_only=True):
                 self._with_retries(tenant, patients.name, summary, self._search_channel, patients)
-            channels = _channels(self.engine, tenant)
-            for channel in channels[2:]:
+            every = channels(self.engine, tenant)
+            for channel in every[2:]:
                 self._with_retries(tenant, channel.name, summary, self._search_channel, channel)
             if self.options.deletions:
                 capabilities = self.ehr.capabilities()
-                for resource_type in dict.fromkeys(c.resource_type for c in channels):
+                for resource_type in dict.fromkeys(c.resource_type for c in every):
                     if capabilities.supports(resource_type, "history-type"):
                         self._with_retries(
                             tenant,
@@ -325,7 +329,7 @@ class Puller:
         pages = self.ehr.search_pages(
             channel.resource_type, params, max_pages=self.options.max_pages
         )
-        for page in pages:
+        for page in _ahead(pages):
             versions = _matches(page.bundle, channel.resource_type)
             stamps = [_last_updated(v) for v in versions]
             ordered = ordered and _ascending(stamps, mark)
@@ -343,14 +347,19 @@ class Puller:
         state_name = f"pull/history/{resource_type}"
         with self.engine.connect() as conn:
             state = _load(conn, tenant, state_name)
-        cursor = _instant(state.get("cursor"))
-        params: list[tuple[str, str]] = [("_count", str(self.options.page_size))]
-        if cursor is not None:
-            params.append(("_since", _format(cursor - self.options.overlap)))
+            cursor = _instant(state.get("cursor"))
+            since = (
+                cursor - self.options.overlap
+                if cursor
+                else _first_held(conn, tenant, resource_type)
+            )
+        if since is None:
+            return  # nothing of this type on the EHR is ours: nothing to tombstone
+        params = [("_count", str(self.options.page_size)), ("_since", _format(since))]
         newest_seen: set[EhrRef] = set()
         until: datetime | None = None
         pages = self.ehr.history_pages(resource_type, params, max_pages=self.options.max_pages)
-        for page in pages:
+        for page in _ahead(pages):
             until = until or page.server_time
             deletions = []
             for entry in objs(page.bundle.get("entry")):
@@ -410,6 +419,35 @@ class Puller:
             )
 
 
+def _first_held(conn: Connection, tenant: str, resource_type: str) -> datetime | None:
+    """Where a first read of a type's history starts: a while before the oldest version we
+    hold of a resource the EHR has. Deletions before that cannot concern us, and the whole
+    history of a busy EHR is not worth reading. The margin covers the two clocks' skew."""
+    oldest = conn.execute(
+        select(func.min(resource_versions.c.recorded_at))
+        .join(resources, resources.c.pk == resource_versions.c.resource_pk)
+        .where(
+            resources.c.tenant == tenant,
+            resources.c.resource_type == resource_type,
+            resources.c.ehr_id.is_not(None),
+        )
+    ).scalar()
+    if not isinstance(oldest, datetime):
+        return None
+    aware = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)  # SQLite keeps no zone
+    return aware - HISTORY_MARGIN
+
+
+def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """`pages`, each next one fetched while the caller merges the one before: the EHR's
+    time and ours overlap. Only the helper thread ever advances `pages`."""
+    with ThreadPoolExecutor(1, thread_name_prefix="adapter-pull-fetch") as pool:
+        coming = pool.submit(next, pages, None)
+        while (page := coming.result()) is not None:
+            coming = pool.submit(next, pages, None)
+            yield page
+
+
 def _gone(owner: str) -> bool:
     """True when a lease's owner (`host:pid:role`) is a process of this host that ended:
     a pull killed mid-way must not keep the next one waiting for its lease to run out."""
@@ -426,13 +464,13 @@ def _gone(owner: str) -> bool:
     return False
 
 
-def _channels(engine: Engine, tenant: str, *, patients_only: bool = False) -> list[Channel]:
+def channels(engine: Engine, tenant: str, *, patients_only: bool = False) -> list[Channel]:
     """The tenant's channels, the two Patient ones first."""
     with engine.connect() as conn:
-        return _channels_in(conn, tenant, patients_only)
+        return channels_in(conn, tenant, patients_only)
 
 
-def _channels_in(conn: Connection, tenant: str, patients_only: bool) -> list[Channel]:
+def channels_in(conn: Connection, tenant: str, patients_only: bool) -> list[Channel]:
     patients = known_patients(conn, tenant)
     by_id = tuple((p.pk, p.ehr_id) for p in patients if p.ehr_id is not None)
     unknown = tuple(
