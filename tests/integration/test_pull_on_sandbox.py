@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import orjson
 import pytest
 import requests
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import NoResultFound
 
 from adapter.fhir.client import FhirClient
 from adapter.ingest import ingest_encounter
@@ -36,11 +37,13 @@ from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from mappings.people import unmap_patient
 from tests.integration.support import FHIR_JSON, encounter
+from tests.integration.test_clinic_api import serving
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SERVICE_KEY = f"pull-it-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -430,3 +433,68 @@ def _conflict_content(engine: Engine, conflict_id: int) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_service__pulls_on_its_schedule__ehr_edit_arrives_without_a_command(
+    fhir_base_url: str, tmp_path: Path
+) -> None:
+    """The service as deployed (two web processes, the parent pushes and pulls), pulling
+    every second: an edit made on the EHR reaches the store by itself."""
+    tag = uuid.uuid4().hex[:10]
+    ctx = MappingContext(namespace=f"https://fhir.pull-{tag}.example", tenant=f"svc-{tag}")
+    keys = tmp_path / "keys.json"
+    keys.write_text(
+        orjson.dumps(
+            [{"key": SERVICE_KEY, "tenant": ctx.tenant, "scopes": ["clinic/*.*"]}]
+        ).decode()
+    )
+    database = f"sqlite:///{tmp_path / 'adapter.db'}"
+    settings = {
+        "ADAPTER_DATABASE_URL": database,
+        "ADAPTER_EHR_BASE_URL": fhir_base_url,
+        "ADAPTER_NAMESPACE": ctx.namespace,
+        "ADAPTER_API_KEYS_FILE": str(keys),
+        "ADAPTER_WEB_WORKERS": "2",
+        "ADAPTER_PULL_INTERVAL_SECONDS": "1",
+    }
+    sub = encounter(30)
+    with serving(settings, tmp_path / "service.log") as url:
+        posted = _post_until_stored(url, sub.model_dump_json(exclude_none=True).encode())
+        engine = create_store_engine(database)
+        try:
+            patient = _wait_for(lambda: _pushed_patient(engine, ctx), "the patient to be pushed")
+            _ehr_edit(fhir_base_url, "Patient", patient.ehr_id, _set_phone("+1 555 0123"))
+            _wait_for(
+                lambda: "+1 555 0123" in _row(engine, ctx, "Patient").content,
+                "the scheduled pull to bring the EHR's edit",
+            )
+            assert _versions(engine, patient.pk)[-1].source == "ehr"
+        finally:
+            engine.dispose()
+    assert posted.status_code == 201
+
+
+def _post_until_stored(url: str, body: bytes) -> requests.Response:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SERVICE_KEY}"}
+    deadline = time.monotonic() + 60
+    while True:
+        reply = requests.post(f"{url}/clinic/encounters", data=body, headers=headers, timeout=30)
+        if reply.status_code != 503 or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.5)
+
+
+def _pushed_patient(engine: Engine, ctx: MappingContext) -> Any:
+    try:
+        patient = _row(engine, ctx, "Patient")
+    except NoResultFound:
+        return None
+    return patient if patient.ehr_id is not None else None
+
+
+def _wait_for(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+    return found
