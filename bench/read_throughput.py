@@ -216,6 +216,7 @@ def our_service(db: Path, folder: Path, web_workers: int) -> Iterator[tuple[str,
         "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
         "ADAPTER_API_KEYS_FILE": str(keys),
         "ADAPTER_RUN_WORKER": "false",
+        "ADAPTER_PULL_INTERVAL_SECONDS": "0",
         "ADAPTER_LOG_LEVEL": "WARNING",
         "ADAPTER_WEB_WORKERS": str(web_workers),
     }

@@ -178,6 +178,10 @@ class PullBusy(Exception):
     """Another pull holds the tenant's lease."""
 
 
+class PullStopped(Exception):
+    """The service is shutting down: the pull ended after its last committed page."""
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -205,6 +209,8 @@ class Puller:
         self.sleep = sleep
         self.backoff = backoff or Backoff(base_seconds=1.0, cap_seconds=60.0)
         self.progress = progress
+        self.stop = threading.Event()
+        """Set to end a pull after the page being merged (a later pull resumes there)."""
 
     def pull(self, tenant: str | None = None) -> PullSummary:
         """Every change since the last pull, for `tenant` or every tenant in the store."""
@@ -214,11 +220,15 @@ class Puller:
         return summary
 
     def run(self, stop: threading.Event, interval_seconds: float) -> None:
-        """Pull every `interval_seconds` until `stop` is set (the service's schedule)."""
+        """Pull every `interval_seconds` until `stop` is set (the service's schedule); a
+        pull under way when it is set ends after its current page."""
+        self.stop = stop
         while not stop.is_set():
             try:
                 summary = self.pull()
                 log.info("pull: %s", summary.line())
+            except PullStopped:
+                log.info("pull: stopped for shutdown; the next pull resumes where it was")
             except PullBusy:
                 log.info("pull: another pull is running; skipped this round")
             except Exception:  # a database hiccup must not end the schedule
@@ -260,6 +270,8 @@ class Puller:
         work: Callable[[str, Any, PullSummary], None],
         what: object,
     ) -> None:
+        if self.stop.is_set():
+            raise PullStopped
         summary.channels += 1
         for attempt in range(1, self.options.attempts + 1):
             try:
@@ -394,6 +406,8 @@ class Puller:
         summary.pages += 1
         if self.progress is not None:
             self.progress(summary)
+        if self.stop.is_set():
+            raise PullStopped
 
     def _take_lease(self, tenant: str) -> None:
         now = self.clock()
@@ -441,11 +455,16 @@ def _first_held(conn: Connection, tenant: str, resource_type: str) -> datetime |
 def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
     """`pages`, each next one fetched while the caller merges the one before: the EHR's
     time and ours overlap. Only the helper thread ever advances `pages`."""
-    with ThreadPoolExecutor(1, thread_name_prefix="adapter-pull-fetch") as pool:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="adapter-pull-fetch")
+    try:
         coming = pool.submit(next, pages, None)
         while (page := coming.result()) is not None:
             coming = pool.submit(next, pages, None)
             yield page
+    finally:
+        # A pull that stops early does not wait for the page being fetched (its request
+        # ends within the EHR timeout, and nothing uses it).
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _gone(owner: str) -> bool:

@@ -88,10 +88,14 @@ def service(
 
 @contextmanager
 def serving(settings: dict[str, str], log: Path) -> Iterator[str]:
-    """`adapter serve` on a free port with `settings` (and no other ADAPTER_* variable),
-    logging to `log`; yields its URL once `/health` answers, and stops it after."""
+    """`adapter serve` on a free port with `settings` (and no other ADAPTER_* variable; no
+    scheduled pull unless `settings` ask for one), logging to `log`; yields its URL once
+    `/health` answers, and stops it after."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | settings
+    # Pulling is tested on its own (test_pull_on_sandbox.py); elsewhere the service's pull
+    # would read every tenant of the shared test PostgreSQL at each start.
+    quiet = {"ADAPTER_PULL_INTERVAL_SECONDS": "0"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | quiet | settings
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)

@@ -25,7 +25,7 @@ from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import DONE, outbox, resources, sync_state
 from adapter.sync.merge import Outcome
-from adapter.sync.pull import LEASE_NAME, PullBusy, Puller, PullOptions
+from adapter.sync.pull import LEASE_NAME, PullBusy, Puller, PullOptions, PullStopped
 from adapter.sync.push import Backoff
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
@@ -334,3 +334,21 @@ def _history_capability(resource_type: str) -> JsonObject:
             }
         ],
     }
+
+
+@responses.activate
+def test_pull__stop_set_mid_pull__ends_after_the_page_and_resumes_there(engine: Engine) -> None:
+    page = _bundle([_statement("s1", _stamp(1))], next_url=f"{BASE}/page2")
+    _ehr(lambda _: (200, {}, page))
+    responses.add(responses.GET, f"{BASE}/page2", body=_bundle([_statement("s2", _stamp(2))]))
+    puller = _puller(engine)
+    puller.progress = lambda s: puller.stop.set() if s.counts[Outcome.IMPORTED] else None
+
+    with pytest.raises(PullStopped):
+        puller.pull(TENANT)
+
+    run = _state(engine, "pull/MedicationStatement")["run"]
+    assert isinstance(run, dict)
+    assert run["after"] == "2026-11-24T09:01:00.000+00:00"
+    summary = _puller(engine).pull(TENANT)
+    assert summary.counts[Outcome.IMPORTED] == 1, "the second statement, and only it"
