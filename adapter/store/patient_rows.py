@@ -13,9 +13,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, or_, select
 
 from adapter.store.schema import resource_versions, resources
 from mappings.identity import Identity
@@ -31,11 +32,17 @@ class StoredResource:
     logical_id: str
     identifier_system: str
     identifier_value: str
-    content: Resource
+    text: str
+    """The stored JSON; parsed on first use of `content` (older reviews' are never read)."""
     source: str
     """`clinic` (accepted from the clinic API) or `ehr` (taken from the EHR by the pull)."""
     last_updated: datetime
     """When the store last changed it, in UTC."""
+
+    @cached_property
+    def content(self) -> Resource:
+        loaded = json.loads(self.text)
+        return loaded if isinstance(loaded, dict) else {}
 
     @property
     def reference(self) -> str:
@@ -53,12 +60,33 @@ def current_patient(conn: Connection, tenant: str, patient: Identity) -> StoredR
     return found[0] if found else None
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """Which of a patient's resources to read: of `types`, with an identifier under one of
+    `systems` (any when None), or, with `foreign_to`, under none starting with it."""
+
+    types: tuple[str, ...]
+    systems: tuple[str, ...] | None = None
+    foreign_to: str | None = None
+
+    def clause(self) -> ColumnElement[bool]:
+        found: list[ColumnElement[bool]] = [resources.c.resource_type.in_(self.types)]
+        if self.systems is not None:
+            found.append(resources.c.identifier_system.in_(self.systems))
+        if self.foreign_to is not None:
+            # Exact, by `substr`: SQLite's LIKE ignores case.
+            head = func.substr(resources.c.identifier_system, 1, len(self.foreign_to))
+            found.append(head != self.foreign_to)
+        return and_(*found)
+
+
 def patient_resources(
-    conn: Connection, tenant: str, patient_key: str, types: Sequence[str]
+    conn: Connection, tenant: str, patient_key: str, wanted: Sequence[Wanted]
 ) -> list[StoredResource]:
-    """The current, undeleted resources of `types` held under `patient_key`, oldest first."""
+    """The current, undeleted resources held under `patient_key` that any of `wanted`
+    describes, oldest first: one pass over the patient's rows, however many kinds."""
     query = _current(tenant).where(
-        resources.c.patient_key == patient_key, resources.c.resource_type.in_(types)
+        resources.c.patient_key == patient_key, or_(*(w.clause() for w in wanted))
     )
     return [_stored(row) for row in conn.execute(query.order_by(resources.c.pk))]
 
@@ -85,7 +113,6 @@ def _current(tenant: str) -> Select[Any]:
 
 
 def _stored(row: Row[Any]) -> StoredResource:
-    loaded = json.loads(row.content)
     moment: datetime = row.last_updated
     # SQLite hands back the stored UTC time without its offset.
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -95,7 +122,7 @@ def _stored(row: Row[Any]) -> StoredResource:
         logical_id=str(row.logical_id),
         identifier_system=str(row.identifier_system),
         identifier_value=str(row.identifier_value),
-        content=loaded if isinstance(loaded, dict) else {},
+        text=str(row.content),
         source=str(row.source),
         last_updated=utc,
     )

@@ -24,11 +24,17 @@ Tombstoned resources never appear.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
-from adapter.store.patient_rows import StoredResource, current_patient, patient_resources
+from adapter.store.patient_rows import (
+    StoredResource,
+    Wanted,
+    current_patient,
+    patient_resources,
+)
 from mappings import identity
 from mappings import medication_review_refs as refs
 from mappings.context import MappingContext
@@ -48,8 +54,9 @@ from mappings.medication_review_statements import unmap_statement
 from mappings.people import patient_fields
 
 CLINIC = "clinic"
-LIST_TYPES = ("Procedure", "MedicationStatement", "MedicationRequest", "AllergyIntolerance")
+REVIEW_PART_TYPES = ("MedicationStatement", "AllergyIntolerance")
 IMPORTED_MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest")
+IMPORTED_TYPES = (*IMPORTED_MEDICATION_TYPES, "AllergyIntolerance")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -58,12 +65,22 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
     patient = current_patient(conn, ctx.tenant, identity.patient(ctx, mrn))
     if patient is None:
         return None
-    rows = patient_resources(conn, ctx.tenant, mrn, LIST_TYPES)
+    systems = _OurSystems.of(ctx)
     ours_prefix = f"{ctx.namespace}/sid/"
+    rows = patient_resources(
+        conn,
+        ctx.tenant,
+        mrn,
+        [
+            Wanted(("Procedure",), (systems.review,)),
+            Wanted(REVIEW_PART_TYPES, (systems.statement, systems.allergy)),
+            Wanted(IMPORTED_TYPES, foreign_to=ours_prefix),
+        ],
+    )
+    review = latest_review([r for r in rows if r.identifier_system == systems.review])
+    review_id = review.identifier_value if review is not None else None
     ours = [r for r in rows if r.identifier_system.startswith(ours_prefix)]
     imported = [r for r in rows if not r.identifier_system.startswith(ours_prefix)]
-    review = latest_review(ours, ctx)
-    review_id = review.identifier_value if review is not None else None
     allergies, none_known = _allergies(ours, imported, review_id, ctx)
     return {
         "patient": _patient(patient, mrn),
@@ -74,10 +91,25 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
     }
 
 
-def latest_review(ours: Sequence[StoredResource], ctx: MappingContext) -> StoredResource | None:
+@dataclass(frozen=True)
+class _OurSystems:
+    """The identifier systems of a review's resources (a part's value names its review)."""
+
+    review: str
+    statement: str
+    allergy: str
+
+    @classmethod
+    def of(cls, ctx: MappingContext) -> _OurSystems:
+        return cls(
+            refs.review(ctx, "-").system,
+            refs.statement(ctx, "-", 1).system,
+            refs.allergy(ctx, "-", "-").system,
+        )
+
+
+def latest_review(reviews: Sequence[StoredResource]) -> StoredResource | None:
     """The review Procedure performed last (stored last among equals), if any."""
-    system = refs.review(ctx, "-").system
-    reviews = [r for r in ours if r.resource_type == "Procedure" and r.identifier_system == system]
     return max(reviews, key=lambda r: (_performed(r), r.last_updated, r.pk), default=None)
 
 
