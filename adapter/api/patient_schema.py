@@ -29,11 +29,9 @@ FhirReference = Annotated[
 
 
 class _Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Each item's own fields come first; `source`, `updated_at` and `fhir` close it."""
 
-    source: Source
-    updated_at: UpdatedAt
-    fhir: FhirReference
+    model_config = ConfigDict(extra="forbid")
 
 
 class AddressView(BaseModel):
@@ -59,6 +57,9 @@ class PatientView(_Item):
     phone: str | None = None
     email: str | None = None
     address: AddressView | None = None
+    source: Source
+    updated_at: UpdatedAt
+    fhir: FhirReference
 
 
 class MedicationView(_Item):
@@ -66,9 +67,9 @@ class MedicationView(_Item):
 
     name: str | None = Field(description="The drug as named (null if the EHR named none)")
     status: Literal["active", "on_hold", "stopped"] = Field(
-        description="From the FHIR status for the EHR's entries: on-hold, intended and draft "
-        "are `on_hold`; stopped, completed, not-taken, cancelled and entered-in-error "
-        "`stopped`; active, unknown and anything else `active`"
+        description="The clinic's status as sent; for the EHR's entries, from the FHIR "
+        "status: on-hold, intended and draft are `on_hold`; stopped, completed, not-taken, "
+        "cancelled and entered-in-error `stopped`; active, unknown and anything else `active`"
     )
     rxnorm: str | None = Field(None, description="RxNorm code, when one is recorded")
     dose: str | None = None
@@ -80,6 +81,9 @@ class MedicationView(_Item):
     fhir_status: str | None = Field(
         None, description="The FHIR status code itself (the contract's three fold several)"
     )
+    source: Source
+    updated_at: UpdatedAt
+    fhir: FhirReference
 
 
 class AllergyView(_Item):
@@ -89,6 +93,9 @@ class AllergyView(_Item):
     reaction: str | None = None
     severity: Literal["mild", "moderate", "severe"] | None = None
     rxnorm: str | None = None
+    source: Source
+    updated_at: UpdatedAt
+    fhir: FhirReference
 
 
 class ReviewView(_Item):
@@ -96,6 +103,9 @@ class ReviewView(_Item):
 
     review_id: str
     reviewed_at: str | None = None
+    source: Source
+    updated_at: UpdatedAt
+    fhir: FhirReference
 
 
 class PatientRecordView(BaseModel):

@@ -4,7 +4,8 @@ clinic contract words them, from the clinic's records and what the pull took fro
 Every item names its `source`: `clinic` when its current version came from the clinic
 API, `ehr` when the pull wrote it (an EHR's edit of one of ours, or a resource the EHR
 created, imported under the EHR's identifier). Its `fhir` reference is our logical id,
-`updated_at` when the store last changed it.
+`updated_at` when the store last changed it. An item of ours the EHR edited shows the
+EHR's content, read as the EHR's own items are (`mappings.ehr_lists.edited_medication`).
 
 - `patient`: the Patient's current version through the reverse mapping; an EHR's edit the
   contract cannot hold (a partial birth date, say) is shown as the EHR wrote it.

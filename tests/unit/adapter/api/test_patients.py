@@ -361,6 +361,13 @@ def _adapter_logs(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("adapter"))
 
 
+def test_store_not_migrated_yet__503_retry_after(tmp_path: Path) -> None:
+    client = TestClient(_app(tmp_path))  # no lifespan: the background migration never ran
+    reply = client.get(f"/clinic/patients/{MRN}", headers=bearer(VIEWER_A))
+    assert reply.status_code == 503
+    assert reply.headers["Retry-After"] == "2"
+
+
 def test_store_error__503__nothing_clinical_logged(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -372,6 +379,7 @@ def test_store_error__503__nothing_clinical_logged(
     monkeypatch.setattr(patients, "patient_view", database_down)
     reply = client.get(f"/clinic/patients/{MRN}", headers=bearer(VIEWER_A))
     assert reply.status_code == 503
+    assert MRN not in reply.text
     logged = _adapter_logs(caplog)
     assert "OperationalError" in logged
     assert MRN not in logged
