@@ -7,12 +7,16 @@ defensively, since an EHR may drop, add or reorder elements.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from mappings import terminology
 from mappings.context import MappingContext
 from mappings.identity import PART_SEPARATOR, Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.terminology import CLINIC_SYSTEM
+
+# A resource, or whatever the caller keeps a resource in (a stored row, say).
+Part = TypeVar("Part")
 
 
 def obj(value: JsonValue) -> JsonObject:
@@ -137,9 +141,9 @@ def parts_by_owner(
     return found
 
 
-def by_position(found: Sequence[tuple[str, Resource]]) -> list[Resource]:
+def by_position(found: Sequence[tuple[str, Part]]) -> list[Part]:
     """The resources whose part is a position, in the record's order (first copy wins)."""
-    numbered: dict[int, Resource] = {}
+    numbered: dict[int, Part] = {}
     for part, res in found:
         if part.isascii() and part.isdigit():
             numbered.setdefault(int(part), res)

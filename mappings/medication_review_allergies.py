@@ -112,13 +112,14 @@ def unmap_allergies(
     found = refs.parts(resources, "AllergyIntolerance", refs.ALLERGY_KIND, review_id, ctx)
     listed = by_position(found)
     if listed:
-        return [_unmap_allergy(res) for res in listed]
+        return [unmap_allergy(res) for res in listed]
     if any(part == refs.NO_KNOWN_ALLERGY for part, _ in found):
         return []
     return None
 
 
-def _unmap_allergy(res: Resource) -> JsonObject:
+def unmap_allergy(res: Resource) -> JsonObject:
+    """One allergy we wrote, as the contract's allergy JSON."""
     code = obj(res.get("code"))
     reaction = refs.first(res.get("reaction"))
     manifestation = refs.first(reaction.get("manifestation"))

@@ -34,9 +34,15 @@ _STATUS_FROM_FHIR = {"active": "active", "on-hold": "on_hold", "stopped": "stopp
 
 def statement_status(med: MedicationRecord) -> str:
     """The R4 status in effect for the infusion day."""
-    if med.status == "stopped" or med.instruction == "stop":
+    return status_for_day(med.status, med.instruction)
+
+
+def status_for_day(status: str, instruction: str) -> str:
+    """The R4 status that a contract status and an infusion-day instruction give together;
+    also how a reader tells whether an EHR's edit of the status left our extensions stale."""
+    if status == "stopped" or instruction == "stop":
         return "stopped"
-    if med.status == "on_hold" or med.instruction == "hold":
+    if status == "on_hold" or instruction == "hold":
         return "on-hold"
     return "active"
 
@@ -96,10 +102,11 @@ def unmap_statements(
 ) -> list[JsonValue]:
     """The medications of the review, in the record's order, as contract JSON."""
     found = refs.parts(resources, "MedicationStatement", refs.STATEMENT_KIND, review_id, ctx)
-    return [_unmap_statement(res, ctx) for res in by_position(found)]
+    return [unmap_statement(res, ctx) for res in by_position(found)]
 
 
-def _unmap_statement(res: Resource, ctx: MappingContext) -> JsonObject:
+def unmap_statement(res: Resource, ctx: MappingContext) -> JsonObject:
+    """One statement we wrote, as the contract's medication JSON."""
     drug = obj(res.get("medicationCodeableConcept"))
     dosage = refs.first(res.get("dosage"))
     timing_code = obj(obj(dosage.get("timing")).get("code"))

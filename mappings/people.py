@@ -118,21 +118,25 @@ def unmap_patient(resources: Sequence[Resource], mrn: str, ctx: MappingContext) 
     found = by_identity(resources, identity.patient(ctx, mrn))
     if found is None:
         return None
+    return Patient.model_validate(patient_fields(found, mrn))
+
+
+def patient_fields(found: Resource, mrn: str) -> JsonObject:
+    """The contract's Patient fields read from a Patient resource, not yet validated: an
+    EHR's edit may hold what the contract cannot (a partial birth date, no given name)."""
     name = _first(found.get("name"))
     given = name.get("given")
     telecom_list: list[JsonValue] = list(objs(found.get("telecom")))
-    return Patient.model_validate(
-        {
-            "mrn": mrn,
-            "given_name": given[0] if isinstance(given, list) and given else None,
-            "family_name": name.get("family"),
-            "birth_date": found.get("birthDate"),
-            "sex": found.get("gender"),
-            "phone": _telecom(telecom_list, "phone"),
-            "email": _telecom(telecom_list, "email"),
-            "address": _unmap_address(found.get("address")),
-        }
-    )
+    return {
+        "mrn": mrn,
+        "given_name": given[0] if isinstance(given, list) and given else None,
+        "family_name": name.get("family"),
+        "birth_date": found.get("birthDate"),
+        "sex": found.get("gender"),
+        "phone": _telecom(telecom_list, "phone"),
+        "email": _telecom(telecom_list, "email"),
+        "address": _unmap_address(found.get("address")),
+    }
 
 
 def _first(value: JsonValue) -> JsonObject:

@@ -16,6 +16,7 @@ from adapter.api import (
     fhir_read,
     fhir_search,
     health,
+    patients,
     records,
     submissions,
 )
@@ -77,7 +78,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
     add_problem_handlers(app)
     publish_contract_schemas(app)
-    for router in (health.router, encounters.router, records.router, submissions.router):
+    for router in (
+        health.router,
+        encounters.router,
+        records.router,
+        submissions.router,
+        patients.router,
+    ):
         app.include_router(router)
     app.include_router(admin_audit.router)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).

@@ -7,7 +7,9 @@ face (`/admin/...`) with its final status: refusals (401/403/404/413/422...) and
 - who: the `Caller` the auth dependency left on the request's state (`key:<8 hex>` of an API
   key, `jwt:<client_id or sub>`), `-` when none was authenticated;
 - what: derived from the path (`Patient/<id>`, `Observation` plus the names, never the
-  values, of the search parameters), or `Submission/<id>` from the answer's `Location`;
+  values, of the search parameters), `Submission/<id>` from the answer's `Location`, or
+  what the route left as `request.state.audit_target` (`GET /clinic/patients/{mrn}`
+  names the Patient by its logical id: the MRN of its path is never kept);
 - the interaction (`create`, `update`, `read`, `vread`, `history-instance`, `search-type`,
   `operation`, ...), the HTTP status, and a count (the entries of a Bundle answer, the
   references of a clinic receipt, else 1 on success).
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 AUDITED_PREFIXES = ("/clinic/", "/fhir/", "/admin/")
 UNAUDITED_PATHS = frozenset({"/fhir/metadata"})
 NO_CALLER = "-"
+# A route may leave on `request.state` what it touched, when its path cannot say it safely.
+AUDIT_TARGET = "audit_target"
 REQUEST_ID_HEADER = b"x-request-id"
 BATCH_SIZE = 500
 LINGER_SECONDS = 0.2
@@ -177,17 +181,22 @@ class AuditTrail:
             await self.app(scope, receive, recording_send)
         finally:
             if audited:
-                self.writer.submit(self._record(scope, state.get("caller"), answer))
+                self.writer.submit(self._record(scope, state, answer))
 
-    def _record(self, scope: Scope, caller: object, answer: _Answer) -> AuditRecord:
+    def _record(self, scope: Scope, state: dict[str, Any], answer: _Answer) -> AuditRecord:
         status = answer.status or 500
         interaction, what = describe(
             scope["method"], scope["path"], scope["query_string"], keep_ids=status < 400
         )
+        target = state.get(AUDIT_TARGET)
+        if isinstance(target, str) and status < 400:
+            # The route named what it read by its logical id; its path holds an MRN.
+            what = target
         if interaction == "create":
             # 201 created something, 200 answered a resend; a refusal stays an attempted create.
             interaction = "update" if status == 200 else "create"
             what = answer.submission() or what
+        caller = state.get("caller")
         who = caller if isinstance(caller, Caller) else None
         return AuditRecord(
             at=self.clock(),

@@ -43,6 +43,7 @@ SCOPE_PATTERN = (
 
 ENCOUNTERS_WRITE = "clinic/encounters.write"
 SUBMISSIONS_READ = "clinic/submissions.read"
+PATIENTS_READ = "clinic/patients.read"
 
 
 class _KeyEntry(BaseModel):

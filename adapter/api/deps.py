@@ -15,7 +15,13 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
-from adapter.api.auth import ENCOUNTERS_WRITE, SUBMISSIONS_READ, Caller, require_scope
+from adapter.api.auth import (
+    ENCOUNTERS_WRITE,
+    PATIENTS_READ,
+    SUBMISSIONS_READ,
+    Caller,
+    require_scope,
+)
 from adapter.background import BackgroundWork
 from adapter.config import Settings
 from adapter.errors import StoreUnavailable
@@ -48,3 +54,4 @@ ClockDep = Annotated[Clock, Depends(app_clock)]
 StoreReady = Annotated[None, Depends(migrated_store)]
 EncounterWriter = Annotated[Caller, Depends(require_scope(ENCOUNTERS_WRITE))]
 SubmissionReader = Annotated[Caller, Depends(require_scope(SUBMISSIONS_READ))]
+PatientReader = Annotated[Caller, Depends(require_scope(PATIENTS_READ))]

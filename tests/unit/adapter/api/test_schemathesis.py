@@ -58,7 +58,7 @@ OPERATIONS = _operations()
 def test_schema__covers_every_clinic_endpoint() -> None:
     paths = {operation.path for operation in OPERATIONS}
     assert "/clinic/encounters" in paths
-    assert len(paths) == 6
+    assert len(paths) == 7
     posts = [operation for operation in OPERATIONS if operation.method.upper() == "POST"]
     assert all(operation.body for operation in posts)  # each documents its JSON body
 

@@ -1,0 +1,224 @@
+"""The clinic's view of one patient: demographics, medication list and allergies, as the
+clinic contract words them, from the clinic's records and what the pull took from the EHR.
+
+Every item names its `source`: `clinic` when its current version came from the clinic
+API, `ehr` when the pull wrote it (an EHR's edit of one of ours, or a resource the EHR
+created, imported under the EHR's identifier). Its `fhir` reference is our logical id,
+`updated_at` when the store last changed it. An item of ours the EHR edited shows the
+EHR's content, read as the EHR's own items are (`mappings.ehr_lists.edited_medication`).
+
+- `patient`: the Patient's current version through the reverse mapping; an EHR's edit the
+  contract cannot hold (a partial birth date, say) is shown as the EHR wrote it.
+- `medications`: the statements of the patient's latest medication review, in the
+  review's order, then every imported MedicationStatement and MedicationRequest, in the
+  order the pull stored them. The latest review is the one performed last
+  (`performedDateTime`, the contract's `reviewed_at`), ties going to the one stored last;
+  earlier reviews' statements are history, not the current list. Our own
+  MedicationRequests (an infusion's order) carry our identifier and are no list items.
+- `allergies`: the latest review's allergies, then the imported ones that the EHR does not
+  mark refuted, entered in error, inactive or resolved. "No known allergies" is
+  `allergies: []` with `no_known_allergies: true`: the latest review (or the EHR) stated
+  it and no allergy is listed from either side; `[]` with `false` means none recorded.
+Tombstoned resources never appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from adapter.store.patient_rows import (
+    StoredResource,
+    Wanted,
+    current_patient,
+    patient_resources,
+)
+from mappings import identity
+from mappings import medication_review_refs as refs
+from mappings.context import MappingContext
+from mappings.contract import Patient
+from mappings.ehr_lists import (
+    edited_medication,
+    ehr_allergy,
+    ehr_medication,
+    is_current_allergy,
+    is_no_known_allergy,
+)
+from mappings.identity import PART_SEPARATOR
+from mappings.jsontypes import JsonObject, JsonValue
+from mappings.lookup import by_position, str_field
+from mappings.medication_review_allergies import unmap_allergy
+from mappings.medication_review_statements import unmap_statement
+from mappings.people import patient_fields
+
+CLINIC = "clinic"
+REVIEW_PART_TYPES = ("MedicationStatement", "AllergyIntolerance")
+IMPORTED_MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest")
+IMPORTED_TYPES = (*IMPORTED_MEDICATION_TYPES, "AllergyIntolerance")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject | None:
+    """The patient's current record, or None when the tenant holds no such patient."""
+    patient = current_patient(conn, ctx.tenant, identity.patient(ctx, mrn))
+    if patient is None:
+        return None
+    systems = _OurSystems.of(ctx)
+    ours_prefix = f"{ctx.namespace}/sid/"
+    rows = patient_resources(
+        conn,
+        ctx.tenant,
+        mrn,
+        [
+            Wanted(("Procedure",), (systems.review,)),
+            Wanted(REVIEW_PART_TYPES, (systems.statement, systems.allergy)),
+            Wanted(IMPORTED_TYPES, foreign_to=ours_prefix),
+        ],
+    )
+    review = latest_review([r for r in rows if r.identifier_system == systems.review])
+    review_id = review.identifier_value if review is not None else None
+    ours = [r for r in rows if r.identifier_system.startswith(ours_prefix)]
+    imported = [r for r in rows if not r.identifier_system.startswith(ours_prefix)]
+    allergies, none_known = _allergies(ours, imported, review_id, ctx)
+    return {
+        "patient": _patient(patient, mrn),
+        "medication_review": _review(review),
+        "medications": _medications(ours, imported, review_id, ctx),
+        "allergies": allergies,
+        "no_known_allergies": none_known,
+    }
+
+
+@dataclass(frozen=True)
+class _OurSystems:
+    """The identifier systems of a review's resources (a part's value names its review)."""
+
+    review: str
+    statement: str
+    allergy: str
+
+    @classmethod
+    def of(cls, ctx: MappingContext) -> _OurSystems:
+        return cls(
+            refs.review(ctx, "-").system,
+            refs.statement(ctx, "-", 1).system,
+            refs.allergy(ctx, "-", "-").system,
+        )
+
+
+def latest_review(reviews: Sequence[StoredResource]) -> StoredResource | None:
+    """The review Procedure performed last (stored last among equals), if any."""
+    return max(reviews, key=lambda r: (_performed(r), r.last_updated, r.pk), default=None)
+
+
+def _performed(review: StoredResource) -> datetime:
+    text = str_field(review.content, "performedDateTime")
+    try:
+        moment = datetime.fromisoformat(text) if text else _EARLIEST
+    except ValueError:
+        return _EARLIEST
+    return moment if moment.tzinfo is not None else _EARLIEST
+
+
+def _review(review: StoredResource | None) -> JsonValue:
+    if review is None:
+        return None
+    performed = str_field(review.content, "performedDateTime")
+    return {"review_id": review.identifier_value, "reviewed_at": performed} | _about(review)
+
+
+def _patient(row: StoredResource, mrn: str) -> JsonObject:
+    fields = patient_fields(row.content, mrn)
+    try:
+        shown: JsonObject = Patient.model_validate(fields).model_dump(mode="json")
+    except ValueError:  # pydantic's ValidationError: an EHR edit outside the contract
+        shown = _as_written(fields)
+    return shown | _about(row)
+
+
+def _as_written(fields: JsonObject) -> JsonObject:
+    """The fields as read, each kept only when it has the contract's JSON type."""
+    out: JsonObject = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
+    address = fields.get("address")
+    if isinstance(address, dict):
+        line = address.get("line")
+        parts: JsonObject = {k: v for k, v in address.items() if isinstance(v, str)}
+        if isinstance(line, list) and all(isinstance(item, str) for item in line):
+            parts["line"] = line
+        out["address"] = parts
+    return out
+
+
+def _medications(
+    ours: Sequence[StoredResource],
+    imported: Sequence[StoredResource],
+    review_id: str | None,
+    ctx: MappingContext,
+) -> list[JsonValue]:
+    listed: list[JsonValue] = []
+    if review_id is not None:
+        system = refs.statement(ctx, review_id, 1).system
+        for row in by_position(_parts(ours, "MedicationStatement", system, review_id)):
+            listed.append(_clinic_medication(row, ctx) | _about(row))
+    for row in imported:
+        if row.resource_type in IMPORTED_MEDICATION_TYPES:
+            listed.append(ehr_medication(row.content) | _about(row))
+    return listed
+
+
+def _clinic_medication(row: StoredResource, ctx: MappingContext) -> JsonObject:
+    if row.source != CLINIC:
+        return edited_medication(row.content, ctx)
+    return unmap_statement(row.content, ctx) | {"fhir_status": str_field(row.content, "status")}
+
+
+def _allergies(
+    ours: Sequence[StoredResource],
+    imported: Sequence[StoredResource],
+    review_id: str | None,
+    ctx: MappingContext,
+) -> tuple[list[JsonValue], bool]:
+    """The allergies listed, and whether "no known allergies" stands (nothing listed)."""
+    reviewed: list[StoredResource] = []
+    none_known = False
+    if review_id is not None:
+        system = refs.allergy(ctx, review_id, refs.NO_KNOWN_ALLERGY).system
+        parts = _parts(ours, "AllergyIntolerance", system, review_id)
+        reviewed = by_position(parts)
+        statements = [r for part, r in parts if part == refs.NO_KNOWN_ALLERGY]
+        none_known = any(r.source == CLINIC for r in statements)
+        reviewed += [r for r in statements if r.source != CLINIC]
+    listed: list[JsonValue] = []
+    for row in [*reviewed, *(r for r in imported if r.resource_type == "AllergyIntolerance")]:
+        if row.source == CLINIC:
+            listed.append(unmap_allergy(row.content) | _about(row))
+        elif is_no_known_allergy(row.content, ctx):
+            none_known = True
+        elif is_current_allergy(row.content):
+            listed.append(ehr_allergy(row.content) | _about(row))
+    return listed, none_known and not listed
+
+
+def _parts(
+    rows: Sequence[StoredResource], resource_type: str, system: str, owner: str
+) -> list[tuple[str, StoredResource]]:
+    """(part, row) for each row whose identifier under `system` is `<owner>~<part>`."""
+    prefix = owner + PART_SEPARATOR
+    return [
+        (r.identifier_value.removeprefix(prefix), r)
+        for r in rows
+        if r.resource_type == resource_type
+        and r.identifier_system == system
+        and r.identifier_value.startswith(prefix)
+    ]
+
+
+def _about(row: StoredResource) -> JsonObject:
+    return {
+        "source": row.source,
+        "updated_at": row.last_updated.isoformat(),
+        "fhir": row.reference,
+    }
