@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from adapter.commands import ingest, lineage, mapping, migrate, outbox, push, serve
+from adapter.commands import ingest, lineage, mapping, migrate, outbox, push, reconcile, serve
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -27,5 +27,6 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     push.add_worker_parser,
     outbox.add_parser,
     lineage.add_parser,
+    reconcile.add_parser,
     migrate.add_parser,
 )
