@@ -26,7 +26,7 @@ from adapter.errors import EhrBadResponse, EhrNotFound
 from adapter.fhir.client import FhirClient
 from adapter.store.schema import DONE, outbox, resources
 from adapter.sync.compare import Difference, Ours, Scope, Tally, compare
-from adapter.sync.payload import as_ehr_would_hold, load
+from adapter.sync.payload import as_ehr_would_hold, ehr_references, load
 from adapter.sync.pull_scope import (
     PATIENT_PARAM,
     SHARED_TYPES,
@@ -167,8 +167,10 @@ def _patient_keys(conn: Connection, tenant: str, patient: KnownPatient) -> list[
 def _ours(conn: Connection, work: Plan, keys: Sequence[str]) -> dict[str, list[Ours]]:
     """Our rows by type, each with its content in the EHR's vocabulary."""
     grouped: dict[str, list[Ours]] = {}
-    for item in load(conn, work.tenant, keys):
-        view = None if item.deleted else as_ehr_would_hold(conn, work.tenant, item)
+    items = load(conn, work.tenant, keys)
+    targets = ehr_references(conn, work.tenant, [item for item in items if not item.deleted])
+    for item in items:
+        view = None if item.deleted else as_ehr_would_hold(conn, work.tenant, item, targets)
         mine = Ours(item, view, item.key in work.unsent)
         grouped.setdefault(item.identity.resource_type, []).append(mine)
     return grouped
