@@ -96,7 +96,7 @@ def _line(found: Difference) -> str:
     )
 
 
-def _summary(results: dict[str, Result]) -> dict[str, int]:
+def _summary(results: dict[str, Result]) -> dict[str, int | dict[str, int]]:
     result = Result()
     for one in results.values():
         result.add(one)
@@ -108,14 +108,16 @@ def _summary(results: dict[str, Result]) -> dict[str, int]:
         "on_ehr": sum(t.on_ehr for t in result.tallies.values()),
         "identical": sum(t.identical for t in result.tallies.values()),
         "differences": len(result.differences),
-        **{kind: kinds[kind] for kind in KINDS},
+        "by_kind": {kind: kinds[kind] for kind in KINDS},
     }
 
 
 def _as_text(results: dict[str, Result]) -> str:
     lines = [_line(found) for result in results.values() for found in result.differences]
     figures = _summary(results)
-    by_kind = ", ".join(f"{figures[kind]} {kind}" for kind in KINDS)
+    kinds = figures["by_kind"]
+    assert isinstance(kinds, dict)
+    by_kind = ", ".join(f"{kinds[kind]} {kind}" for kind in KINDS)
     lines.append(
         f"reconcile: {figures['differences']} differences ({by_kind}); "
         f"{figures['tenants']} tenants, {figures['patients']} patients, "

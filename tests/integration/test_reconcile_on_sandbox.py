@@ -222,15 +222,16 @@ def test_reconcile__medication_statement_created_on_the_ehr__not_in_the_store(
     assert found["patient"] == _patient_id(setup, sub)
 
 
-def test_reconcile__clinic_change_not_pushed_yet__not_yet_sent(
+def test_reconcile__clinic_changes_not_pushed_yet__not_yet_sent(
     setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A changed reading, a new one and one left out of the resend (to be deleted)."""
     sub, _ = _pushed_one(setup)
     vitals = list(sub.vitals or ())
     assert vitals[1].heart_rate is not None
     faster = vitals[1].heart_rate.model_copy(update={"value": vitals[1].heart_rate.value + 20})
     added = vitals[-1].model_copy(update={"vitals_id": f"{vitals[-1].vitals_id}-late"})
-    changed = [vitals[0], vitals[1].model_copy(update={"heart_rate": faster}), *vitals[2:]]
+    changed = [vitals[0], vitals[1].model_copy(update={"heart_rate": faster}), *vitals[2:-1]]
     _ingest(setup, [sub.model_copy(update={"vitals": [*changed, added]})])
     status, report = _reconcile(setup, monkeypatch, capsys)
     assert status == 1
@@ -241,6 +242,9 @@ def test_reconcile__clinic_change_not_pushed_yet__not_yet_sent(
     assert reading["ehr_id"] == _ehr_id(setup, "Observation", reading["our_id"])
     late = identity(setup.ctx, "Observation", "vitals", added.vitals_id, "heart-rate").id
     assert found[late]["ehr_id"] is None
+    removed = found[_heart_rate_id(setup, sub, reading=len(vitals) - 1)]
+    assert removed["ehr_id"] == _ehr_id(setup, "Observation", removed["our_id"])
+    assert removed["paths"] == []
 
 
 def test_reconcile__text_report__ids_and_paths_only_never_the_mrn(
@@ -259,6 +263,6 @@ def test_reconcile__text_report__ids_and_paths_only_never_the_mrn(
         f"{setup.ctx.tenant}\tpatient {_patient_id(setup, sub)}\tPatient\tEHR {patient}\t"
         f"ours {_patient_id(setup, sub)}\tcontent differs: name[0].family"
     )
-    assert summary.startswith("reconcile: 1 differences (0 not yet sent, 0 missing on the EHR")
+    assert summary.startswith("reconcile: 1 differences (0 not yet sent, 0 missing on the EHR, ")
     for private in (sub.patient.mrn, "Changed-On-The-EHR", sub.patient.family_name):
         assert private not in out
