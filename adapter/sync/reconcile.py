@@ -67,6 +67,8 @@ class Plan:
 
 
 def plan(conn: Connection, tenant: str) -> Plan:
+    """What to compare for `tenant`; keys of undelivered outbox entries mark our changes
+    that are not on the EHR yet (pending, retrying, dead letters and conflicts alike)."""
     types = pulled_types(conn, tenant)
     pending = conn.execute(
         select(outbox.c.resource_keys).where(outbox.c.tenant == tenant, outbox.c.state != DONE)
@@ -108,6 +110,9 @@ def reconcile_tenant(
 def reconcile_patient(
     engine: Engine, client: FhirClient, work: Plan, patient: KnownPatient
 ) -> Result:
+    """One patient: the Patient by its EHR id, each type by the patient search, the rest of
+    ours by `_id`. A patient the EHR never acknowledged costs no request: all of it is
+    simply not yet sent."""
     with engine.connect() as conn:
         ours = _ours(conn, work, _patient_keys(conn, work.tenant, patient))
     theirs: dict[str, list[JsonObject]] = {"Patient": _patient(client, patient)}
@@ -122,6 +127,8 @@ def reconcile_patient(
 
 
 def reconcile_shared(engine: Engine, client: FhirClient, work: Plan) -> Result:
+    """The tenant's clinic and staff, by the EHR ids we hold: no patient search finds them,
+    and another clinic's on the same EHR are none of our business."""
     with engine.connect() as conn:
         keys = conn.execute(
             _current_or_known(work.tenant).where(resources.c.resource_type.in_(work.shared_types))

@@ -26,6 +26,7 @@ from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.references import referenced_keys
 from adapter.store.schema import resources
+from adapter.sync.pull_scope import SHARED_TYPES
 from adapter.sync.push import Backoff, PushWorker
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
@@ -245,6 +246,31 @@ def test_reconcile__clinic_changes_not_pushed_yet__not_yet_sent(
     removed = found[_heart_rate_id(setup, sub, reading=len(vitals) - 1)]
     assert removed["ehr_id"] == _ehr_id(setup, "Observation", removed["our_id"])
     assert removed["paths"] == []
+
+
+def test_reconcile__patient_never_pushed__each_resource_not_yet_sent(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pushed_one(setup)
+    waiting = encounter(2, "esketamine-session")
+    _ingest(setup, [waiting])
+    status, report = _reconcile(setup, monkeypatch, capsys)
+    assert status == 1
+    with setup.engine.connect() as conn:
+        ours = conn.execute(
+            select(resources.c.resource_type, resources.c.logical_id).where(
+                resources.c.tenant == setup.ctx.tenant,
+                resources.c.patient_key == waiting.patient.mrn,
+                resources.c.ehr_id.is_(None),
+            )
+        ).all()
+    assert len(ours) > 10
+    assert sorted(_differences(report)) == sorted(
+        ("not yet sent", kind, logical_id) for kind, logical_id in ours
+    )
+    for found in report["differences"]:
+        shared = found["resource_type"] in SHARED_TYPES  # its own provider: per tenant
+        assert found["patient"] == (None if shared else _patient_id(setup, waiting))
 
 
 def test_reconcile__text_report__ids_and_paths_only_never_the_mrn(
