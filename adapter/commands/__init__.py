@@ -11,7 +11,17 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from adapter.commands import ingest, lineage, mapping, migrate, outbox, pull, push, serve
+from adapter.commands import (
+    ingest,
+    lineage,
+    mapping,
+    migrate,
+    outbox,
+    pull,
+    push,
+    reconcile,
+    serve,
+)
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -29,5 +39,6 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     pull.add_pull_parser,
     pull.add_conflicts_parser,
     lineage.add_parser,
+    reconcile.add_parser,
     migrate.add_parser,
 )

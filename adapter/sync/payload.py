@@ -20,7 +20,7 @@ Encounter that only a later entry brings, and a conditional reference to it woul
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -121,7 +121,7 @@ def _entry(item: Stored, targets: dict[str, str]) -> JsonObject:
     return {"fullUrl": item.identity.urn, "resource": body, "request": request}
 
 
-def _rewrite(text: str, targets: dict[str, str]) -> str:
+def _rewrite(text: str, targets: Mapping[str, str]) -> str:
     def swap(match: re.Match[str]) -> str:
         key = f"{match.group(1)}/{match.group(2)}"
         return f'"reference":"{targets.get(key, key)}"'
@@ -153,16 +153,25 @@ def _with_unsent_targets(conn: Connection, tenant: str, items: list[Stored]) -> 
     return out
 
 
-def as_ehr_would_hold(conn: Connection, tenant: str, item: Stored) -> Resource:
+def as_ehr_would_hold(
+    conn: Connection, tenant: str, item: Stored, targets: Mapping[str, str] | None = None
+) -> Resource:
     """`item`'s content with its references to our resources turned into the EHR's ids (where
-    known), so it compares field by field with the EHR's copy (`adapter push --dry-run`)."""
-    text = item.text
-    keys = sorted(referenced_keys(text))
-    targets = {
-        item.key: f"{item.identity.resource_type}/{item.ehr_id}"
-        for item in load(conn, tenant, keys)
-        if item.ehr_id is not None
-    }
-    view = orjson.loads(_rewrite(text, targets))
+    known), so it compares field by field with the EHR's copy (`adapter push --dry-run`,
+    `adapter reconcile`). `targets` (from `ehr_references`) saves the look-up when many
+    items are compared at once."""
+    if targets is None:
+        targets = ehr_references(conn, tenant, [item])
+    view = orjson.loads(_rewrite(item.text, targets))
     assert isinstance(view, dict)
     return view
+
+
+def ehr_references(conn: Connection, tenant: str, items: Sequence[Stored]) -> dict[str, str]:
+    """`Type/<EHR id>` of each of our resources that `items` refer to and the EHR holds."""
+    keys = sorted({key for item in items for key in referenced_keys(item.text)})
+    return {
+        other.key: f"{other.identity.resource_type}/{other.ehr_id}"
+        for other in load(conn, tenant, keys)
+        if other.ehr_id is not None
+    }
