@@ -31,8 +31,10 @@ from adapter.store.migrate import upgrade
 from adapter.store.schema import OPEN, pull_conflicts, resource_versions, resources, sync_state
 from adapter.sync.conflicts import list_conflicts, resolve
 from adapter.sync.merge import Outcome
+from adapter.sync.patient_view import patient_view
 from adapter.sync.pull import Puller, PullOptions
 from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.reconcile import plan, reconcile_tenant
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from mappings.people import unmap_patient
@@ -112,6 +114,15 @@ def _version_count(engine: Engine, ctx: MappingContext) -> int:
                 .where(resources.c.tenant == ctx.tenant)
             ).scalar_one()
         )
+
+
+def _assert_reconciled(engine: Engine, base: str, ctx: MappingContext) -> None:
+    """`adapter reconcile`'s comparison finds the store and the EHR in agreement."""
+    with engine.connect() as conn:
+        work = plan(conn, ctx.tenant)
+    with FhirClient(base) as client:
+        found = reconcile_tenant(engine, client, work)
+    assert found.differences == []
 
 
 def _ehr_edit(base: str, resource_type: str, ehr_id: str, change: Any) -> dict[str, Any]:
@@ -203,6 +214,16 @@ def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
     assert "meta" not in content
     assert [v.source for v in _versions(store, imported.pk)] == ["ehr"]
 
+    with store.connect() as conn:
+        view: Any = patient_view(conn, ctx, sub.patient.mrn)
+    assert view is not None
+    assert view["patient"]["phone"] == "+1 555 0199"
+    assert view["patient"]["source"] == "ehr"
+    from_ehr = [m for m in view["medications"] if m["source"] == "ehr"]
+    assert [(m["name"], m["rxnorm"]) for m in from_ehr] == [("sertraline 50 MG", "312938")]
+    assert {m["source"] for m in view["medications"]} == {"clinic", "ehr"}
+    _assert_reconciled(store, fhir_base_url, ctx)
+
     versions = _version_count(store, ctx)
     again = _puller(store, fhir_base_url).pull(ctx.tenant)
     assert again.counts[Outcome.UPDATED] == again.counts[Outcome.IMPORTED] == 0
@@ -273,6 +294,7 @@ def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
     assert "new.address@example.org" in on_ehr.text
     after = _puller(store, fhir_base_url).pull(ctx.tenant)
     assert after.counts[Outcome.UPDATED] == after.counts[Outcome.CONFLICT] == 0
+    _assert_reconciled(store, fhir_base_url, ctx)
 
 
 def test_pull__conflict_resolved_for_the_ehr__its_version_becomes_ours(
@@ -295,6 +317,8 @@ def test_pull__conflict_resolved_for_the_ehr__its_version_becomes_ours(
             select(pull_conflicts.c.state).where(pull_conflicts.c.id == conflict.id)
         ).scalar_one()
     assert state != OPEN
+    _puller(store, fhir_base_url).pull(ctx.tenant)
+    _assert_reconciled(store, fhir_base_url, ctx)
 
 
 def test_pull__deleted_on_the_ehr__tombstone_not_resurrected(
@@ -323,6 +347,7 @@ def test_pull__deleted_on_the_ehr__tombstone_not_resurrected(
     assert again.counts[Outcome.DELETED] == 0
     _ingest(store, sub, ctx)  # the clinic's same record again: still deleted
     assert _row(store, ctx, "Provenance", pk=reading.pk).deleted
+    _assert_reconciled(store, fhir_base_url, ctx)
 
 
 def test_pull__2000_changes_over_pages_of_50__killed_and_restarted__each_once(
@@ -379,6 +404,7 @@ def test_pull__2000_changes_over_pages_of_50__killed_and_restarted__each_once(
             .group_by(resources.c.pk)
         ).scalars()
         assert set(per_resource) == {1}, "no change was applied twice"
+    _assert_reconciled(engine, fhir_base_url, ctx)
     engine.dispose()
 
 
@@ -464,14 +490,35 @@ def test_service__pulls_on_its_schedule__ehr_edit_arrives_without_a_command(
         try:
             patient = _wait_for(lambda: _pushed_patient(engine, ctx), "the patient to be pushed")
             _ehr_edit(fhir_base_url, "Patient", patient.ehr_id, _set_phone("+1 555 0123"))
-            _wait_for(
-                lambda: "+1 555 0123" in _row(engine, ctx, "Patient").content,
-                "the scheduled pull to bring the EHR's edit",
+            _ehr_create(fhir_base_url, _statement(patient.ehr_id, "197361", "amlodipine 5 MG"))
+            record = _wait_for(
+                lambda: _record_with_ehr_items(url, sub.patient.mrn),
+                "the scheduled pull to bring the EHR's changes to the clinic's record",
             )
+            assert record["patient"]["phone"] == "+1 555 0123"
             assert _versions(engine, patient.pk)[-1].source == "ehr"
         finally:
             engine.dispose()
+        reconciled = subprocess.run(
+            [sys.executable, "-m", "adapter.cli", "reconcile", "--tenant", ctx.tenant],
+            env={k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | settings,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=300,
+        )
+        assert reconciled.returncode == 0, reconciled.stdout.decode()[-2000:]
     assert posted.status_code == 201
+
+
+def _record_with_ehr_items(url: str, mrn: str) -> Any:
+    """The clinic's view of the patient once both EHR changes are in it, else None."""
+    headers = {"Authorization": f"Bearer {SERVICE_KEY}"}
+    reply = requests.get(f"{url}/clinic/patients/{mrn}", headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    record = reply.json()
+    names = {m["name"] for m in record["medications"] if m["source"] == "ehr"}
+    ready = record["patient"]["source"] == "ehr" and "amlodipine 5 MG" in names
+    return record if ready else None
 
 
 def _post_until_stored(url: str, body: bytes) -> requests.Response:
