@@ -36,7 +36,6 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
-import orjson
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +48,7 @@ from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.sync.pull import Puller, PullOptions, PullSummary, channels  # noqa: E402
 from adapter.sync.push import PushWorker  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
-from tests.integration.support import encounters  # noqa: E402
+from tests.integration.support import ehr_heart_rates, encounters  # noqa: E402
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -63,45 +62,11 @@ def setup(base: str, folder: Path, patients: int, changes: int) -> tuple[Path, M
     for sub in encounters(patients):
         ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
     PushWorker(engine, FhirClient(base), owner="bench", concurrency=4).drain()
-    with engine.connect() as conn:
-        patient_ids = [c.subjects for c in channels(engine, ctx.tenant) if c.name == "Patient"][0]
-        conn.rollback()
+    (patients_by_id,) = [c for c in channels(engine, ctx.tenant) if c.name == "Patient"]
     engine.dispose()
-    ids = [ehr_id for _, ehr_id in patient_ids]
+    ids = [ehr_id for _, ehr_id in patients_by_id.subjects]
     started = time.perf_counter()
-    for start in range(0, changes, 500):
-        entries = [
-            {
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "category": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                    "code": "vital-signs",
-                                }
-                            ]
-                        }
-                    ],
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                    "subject": {"reference": f"Patient/{ids[n % len(ids)]}"},
-                    "effectiveDateTime": "2026-11-20T10:00:00Z",
-                    "valueQuantity": {
-                        "value": 60 + n % 40,
-                        "unit": "/min",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "/min",
-                    },
-                },
-                "request": {"method": "POST", "url": "Observation"},
-            }
-            for n in range(start, min(start + 500, changes))
-        ]
-        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        reply = requests.post(base, data=orjson.dumps(bundle), headers=FHIR_JSON, timeout=600)
-        reply.raise_for_status()
+    ehr_heart_rates(base, ids, changes, batch=500)
     print(
         f"setup: {changes} Observations created on the sandbox "
         f"in {time.perf_counter() - started:.0f} s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import requests
 
 from mappings.context import MappingContext
@@ -60,3 +61,33 @@ def sandbox_count(base: str, resource_type: str, system: str) -> int:
     )
     reply.raise_for_status()
     return int(reply.json()["total"])
+
+
+def ehr_heart_rates(base: str, patient_ids: list[str], count: int, batch: int = 250) -> None:
+    """`count` heart-rate Observations about the patients (in turn), created directly on the
+    sandbox as an EHR's users would, in transaction Bundles of `batch`."""
+    vital_signs = "http://terminology.hl7.org/CodeSystem/observation-category"
+    for start in range(0, count, batch):
+        entries = [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [{"coding": [{"system": vital_signs, "code": "vital-signs"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "subject": {"reference": f"Patient/{patient_ids[n % len(patient_ids)]}"},
+                    "effectiveDateTime": "2026-11-20T10:00:00Z",
+                    "valueQuantity": {
+                        "value": 60 + n % 40,
+                        "unit": "/min",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "/min",
+                    },
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            }
+            for n in range(start, min(start + batch, count))
+        ]
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        reply = requests.post(base, data=orjson.dumps(bundle), headers=FHIR_JSON, timeout=600)
+        reply.raise_for_status()

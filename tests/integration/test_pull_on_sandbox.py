@@ -38,7 +38,7 @@ from adapter.sync.reconcile import plan, reconcile_tenant
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from mappings.people import unmap_patient
-from tests.integration.support import FHIR_JSON, encounter
+from tests.integration.support import FHIR_JSON, ehr_heart_rates, encounter
 from tests.integration.test_clinic_api import serving
 
 pytestmark = pytest.mark.integration
@@ -361,7 +361,7 @@ def test_pull__2000_changes_over_pages_of_50__killed_and_restarted__each_once(
         _ingest(engine, sub, ctx)
     _push(engine, fhir_base_url, ctx)
     ehr_ids = [_row(engine, ctx, "Patient", patient_key=s.patient.mrn).ehr_id for s in patients]
-    _ehr_bulk_create(fhir_base_url, ehr_ids, 2000)
+    ehr_heart_rates(fhir_base_url, ehr_ids, 2000)
     env = {
         **os.environ,
         "ADAPTER_DATABASE_URL": database,
@@ -419,33 +419,6 @@ def _imported(engine: Engine, ctx: MappingContext, base: str) -> int:
                 .where(resources.c.identifier_system == base)
             ).scalar_one()
         )
-
-
-def _ehr_bulk_create(base: str, patient_ids: list[str], count: int) -> None:
-    """`count` Observations about the patients, created on the sandbox in batches."""
-    for start in range(0, count, 250):
-        entries = [
-            {
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                    "subject": {"reference": f"Patient/{patient_ids[n % len(patient_ids)]}"},
-                    "effectiveDateTime": "2026-11-20T10:00:00Z",
-                    "valueQuantity": {
-                        "value": 60 + n % 40,
-                        "unit": "/min",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "/min",
-                    },
-                },
-                "request": {"method": "POST", "url": "Observation"},
-            }
-            for n in range(start, min(start + 250, count))
-        ]
-        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-        reply = requests.post(base, data=orjson.dumps(bundle), headers=FHIR_JSON, timeout=120)
-        reply.raise_for_status()
 
 
 def _conflict_content(engine: Engine, conflict_id: int) -> str:
