@@ -159,9 +159,11 @@ class FhirClient:
         return FetchedResource(resource, reply.headers.get("ETag") or _etag(resource))
 
     def search(self, resource_type: str, params: Params = ()) -> Iterator[JsonObject]:
-        """Every resource found, page after page (included ones too; never outcomes)."""
+        """Every resource found, page after page (included ones too; never outcomes), as the
+        EHR holds them now (never a cached search result)."""
         what = f"a search of {resource_type}"
-        for page, _ in self._pages(self._type_url(resource_type), params, what, "searchset"):
+        url = self._type_url(resource_type)
+        for page, _ in self._pages(url, params, what, "searchset", headers=FRESH):
             for entry in objs(page.get("entry")):
                 if obj(entry.get("search")).get("mode") != "outcome" and "resource" in entry:
                     yield obj(entry.get("resource"))

@@ -30,6 +30,7 @@ PATIENT_PARAM: dict[str, str] = {
     "Condition": "patient",
     "DetectedIssue": "patient",
     "Encounter": "patient",
+    "Flag": "patient",
     "MedicationAdministration": "patient",
     "MedicationRequest": "patient",
     "MedicationStatement": "patient",

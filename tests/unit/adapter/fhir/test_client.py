@@ -156,6 +156,8 @@ def test_search__several_pages__follows_next_links(
     found = make_client(clock).search("Patient", {"_count": "2"})
     assert [r["id"] for r in found] == ["p1", "p2", "p3", "p4", "p5"]
     assert len(ehr.calls) == 3
+    # Never a cached result: HAPI answers a repeated search from its cache for a minute.
+    assert {call.request.headers["Cache-Control"] for call in ehr.calls} == {"no-cache"}
 
 
 def test_search__outcome_entries__skipped(ehr: responses.RequestsMock, clock: FakeClock) -> None:
