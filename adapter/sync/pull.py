@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from adapter.errors import EhrBadResponse, EhrError
 from adapter.fhir.capability import Capabilities
@@ -52,7 +51,15 @@ from adapter.store.engine import write_transaction
 from adapter.store.schema import resource_versions, resources, sync_state
 from adapter.sync.ehr_view import EhrRef, parse_reference
 from adapter.sync.merge import EhrVersion, Merger, Outcome, version_of
-from adapter.sync.pull_scope import PATIENT_PARAM, known_patients, pulled_types
+from adapter.sync.pull_scope import Channel, channels
+from adapter.sync.pull_state import (
+    ChannelState,
+    Run,
+    format_instant,
+    instant,
+    load_state,
+    save_state,
+)
 from adapter.sync.push import Backoff
 from mappings.jsontypes import JsonObject
 from mappings.lookup import obj, objs, str_field
@@ -118,60 +125,6 @@ class PullSummary:
             f"{c[Outcome.SEEN]} already held, {c[Outcome.IGNORED]} ignored; "
             f"{len(self.failed)} channels failed"
         )
-
-
-@dataclass
-class Run:
-    """A channel's run under way (see the module's docstring)."""
-
-    until: datetime | None
-    top: int
-    done: int
-    after: datetime | None
-
-
-@dataclass
-class ChannelState:
-    cursor: datetime | None = None
-    upto: int = 0
-    run: Run | None = None
-
-    @classmethod
-    def of(cls, data: JsonObject) -> ChannelState:
-        run = obj(data.get("run"))
-        return cls(
-            cursor=_instant(data.get("cursor")),
-            upto=_int(data.get("upto")),
-            run=Run(
-                until=_instant(run.get("until")),
-                top=_int(run.get("top")),
-                done=_int(run.get("done")),
-                after=_instant(run.get("after")),
-            )
-            if run
-            else None,
-        )
-
-    def as_json(self) -> JsonObject:
-        run: JsonObject | None = None
-        if self.run is not None:
-            run = {
-                "until": _format_or_none(self.run.until),
-                "top": self.run.top,
-                "done": self.run.done,
-                "after": _format_or_none(self.run.after),
-            }
-        return {"cursor": _format_or_none(self.cursor), "upto": self.upto, "run": run}
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One way of asking the EHR for changes, with its subjects (pk, search value)."""
-
-    name: str
-    resource_type: str
-    param: str
-    subjects: tuple[tuple[int, str], ...]
 
 
 class PullBusy(Exception):
@@ -296,7 +249,7 @@ class Puller:
     def _search_channel(self, tenant: str, channel: Channel, summary: PullSummary) -> None:
         name = f"pull/{channel.name}"
         with self.engine.connect() as conn:
-            state = ChannelState.of(_load(conn, tenant, name))
+            state = ChannelState.of(load_state(conn, tenant, name))
         if state.run is None:
             top = max((pk for pk, _ in channel.subjects), default=0)
             state.run = Run(until=None, top=top, done=0, after=None)
@@ -312,10 +265,10 @@ class Puller:
             run.done, run.after = chunk[-1][0], None
             subjects = subjects[len(chunk) :]
             with write_transaction(self.engine) as conn:
-                _save(conn, tenant, name, state.as_json(), self.clock())
+                save_state(conn, tenant, name, state.as_json(), self.clock())
         done = ChannelState(cursor=run.until or state.cursor, upto=run.top, run=None)
         with write_transaction(self.engine) as conn:
-            _save(conn, tenant, name, done.as_json(), self.clock())
+            save_state(conn, tenant, name, done.as_json(), self.clock())
 
     def _search_chunk(
         self,
@@ -336,7 +289,7 @@ class Puller:
             ("_count", str(self.options.page_size)),
         ]
         if start is not None:
-            params.append(("_lastUpdated", f"ge{_format(start)}"))
+            params.append(("_lastUpdated", f"ge{format_instant(start)}"))
         ordered, mark = True, run.after
         pages = self.ehr.search_pages(
             channel.resource_type, params, max_pages=self.options.max_pages
@@ -358,8 +311,8 @@ class Puller:
         """Tombstone what the EHR deleted since this channel's cursor (newest first)."""
         state_name = f"pull/history/{resource_type}"
         with self.engine.connect() as conn:
-            state = _load(conn, tenant, state_name)
-            cursor = _instant(state.get("cursor"))
+            state = load_state(conn, tenant, state_name)
+            cursor = instant(state.get("cursor"))
             since = (
                 cursor - self.options.overlap
                 if cursor
@@ -367,7 +320,7 @@ class Puller:
             )
         if since is None:
             return  # nothing of this type on the EHR is ours: nothing to tombstone
-        params = [("_count", str(self.options.page_size)), ("_since", _format(since))]
+        params = [("_count", str(self.options.page_size)), ("_since", format_instant(since))]
         newest_seen: set[EhrRef] = set()
         until: datetime | None = None
         pages = self.ehr.history_pages(resource_type, params, max_pages=self.options.max_pages)
@@ -383,8 +336,8 @@ class Puller:
                     deletions.append(found)
             self._commit_page(tenant, state_name, state, deletions, summary)
         with write_transaction(self.engine) as conn:
-            done = {"cursor": _format(until) if until else state.get("cursor")}
-            _save(conn, tenant, state_name, done, self.clock())
+            done = {"cursor": format_instant(until) if until else state.get("cursor")}
+            save_state(conn, tenant, state_name, done, self.clock())
 
     # -- the store ------------------------------------------------------------------------
 
@@ -400,7 +353,7 @@ class Puller:
         now = self.clock()
         with write_transaction(self.engine) as conn:
             counts = Merger(conn, tenant, self.ehr.base_url, now).merge(versions)
-            _save(conn, tenant, state_name, state, now)
+            save_state(conn, tenant, state_name, state, now)
             self._renew_lease(conn, tenant, now)
         summary.counts.update(counts)
         summary.pages += 1
@@ -412,8 +365,8 @@ class Puller:
     def _take_lease(self, tenant: str) -> None:
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            held = _load(conn, tenant, LEASE_NAME)
-            until = _instant(held.get("until"))
+            held = load_state(conn, tenant, LEASE_NAME)
+            until = instant(held.get("until"))
             owner = held.get("owner")
             live = isinstance(owner, str) and not _gone(owner)
             if owner != self.owner and live and until is not None and until > now:
@@ -421,8 +374,8 @@ class Puller:
             self._renew_lease(conn, tenant, now)
 
     def _renew_lease(self, conn: Connection, tenant: str, now: datetime) -> None:
-        lease: JsonObject = {"owner": self.owner, "until": _format(now + self.options.lease)}
-        _save(conn, tenant, LEASE_NAME, lease, now)
+        lease: JsonObject = {"owner": self.owner, "until": format_instant(now + self.options.lease)}
+        save_state(conn, tenant, LEASE_NAME, lease, now)
 
     def _drop_lease(self, tenant: str) -> None:
         with write_transaction(self.engine) as conn:
@@ -483,50 +436,6 @@ def _gone(owner: str) -> bool:
     return False
 
 
-def channels(engine: Engine, tenant: str, *, patients_only: bool = False) -> list[Channel]:
-    """The tenant's channels, the two Patient ones first."""
-    with engine.connect() as conn:
-        return channels_in(conn, tenant, patients_only)
-
-
-def channels_in(conn: Connection, tenant: str, patients_only: bool) -> list[Channel]:
-    patients = known_patients(conn, tenant)
-    by_id = tuple((p.pk, p.ehr_id) for p in patients if p.ehr_id is not None)
-    unknown = tuple(
-        (p.pk, f"{p.identifier_system}|{p.identifier_value}") for p in patients if p.ehr_id is None
-    )
-    out = [
-        Channel("Patient", "Patient", "_id", by_id),
-        Channel("Patient#identifier", "Patient", "identifier", unknown),
-    ]
-    if patients_only:
-        return out
-    for resource_type in pulled_types(conn, tenant):
-        if resource_type == "Patient":
-            continue
-        param = PATIENT_PARAM.get(resource_type)
-        if param is not None:
-            out.append(Channel(resource_type, resource_type, param, by_id))
-        else:
-            out.append(
-                Channel(resource_type, resource_type, "_id", _held_ids(conn, tenant, resource_type))
-            )
-    return out
-
-
-def _held_ids(conn: Connection, tenant: str, resource_type: str) -> tuple[tuple[int, str], ...]:
-    rows = conn.execute(
-        select(resources.c.pk, resources.c.ehr_id)
-        .where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.ehr_id.is_not(None),
-        )
-        .order_by(resources.c.pk)
-    )
-    return tuple((int(pk), str(ehr_id)) for pk, ehr_id in rows)
-
-
 def _matches(bundle: JsonObject, resource_type: str) -> list[EhrVersion]:
     found = []
     for entry in objs(bundle.get("entry")):
@@ -568,49 +477,6 @@ def _ascending(stamps: Sequence[datetime | None], after: datetime | None) -> boo
     return True
 
 
-def _load(conn: Connection, tenant: str, name: str) -> JsonObject:
-    value = conn.execute(
-        select(sync_state.c.value).where(sync_state.c.tenant == tenant, sync_state.c.name == name)
-    ).scalar()
-    loaded = orjson.loads(value) if value else {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _save(conn: Connection, tenant: str, name: str, value: JsonObject, now: datetime) -> None:
-    text = orjson.dumps(value).decode()
-    changed = conn.execute(
-        update(sync_state)
-        .where(sync_state.c.tenant == tenant, sync_state.c.name == name)
-        .values(value=text, updated_at=now)
-    ).rowcount
-    if not changed:
-        conn.execute(
-            insert(sync_state).values(tenant=tenant, name=name, value=text, updated_at=now)
-        )
-
-
-def _instant(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        found = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
 def _last_updated(version: EhrVersion) -> datetime | None:
     meta = obj(version.resource.get("meta")) if version.resource is not None else {}
-    return _instant(str_field(meta, "lastUpdated"))
-
-
-def _format_or_none(instant: datetime | None) -> str | None:
-    return None if instant is None else _format(instant)
-
-
-def _format(instant: datetime) -> str:
-    return instant.astimezone(UTC).isoformat(timespec="milliseconds")
+    return instant(str_field(meta, "lastUpdated"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from adapter.store.schema import resources
 
@@ -90,3 +90,57 @@ def known_patients(conn: Connection, tenant: str) -> list[KnownPatient]:
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One way of asking the EHR for changes, with its subjects (pk, search value)."""
+
+    name: str
+    resource_type: str
+    param: str
+    subjects: tuple[tuple[int, str], ...]
+
+
+def channels(engine: Engine, tenant: str, *, patients_only: bool = False) -> list[Channel]:
+    """The tenant's channels, the two Patient ones first."""
+    with engine.connect() as conn:
+        return channels_in(conn, tenant, patients_only)
+
+
+def channels_in(conn: Connection, tenant: str, patients_only: bool) -> list[Channel]:
+    patients = known_patients(conn, tenant)
+    by_id = tuple((p.pk, p.ehr_id) for p in patients if p.ehr_id is not None)
+    unknown = tuple(
+        (p.pk, f"{p.identifier_system}|{p.identifier_value}") for p in patients if p.ehr_id is None
+    )
+    out = [
+        Channel("Patient", "Patient", "_id", by_id),
+        Channel("Patient#identifier", "Patient", "identifier", unknown),
+    ]
+    if patients_only:
+        return out
+    for resource_type in pulled_types(conn, tenant):
+        if resource_type == "Patient":
+            continue
+        param = PATIENT_PARAM.get(resource_type)
+        if param is not None:
+            out.append(Channel(resource_type, resource_type, param, by_id))
+        else:
+            out.append(
+                Channel(resource_type, resource_type, "_id", _held_ids(conn, tenant, resource_type))
+            )
+    return out
+
+
+def _held_ids(conn: Connection, tenant: str, resource_type: str) -> tuple[tuple[int, str], ...]:
+    rows = conn.execute(
+        select(resources.c.pk, resources.c.ehr_id)
+        .where(
+            resources.c.tenant == tenant,
+            resources.c.resource_type == resource_type,
+            resources.c.ehr_id.is_not(None),
+        )
+        .order_by(resources.c.pk)
+    )
+    return tuple((int(pk), str(ehr_id)) for pk, ehr_id in rows)

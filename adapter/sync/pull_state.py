@@ -1,0 +1,104 @@
+"""A pull channel's progress, kept in `sync_state` and committed with every page.
+
+See adapter.sync.pull for what the fields mean; instants are stored as ISO 8601 in UTC with
+milliseconds, the precision FHIR servers give `meta.lastUpdated`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+
+from adapter.store.schema import sync_state
+from mappings.jsontypes import JsonObject
+from mappings.lookup import obj
+
+
+@dataclass
+class Run:
+    """A channel's run under way (see adapter.sync.pull)."""
+
+    until: datetime | None
+    top: int
+    done: int
+    after: datetime | None
+
+
+@dataclass
+class ChannelState:
+    cursor: datetime | None = None
+    upto: int = 0
+    run: Run | None = None
+
+    @classmethod
+    def of(cls, data: JsonObject) -> ChannelState:
+        run = obj(data.get("run"))
+        return cls(
+            cursor=instant(data.get("cursor")),
+            upto=_int(data.get("upto")),
+            run=Run(
+                until=instant(run.get("until")),
+                top=_int(run.get("top")),
+                done=_int(run.get("done")),
+                after=instant(run.get("after")),
+            )
+            if run
+            else None,
+        )
+
+    def as_json(self) -> JsonObject:
+        run: JsonObject | None = None
+        if self.run is not None:
+            run = {
+                "until": format_or_none(self.run.until),
+                "top": self.run.top,
+                "done": self.run.done,
+                "after": format_or_none(self.run.after),
+            }
+        return {"cursor": format_or_none(self.cursor), "upto": self.upto, "run": run}
+
+
+def load_state(conn: Connection, tenant: str, name: str) -> JsonObject:
+    value = conn.execute(
+        select(sync_state.c.value).where(sync_state.c.tenant == tenant, sync_state.c.name == name)
+    ).scalar()
+    loaded = orjson.loads(value) if value else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def save_state(conn: Connection, tenant: str, name: str, value: JsonObject, now: datetime) -> None:
+    text = orjson.dumps(value).decode()
+    changed = conn.execute(
+        update(sync_state)
+        .where(sync_state.c.tenant == tenant, sync_state.c.name == name)
+        .values(value=text, updated_at=now)
+    ).rowcount
+    if not changed:
+        conn.execute(
+            insert(sync_state).values(tenant=tenant, name=name, value=text, updated_at=now)
+        )
+
+
+def instant(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def format_or_none(instant: datetime | None) -> str | None:
+    return None if instant is None else format_instant(instant)
+
+
+def format_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="milliseconds")
