@@ -290,8 +290,19 @@ class Merger:
             }
             for i in self._imports
         ]
-        statement = insert(resources).returning(resources.c.pk, sort_by_parameter_order=True)
-        pks = list(self.conn.execute(statement, rows).scalars())
+        # Plain executemany, then one query for the keys: SQLite cannot return keys in
+        # parameter order from a many-row insert, and SQLAlchemy would insert row by row.
+        self.conn.execute(insert(resources), rows)
+        ids = [i.identity.id for i in self._imports]
+        keyed_rows = self.conn.execute(
+            select(resources.c.logical_id, resources.c.pk).where(
+                resources.c.tenant == self.tenant,
+                resources.c.resource_type.in_({i.identity.resource_type for i in self._imports}),
+                resources.c.logical_id.in_(ids),
+            )
+        )
+        found = {logical_id: pk for logical_id, pk in keyed_rows}
+        pks = [int(found[logical_id]) for logical_id in ids]
         versions = [
             self._version_row(
                 pk, 1, i.text, False, self._provenance(i.identity.reference, 1, i.version, "CREATE")

@@ -35,8 +35,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -51,6 +50,7 @@ from adapter.store.engine import write_transaction
 from adapter.store.schema import resource_versions, resources, sync_state
 from adapter.sync.ehr_view import EhrRef, parse_reference
 from adapter.sync.merge import EhrVersion, Merger, Outcome, version_of
+from adapter.sync.prefetch import Prefetch
 from adapter.sync.pull_scope import Channel, channels
 from adapter.sync.pull_state import (
     ChannelState,
@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 LEASE_NAME = "pull/lease"
+# Pages fetched ahead of the merge (see adapter.sync.prefetch).
+PREFETCH_PAGES = 4
 # How far before our own first record a first `_history` read starts, beside the overlap:
 # the EHR's clock may be behind ours (NTP keeps two servers well within this).
 HISTORY_MARGIN = timedelta(seconds=60)
@@ -97,6 +99,8 @@ class PullOptions:
     overlap: timedelta = timedelta(seconds=60)
     max_pages: int = 1000
     """Pages one search may take before it is stopped (a server paging in circles)."""
+    batch_versions: int = 500
+    """Versions merged in one transaction at most, when pages arrive faster than merged."""
     attempts: int = 3
     """Tries per channel and pull on retryable EHR errors, with backoff in between."""
     deletions: bool = True
@@ -294,16 +298,31 @@ class Puller:
         pages = self.ehr.search_pages(
             channel.resource_type, params, max_pages=self.options.max_pages
         )
-        for page in _ahead(pages):
-            versions = _matches(page.bundle, channel.resource_type)
-            stamps = [_last_updated(v) for v in versions]
-            ordered = ordered and _ascending(stamps, mark)
-            if ordered and stamps:
-                mark = stamps[-1]
-                run.after = mark
-            if run.until is None:
-                run.until = page.server_time
-            self._commit_page(tenant, name, state.as_json(), versions, summary)
+        batch: list[EhrVersion] = []
+        pages_in = 0
+
+        def flush() -> None:
+            nonlocal batch, pages_in
+            if pages_in:
+                self._commit(tenant, name, state.as_json(), batch, pages_in, summary)
+            batch, pages_in = [], 0
+
+        with Prefetch(pages, PREFETCH_PAGES, "adapter-pull-fetch") as ahead:
+            for page in _committing_first(ahead, flush):
+                versions = _matches(page.bundle, channel.resource_type)
+                stamps = [_last_updated(v) for v in versions]
+                ordered = ordered and _ascending(stamps, mark)
+                if ordered and stamps:
+                    mark = stamps[-1]
+                    run.after = mark
+                if run.until is None:
+                    run.until = page.server_time
+                batch += versions
+                pages_in += 1
+                # Pages already here are merged together: fewer commits, same safety.
+                if len(batch) >= self.options.batch_versions or not ahead.ready():
+                    flush()
+        flush()
 
     # -- deletions ------------------------------------------------------------------------
 
@@ -324,39 +343,41 @@ class Puller:
         newest_seen: set[EhrRef] = set()
         until: datetime | None = None
         pages = self.ehr.history_pages(resource_type, params, max_pages=self.options.max_pages)
-        for page in _ahead(pages):
-            until = until or page.server_time
-            deletions = []
-            for entry in objs(page.bundle.get("entry")):
-                found = _history_entry(entry, self.ehr.base_url)
-                if found is None or found.ref in newest_seen:
-                    continue  # an older version than one already seen in this history
-                newest_seen.add(found.ref)
-                if found.resource is None:
-                    deletions.append(found)
-            self._commit_page(tenant, state_name, state, deletions, summary)
+        with Prefetch(pages, PREFETCH_PAGES, "adapter-pull-history") as ahead:
+            for page in ahead:
+                until = until or page.server_time
+                deletions = []
+                for entry in objs(page.bundle.get("entry")):
+                    found = _history_entry(entry, self.ehr.base_url)
+                    if found is None or found.ref in newest_seen:
+                        continue  # an older version than one already seen in this history
+                    newest_seen.add(found.ref)
+                    if found.resource is None:
+                        deletions.append(found)
+                self._commit(tenant, state_name, state, deletions, 1, summary)
         with write_transaction(self.engine) as conn:
             done = {"cursor": format_instant(until) if until else state.get("cursor")}
             save_state(conn, tenant, state_name, done, self.clock())
 
     # -- the store ------------------------------------------------------------------------
 
-    def _commit_page(
+    def _commit(
         self,
         tenant: str,
         state_name: str,
         state: JsonObject,
         versions: Sequence[EhrVersion],
+        pages: int,
         summary: PullSummary,
     ) -> None:
-        """One transaction: the page's versions and the channel's state after them."""
+        """One transaction: the versions of `pages` pages and the channel's state after them."""
         now = self.clock()
         with write_transaction(self.engine) as conn:
             counts = Merger(conn, tenant, self.ehr.base_url, now).merge(versions)
             save_state(conn, tenant, state_name, state, now)
             self._renew_lease(conn, tenant, now)
         summary.counts.update(counts)
-        summary.pages += 1
+        summary.pages += pages
         if self.progress is not None:
             self.progress(summary)
         if self.stop.is_set():
@@ -405,19 +426,19 @@ def _first_held(conn: Connection, tenant: str, resource_type: str) -> datetime |
     return aware - HISTORY_MARGIN
 
 
-def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
-    """`pages`, each next one fetched while the caller merges the one before: the EHR's
-    time and ours overlap. Only the helper thread ever advances `pages`."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="adapter-pull-fetch")
-    try:
-        coming = pool.submit(next, pages, None)
-        while (page := coming.result()) is not None:
-            coming = pool.submit(next, pages, None)
-            yield page
-    finally:
-        # A pull that stops early does not wait for the page being fetched (its request
-        # ends within the EHR timeout, and nothing uses it).
-        pool.shutdown(wait=False, cancel_futures=True)
+def _committing_first(pages: Iterable[Page], commit: Callable[[], None]) -> Iterator[Page]:
+    """`pages`; when fetching the next one fails, `commit` what was merged so far first, so
+    the next pull resumes after it."""
+    found = iter(pages)
+    while True:
+        try:
+            page = next(found)
+        except StopIteration:
+            return
+        except Exception:
+            commit()
+            raise
+        yield page
 
 
 def _gone(owner: str) -> bool:

@@ -341,7 +341,7 @@ def test_pull__stop_set_mid_pull__ends_after_the_page_and_resumes_there(engine: 
     page = _bundle([_statement("s1", _stamp(1))], next_url=f"{BASE}/page2")
     _ehr(lambda _: (200, {}, page))
     responses.add(responses.GET, f"{BASE}/page2", body=_bundle([_statement("s2", _stamp(2))]))
-    puller = _puller(engine)
+    puller = _puller(engine, batch_versions=1)  # each page its own transaction
     puller.progress = lambda s: puller.stop.set() if s.counts[Outcome.IMPORTED] else None
 
     with pytest.raises(PullStopped):
