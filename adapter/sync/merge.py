@@ -15,7 +15,7 @@ For each resource an EHR search answers, in one transaction per page:
   naming the EHR and its id, so it keeps one row however often it is read.
 
 Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
-our terms throughout (`ehr_view.to_local`). Logs carry counts, never ids of patients.
+our terms throughout (`ehr_view.localise`). Logs carry counts, never ids of patients.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from adapter.store.schema import (
     search_index,
 )
 from adapter.store.search_index import index_values, reindex, unindex
-from adapter.sync.ehr_view import EhrRef, content_digest, ehr_refs, parse_reference, to_local
+from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull_scope import SHARED_TYPES
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
@@ -132,12 +132,20 @@ class Merger:
         self.ehr_base = ehr_base.rstrip("/")
         self.now = now
         self._imports: list[_Import] = []
+        self._holders: dict[int, list[JsonObject]] = {}
 
     def merge(self, versions: Sequence[EhrVersion]) -> Counter[Outcome]:
         """Take a page of EHR versions (contents and deletions) into the store."""
         counts: Counter[Outcome] = Counter()
-        contents = [v.resource for v in versions if v.resource is not None]
-        held = self._held({v.ref for v in versions} | ehr_refs(contents, self.ehr_base))
+        # Where each resource refers to others: found once, rewritten in place later.
+        self._holders = {id(v.resource): holders(v.resource) for v in versions if v.resource}
+        cited = {
+            ref
+            for found in self._holders.values()
+            for holder in found
+            if (ref := parse_reference(str(holder["reference"]), self.ehr_base)) is not None
+        }
+        held = self._held({v.ref for v in versions} | cited)
         self._match_by_identifier(versions, held)
         ours = {ref: local.logical_id for ref, local in held.items()}
         for v in versions:
@@ -168,7 +176,7 @@ class Merger:
             return Outcome.SEEN
         if local.pk == PENDING_PK:
             return Outcome.SEEN  # imported from this very page (a search lists one version)
-        content = to_local(v.resource, local.logical_id, ours, self.ehr_base)
+        content = self._local(v.resource, local.logical_id, ours)
         if not local.deleted and content_digest(content) == content_digest(_parsed(local.content)):
             self._note_ehr_version(local, v)
             return Outcome.SEEN
@@ -260,7 +268,7 @@ class Merger:
         if patient is None:
             return Outcome.IGNORED
         ident = self._import_identity(v.ref)
-        content = to_local(resource, ident.id, ours, self.ehr_base)
+        content = self._local(resource, ident.id, ours)
         text = dumps(content).decode()
         self._imports.append(_Import(ident, patient.patient_key, v, content, text))
         # Held from now on: the same resource again in this page is a version already seen.
@@ -318,6 +326,10 @@ class Merger:
         if index:
             self.conn.execute(insert(search_index), index)
         self._imports = []
+
+    def _local(self, resource: Resource, logical_id: str, ours: dict[EhrRef, str]) -> Resource:
+        """The page's copy of `resource` in our terms (the page is not used after)."""
+        return localise(resource, self._holders[id(resource)], logical_id, ours, self.ehr_base)
 
     def _patient_of(self, resource: Resource, held: dict[EhrRef, Local]) -> Local | None:
         for element in ("subject", "patient"):
