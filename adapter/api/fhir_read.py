@@ -22,12 +22,14 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.api.audit import hand_over_count
 from adapter.api.auth import Caller
 from adapter.api.deps import EngineDep, StoreReady
 from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_common import (
     ID_PATTERN,
     SERVED_TYPES,
+    AnswerValue,
     FhirReader,
     FhirRoute,
     Gone,
@@ -36,11 +38,12 @@ from adapter.api.fhir_common import (
     fhir_response,
     instant,
     media_type,
-    with_meta,
+    stored_fragment,
+    stored_resource,
 )
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
-from mappings.jsontypes import JsonObject, JsonValue
+from mappings.jsontypes import JsonValue
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
@@ -115,7 +118,9 @@ def _answer(
     if _not_modified(request, version):
         return Response(status_code=304, headers=headers)
     log.info("FHIR API: key %s read %s", caller.key_id, what)
-    return fhir_response(_with_meta(version), media=media, headers=headers)
+    hand_over_count(request, 1)
+    body = stored_resource(version.content, version.number, version.at)
+    return Response(body, headers=headers, media_type=media)
 
 
 @router.get("/{resource_type}/{logical_id}/_history")
@@ -134,7 +139,7 @@ def history(
     full_url = str(request.url_for("fhir_read", resource_type=resource_type, logical_id=logical_id))
     reference = f"{resource_type}/{logical_id}"
     previous = {v.number: v for v in versions}
-    entries: list[JsonValue] = []
+    entries: list[AnswerValue] = []
     for version in versions:  # newest first
         before = previous.get(version.number - 1)
         entries.append(_history_entry(version, before, full_url, reference))
@@ -144,7 +149,7 @@ def history(
         resource_type,
         len(versions),
     )
-    bundle: JsonObject = {
+    bundle: dict[str, AnswerValue] = {
         "resourceType": "Bundle",
         "meta": {"lastUpdated": instant(versions[0].at)},
         "type": "history",
@@ -249,10 +254,6 @@ def _versions(
     return [Version(r[0], r[1], bool(r[2]), r[3]) for r in conn.execute(query)]
 
 
-def _with_meta(version: Version) -> JsonObject:
-    return with_meta(version.content, version.number, version.at)
-
-
 def _validators(version: Version) -> dict[str, str]:
     return {
         "ETag": f'W/"{version.number}"',
@@ -281,7 +282,7 @@ def _not_modified(request: Request, version: Version) -> bool:
 
 def _history_entry(
     version: Version, before: Version | None, full_url: str, reference: str
-) -> JsonValue:
+) -> AnswerValue:
     response: dict[str, JsonValue] = {
         "etag": f'W/"{version.number}"',
         "lastModified": instant(version.at),
@@ -295,7 +296,7 @@ def _history_entry(
     created = version.number == 1 or (before is not None and before.deleted)
     return {
         "fullUrl": full_url,
-        "resource": _with_meta(version),
+        "resource": stored_fragment(version.content, version.number, version.at),
         "request": {"method": "PUT", "url": reference},
         "response": {"status": "201 Created" if created else "200 OK", **response},
     }

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from adapter.store.schema import resources, search_index
 
 DEFAULT_COUNT = 50
+# Criteria on the resource row itself; every other one goes through the index (`_has`).
+_RESOURCE_SIDE = ("_id", "_lastUpdated")
 # What a `date` sort puts resources without a date at: first.
 _NO_DATE = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -258,9 +260,19 @@ def _beyond(sort: ColumnElement[Any], key: Any, pk: int, ascending: bool) -> Col
 
 
 def _matching(tenant: str, query: SearchQuery, snapshot: Snapshot) -> list[ColumnElement[bool]]:
+    tenant_column: ColumnElement[str] = resources.c.tenant
+    type_column: ColumnElement[str] = resources.c.resource_type
+    if any(criterion.param not in _RESOURCE_SIDE for criterion in query.criteria):
+        # The index subqueries (see `_has`) name the tenant and type themselves and hold
+        # few rows; checked as plain columns here, they would let SQLite (no statistics)
+        # walk every resource of the type by the (tenant, type) index instead, 10x slower
+        # at 300 encounters and growing with the store. `coalesce` of these NOT NULL
+        # columns is the column itself, still checked, but no index can drive from it.
+        tenant_column = func.coalesce(tenant_column, "")
+        type_column = func.coalesce(type_column, "")
     conditions: list[ColumnElement[bool]] = [
-        resources.c.tenant == tenant,
-        resources.c.resource_type == query.resource_type,
+        tenant_column == tenant,
+        type_column == query.resource_type,
         resources.c.deleted.is_(False),
         resources.c.pk <= snapshot.pk,
     ]
