@@ -246,9 +246,10 @@ def with_meta(content: str, number: int, at: datetime) -> JsonObject:
 
 
 def stored_resource(content: str, number: int, at: datetime) -> str:
-    """`with_meta(content, number, at)` as JSON text, the very same bytes, but made by
-    splicing `versionId` and `lastUpdated` into the stored text instead of parsing and
-    re-serialising it all (most of the cost of a read, and of a search per resource).
+    """`with_meta(content, number, at)` as JSON text (for content as the store writes it,
+    the very same bytes), made by splicing `versionId` and `lastUpdated` into the stored
+    text instead of parsing and re-serialising it all (most of the cost of a read, and of
+    a search per resource).
 
     Only content that starts the way the store writes it (a top-level `meta` object third)
     and holds no `versionId`/`lastUpdated` key anywhere is spliced; anything else takes the
