@@ -19,7 +19,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.audit import hand_over_count
@@ -50,6 +50,15 @@ router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
 
 # Version ids are positive integers; anything longer cannot be one of ours.
 MAX_VERSION_DIGITS = 9
+# The current version of one resource. Built once: building it per read (three column
+# comparisons and their cache key) cost more CPU than running it (110 against 22 us).
+_CURRENT = select(
+    resources.c.version, resources.c.content, resources.c.deleted, resources.c.last_updated
+).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.logical_id == bindparam("logical_id"),
+)
 
 
 @dataclass(frozen=True)
@@ -223,21 +232,15 @@ def _versions(
     number: int | None,
     every: bool,
 ) -> list[Version]:
+    if number is None and not every:
+        named = {"tenant": tenant, "resource_type": resource_type, "logical_id": logical_id}
+        row = conn.execute(_CURRENT, named).first()
+        return [] if row is None else [Version(row[0], row[1], bool(row[2]), row[3])]
     owned = (
         resources.c.tenant == tenant,
         resources.c.resource_type == resource_type,
         resources.c.logical_id == logical_id,
     )
-    if number is None and not every:
-        row = conn.execute(
-            select(
-                resources.c.version,
-                resources.c.content,
-                resources.c.deleted,
-                resources.c.last_updated,
-            ).where(*owned)
-        ).first()
-        return [] if row is None else [Version(row[0], row[1], bool(row[2]), row[3])]
     query = (
         select(
             resource_versions.c.version,

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from adapter.store.schema import resources, search_index
 
 DEFAULT_COUNT = 50
+_HIGHEST_PK = select(func.max(resources.c.pk))
 # Criteria on the resource row itself; every other one goes through the index (`_has`).
 _RESOURCE_SIDE = ("_id", "_lastUpdated")
 # What a `date` sort puts resources without a date at: first.
@@ -116,7 +117,7 @@ class Position:
 
 
 def take_snapshot(conn: Connection, now: datetime) -> Snapshot:
-    highest = conn.execute(select(func.max(resources.c.pk))).scalar_one_or_none()
+    highest = conn.execute(_HIGHEST_PK).scalar_one_or_none()
     return Snapshot(int(highest or 0), now)
 
 

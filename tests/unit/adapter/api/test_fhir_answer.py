@@ -35,7 +35,7 @@ def test_stored_resource__every_mapped_resource__same_bytes_as_parsing(name: str
             assert spliced == _parsed_way(content, number, at)
             meta = json.loads(spliced)["meta"]
             assert (meta["versionId"], meta["lastUpdated"]) == (str(number), _instant(at))
-            assert meta["security"] == resource["meta"]["security"]  # type: ignore[index]
+            assert meta["security"] == json.loads(content)["meta"]["security"]
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,8 @@ def test_stored_resource__every_mapped_resource__same_bytes_as_parsing(name: str
         '[{"resourceType":"Patient","id":"c","meta":{"lastUpdated":"2020-01-01T00:00:00Z"}}]}',
         '{"id":"p1","resourceType":"Patient","meta":{"tag":[]}}',
         '{ "resourceType": "Patient", "id": "p1", "meta": {"tag": []} }',
-        '{"resourceType":"Patient","id":"p1","meta":{"tag":[]},"name":[{"text":"J\\u00f6 \\"x\\""}]}',
+        '{"resourceType":"Patient","id":"p1","meta":{"tag":[]},'
+        '"name":[{"text":"J\\u00f6 \\"x\\""}]}',
     ],
 )
 def test_stored_resource__any_other_shape__same_json_as_parsing(content: str) -> None:
