@@ -24,13 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.audit import hand_over_count
 from adapter.api.auth import Caller
-from adapter.api.deps import EngineDep, StoreReady
 from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_common import (
     ID_PATTERN,
     SERVED_TYPES,
     AnswerValue,
-    FhirReader,
     FhirRoute,
     Gone,
     MethodNotAllowed,
@@ -41,6 +39,7 @@ from adapter.api.fhir_common import (
     stored_fragment,
     stored_resource,
 )
+from adapter.api.fhir_reading import ReadingDep
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
 from mappings.jsontypes import JsonValue
@@ -82,12 +81,11 @@ def read(
     resource_type: str,
     logical_id: str,
     request: Request,
-    caller: FhirReader,
-    _: StoreReady,
-    engine: EngineDep,
+    reading: ReadingDep,
 ) -> Response:
+    caller = reading.caller
     media = _checked(request, resource_type, logical_id)
-    found = _load(engine, caller.tenant, resource_type, logical_id, None)
+    found = _load(reading.engine, caller.tenant, resource_type, logical_id, None)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"this {resource_type} was deleted"
@@ -100,15 +98,14 @@ def vread(
     logical_id: str,
     version_id: str,
     request: Request,
-    caller: FhirReader,
-    _: StoreReady,
-    engine: EngineDep,
+    reading: ReadingDep,
 ) -> Response:
+    caller = reading.caller
     media = _checked(request, resource_type, logical_id)
     if not ID_PATTERN.fullmatch(version_id):
         raise RequestRefused("the version id is not a valid FHIR id")
     number = _version_number(version_id)
-    found = _load(engine, caller.tenant, resource_type, logical_id, number)
+    found = _load(reading.engine, caller.tenant, resource_type, logical_id, number)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"version {number} of this {resource_type} is a deletion"
@@ -137,12 +134,11 @@ def history(
     resource_type: str,
     logical_id: str,
     request: Request,
-    caller: FhirReader,
-    _: StoreReady,
-    engine: EngineDep,
+    reading: ReadingDep,
 ) -> Response:
+    caller = reading.caller
     media = _checked(request, resource_type, logical_id)
-    versions = _load(engine, caller.tenant, resource_type, logical_id, None, every=True)
+    versions = _load(reading.engine, caller.tenant, resource_type, logical_id, None, every=True)
     if not versions:
         raise _not_found(caller.key_id, resource_type)
     full_url = str(request.url_for("fhir_read", resource_type=resource_type, logical_id=logical_id))

@@ -16,22 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.audit import answer_count, hand_over_count
 from adapter.api.auth import Caller
-from adapter.api.deps import Clock, ClockDep, EngineDep, StoreReady
 from adapter.api.fhir_bundle import (
     Paged,
     PageRequest,
-    PagingDep,
     base_url,
     entry,
     page_links,
@@ -43,7 +39,6 @@ from adapter.api.fhir_common import (
     ID_PATTERN,
     SERVED_TYPES,
     AnswerValue,
-    FhirReader,
     FhirRoute,
     fhir_response,
     may_read,
@@ -51,8 +46,8 @@ from adapter.api.fhir_common import (
     operation_outcome,
 )
 from adapter.api.fhir_history import history_bundle
-from adapter.api.fhir_paging import PagingTokens
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
+from adapter.api.fhir_reading import ReadingDep
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store import compartment, search
 from adapter.store.search import (
@@ -71,25 +66,6 @@ log = logging.getLogger(__name__)
 early = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
 router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
 EVERYTHING_TYPES = ("Patient", "Encounter")
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What every route here needs: the reader, the store, the clock, the token signer."""
-
-    caller: Caller
-    engine: Engine
-    clock: Clock
-    tokens: PagingTokens
-
-
-async def reading(
-    caller: FhirReader, _: StoreReady, engine: EngineDep, clock: ClockDep, tokens: PagingDep
-) -> Reading:
-    return Reading(caller, engine, clock, tokens)
-
-
-ReadingDep = Annotated[Reading, Depends(reading)]
 
 
 @router.get("/{resource_type}", name="fhir_search")
