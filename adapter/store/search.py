@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from adapter.store.schema import resources, search_index
 from adapter.store.search_query import (
@@ -37,6 +37,13 @@ from adapter.store.search_sql import (
 )
 
 _HIGHEST_PK = select(func.max(resources.c.pk))
+# Built once: `$everything` runs it for every type at every hop (see `by_reference`).
+_BY_IDS = select(*FOUND_COLUMNS).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+    resources.c.deleted.is_(False),
+)
 
 
 @dataclass(frozen=True)
@@ -142,13 +149,8 @@ def by_reference(conn: Connection, tenant: str, references: Iterable[str]) -> li
         by_type.setdefault(resource_type, []).append(logical_id)
     found: list[Found] = []
     for resource_type, ids in by_type.items():
-        statement = select(*FOUND_COLUMNS).where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.logical_id.in_(ids),
-            resources.c.deleted.is_(False),
-        )
-        found.extend(_found(row) for row in conn.execute(statement))
+        named = {"tenant": tenant, "resource_type": resource_type, "ids": ids}
+        found.extend(_found(row) for row in conn.execute(_BY_IDS, named))
     return sorted(found, key=lambda item: item.pk)
 
 
