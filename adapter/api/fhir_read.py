@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapter.api.audit import hand_over_count
+from adapter.api.audit import answer_count, hand_over_count
 from adapter.api.auth import Caller
 from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_common import (
@@ -162,6 +162,7 @@ def history(
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": entries,
     }
+    hand_over_count(request, answer_count(bundle))
     return fhir_response(bundle, media=media)
 
 
