@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -39,7 +40,7 @@ from adapter.api.fhir_common import (
     stored_fragment,
     stored_resource,
 )
-from adapter.api.fhir_reading import ReadingDep
+from adapter.api.fhir_reading import ReadingDep, read_by_key
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
 from mappings.jsontypes import JsonValue
@@ -77,15 +78,16 @@ def metadata(request: Request) -> Response:
 
 
 @router.get("/{resource_type}/{logical_id}", name="fhir_read")
-def read(
+async def read(
     resource_type: str,
     logical_id: str,
     request: Request,
     reading: ReadingDep,
 ) -> Response:
-    caller = reading.caller
+    caller, engine = reading.caller, reading.engine
     media = _checked(request, resource_type, logical_id)
-    found = _load(reading.engine, caller.tenant, resource_type, logical_id, None)
+    lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, None)
+    found = await read_by_key(engine, lookup)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"this {resource_type} was deleted"
@@ -93,19 +95,20 @@ def read(
 
 
 @router.get("/{resource_type}/{logical_id}/_history/{version_id}")
-def vread(
+async def vread(
     resource_type: str,
     logical_id: str,
     version_id: str,
     request: Request,
     reading: ReadingDep,
 ) -> Response:
-    caller = reading.caller
+    caller, engine = reading.caller, reading.engine
     media = _checked(request, resource_type, logical_id)
     if not ID_PATTERN.fullmatch(version_id):
         raise RequestRefused("the version id is not a valid FHIR id")
     number = _version_number(version_id)
-    found = _load(reading.engine, caller.tenant, resource_type, logical_id, number)
+    lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, number)
+    found = await read_by_key(engine, lookup)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"version {number} of this {resource_type} is a deletion"
