@@ -5,6 +5,8 @@
   status and headers, never the clinic API's problem detail and never a trace.
 - `media_type` reads `_format` (first) or `Accept`: JSON only, anything else is 406.
 - `FhirReader` is the authenticated caller allowed to read the type in the path.
+- `stored_resource` puts a stored resource in an answer with its version `meta`, spliced
+  into the stored JSON text; `AnswerValue` is an answer body that may hold such text.
 
 Scopes. A read needs, for the resource type in the path, one of the SMART system scopes
 `system/*.rs`, `system/<Type>.rs` (or any SMART v2 permission string holding `r`, e.g.

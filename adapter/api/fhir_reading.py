@@ -1,4 +1,5 @@
-"""What every `/fhir` data route needs, as ONE dependency: the reader, store, clock, signer.
+"""What every `/fhir` data route needs, as ONE dependency (the reader, store, clock,
+signer), and `read_by_key`: where a read of a row by its key runs.
 
 FastAPI solves each dependency of a route on its own (a `solve_dependencies` pass with its
 bookkeeping, per dependency per request); with five of them that was about a third of the
