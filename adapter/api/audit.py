@@ -12,7 +12,9 @@ face (`/admin/...`) with its final status: refusals (401/403/404/413/422...) and
   names the Patient by its logical id: the MRN of its path is never kept);
 - the interaction (`create`, `update`, `read`, `vread`, `history-instance`, `search-type`,
   `operation`, ...), the HTTP status, and a count (the entries of a Bundle answer, the
-  references of a clinic receipt, else 1 on success).
+  references of a clinic receipt, else 1 on success). A route that knows its answer's count
+  hands it over (`hand_over_count`), sparing the trail a parse of the answer it just made;
+  otherwise the trail parses the answer (JSON up to `MAX_COUNTED_BYTES`) to count in it.
 No request or answer content is kept, so no clinical value can reach the trail.
 
 Rows are written by `AuditWriter`, a thread fed through a bounded queue that inserts in
@@ -30,13 +32,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from fastapi import Request
 from sqlalchemy import Engine, insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,6 +56,8 @@ NO_CALLER = "-"
 # A route may leave on `request.state` what it touched, when its path cannot say it safely.
 AUDIT_TARGET = "audit_target"
 REQUEST_ID_HEADER = b"x-request-id"
+# Where a route leaves its answer's count on the request's state (see `hand_over_count`).
+COUNT_STATE = "audit_count"
 BATCH_SIZE = 500
 LINGER_SECONDS = 0.2
 # Answers larger than this are not parsed for a count (the count is then 0).
@@ -165,7 +170,7 @@ class AuditTrail:
         state["request_id"] = request_id
         path: str = scope["path"]
         audited = path.startswith(AUDITED_PREFIXES) and path not in UNAUDITED_PATHS
-        answer = _Answer()
+        answer = _Answer(state)
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -217,10 +222,29 @@ def actor_name(caller: Caller | None) -> str:
     return name[:128]
 
 
-class _Answer:
-    """What the audit keeps of an answer: its status, `Location`, and a body to count in."""
+def hand_over_count(request: Request, count: int) -> None:
+    """Tell the audit trail the count of the answer about to be sent (see `answer_count`)."""
+    setattr(request.state, COUNT_STATE, count)
 
-    def __init__(self) -> None:
+
+def answer_count(document: Mapping[str, object]) -> int:
+    """The count the trail keeps for a JSON object answer: a Bundle's entries, a clinic
+    receipt's references, else 1."""
+    entries = document.get("entry")
+    if isinstance(entries, list):
+        return len(entries)
+    lists = [document.get(name) for name in ("created", "updated", "unchanged", "deleted")]
+    if any(isinstance(found, list) for found in lists):
+        return sum(len(found) for found in lists if isinstance(found, list))
+    return 1
+
+
+class _Answer:
+    """What the audit keeps of an answer: its status, `Location`, and a body to count in
+    (unless the route handed its count over on the request's `state`)."""
+
+    def __init__(self, state: dict[str, object]) -> None:
+        self.state = state
         self.status: int | None = None
         self.location = ""
         self.is_json = False
@@ -237,6 +261,7 @@ class _Answer:
         elif (
             message["type"] == "http.response.body"
             and self.is_json
+            and COUNT_STATE not in self.state
             and len(self.body) <= MAX_COUNTED_BYTES
         ):
             self.body += message.get("body", b"")
@@ -248,20 +273,16 @@ class _Answer:
         return None
 
     def count(self) -> int:
+        handed_over = self.state.get(COUNT_STATE)
+        if isinstance(handed_over, int):
+            return handed_over
         if not self.body or len(self.body) > MAX_COUNTED_BYTES:
             return 1 if self.status and self.status < 300 else 0
         try:
             document = orjson.loads(bytes(self.body))
         except orjson.JSONDecodeError:
             return 0
-        if not isinstance(document, dict):
-            return 1
-        if isinstance(document.get("entry"), list):
-            return len(document["entry"])
-        lists = ("created", "updated", "unchanged", "deleted")
-        if any(isinstance(document.get(name), list) for name in lists):
-            return sum(len(document.get(name) or []) for name in lists)
-        return 1
+        return answer_count(document) if isinstance(document, dict) else 1
 
 
 def describe(

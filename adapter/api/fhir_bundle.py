@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 
-from adapter.api.fhir_common import with_meta
+from adapter.api.fhir_common import AnswerValue, stored_fragment
 from adapter.api.fhir_paging import CURSOR_PARAMETER, Cursor, PagingTokens, query_digest
 from adapter.config import Settings
 from adapter.errors import RequestRefused
 from adapter.store.search import Found, Snapshot, sort_value
-from mappings.jsontypes import JsonObject, JsonValue
+from mappings.jsontypes import JsonValue
 
 Row = TypeVar("Row")
 
@@ -121,18 +121,18 @@ def token_key(value: object) -> object:
     return sort_value(value).isoformat() if isinstance(value, (str, datetime)) else value
 
 
-def entry(base_url: str, found: Found, mode: str) -> JsonValue:
+def entry(base_url: str, found: Found, mode: str) -> AnswerValue:
     return {
         "fullUrl": f"{base_url}/{found.reference}",
-        "resource": with_meta(found.content, found.version, found.last_updated),
+        "resource": stored_fragment(found.content, found.version, found.last_updated),
         "search": {"mode": mode},
     }
 
 
 def searchset(
-    total: int, links: list[JsonValue], entries: list[JsonValue], at: datetime
-) -> JsonObject:
-    bundle: JsonObject = {
+    total: int, links: list[JsonValue], entries: list[AnswerValue], at: datetime
+) -> dict[str, AnswerValue]:
+    bundle: dict[str, AnswerValue] = {
         "resourceType": "Bundle",
         "meta": {"lastUpdated": sort_value(at).isoformat().replace("+00:00", "Z")},
         "type": "searchset",

@@ -12,12 +12,12 @@ from fastapi import Request
 from sqlalchemy import Connection
 
 from adapter.api.fhir_bundle import Paged, PageRequest, base_url, page_links, token_key
-from adapter.api.fhir_common import instant, with_meta
+from adapter.api.fhir_common import AnswerValue, instant, stored_fragment
 from adapter.api.fhir_paging import PagingTokens
 from adapter.errors import RequestRefused
 from adapter.store.history import HistoryPosition, HistoryRow, history_page, history_total
 from adapter.store.search import Snapshot, sort_value
-from mappings.jsontypes import JsonObject, JsonValue
+from mappings.jsontypes import JsonValue
 
 
 def history_bundle(
@@ -27,7 +27,7 @@ def history_bundle(
     of: tuple[str, str],
     bounds: tuple[Snapshot, datetime | None, int],
     paging: PageRequest,
-) -> JsonObject:
+) -> dict[str, AnswerValue]:
     """The page of `of` = (tenant, type)'s history that `paging` asks for."""
     tenant, resource_type = of
     snapshot, since, count = bounds
@@ -60,7 +60,7 @@ def _key(row: HistoryRow) -> tuple[object, int]:
     return [token_key(row.recorded_at), row.version], row.resource_pk
 
 
-def _entry(base: str, resource_type: str, row: HistoryRow) -> JsonValue:
+def _entry(base: str, resource_type: str, row: HistoryRow) -> AnswerValue:
     reference = f"{resource_type}/{row.logical_id}"
     response: dict[str, JsonValue] = {
         "etag": f'W/"{row.version}"',
@@ -74,7 +74,7 @@ def _entry(base: str, resource_type: str, row: HistoryRow) -> JsonValue:
         }
     return {
         "fullUrl": f"{base}/{row.logical_id}",
-        "resource": with_meta(row.content, row.version, row.recorded_at),
+        "resource": stored_fragment(row.content, row.version, row.recorded_at),
         "request": {"method": "PUT", "url": reference},
         "response": {"status": "201 Created" if row.version == 1 else "200 OK", **response},
     }

@@ -16,21 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.api.audit import answer_count, hand_over_count
 from adapter.api.auth import Caller
-from adapter.api.deps import Clock, ClockDep, EngineDep, StoreReady
 from adapter.api.fhir_bundle import (
     Paged,
     PageRequest,
-    PagingDep,
     base_url,
     entry,
     page_links,
@@ -41,7 +38,7 @@ from adapter.api.fhir_bundle import (
 from adapter.api.fhir_common import (
     ID_PATTERN,
     SERVED_TYPES,
-    FhirReader,
+    AnswerValue,
     FhirRoute,
     fhir_response,
     may_read,
@@ -49,8 +46,8 @@ from adapter.api.fhir_common import (
     operation_outcome,
 )
 from adapter.api.fhir_history import history_bundle
-from adapter.api.fhir_paging import PagingTokens
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
+from adapter.api.fhir_reading import ReadingDep
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store import compartment, search
 from adapter.store.search import (
@@ -71,25 +68,6 @@ router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
 EVERYTHING_TYPES = ("Patient", "Encounter")
 
 
-@dataclass(frozen=True)
-class Reading:
-    """What every route here needs: the reader, the store, the clock, the token signer."""
-
-    caller: Caller
-    engine: Engine
-    clock: Clock
-    tokens: PagingTokens
-
-
-async def reading(
-    caller: FhirReader, _: StoreReady, engine: EngineDep, clock: ClockDep, tokens: PagingDep
-) -> Reading:
-    return Reading(caller, engine, clock, tokens)
-
-
-ReadingDep = Annotated[Reading, Depends(reading)]
-
-
 @router.get("/{resource_type}", name="fhir_search")
 def search_type(
     resource_type: str,
@@ -103,12 +81,14 @@ def search_type(
     paging = PageRequest.of(request, tokens)
     with _reading(engine) as conn:
         snapshot = paging.snapshot() or take_snapshot(conn, clock())
-        matched = search.total(conn, caller.tenant, query, snapshot)
-        entries: list[JsonValue] = []
+        entries: list[AnswerValue] = []
         ignored = set(query.unknown)
         links: list[JsonValue] = [{"relation": "self", "url": self_url(request, ignored)}]
-        if not query.only_count:
+        if query.only_count:
+            matched = search.total(conn, caller.tenant, query, snapshot)
+        else:
             paged, extra = _search_page(conn, caller, query, snapshot, paging)
+            matched = _matched(conn, caller.tenant, query, snapshot, paged)
             links = page_links(
                 request, tokens, paged, _search_key(query), (paging.digest, snapshot), ignored
             )
@@ -124,7 +104,17 @@ def search_type(
         matched,
         len(query.unknown),
     )
-    return fhir_response(searchset(matched, links, entries, snapshot.at), media=media)
+    return _answer(request, searchset(matched, links, entries, snapshot.at), media)
+
+
+def _matched(
+    conn: Connection, tenant: str, query: SearchQuery, snapshot: Snapshot, paged: Paged[Found]
+) -> int:
+    """The search's total: a first page with nothing after it holds every match, so it is
+    counted in hand; any other page asks the store (a second query as costly as the page)."""
+    if not paged.has_previous and not paged.has_next:
+        return len(paged.rows)
+    return search.total(conn, tenant, query, snapshot)
 
 
 def _search_page(
@@ -173,14 +163,14 @@ def everything(
     paged = Paged.of(_from_cursor(readable, paging, count), count, paging.cursor)
     links = page_links(request, tokens, paged, lambda f: (f.pk, f.pk), (paging.digest, snapshot))
     base = base_url(request)
-    entries = [entry(base, f, "match") for f in paged.rows]
+    entries: list[AnswerValue] = [entry(base, f, "match") for f in paged.rows]
     log.info(
         "FHIR API: key %s read the $everything of a %s (%d resources)",
         caller.key_id,
         resource_type,
         len(readable),
     )
-    return fhir_response(searchset(len(readable), links, entries, snapshot.at), media=media)
+    return _answer(request, searchset(len(readable), links, entries, snapshot.at), media)
 
 
 def _from_cursor(rows: list[Found], paging: PageRequest, count: int) -> list[Found]:
@@ -210,6 +200,12 @@ def type_history(
             conn, request, tokens, (caller.tenant, resource_type), (snapshot, since, count), paging
         )
     log.info("FHIR API: key %s read the history of type %s", caller.key_id, resource_type)
+    return _answer(request, bundle, media)
+
+
+def _answer(request: Request, bundle: dict[str, AnswerValue], media: str) -> Response:
+    """The Bundle as the answer, its entry count handed to the audit trail (no re-parse)."""
+    hand_over_count(request, answer_count(bundle))
     return fhir_response(bundle, media=media)
 
 

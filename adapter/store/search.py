@@ -11,82 +11,39 @@ there at the first page and is unchanged is missed, whatever is written meanwhil
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    and_,
-    false,
-    func,
-    or_,
-    select,
-    true,
-)
+from sqlalchemy import Connection, bindparam, func, select
 
 from adapter.store.schema import resources, search_index
+from adapter.store.search_query import (
+    DEFAULT_COUNT,
+    Criterion,
+    DateBound,
+    Include,
+    Position,
+    SearchQuery,
+    Snapshot,
+    Token,
+)
+from adapter.store.search_sql import (
+    FOUND_COLUMNS,
+    page_statement,
+    shape_of,
+    total_statement,
+    values,
+)
 
-DEFAULT_COUNT = 50
-# What a `date` sort puts resources without a date at: first.
-_NO_DATE = datetime(1, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Token:
-    """`system|code` (`system` "" for `|code`, None for a bare `code`)."""
-
-    system: str | None
-    code: str
-
-
-@dataclass(frozen=True)
-class DateBound:
-    """A date parameter's prefix and the range [lo, hi) its value covers."""
-
-    prefix: str
-    lo: datetime
-    hi: datetime
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """One occurrence of a parameter: its alternatives (OR)."""
-
-    param: str
-    kind: str
-    values: tuple[Token | DateBound | str, ...]
-
-
-@dataclass(frozen=True)
-class Include:
-    """`_include`/`_revinclude` of `Source:param[:Target]`."""
-
-    source: str
-    param: str
-    target: str | None
-
-
-@dataclass
-class SearchQuery:
-    resource_type: str
-    criteria: list[Criterion] = field(default_factory=list)
-    count: int = DEFAULT_COUNT
-    sort: str | None = None
-    descending: bool = False
-    includes: list[Include] = field(default_factory=list)
-    revincludes: list[Include] = field(default_factory=list)
-    only_count: bool = False
-    unknown: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The store as of a search's first page: its highest resource key, and the time."""
-
-    pk: int
-    at: datetime
+_HIGHEST_PK = select(func.max(resources.c.pk))
+# Built once: `$everything` runs it for every type at every hop (see `by_reference`).
+_BY_IDS = select(*FOUND_COLUMNS).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+    resources.c.deleted.is_(False),
+)
 
 
 @dataclass(frozen=True)
@@ -104,17 +61,8 @@ class Found:
         return f"{self.resource_type}/{self.logical_id}"
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where a page starts: after (`forward`) or before the row (`sort_key`, `pk`)."""
-
-    sort_key: Any
-    pk: int
-    forward: bool = True
-
-
 def take_snapshot(conn: Connection, now: datetime) -> Snapshot:
-    highest = conn.execute(select(func.max(resources.c.pk))).scalar_one_or_none()
+    highest = conn.execute(_HIGHEST_PK).scalar_one_or_none()
     return Snapshot(int(highest or 0), now)
 
 
@@ -126,22 +74,20 @@ def page(
     position: Position | None,
 ) -> list[Found]:
     """Up to `query.count + 1` matches from `position` on (one more tells there is a next)."""
-    sort = _sort_column(query.sort)
-    columns = (*FOUND_COLUMNS, sort.label("sort_key"))
-    statement = select(*columns).where(*_matching(tenant, query, snapshot))
     forward = position is None or position.forward
     ascending = (not query.descending) == forward
+    statement = page_statement(shape_of(query), ascending, position is not None)
+    bound = values(tenant, query, snapshot) | {"limit": query.count + 1}
     if position is not None:
         key = sort_value(position.sort_key) if query.sort else position.pk
-        statement = statement.where(_beyond(sort, key, position.pk, ascending))
-    order = (sort, resources.c.pk) if ascending else (sort.desc(), resources.c.pk.desc())
-    rows = [_found(row) for row in conn.execute(statement.order_by(*order).limit(query.count + 1))]
+        bound |= {"after_key": key, "after_pk": position.pk}
+    rows = [_found(row) for row in conn.execute(statement, bound)]
     return rows if forward else rows[::-1]
 
 
 def total(conn: Connection, tenant: str, query: SearchQuery, snapshot: Snapshot) -> int:
-    counted = select(func.count()).select_from(resources)
-    return int(conn.execute(counted.where(*_matching(tenant, query, snapshot))).scalar_one())
+    statement = total_statement(shape_of(query))
+    return int(conn.execute(statement, values(tenant, query, snapshot)).scalar_one())
 
 
 def included(
@@ -176,11 +122,17 @@ def revincluded(
         ]
         if not refs:
             continue
+        citing = select(search_index.c.resource_pk).where(
+            search_index.c.tenant == tenant,
+            search_index.c.resource_type == include.source,
+            search_index.c.param == include.param,
+            search_index.c.value.in_(refs),
+        )
         statement = select(*FOUND_COLUMNS).where(
             resources.c.tenant == tenant,
             resources.c.resource_type == include.source,
             resources.c.deleted.is_(False),
-            _has((tenant, include.source, include.param), search_index.c.value.in_(refs)),
+            resources.c.pk.in_(citing),
         )
         for row in conn.execute(statement.order_by(resources.c.pk)):
             if row.pk not in seen:
@@ -197,13 +149,8 @@ def by_reference(conn: Connection, tenant: str, references: Iterable[str]) -> li
         by_type.setdefault(resource_type, []).append(logical_id)
     found: list[Found] = []
     for resource_type, ids in by_type.items():
-        statement = select(*FOUND_COLUMNS).where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.logical_id.in_(ids),
-            resources.c.deleted.is_(False),
-        )
-        found.extend(_found(row) for row in conn.execute(statement))
+        named = {"tenant": tenant, "resource_type": resource_type, "ids": ids}
+        found.extend(_found(row) for row in conn.execute(_BY_IDS, named))
     return sorted(found, key=lambda item: item.pk)
 
 
@@ -213,16 +160,6 @@ def sort_value(key: Any) -> datetime:
     if not isinstance(moment, datetime):
         raise ValueError("not a sort key")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-FOUND_COLUMNS = (
-    resources.c.pk,
-    resources.c.resource_type,
-    resources.c.logical_id,
-    resources.c.version,
-    resources.c.content,
-    resources.c.last_updated,
-)
 
 
 def _found(row: Any) -> Found:
@@ -238,118 +175,9 @@ def _found(row: Any) -> Found:
     )
 
 
-def _sort_column(sort: str | None) -> ColumnElement[Any]:
-    if sort == "_lastUpdated":
-        return resources.c.last_updated
-    if sort == "date":
-        earliest = (
-            select(func.min(search_index.c.date_lo))
-            .where(search_index.c.resource_pk == resources.c.pk, search_index.c.param == "date")
-            .scalar_subquery()
-        )
-        return func.coalesce(earliest, _NO_DATE, type_=resources.c.last_updated.type)
-    return resources.c.pk
-
-
-def _beyond(sort: ColumnElement[Any], key: Any, pk: int, ascending: bool) -> ColumnElement[bool]:
-    if ascending:
-        return or_(sort > key, and_(sort == key, resources.c.pk > pk))
-    return or_(sort < key, and_(sort == key, resources.c.pk < pk))
-
-
-def _matching(tenant: str, query: SearchQuery, snapshot: Snapshot) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [
-        resources.c.tenant == tenant,
-        resources.c.resource_type == query.resource_type,
-        resources.c.deleted.is_(False),
-        resources.c.pk <= snapshot.pk,
-    ]
-    if query.sort is not None:
-        conditions.append(resources.c.last_updated <= snapshot.at)
-    of = (tenant, query.resource_type)
-    conditions.extend(_criterion(of, criterion) for criterion in query.criteria)
-    return conditions
-
-
-def _criterion(of: tuple[str, str], criterion: Criterion) -> ColumnElement[bool]:
-    if criterion.param == "_id":
-        return resources.c.logical_id.in_([str(v) for v in criterion.values])
-    if criterion.param == "_lastUpdated":
-        return or_(*(_instant(resources.c.last_updated, v) for v in _bounds(criterion)))
-    alternatives = [_value_matches(criterion.kind, value) for value in criterion.values]
-    return _has((*of, criterion.param), or_(*alternatives))
-
-
-def _has(where: tuple[str, str, str], condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """The resource has a `where` = (tenant, type, param) index row meeting `condition`.
-
-    An `IN` over the index, not a correlated `EXISTS`: the database then starts from the
-    index's (tenant, type, param, value) rows instead of testing every resource of the type.
-    """
-    tenant, resource_type, param = where
-    rows = select(search_index.c.resource_pk).where(
-        search_index.c.tenant == tenant,
-        search_index.c.resource_type == resource_type,
-        search_index.c.param == param,
-        condition,
-    )
-    return resources.c.pk.in_(rows)
-
-
-def _value_matches(kind: str, value: Token | DateBound | str) -> ColumnElement[bool]:
-    column = search_index.c
-    if isinstance(value, Token):
-        code = column.value == value.code
-        if value.system is None:
-            return code
-        return and_(
-            code, column.system.is_(None) if not value.system else column.system == value.system
-        )
-    if isinstance(value, DateBound):
-        return _range(column.date_lo, column.date_hi, value)
-    if value.startswith("*/"):
-        return column.value.like(f"%/{value[2:]}")
-    return column.value == value
-
-
-def _bounds(criterion: Criterion) -> list[DateBound]:
-    return [v for v in criterion.values if isinstance(v, DateBound)]
-
-
-def _range(
-    lo: ColumnElement[datetime], hi: ColumnElement[datetime], bound: DateBound
-) -> ColumnElement[bool]:
-    """A stored range [lo, hi) against a parameter's range, per FHIR's prefix rules."""
-    if bound.prefix == "eq":
-        return and_(lo >= bound.lo, hi <= bound.hi)
-    if bound.prefix == "ge":
-        return hi > bound.lo
-    if bound.prefix == "le":
-        return lo < bound.hi
-    if bound.prefix == "gt":
-        return hi > bound.hi
-    if bound.prefix == "lt":
-        return lo < bound.lo
-    return false()
-
-
-def _instant(column: ColumnElement[datetime], bound: DateBound) -> ColumnElement[bool]:
-    """A stored instant against a parameter's range."""
-    if bound.prefix == "eq":
-        return and_(column >= bound.lo, column < bound.hi)
-    if bound.prefix == "ge":
-        return column >= bound.lo
-    if bound.prefix == "le":
-        return column < bound.hi
-    if bound.prefix == "gt":
-        return column >= bound.hi
-    if bound.prefix == "lt":
-        return column < bound.lo
-    return true()
-
-
 __all__ = [
     "DEFAULT_COUNT",
+    "FOUND_COLUMNS",
     "Criterion",
     "DateBound",
     "Found",

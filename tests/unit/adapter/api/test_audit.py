@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.app import create_app
-from adapter.api.audit import describe
+from adapter.api.audit import answer_count, describe
 from adapter.store.schema import audit
 from tests.unit.adapter.api.conftest import (
     KEYS,
@@ -161,6 +161,34 @@ def test_every_call__recorded_with_who_what_outcome(audited: TestClient) -> None
     for sentinel in SENTINELS:
         assert sentinel not in stored
         assert sentinel not in json.dumps(events)
+
+
+def test_fhir_answers__count_handed_over__equals_the_answer_parsed(audited: TestClient) -> None:
+    created = post_encounter(audited, example("typical-ketamine-infusion")).json()["created"]
+    patient = next(ref for ref in created if ref.startswith("Patient/"))
+    reader = bearer(FHIR_READER_A)
+    paths = [
+        "/fhir/Observation?_count=3",
+        f"/fhir/Observation?_count=500&patient={patient}&_include=Observation:patient",
+        "/fhir/Observation?code=nothing-has-this",
+        "/fhir/Observation?_summary=count&bogus=1",
+        f"/fhir/{patient}",
+        f"/fhir/{patient}/_history",
+        f"/fhir/{patient}/$everything?_count=5",
+        "/fhir/Observation/_history?_count=4",
+    ]
+    expected = []
+    for path in paths:
+        reply = audited.get(path, headers=reader)
+        assert reply.status_code == 200, path
+        expected.append(answer_count(reply.json()))
+    not_modified = audited.get(f"/fhir/{patient}", headers=reader | {"If-None-Match": 'W/"1"'})
+    assert not_modified.status_code == 304
+    events = _events(audited, query=f"?_count={len(paths) + 1}")
+    counts = [int(event["entity"][0]["detail"][0]["valueString"]) for event in events]
+    assert counts == [0, *reversed(expected)]
+    assert expected[:4] == [3, expected[1], 1, 1]
+    assert expected[1] > 3
 
 
 def test_admin__sees_only_its_tenant__and_filters(audited: TestClient) -> None:

@@ -1,0 +1,74 @@
+"""What a FHIR search asks of the store, parsed (by `adapter.api.fhir_params`): plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+DEFAULT_COUNT = 50
+
+
+@dataclass(frozen=True)
+class Token:
+    """`system|code` (`system` "" for `|code`, None for a bare `code`)."""
+
+    system: str | None
+    code: str
+
+
+@dataclass(frozen=True)
+class DateBound:
+    """A date parameter's prefix and the range [lo, hi) its value covers."""
+
+    prefix: str
+    lo: datetime
+    hi: datetime
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One occurrence of a parameter: its alternatives (OR)."""
+
+    param: str
+    kind: str
+    values: tuple[Token | DateBound | str, ...]
+
+
+@dataclass(frozen=True)
+class Include:
+    """`_include`/`_revinclude` of `Source:param[:Target]`."""
+
+    source: str
+    param: str
+    target: str | None
+
+
+@dataclass
+class SearchQuery:
+    resource_type: str
+    criteria: list[Criterion] = field(default_factory=list)
+    count: int = DEFAULT_COUNT
+    sort: str | None = None
+    descending: bool = False
+    includes: list[Include] = field(default_factory=list)
+    revincludes: list[Include] = field(default_factory=list)
+    only_count: bool = False
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The store as of a search's first page: its highest resource key, and the time."""
+
+    pk: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: after (`forward`) or before the row (`sort_key`, `pk`)."""
+
+    sort_key: Any
+    pk: int
+    forward: bool = True
