@@ -12,8 +12,9 @@ per type, is `PARAMETERS` below; the API's search answers from these rows only.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,18 +173,31 @@ def _next_month(moment: datetime) -> datetime:
     return moment.replace(month=moment.month + 1)
 
 
-def index_rows(resource_type: str, content: dict[str, Any]) -> list[IndexRow]:
-    """The index rows of one resource (duplicates removed)."""
+def index_rows(
+    resource_type: str, content: dict[str, Any], references: Iterable[str] | None = None
+) -> list[IndexRow]:
+    """The index rows of one resource (duplicates removed). `references`, when the caller
+    has them already, are the resource's `reference` strings (saves walking it again)."""
     rows: list[IndexRow] = []
-    for param, (kind, _) in PARAMETERS.items():
-        for path in paths_for(param, resource_type):
-            for found in _walk(content, path.split(".")):
-                rows.extend(_rows(param, kind, found, resource_type))
-    rows.extend(IndexRow(REFERENCES, value=ref) for ref in set(_references(content)))
+    for param, kind, steps in _plan(resource_type):
+        for found in _walk(content, steps):
+            rows.extend(_rows(param, kind, found, resource_type))
+    cited = _references(content) if references is None else references
+    rows.extend(IndexRow(REFERENCES, value=ref) for ref in set(cited) if ref.count("/") == 1)
     return list(dict.fromkeys(rows))
 
 
-def _walk(node: Any, steps: list[str]) -> Iterator[Any]:
+@functools.cache
+def _plan(resource_type: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(parameter, kind, path steps) of every parameter the type has, in PARAMETERS order."""
+    return tuple(
+        (param, kind, tuple(path.split(".")))
+        for param, (kind, _) in PARAMETERS.items()
+        for path in paths_for(param, resource_type)
+    )
+
+
+def _walk(node: Any, steps: tuple[str, ...]) -> Iterator[Any]:
     if not steps:
         yield from node if isinstance(node, list) else [node]
         return
@@ -237,7 +251,7 @@ def _text(value: Any) -> str | None:
 def _references(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value.count("/") == 1:
+            if key == "reference" and isinstance(value, str):
                 yield value
             else:
                 yield from _references(value)
@@ -257,7 +271,11 @@ def reindex(
 
 
 def index_values(
-    pk: int, tenant: str, resource_type: str, content: dict[str, Any]
+    pk: int,
+    tenant: str,
+    resource_type: str,
+    content: dict[str, Any],
+    references: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The `search_index` rows of a new resource `pk`, to insert (many at once)."""
     return [
@@ -271,7 +289,7 @@ def index_values(
             "date_lo": row.date_lo,
             "date_hi": row.date_hi,
         }
-        for row in index_rows(resource_type, content)
+        for row in index_rows(resource_type, content, references)
     ]
 
 

@@ -92,6 +92,8 @@ class _Import:
     version: EhrVersion
     content: Resource
     text: str
+    references: tuple[str, ...]
+    """Its `reference` strings, in our terms (found once, when the page was read)."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,8 @@ class Merger:
         ident = self._import_identity(v.ref)
         content = self._local(resource, ident.id, ours)
         text = dumps(content).decode()
-        self._imports.append(_Import(ident, patient.patient_key, v, content, text))
+        cited = tuple(str(h["reference"]) for h in self._holders[id(resource)])
+        self._imports.append(_Import(ident, patient.patient_key, v, content, text, cited))
         # Held from now on: the same resource again in this page is a version already seen.
         held[v.ref] = Local(
             PENDING_PK, ident.resource_type, ident.id, patient.patient_key, 1, text, False,
@@ -321,7 +324,9 @@ class Merger:
         index = [
             row
             for pk, i in zip(pks, self._imports, strict=True)
-            for row in index_values(pk, self.tenant, i.identity.resource_type, i.content)
+            for row in index_values(
+                pk, self.tenant, i.identity.resource_type, i.content, i.references
+            )
         ]
         if index:
             self.conn.execute(insert(search_index), index)

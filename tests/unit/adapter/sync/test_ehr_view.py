@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from adapter.sync.ehr_view import EhrRef, content_digest, parse_reference, to_local
+from adapter.store.search_index import index_rows
+from adapter.sync.ehr_view import EhrRef, content_digest, holders, parse_reference, to_local
+from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
+from mappings.submission import map_submission
+from tests.unit.mappings.fhircheck import load_example
 
 BASE = "https://ehr.test/fhir"
 
@@ -57,3 +61,11 @@ def test_content_digest__ignores_server_elements_and_key_order() -> None:
     }
     assert content_digest(a) == content_digest(b)
     assert content_digest(a) != content_digest({**a, "gender": "male"})
+
+
+def test_holders__their_references_index_a_resource_as_a_walk_of_it_does() -> None:
+    sub = load_example("typical-ketamine-infusion")
+    for res in map_submission(sub, MappingContext()):
+        cited = [str(h["reference"]) for h in holders(res)]
+        kind = str(res["resourceType"])
+        assert set(index_rows(kind, res, cited)) == set(index_rows(kind, res)), kind
