@@ -16,12 +16,14 @@ Each round, interleaved so both meet the sandbox in the same state:
              must do to read the same data, and nothing more
   ours     - `Puller.pull()` on a fresh copy of the store: the same pages, plus merging
              every version into the store (import, reference rewriting, search index,
-             Provenance, one transaction per page). Deletion reading (`_history`) is off
+             Provenance; a transaction per page, or per the pages already fetched
+             when the EHR is ahead). Deletion reading (`_history`) is off
              for the comparison (the ceiling reads no history); one more round with it on
              is reported apart.
 Rates are versions read per second (every entry of every page, ours and the EHR's).
-Memory: the Python heap (tracemalloc) sampled after every page of one more pull, its
-growth from the first 10 % of pages to the end, and the peak.
+Memory: the Python heap (tracemalloc) sampled after every commit of one more pull, its
+growth from the first 10 % of commits (a commit takes the pages already fetched) to the end,
+and the peak.
 """
 
 from __future__ import annotations
@@ -137,8 +139,8 @@ def memory(base: str, db: Path, folder: Path, ctx: MappingContext, page_size: in
     early = max(samples[: max(1, len(samples) // 10)])
     mib = 1024 * 1024
     print(
-        f"memory: Python heap after the first 10 % of {len(samples)} pages {early / mib:.1f} MiB, "
-        f"at the end {samples[-1] / mib:.1f} MiB, peak {peak / mib:.1f} MiB"
+        f"memory: Python heap after the first 10 % of {len(samples)} commits "
+        f"{early / mib:.1f} MiB, at the end {samples[-1] / mib:.1f} MiB, peak {peak / mib:.1f} MiB"
     )
 
 
