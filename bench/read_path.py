@@ -66,9 +66,8 @@ SEARCH_SQL = text(
     "SELECT pk, resource_type, logical_id, version, content, last_updated FROM resources"
     " WHERE deleted = false AND pk IN (SELECT resource_pk FROM search_index WHERE tenant = :tenant"
     "  AND resource_type = 'Observation' AND param = 'patient' AND value = :patient)"
-    " AND pk IN (SELECT resource_pk FROM search_index WHERE tenant = :tenant"
-    "  AND resource_type = 'Observation' AND param = 'code' AND system = :system"
-    "  AND value = :code)"
+    " AND EXISTS (SELECT 1 FROM search_index WHERE resource_pk = resources.pk"
+    "  AND tenant = :tenant AND param = 'code' AND system = :system AND value = :code)"
     " ORDER BY pk LIMIT 51"
 )
 

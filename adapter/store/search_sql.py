@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from adapter.store.schema import resources, search_index
+from adapter.store.search_index import PARAMETERS
 from adapter.store.search_query import DateBound, SearchQuery, Snapshot, Token
 
 FOUND_COLUMNS = (
@@ -164,13 +165,26 @@ def _matching(shape: Shape) -> list[ColumnElement[bool]]:
     ]
     if shape.sort is not None:
         conditions.append(resources.c.last_updated <= bindparam("snapshot_at"))
+    indexed = [p for p, _ in shape.criteria if p not in RESOURCE_SIDE]
+    driver = min(indexed, key=_drive_rank, default=None)
     conditions.extend(
-        _criterion(i, param, kinds) for i, (param, kinds) in enumerate(shape.criteria)
+        _criterion(i, param, kinds, drives=param == driver)
+        for i, (param, kinds) in enumerate(shape.criteria)
     )
     return conditions
 
 
-def _criterion(i: int, param: str, kinds: tuple[Hashable, ...]) -> ColumnElement[bool]:
+def _drive_rank(param: str) -> int:
+    """Which index criterion the query starts from: a reference names one patient's or one
+    encounter's few rows, a token (a code, a status) may name rows of every patient, a date
+    range more. The others are then checked per candidate, by its own index rows."""
+    kind = PARAMETERS.get(param, ("",))[0]
+    return {"reference": 0, "token": 1}.get(kind, 2)
+
+
+def _criterion(
+    i: int, param: str, kinds: tuple[Hashable, ...], *, drives: bool = True
+) -> ColumnElement[bool]:
     if param == "_id":
         return resources.c.logical_id.in_(bindparam(f"c{i}_ids", expanding=True))
     named = [(kind, f"c{i}_{j}") for j, kind in enumerate(kinds)]
@@ -178,7 +192,9 @@ def _criterion(i: int, param: str, kinds: tuple[Hashable, ...]) -> ColumnElement
         column = resources.c.last_updated
         return or_(*(_instant(column, kind, name) for kind, name in named))
     alternatives = [_value_matches(kind, name) for kind, name in named]
-    return _has(param, or_(*alternatives))
+    if drives:
+        return _has(param, or_(*alternatives))
+    return _has_own(param, or_(*alternatives))
 
 
 def _has(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -194,6 +210,23 @@ def _has(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
         condition,
     )
     return resources.c.pk.in_(rows)
+
+
+def _has_own(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The same test for a criterion that does not drive the query: among the candidate's
+    own index rows (by `resource_pk`), not as a list of every matching row of the tenant
+    (a code shared by every patient's record made that list the search's main cost)."""
+    own = (
+        select(search_index.c.id)
+        .where(
+            search_index.c.resource_pk == resources.c.pk,
+            search_index.c.tenant == bindparam("tenant"),
+            search_index.c.param == param,
+            condition,
+        )
+        .exists()
+    )
+    return own
 
 
 def _value_matches(kind: Hashable, name: str) -> ColumnElement[bool]:
