@@ -15,13 +15,15 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Never
 
+from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from adapter.config import get_settings
-from adapter.errors import NotFound
+from adapter.errors import ConfigError, NotFound
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
 from adapter.store.engine import write_transaction
+from adapter.store.schema import resources
 from adapter.sync.conflicts import list_conflicts, resolve
 from adapter.sync.merge import Outcome
 from adapter.sync.pull import PullBusy, PullSummary
@@ -58,6 +60,8 @@ def run_pull(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     engine = open_store(settings)
     try:
+        if args.tenant is not None and not _holds(engine, args.tenant):
+            raise ConfigError(f"--tenant: the store holds nothing for tenant {args.tenant!r}")
         with ehr_client(settings) as client, tqdm(unit="page", file=sys.stderr) as bar:
             work = puller(settings, engine, client, "pull", progress=lambda s: _advance(bar, s))
             summary = work.pull(args.tenant)
@@ -70,6 +74,12 @@ def run_pull(args: argparse.Namespace) -> int:
     for failure in summary.failed:
         sys.stderr.write(f"pull: failed: {failure}\n")
     return 1 if summary.failed or summary.counts[Outcome.CONFLICT] else 0
+
+
+def _holds(engine: Engine, tenant: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(select(resources.c.pk).where(resources.c.tenant == tenant).limit(1))
+        return found.first() is not None
 
 
 def _advance(bar: tqdm[Never], summary: PullSummary) -> None:

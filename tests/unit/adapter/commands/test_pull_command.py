@@ -12,10 +12,14 @@ import pytest
 
 from adapter.cli import EXIT_CONFIG_ERROR, main
 from adapter.commands.pull import EXIT_BUSY
+from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import sync_state
 from adapter.sync.pull import LEASE_NAME
+from mappings.context import MappingContext
+from mappings.submission import map_submission
+from tests.unit.mappings.fhircheck import load_example
 
 
 @pytest.fixture
@@ -52,6 +56,10 @@ def test_pull__another_pull_holds_the_lease__exit_3_nothing_done(
         "until": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
     }
     with write_transaction(engine) as conn:
+        sub = load_example("esketamine-session")
+        ctx = MappingContext(tenant="clinic-a")
+        doc = Submission("clinic-a", "encounter", sub.encounter_id, sub.patient.mrn, "e", b"{}")
+        accept(conn, doc, map_submission(sub, ctx), ctx, datetime.now(UTC))
         conn.execute(
             sync_state.insert().values(
                 tenant="clinic-a",
@@ -82,3 +90,11 @@ def test_conflicts_resolve__unknown_id__exit_1_saying_so(
 def test_conflicts_resolve__side_required() -> None:
     with pytest.raises(SystemExit):
         main(["conflicts", "resolve", "1"])
+
+
+def test_pull__tenant_the_store_does_not_hold__exit_2_naming_the_option(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADAPTER_EHR_BASE_URL", "https://ehr.test/fhir")
+    assert main(["pull", "--tenant", "clinic-b"]) == EXIT_CONFIG_ERROR
+    assert "--tenant: the store holds nothing for tenant 'clinic-b'" in capsys.readouterr().err
