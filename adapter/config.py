@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     web_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""
+    read_threads: Annotated[int, Field(ge=1, le=64)] = 4
+    """Threads per web process running `/fhir` searches, histories and `$everything`
+    (and reads by id on a server database); more queue on the event loop."""
     run_worker: bool = True
     """Run the push worker inside the service (off: run `adapter worker` processes instead)."""
     worker_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
@@ -115,7 +118,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
     """Clock skew allowed on `exp`, `nbf` and `iat`."""
     audit_queue_size: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
-    """Audit records waiting to be written before new ones are dropped (and counted)."""
+    """Audit records waiting to be written before requests wait for the writer."""
     paging_secret: Annotated[str, Field(repr=False)] = ""
     """Key signing the FHIR API's paging tokens; empty: a random one per process."""
 

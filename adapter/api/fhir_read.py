@@ -40,7 +40,7 @@ from adapter.api.fhir_common import (
     stored_fragment,
     stored_resource,
 )
-from adapter.api.fhir_reading import ReadingDep, read_by_key
+from adapter.api.fhir_reading import Reading, ReadingDep, off_loop, read_by_key
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
 from mappings.jsontypes import JsonValue
@@ -87,7 +87,7 @@ async def read(
     caller, engine = reading.caller, reading.engine
     media = _checked(request, resource_type, logical_id)
     lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, None)
-    found = await read_by_key(engine, lookup)
+    found = await read_by_key(engine, lookup, reading.threads)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"this {resource_type} was deleted"
@@ -108,7 +108,7 @@ async def vread(
         raise RequestRefused("the version id is not a valid FHIR id")
     number = _version_number(version_id)
     lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, number)
-    found = await read_by_key(engine, lookup)
+    found = await read_by_key(engine, lookup, reading.threads)
     if not found:
         raise _not_found(caller.key_id, resource_type)
     gone = f"version {number} of this {resource_type} is a deletion"
@@ -133,11 +133,21 @@ def _answer(
 
 
 @router.get("/{resource_type}/{logical_id}/_history")
-def history(
+async def history(
     resource_type: str,
     logical_id: str,
     request: Request,
     reading: ReadingDep,
+) -> Response:
+    work = partial(_history, resource_type, logical_id, request, reading)
+    return await off_loop(work, reading.threads)
+
+
+def _history(
+    resource_type: str,
+    logical_id: str,
+    request: Request,
+    reading: Reading,
 ) -> Response:
     caller = reading.caller
     media = _checked(request, resource_type, logical_id)

@@ -1,5 +1,6 @@
 """What every `/fhir` data route needs, as ONE dependency (the reader, store, clock,
-signer), and `read_by_key`: where a read of a row by its key runs.
+signer, read threads), and where its store work runs: `read_by_key` for a row or a few by
+key, `off_loop` for a search, a history or `$everything`.
 
 FastAPI solves each dependency of a route on its own (a `solve_dependencies` pass with its
 bookkeeping, per dependency per request); with five of them that was about a third of the
@@ -14,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+import anyio.to_thread
+from anyio import CapacityLimiter
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, app_clock, app_engine, migrated_store
@@ -27,19 +29,30 @@ from adapter.api.fhir_paging import PagingTokens
 
 @dataclass(frozen=True)
 class Reading:
-    """The authenticated reader, the store, the clock, the paging token signer."""
+    """The authenticated reader, the store, the clock, the paging token signer, and the
+    process's read threads."""
 
     caller: Caller
     engine: Engine
     clock: Clock
     tokens: PagingTokens
+    threads: CapacityLimiter
 
 
 async def reading(request: Request) -> Reading:
     caller = await fhir_reader(request)
     await migrated_store(request)
     engine = await app_engine(request)
-    return Reading(caller, engine, await app_clock(request), await paging_tokens(request))
+    clock, tokens = await app_clock(request), await paging_tokens(request)
+    return Reading(caller, engine, clock, tokens, read_threads(request.app))
+
+
+def read_threads(app: FastAPI) -> CapacityLimiter:
+    """The process's limiter of `/fhir` store work: `ADAPTER_READ_THREADS` at a time."""
+    limiter: CapacityLimiter | None = getattr(app.state, "read_threads", None)
+    if limiter is None:
+        limiter = app.state.read_threads = CapacityLimiter(app.state.settings.read_threads)
+    return limiter
 
 
 ReadingDep = Annotated[Reading, Depends(reading)]
@@ -47,7 +60,22 @@ ReadingDep = Annotated[Reading, Depends(reading)]
 Result = TypeVar("Result")
 
 
-async def read_by_key(engine: Engine, lookup: Callable[[], Result]) -> Result:
+async def off_loop(work: Callable[[], Result], threads: CapacityLimiter) -> Result:
+    """Run `work` (a search, a history, `$everything`) on one of a few read threads.
+
+    Not on the thread pool FastAPI gives a sync route (anyio's 40 threads): there, 16
+    searches at once ran in 16 threads taking the GIL from each other and from the event
+    loop by turns, and a search's p99 was four times its median (74 against 16 ms at 32
+    connections, two web processes). With 1, 2 or 4 threads per process the p99 was 26,
+    28 and 32 ms at the same throughput (see docs/benchmarks.md). The rest wait their turn
+    in order, on the loop.
+    """
+    return await anyio.to_thread.run_sync(work, limiter=threads)
+
+
+async def read_by_key(
+    engine: Engine, lookup: Callable[[], Result], threads: CapacityLimiter
+) -> Result:
     """Run `lookup`, a read of a row or a few by key, where it costs least.
 
     On a SQLite file it runs right here, on the event loop: such a read takes tens of
@@ -57,9 +85,9 @@ async def read_by_key(engine: Engine, lookup: Callable[[], Result]) -> Result:
     more connections than the thread pool has threads (`adapter.store.engine`), so the loop
     never waits for one. On any other
     store (a server's round trip must not hold the loop, and an in-memory SQLite database
-    lives in one thread's connection) it runs on the thread pool, as before.
+    lives in one thread's connection) it runs on the read threads (`off_loop`).
     """
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return lookup()
-    return await run_in_threadpool(lookup)
+    return await off_loop(lookup, threads)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -47,7 +48,7 @@ from adapter.api.fhir_common import (
 )
 from adapter.api.fhir_history import history_bundle
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
-from adapter.api.fhir_reading import ReadingDep
+from adapter.api.fhir_reading import Reading, ReadingDep, off_loop
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store import compartment, search
 from adapter.store.search import (
@@ -69,10 +70,18 @@ EVERYTHING_TYPES = ("Patient", "Encounter")
 
 
 @router.get("/{resource_type}", name="fhir_search")
-def search_type(
+async def search_type(
     resource_type: str,
     request: Request,
     reading: ReadingDep,
+) -> Response:
+    return await off_loop(partial(_search_type, resource_type, request, reading), reading.threads)
+
+
+def _search_type(
+    resource_type: str,
+    request: Request,
+    reading: Reading,
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
@@ -138,11 +147,21 @@ def _search_key(query: SearchQuery) -> Callable[[Found], tuple[object, int]]:
 
 
 @router.get("/{resource_type}/{logical_id}/$everything", name="fhir_everything")
-def everything(
+async def everything(
     resource_type: str,
     logical_id: str,
     request: Request,
     reading: ReadingDep,
+) -> Response:
+    work = partial(_everything, resource_type, logical_id, request, reading)
+    return await off_loop(work, reading.threads)
+
+
+def _everything(
+    resource_type: str,
+    logical_id: str,
+    request: Request,
+    reading: Reading,
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
@@ -185,10 +204,18 @@ def _from_cursor(rows: list[Found], paging: PageRequest, count: int) -> list[Fou
 
 
 @early.get("/{resource_type}/_history", name="fhir_type_history")
-def type_history(
+async def type_history(
     resource_type: str,
     request: Request,
     reading: ReadingDep,
+) -> Response:
+    return await off_loop(partial(_type_history, resource_type, request, reading), reading.threads)
+
+
+def _type_history(
+    resource_type: str,
+    request: Request,
+    reading: Reading,
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
