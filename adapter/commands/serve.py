@@ -70,22 +70,18 @@ def run(args: argparse.Namespace) -> int:
     if not settings.paging_secret:
         os.environ[PAGING_SECRET_VARIABLE] = secrets.token_hex(32)
     from adapter.background import BackgroundWork
+    from adapter.commands.web_processes import Listen, PortInUse, WebProcesses
     from adapter.store.engine import create_store_engine
 
     engine = create_store_engine(settings.database_url)
     background = BackgroundWork(settings, engine)
+    processes = WebProcesses(Listen(settings.host, settings.port, level), settings.web_workers)
     background.start()
     try:
-        uvicorn.run(
-            "adapter.api.app:web_process_app",
-            factory=True,
-            workers=settings.web_workers,
-            host=settings.host,
-            port=settings.port,
-            log_level=level,
-            access_log=False,
-        )
+        return processes.run()
+    except PortInUse as exc:
+        log.error("%s", exc)
+        return 1
     finally:
         background.stop()
         engine.dispose()
-    return 0

@@ -1,0 +1,160 @@
+"""Several web processes on one port, each listening on a socket of its own (SO_REUSEPORT).
+
+`adapter serve` with `ADAPTER_WEB_WORKERS` above 1 runs `WebProcesses`. Why not uvicorn's
+own `workers=N`: there every process accepts from one shared socket, and whichever wakes
+first takes a whole burst of new connections. 32 kept-alive connections opened at once
+were split 24/8 and 30/2 in our runs, so one process queued three times the requests of the
+other, and the p99 of every caller followed the busy one. With a listening socket per
+process, the kernel spreads new connections over them by a hash of their addresses (18/14
+in the same run; see docs/benchmarks.md).
+
+The parent only supervises (and, in `adapter serve`, migrates and pushes): a web process
+that dies is replaced; one that fails to start stops the service, since the next would fail
+alike. SIGTERM or SIGINT stops each web process gracefully (in-flight requests finish),
+then the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+APP_FACTORY = "adapter.api.app:web_process_app"
+STARTUP_FAILURE = 3  # a web process's exit code when its app or socket never started
+STOP_SECONDS = 30.0  # how long a stopping web process may take before it is killed
+RESTART_PAUSE_SECONDS = 1.0
+BACKLOG = 2048
+
+
+class PortInUse(Exception):
+    """The address to listen on is taken by another program."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    log_level: str
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to `host`:`port` and listening (`reuse_port`: shared with the
+    other web processes, each accepting its own share of connections)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise `PortInUse` when another program listens on `host`:`port`.
+
+    Sockets sharing a port with SO_REUSEPORT must all ask for it, so a plain bind fails
+    whenever anything listens there: without this check, a second service of the same user
+    on the same port would silently share the first one's connections.
+    """
+    try:
+        listening_socket(host, port, reuse_port=False).close()
+    except OSError as exc:
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def web_process(listen: Listen) -> None:
+    """One web process (the target of a spawned child): its own socket, the app, uvicorn."""
+    import uvicorn  # deferred: the parent has no use for the server stack
+
+    sock = listening_socket(listen.host, listen.port, reuse_port=True)
+    config = uvicorn.Config(
+        APP_FACTORY, factory=True, log_level=listen.log_level, access_log=False, backlog=BACKLOG
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class WebProcesses:
+    """Starts `count` web processes and keeps them running until SIGTERM or SIGINT."""
+
+    def __init__(self, listen: Listen, count: int) -> None:
+        self.listen = listen
+        self.count = count
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+
+    def run(self) -> int:
+        """Serve until told to stop: 0, or 1 when a web process failed to start."""
+        check_port_free(self.listen.host, self.listen.port)
+        handlers = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        processes = [self._start() for _ in range(self.count)]
+        failed = False
+        try:
+            while not self._stop.wait(0.5):
+                for index, process in enumerate(processes):
+                    if process.is_alive():
+                        continue
+                    if process.exitcode == STARTUP_FAILURE:
+                        log.error("a web process failed to start: stopping the service")
+                        failed = True
+                        self._stop.set()
+                        break
+                    log.warning(
+                        "web process %s ended (exit code %s); starting another",
+                        process.pid,
+                        process.exitcode,
+                    )
+                    time.sleep(RESTART_PAUSE_SECONDS)
+                    processes[index] = self._start()
+        finally:
+            stop_all(processes)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        return 1 if failed else 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _start(self) -> BaseProcess:
+        process = self._context.Process(target=web_process, args=(self.listen,), name="web")
+        process.start()
+        return process
+
+    def _on_signal(self, _signal: int, _frame: FrameType | None) -> None:
+        self._stop.set()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_all(processes: list[BaseProcess]) -> None:
+    """SIGTERM each live process (uvicorn finishes in-flight requests), kill stragglers."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            log.warning("web process %s did not stop in %.0f s: killed", process.pid, STOP_SECONDS)
+            process.kill()
+            process.join()

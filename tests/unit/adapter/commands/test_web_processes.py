@@ -1,0 +1,165 @@
+"""`adapter serve` with two web processes: a listening socket each, connections spread over
+both, a dead web process replaced, a clean stop, a taken port refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from adapter.commands.web_processes import PortInUse, check_port_free
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def listening_on(port: int) -> int:
+    """How many sockets listen on loopback `port` (IPv4)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            count += 1
+    return count
+
+
+def web_processes(parent: int, expected: int, timeout: float = 30) -> list[int]:
+    """The parent's web processes once `expected` of them serve (each holds a socket)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [pid for pid in children(parent) if _is_web(pid)]
+        if len(found) == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def _is_web(pid: int) -> bool:
+    try:
+        return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
+        "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
+        "ADAPTER_EHR_BASE_URL": "",
+        "ADAPTER_WEB_WORKERS": "2",
+        "ADAPTER_PULL_INTERVAL_SECONDS": "0",
+        "ADAPTER_HOST": "127.0.0.1",
+    }
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while listening_on(port) < 2:
+        assert process.poll() is None, "service ended"
+        assert time.monotonic() < deadline, "service did not start"
+        time.sleep(0.2)
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+        process.wait(30)
+    log.close()
+
+
+def test_each_web_process_listens__and_new_connections_reach_both(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = service
+    workers = web_processes(process.pid, 2)
+    assert len(workers) == 2
+    assert listening_on(port) == 2  # uvicorn's workers=2 would share one socket
+    before = {pid: socket_inodes(pid) for pid in workers}
+    connections = []
+    for _ in range(40):
+        conn = socket.create_connection(("127.0.0.1", port))
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert conn.recv(64).startswith(b"HTTP/1.1 200")
+        connections.append(conn)
+    held = {pid: len(socket_inodes(pid) - before[pid]) for pid in workers}
+    for conn in connections:
+        conn.close()
+    assert sum(held.values()) == 40
+    # The kernel hashes each connection to a socket: all 40 on one has odds of 2 ** -39.
+    assert min(held.values()) >= 1, held
+
+
+def test_web_process_killed__replaced__service_keeps_answering__then_stops_cleanly(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = service
+    first, second = web_processes(process.pid, 2)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while first in children(process.pid) or len(web_processes(process.pid, 2)) < 2:
+        assert time.monotonic() < deadline, "the killed web process was not replaced"
+        time.sleep(0.2)
+    while listening_on(port) < 2:
+        assert time.monotonic() < deadline, "the new web process does not listen"
+        time.sleep(0.2)
+    for _ in range(10):
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).ok
+    replacement = [pid for pid in web_processes(process.pid, 2) if pid != second]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    for pid in (second, *replacement):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_port_taken__check_refuses__and_serve_exits_1_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port}"):
+            check_port_free("127.0.0.1", port)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
+            "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
+            "ADAPTER_EHR_BASE_URL": "",
+            "ADAPTER_WEB_WORKERS": "2",
+            "ADAPTER_PULL_INTERVAL_SECONDS": "0",
+            "ADAPTER_HOST": "127.0.0.1",
+        }
+        command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+        done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
