@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn  # deferred: `adapter --help` should not pay for the server stack
 
     from adapter.api.app import create_app
+    from adapter.commands.http_protocol import CoalescingHttpTools
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = get_settings().model_copy(update=overrides)
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if settings.web_workers == 1:
         uvicorn.run(
             create_app(settings),
+            http=CoalescingHttpTools,
             host=settings.host,
             port=settings.port,
             log_level=level,

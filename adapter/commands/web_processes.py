@@ -83,9 +83,16 @@ def web_process(listen: Listen) -> None:
     """One web process (the target of a spawned child): its own socket, the app, uvicorn."""
     import uvicorn  # deferred: the parent has no use for the server stack
 
+    from adapter.commands.http_protocol import CoalescingHttpTools
+
     sock = listening_socket(listen.host, listen.port, reuse_port=True)
     config = uvicorn.Config(
-        APP_FACTORY, factory=True, log_level=listen.log_level, access_log=False, backlog=BACKLOG
+        APP_FACTORY,
+        factory=True,
+        http=CoalescingHttpTools,
+        log_level=listen.log_level,
+        access_log=False,
+        backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
