@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select
 
 from adapter.store.schema import resources, search_index
-from adapter.store.search import FOUND_COLUMNS, Found, Snapshot, by_reference
+from adapter.store.search import FOUND_COLUMNS, Found, Snapshot
 from adapter.store.search_index import REFERENCES
 
 # Enough hops for Observation -> Encounter -> Patient -> Organization; the data has no more.
@@ -42,6 +42,13 @@ _BOUNDED = select(resources.c.pk).where(
 )
 _BOUNDED_SINCE = _BOUNDED.where(resources.c.last_updated >= bindparam("since"))
 _ROWS = select(*FOUND_COLUMNS).where(resources.c.pk.in_(bindparam("pks", expanding=True)))
+# A hop needs only the keys of what is cited; its content is read once, by `rows`.
+_PKS_BY_IDS = select(resources.c.pk).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+    resources.c.deleted.is_(False),
+)
 
 
 def everything(
@@ -52,12 +59,24 @@ def everything(
     members |= _citing(conn, tenant, _references_of(conn, members, cited=False), "Provenance")
     frontier = set(members)
     for _ in range(MAX_HOPS):
-        cited = {found.pk for found in by_reference(conn, tenant, _references_of(conn, frontier))}
-        frontier = cited - members
+        frontier = _keys(conn, tenant, _references_of(conn, frontier)) - members
         if not frontier:
             break
         members |= frontier
     return _bounded(conn, members, snapshot, since)
+
+
+def _keys(conn: Connection, tenant: str, references: list[str]) -> set[int]:
+    """The primary keys of the current, undeleted resources named `Type/id`."""
+    by_type: dict[str, list[str]] = {}
+    for reference in references:
+        resource_type, _, logical_id = reference.partition("/")
+        by_type.setdefault(resource_type, []).append(logical_id)
+    keys: set[int] = set()
+    for resource_type, ids in by_type.items():
+        named = {"tenant": tenant, "resource_type": resource_type, "ids": ids}
+        keys.update(conn.execute(_PKS_BY_IDS, named).scalars())
+    return keys
 
 
 def _citing(
