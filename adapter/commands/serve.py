@@ -46,7 +46,7 @@ def port_number(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import uvicorn  # deferred: `adapter --help` should not pay for the server stack
 
-    from adapter.api.app import create_app
+    from adapter.api.app import create_app, served
     from adapter.commands.http_protocol import CoalescingHttpTools
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     level = settings.log_level.lower()
     if settings.web_workers == 1:
         uvicorn.run(
-            create_app(settings),
+            served(create_app(settings)),
             http=CoalescingHttpTools,
             host=settings.host,
             port=settings.port,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from adapter.api.app import create_app
+from adapter.api.app import create_app, served
 from adapter.config import Settings
 from adapter.errors import EhrUnavailable
 
@@ -43,3 +44,13 @@ def test_create_app__started__migrates_the_store_in_the_background(tmp_path: Pat
     with TestClient(app):
         assert app.state.background.migrated.wait(10)
     assert current_revision(app.state.engine) == head_revision()
+
+
+def test_served__startup_objects_out_of_the_collectors_sight(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", ehr_base_url=""))
+    try:
+        assert served(app) is app
+        assert gc.get_freeze_count() > 0
+        assert all(tracked is not app for tracked in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()
