@@ -3,7 +3,8 @@ the same data on the same machine in the same run.
 
 Needs a running sandbox (`make sandbox-start`; `SANDBOX_BASE_URL` to point elsewhere).
 Run alone: `.venv/bin/python bench/read_throughput.py [--encounters 1000] [--connections 32]
-[--seconds 15]`.
+[--seconds 15] [--store FILE]` (`--store`: keep our loaded store in FILE, and copy it from
+there on the next run with as many encounters, instead of loading it again).
 
 1. The same N typical encounters go into a fresh SQLite store of ours (through the ingest
    path) and into the sandbox (as pre-built transaction Bundles, 4 at a time).
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import orjson
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -87,6 +89,19 @@ def load_ours(db: Path, subs: list[EncounterSubmission], ctx: MappingContext) ->
     seconds = time.perf_counter() - start
     engine.dispose()
     return seconds
+
+
+def reuse_store(saved: Path, db: Path, encounters: int) -> None:
+    """Copy `saved` (made by an earlier run) to `db`, once sure it holds `encounters`."""
+    engine = create_store_engine(f"sqlite:///{saved}")
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(func.count()).where(resources.c.resource_type == "Encounter")
+        ).scalar_one()
+    engine.dispose()
+    if held != encounters:
+        raise SystemExit(f"{saved} holds {held} encounters, not {encounters}")
+    shutil.copy(saved, db)
 
 
 def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
@@ -296,6 +311,12 @@ def main() -> None:
     parser.add_argument(
         "--workloads", default="read,search,everything,paging", help="comma-separated subset"
     )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="a store file of ours: used (copied) when it holds --encounters encounters, "
+        "else loaded and saved there for the next run (loading 10,000 takes about 15 minutes)",
+    )
     args = parser.parse_args()
     chosen = set(args.workloads.split(","))
     sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
@@ -306,12 +327,18 @@ def main() -> None:
     code = first_observation_code(subs, ctx)
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.db"
-        ours_load = load_ours(db, subs, ctx)
+        if args.store and args.store.exists():
+            reuse_store(args.store, db, len(subs))
+            ours_load = "copied"
+        else:
+            ours_load = f"{load_ours(db, subs, ctx):.1f} s"
+            if args.store:
+                shutil.copy(db, args.store)
         hapi_load = load_sandbox(sandbox, subs, ctx)
         resources_loaded = sum(len(map_submission(s, ctx)) for s in subs[:10]) * len(subs) // 10
         print(
             f"loaded {len(subs)} encounters (~{resources_loaded} resources): "
-            f"our store {ours_load:.1f} s, sandbox {hapi_load:.1f} s"
+            f"our store {ours_load}, sandbox {hapi_load:.1f} s"
         )
         settle()
         ours_t = our_targets(db, code, rng)
