@@ -9,6 +9,7 @@ becomes absolute, to the EHR, so it never dangles on our own FHIR face. The serv
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,9 @@ class EhrRef:
     ehr_id: str
 
 
+# A page names the same few patients and encounters in every resource: each reference is
+# read two or three times per version merged.
+@functools.lru_cache(maxsize=4096)
 def parse_reference(reference: str, ehr_base: str) -> EhrRef | None:
     """The EHR resource a reference names, if it names one on this EHR."""
     match = _REFERENCE.match(reference)

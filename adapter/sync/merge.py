@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
 from adapter.store.accept import sha256
 from adapter.store.bulk import insert_many
@@ -210,11 +210,7 @@ class Merger:
         found: dict[EhrRef, Local] = {}
         for resource_type, ids in by_type.items():
             rows = self.conn.execute(
-                _local_columns().where(
-                    resources.c.tenant == self.tenant,
-                    resources.c.resource_type == resource_type,
-                    resources.c.ehr_id.in_(sorted(ids)),
-                )
+                _BY_EHR_ID, {"tenant": self.tenant, "type": resource_type, "ids": sorted(ids)}
             )
             for row in rows:
                 local = _local(row)
@@ -327,13 +323,8 @@ class Merger:
         # parameter order from a many-row insert.
         insert_many(self.conn, resources, IMPORTED_COLUMNS, rows)
         ids = [i.logical_id for i in imports]
-        keyed_rows = self.conn.execute(
-            select(resources.c.logical_id, resources.c.pk).where(
-                resources.c.tenant == self.tenant,
-                resources.c.resource_type.in_({i.identity.resource_type for i in imports}),
-                resources.c.logical_id.in_(ids),
-            )
-        )
+        types = sorted({i.identity.resource_type for i in imports})
+        keyed_rows = self.conn.execute(_KEYS, {"tenant": self.tenant, "types": types, "ids": ids})
         found = {logical_id: pk for logical_id, pk in keyed_rows}
         pks = [int(found[logical_id]) for logical_id in ids]
         versions = [
@@ -488,6 +479,19 @@ def _local_columns() -> Any:
         resources.c.ehr_id,
         resources.c.ehr_version,
     )
+
+
+# Statements the merge runs for every page, built once (their values bound at each run).
+_BY_EHR_ID = _local_columns().where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("type"),
+    resources.c.ehr_id.in_(bindparam("ids", expanding=True)),
+)
+_KEYS = select(resources.c.logical_id, resources.c.pk).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type.in_(bindparam("types", expanding=True)),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _local(row: Row[Any]) -> Local:
