@@ -17,6 +17,8 @@ count; median of --rounds):
   merge   - `Puller.pull()` on a fresh copy of the store, its EHR a replay of the recorded
             pages (parsed beforehand, not timed): the real puller and merge code, the same
             searches, pages and transactions; only the network is gone
+With --page-delay-ms the replayed EHR waits before each page (sleeping, so no CPU), as
+HAPI does on a busy machine: the puller then commits each page alone, as in a real pull.
 Figures are CPU ms per version (every entry of every page). `--profile` adds a cProfile
 of one more merge round, its top functions by own time.
 """
@@ -111,10 +113,12 @@ class Recording:
 
 
 class ReplayEhr:
-    """An EHR answering each search with the pages recorded for it, in the same order."""
+    """An EHR answering each search with the pages recorded for it, in the same order;
+    `delay` seconds (sleeping, no CPU) before each page, as a slower EHR would."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, delay: float = 0.0) -> None:
         self.base_url = recording.base_url
+        self.delay = delay
         self.pages: dict[PageKey, list[Page]] = {}
         for key, server_time, raw in recording.pages:
             stamp = datetime.fromisoformat(server_time) if server_time else None
@@ -124,7 +128,9 @@ class ReplayEhr:
         raise AssertionError("the replayed pull reads no history")
 
     def search_pages(self, resource_type: str, params: Params, *, max_pages: int) -> Iterator[Page]:
-        yield from self.pages.pop(_key(resource_type, params))
+        for page in self.pages.pop(_key(resource_type, params)):
+            time.sleep(self.delay)
+            yield page
 
     def history_pages(
         self, resource_type: str, params: Params, *, max_pages: int
@@ -228,14 +234,17 @@ class DriverClock:
 
 
 def merge_round(
-    recording: Recording, folder: Path, profile: cProfile.Profile | None = None
+    recording: Recording,
+    folder: Path,
+    profile: cProfile.Profile | None = None,
+    page_delay: float = 0.0,
 ) -> tuple[float, float, PullSummary, str]:
     """CPU seconds of one replayed pull and of its statements in the driver, its summary,
     and the digest of the store it left."""
     db = _fresh_store(recording, folder)
     engine = create_store_engine(f"sqlite:///{db}")
     driver = DriverClock(engine)
-    ehr = ReplayEhr(recording)
+    ehr = ReplayEhr(recording, page_delay)
     started = time.process_time()
     if profile is not None:
         profile.enable()
@@ -258,6 +267,13 @@ def main() -> None:
     parser.add_argument("--recording", type=Path, default=Path(tempfile.gettempdir()) / "merge_cpu")
     parser.add_argument("--record", action="store_true", help="record again")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--page-delay-ms",
+        type=float,
+        default=0.0,
+        help="wait before each page, as an EHR slower than the merge: then the puller "
+        "commits every page alone (0: pages are all there, merged several per commit)",
+    )
     args = parser.parse_args()
     if args.record or not (args.recording / "meta.json").exists():
         record(args.recording, args.base.rstrip("/"), args.patients, args.changes)
@@ -271,14 +287,16 @@ def main() -> None:
         driver: list[float] = []
         digests: set[str] = set()
         for round_number in range(1, args.rounds + 1):
-            took, in_driver, summary, digest = merge_round(recording, folder)
+            took, in_driver, summary, digest = merge_round(
+                recording, folder, page_delay=args.page_delay_ms / 1000
+            )
             merge.append(took)
             driver.append(in_driver)
             digests.add(digest)
             print(f"round {round_number}: merge {took * 1000 / versions:.4f} ms/version")
         if args.profile:
             profile = cProfile.Profile(time.process_time)  # CPU, not waits
-            merge_round(recording, folder, profile)
+            merge_round(recording, folder, profile, args.page_delay_ms / 1000)
             pstats.Stats(profile).sort_stats("tottime").print_stats(30)
     per = {name: statistics.median(s) * 1000 / versions for name, s in _named(parse, insert, merge)}
     print(f"{versions} versions in {len(recording.pages)} pages; {summary.line()}")
