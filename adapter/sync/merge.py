@@ -108,6 +108,10 @@ class _Import:
     references: tuple[str, ...]
     """Its `reference` strings, in our terms (found once, when the page was read)."""
 
+    @property
+    def key(self) -> str:
+        return f"{self.identity.resource_type}/{self.logical_id}"
+
 
 @dataclass(frozen=True)
 class Local:
@@ -328,9 +332,7 @@ class Merger:
         found = {logical_id: pk for logical_id, pk in keyed_rows}
         pks = [int(found[logical_id]) for logical_id in ids]
         versions = [
-            self._version_row(
-                pk, 1, i.text, False, self._provenance(i.identity.reference, 1, i.version, "CREATE")
-            )
+            self._version_row(pk, 1, i.text, False, self._provenance(i.key, 1, i.version, "CREATE"))
             for pk, i in zip(pks, imports, strict=True)
         ]
         insert_many(self.conn, resource_versions, VERSION_COLUMNS, versions)
