@@ -1,7 +1,7 @@
 """Benchmark: the pull's merge CPU per version, on recorded EHR pages (no network, no HAPI).
 
 Run alone: `.venv/bin/python bench/merge_cpu.py [--patients 20] [--changes 5000]
-[--rounds 5] [--profile] [--recording DIR] [--record]`.
+[--rounds 5] [--page-delay-ms 0] [--profile] [--recording DIR] [--record]`.
 
 Recording (once; needs the sandbox, `--base`): the setup of `bench/pull_throughput.py`
 (--patients encounters ingested into a SQLite store and pushed, then --changes
@@ -9,8 +9,8 @@ Observations created on the sandbox), then one real pull whose client writes eve
 hands to the puller into `DIR/pages.jsonl` beside the store as it was before the pull
 (`DIR/pushed.db`). A later run reuses the recording unless told `--record`.
 
-Each round (process CPU time, `time.process_time()`, so other load on the machine does not
-count; median of --rounds):
+Each round (process CPU time, `time.process_time()`, so other load on the machine counts
+only through shared caches; median of --rounds, and the fastest merge round):
   parse   - `orjson.loads` of every recorded page: what the EHR client spends anyway
   insert  - a bare DBAPI `executemany` of one content row per version into a scratch table
             of a copy of the store, one transaction per 500: the floor of any store write
@@ -18,8 +18,11 @@ count; median of --rounds):
             pages (parsed beforehand, not timed): the real puller and merge code, the same
             searches, pages and transactions; only the network is gone
 With --page-delay-ms the replayed EHR waits before each page (sleeping, so no CPU), as
-HAPI does on a busy machine: the puller then commits each page alone, as in a real pull.
-Figures are CPU ms per version (every entry of every page). `--profile` adds a cProfile
+HAPI does on a busy machine: the puller then commits a page or two at a time, as in a real
+pull. Figures are CPU ms per version (every entry of every page); of the merge's, the part
+spent inside the driver's statements (SQLite's own work) is printed apart. The replayed
+pulls run on a fixed clock, so the store each leaves has one digest (printed): a change to
+the merge that changes what is stored shows as a new digest. `--profile` adds a cProfile
 of one more merge round, its top functions by own time.
 """
 
