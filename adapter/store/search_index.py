@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, delete
 
+from adapter.store.bulk import insert_many
 from adapter.store.schema import search_index
 
 REFERENCES = "~ref"
@@ -128,6 +129,11 @@ _DATE = re.compile(
 )
 
 
+# A time's range by its precision (the length of `hh:mm`, `hh:mm:ss`); else one microsecond.
+_STEPS = {5: timedelta(minutes=1), 8: timedelta(seconds=1)}
+_FINEST = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class IndexRow:
     param: str
@@ -162,9 +168,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         moment = datetime.fromisoformat(stamp + offset.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return None
-    precision = len(match["time"])
-    step = {5: timedelta(minutes=1), 8: timedelta(seconds=1)}.get(precision, timedelta(0))
-    return moment, moment + (step or timedelta(microseconds=1))
+    return moment, moment + _STEPS.get(len(match["time"]), _FINEST)
 
 
 def _next_month(moment: datetime) -> datetime:
@@ -178,13 +182,33 @@ def index_rows(
 ) -> list[IndexRow]:
     """The index rows of one resource (duplicates removed). `references`, when the caller
     has them already, are the resource's `reference` strings (saves walking it again)."""
-    rows: list[IndexRow] = []
+    return [IndexRow(*entry) for entry in _entries(resource_type, content, references)]
+
+
+# (param, system, value, date_lo, date_hi): an IndexRow as a plain tuple. The pull indexes
+# thousands of resources a page; tuples hash and compare in C, dataclasses do not.
+_Entry = tuple[str, str | None, str | None, datetime | None, datetime | None]
+
+
+def _entries(
+    resource_type: str, content: dict[str, Any], references: Iterable[str] | None
+) -> list[_Entry]:
+    found: list[_Entry] = []
     for param, kind, steps in _plan(resource_type):
-        for found in _walk(content, steps):
-            rows.extend(_rows(param, kind, found, resource_type))
+        for value in _walk(content, steps):
+            if kind == "token":
+                _tokens(found, param, value)
+            elif kind == "reference":
+                ref = value.get("reference") if isinstance(value, dict) else None
+                if isinstance(ref, str) and (param != "patient" or ref.startswith("Patient/")):
+                    found.append((param, None, ref, None, None))
+            else:
+                _dates(found, param, value)
     cited = _references(content) if references is None else references
-    rows.extend(IndexRow(REFERENCES, value=ref) for ref in set(cited) if ref.count("/") == 1)
-    return list(dict.fromkeys(rows))
+    for ref in set(cited):
+        if ref.count("/") == 1:
+            found.append((REFERENCES, None, ref, None, None))
+    return list(dict.fromkeys(found))
 
 
 @functools.cache
@@ -197,51 +221,50 @@ def _plan(resource_type: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     )
 
 
-def _walk(node: Any, steps: tuple[str, ...]) -> Iterator[Any]:
-    if not steps:
-        yield from node if isinstance(node, list) else [node]
+def _walk(node: Any, steps: tuple[str, ...]) -> list[Any]:
+    """What a dotted path reaches, in document order: each step, and the end, may be a list."""
+    if len(steps) == 1 and isinstance(node, dict):  # every path today: one element
+        if steps[0] not in node:
+            return []
+        found = node[steps[0]]
+        return found if isinstance(found, list) else [found]
+    nodes = [node]
+    for step in steps:
+        nodes = [
+            item[step]
+            for each in nodes
+            for item in (each if isinstance(each, list) else (each,))
+            if isinstance(item, dict) and step in item
+        ]
+    return [item for each in nodes for item in (each if isinstance(each, list) else (each,))]
+
+
+def _tokens(found: list[_Entry], param: str, value: Any) -> None:
+    if isinstance(value, str):
+        found.append((param, None, value, None, None))
         return
-    for item in node if isinstance(node, list) else [node]:
-        if isinstance(item, dict) and steps[0] in item:
-            yield from _walk(item[steps[0]], steps[1:])
-
-
-def _rows(param: str, kind: str, found: Any, resource_type: str) -> Iterator[IndexRow]:
-    if kind == "token":
-        yield from _tokens(param, found)
-    elif kind == "reference":
-        ref = found.get("reference") if isinstance(found, dict) else None
-        if isinstance(ref, str) and (param != "patient" or ref.startswith("Patient/")):
-            yield IndexRow(param, value=ref)
-    else:
-        yield from _dates(param, found)
-
-
-def _tokens(param: str, found: Any) -> Iterator[IndexRow]:
-    if isinstance(found, str):
-        yield IndexRow(param, value=found)
+    if not isinstance(value, dict):
         return
-    if not isinstance(found, dict):
-        return
-    if "value" in found and isinstance(found.get("value"), str):  # an Identifier
-        yield IndexRow(param, system=_text(found.get("system")), value=found["value"])
-    for coding in found.get("coding", []) if isinstance(found.get("coding"), list) else []:
+    if isinstance(value.get("value"), str):  # an Identifier
+        found.append((param, _text(value.get("system")), value["value"], None, None))
+    codings = value.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
         if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-            yield IndexRow(param, system=_text(coding.get("system")), value=coding["code"])
+            found.append((param, _text(coding.get("system")), coding["code"], None, None))
 
 
-def _dates(param: str, found: Any) -> Iterator[IndexRow]:
-    if isinstance(found, str):
-        bounds = date_range(found)
+def _dates(found: list[_Entry], param: str, value: Any) -> None:
+    if isinstance(value, str):
+        bounds = date_range(value)
         if bounds:
-            yield IndexRow(param, date_lo=bounds[0], date_hi=bounds[1])
-    elif isinstance(found, dict):  # a Period: open ends reach as far as can be stored
-        start = date_range(found["start"]) if isinstance(found.get("start"), str) else None
-        end = date_range(found["end"]) if isinstance(found.get("end"), str) else None
+            found.append((param, None, None, bounds[0], bounds[1]))
+    elif isinstance(value, dict):  # a Period: open ends reach as far as can be stored
+        start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
+        end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
         lo = start[0] if start else datetime(1, 1, 1, tzinfo=UTC)
         hi = end[1] if end else datetime(9999, 12, 31, tzinfo=UTC)
         if start or end:
-            yield IndexRow(param, date_lo=lo, date_hi=hi)
+            found.append((param, None, None, lo, hi))
 
 
 def _text(value: Any) -> str | None:
@@ -265,9 +288,20 @@ def reindex(
 ) -> None:
     """Replace the index rows of resource `pk` by those of `content`."""
     unindex(conn, pk)
-    rows = index_values(pk, tenant, resource_type, content)
-    if rows:
-        conn.execute(insert(search_index), rows)
+    insert_many(conn, search_index, INDEX_COLUMNS, index_values(pk, tenant, resource_type, content))
+
+
+# The `search_index` columns `index_values` gives, in its order.
+INDEX_COLUMNS = (
+    "resource_pk",
+    "tenant",
+    "resource_type",
+    "param",
+    "system",
+    "value",
+    "date_lo",
+    "date_hi",
+)
 
 
 def index_values(
@@ -276,20 +310,12 @@ def index_values(
     resource_type: str,
     content: dict[str, Any],
     references: Iterable[str] | None = None,
-) -> list[dict[str, Any]]:
-    """The `search_index` rows of a new resource `pk`, to insert (many at once)."""
+) -> list[tuple[Any, ...]]:
+    """The `search_index` rows (INDEX_COLUMNS) of a new resource `pk`, to insert many at once
+    (`adapter.store.bulk.insert_many`)."""
     return [
-        {
-            "resource_pk": pk,
-            "tenant": tenant,
-            "resource_type": resource_type,
-            "param": row.param,
-            "system": row.system,
-            "value": row.value,
-            "date_lo": row.date_lo,
-            "date_hi": row.date_hi,
-        }
-        for row in index_rows(resource_type, content, references)
+        (pk, tenant, resource_type, *entry)
+        for entry in _entries(resource_type, content, references)
     ]
 
 

@@ -29,9 +29,10 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
 from adapter.store.accept import sha256
+from adapter.store.bulk import insert_many
 from adapter.store.schema import (
     CONFLICT,
     DEAD,
@@ -44,7 +45,7 @@ from adapter.store.schema import (
     resources,
     search_index,
 )
-from adapter.store.search_index import index_values, reindex, unindex
+from adapter.store.search_index import INDEX_COLUMNS, index_values, reindex, unindex
 from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull_scope import SHARED_TYPES
 from mappings.identity import Identity
@@ -59,6 +60,16 @@ DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 # The `pk` of a resource imported by the page being merged, until the page is written.
 PENDING_PK = 0
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+# The columns the merge inserts, in the order of its rows.
+IMPORTED_COLUMNS = (
+    "tenant", "resource_type", "logical_id", "identifier_system", "identifier_value",
+    "patient_key", "scope_key", "version", "content_hash", "content", "deleted",
+    "last_updated", "ehr_id", "ehr_version", "ehr_etag",
+)  # fmt: skip
+VERSION_COLUMNS = (
+    "resource_pk", "version", "content", "deleted", "recorded_at", "source", "submission_id",
+    "provenance",
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +99,18 @@ class _Import:
     """A resource the EHR created, waiting to be inserted with the rest of its page."""
 
     identity: Identity
+    logical_id: str
+    """`identity.id`, computed once (a SHA-256)."""
     patient_key: str | None
     version: EhrVersion
     content: Resource
     text: str
     references: tuple[str, ...]
     """Its `reference` strings, in our terms (found once, when the page was read)."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.identity.resource_type}/{self.logical_id}"
 
 
 @dataclass(frozen=True)
@@ -197,11 +214,7 @@ class Merger:
         found: dict[EhrRef, Local] = {}
         for resource_type, ids in by_type.items():
             rows = self.conn.execute(
-                _local_columns().where(
-                    resources.c.tenant == self.tenant,
-                    resources.c.resource_type == resource_type,
-                    resources.c.ehr_id.in_(sorted(ids)),
-                )
+                _BY_EHR_ID, {"tenant": self.tenant, "type": resource_type, "ids": sorted(ids)}
             )
             for row in rows:
                 local = _local(row)
@@ -270,13 +283,16 @@ class Merger:
         if patient is None:
             return Outcome.IGNORED
         ident = self._import_identity(v.ref)
-        content = self._local(resource, ident.id, ours)
+        logical_id = ours[v.ref]  # `ident.id`, found by `merge` for every resource not held
+        content = self._local(resource, logical_id, ours)
         text = dumps(content).decode()
         cited = tuple(str(h["reference"]) for h in self._holders[id(resource)])
-        self._imports.append(_Import(ident, patient.patient_key, v, content, text, cited))
+        self._imports.append(
+            _Import(ident, logical_id, patient.patient_key, v, content, text, cited)
+        )
         # Held from now on: the same resource again in this page is a version already seen.
         held[v.ref] = Local(
-            PENDING_PK, ident.resource_type, ident.id, patient.patient_key, 1, text, False,
+            PENDING_PK, ident.resource_type, logical_id, patient.patient_key, 1, text, False,
             v.ref.ehr_id, v.version,
         )  # fmt: skip
         return Outcome.IMPORTED
@@ -286,50 +302,48 @@ class Merger:
         statements of many rows each (imports are most of what a first pull reads)."""
         if not self._imports:
             return
+        imports, now = self._imports, self.now
         rows = [
-            {
-                "tenant": self.tenant,
-                "resource_type": i.identity.resource_type,
-                "logical_id": i.identity.id,
-                "identifier_system": i.identity.system,
-                "identifier_value": i.identity.value,
-                "patient_key": i.patient_key,
-                "scope_key": None,
-                "version": 1,
-                **_current(i.text, self.now),
-                **_ehr_fields(i.version),
-            }
-            for i in self._imports
-        ]
-        # Plain executemany, then one query for the keys: SQLite cannot return keys in
-        # parameter order from a many-row insert, and SQLAlchemy would insert row by row.
-        self.conn.execute(insert(resources), rows)
-        ids = [i.identity.id for i in self._imports]
-        keyed_rows = self.conn.execute(
-            select(resources.c.logical_id, resources.c.pk).where(
-                resources.c.tenant == self.tenant,
-                resources.c.resource_type.in_({i.identity.resource_type for i in self._imports}),
-                resources.c.logical_id.in_(ids),
+            (
+                self.tenant,
+                i.identity.resource_type,
+                i.logical_id,
+                i.identity.system,
+                i.identity.value,
+                i.patient_key,
+                None,
+                1,
+                sha256(i.text.encode()),
+                i.text,
+                False,
+                now,
+                i.version.ref.ehr_id,
+                i.version.version,
+                _etag(i.version.version),
             )
-        )
+            for i in imports
+        ]
+        # One executemany, then one query for the keys: SQLite cannot return keys in
+        # parameter order from a many-row insert.
+        insert_many(self.conn, resources, IMPORTED_COLUMNS, rows)
+        ids = [i.logical_id for i in imports]
+        types = sorted({i.identity.resource_type for i in imports})
+        keyed_rows = self.conn.execute(_KEYS, {"tenant": self.tenant, "types": types, "ids": ids})
         found = {logical_id: pk for logical_id, pk in keyed_rows}
         pks = [int(found[logical_id]) for logical_id in ids]
         versions = [
-            self._version_row(
-                pk, 1, i.text, False, self._provenance(i.identity.reference, 1, i.version, "CREATE")
-            )
-            for pk, i in zip(pks, self._imports, strict=True)
+            self._version_row(pk, 1, i.text, False, self._provenance(i.key, 1, i.version, "CREATE"))
+            for pk, i in zip(pks, imports, strict=True)
         ]
-        self.conn.execute(insert(resource_versions), versions)
+        insert_many(self.conn, resource_versions, VERSION_COLUMNS, versions)
         index = [
             row
-            for pk, i in zip(pks, self._imports, strict=True)
+            for pk, i in zip(pks, imports, strict=True)
             for row in index_values(
                 pk, self.tenant, i.identity.resource_type, i.content, i.references
             )
         ]
-        if index:
-            self.conn.execute(insert(search_index), index)
+        insert_many(self.conn, search_index, INDEX_COLUMNS, index)
         self._imports = []
 
     def _local(self, resource: Resource, logical_id: str, ours: dict[EhrRef, str]) -> Resource:
@@ -419,23 +433,14 @@ class Merger:
         return Outcome.CONFLICT
 
     def _record(self, pk: int, version: int, text: str, deleted: bool, provenance: str) -> None:
-        self.conn.execute(
-            insert(resource_versions), [self._version_row(pk, version, text, deleted, provenance)]
-        )
+        row = self._version_row(pk, version, text, deleted, provenance)
+        insert_many(self.conn, resource_versions, VERSION_COLUMNS, [row])
 
     def _version_row(
         self, pk: int, version: int, text: str, deleted: bool, provenance: str
-    ) -> dict[str, object]:
-        return {
-            "resource_pk": pk,
-            "version": version,
-            "content": text,
-            "deleted": deleted,
-            "recorded_at": self.now,
-            "source": SOURCE_EHR,
-            "submission_id": None,
-            "provenance": provenance,
-        }
+    ) -> tuple[object, ...]:
+        """A `resource_versions` row (VERSION_COLUMNS)."""
+        return (pk, version, text, deleted, self.now, SOURCE_EHR, None, provenance)
 
     def _provenance(self, key: str, version: int, v: EhrVersion, operation: str) -> str:
         """A FHIR Provenance: our `version` of `key` is the EHR's version `v`, taken now."""
@@ -476,6 +481,19 @@ def _local_columns() -> Any:
         resources.c.ehr_id,
         resources.c.ehr_version,
     )
+
+
+# Statements the merge runs for every page, built once (their values bound at each run).
+_BY_EHR_ID = _local_columns().where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("type"),
+    resources.c.ehr_id.in_(bindparam("ids", expanding=True)),
+)
+_KEYS = select(resources.c.logical_id, resources.c.pk).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type.in_(bindparam("types", expanding=True)),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 def _local(row: Row[Any]) -> Local:

@@ -1,0 +1,66 @@
+"""The search index rows of a resource: what each parameter reads, once each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from adapter.store.search_index import REFERENCES, IndexRow, index_rows, index_values
+
+LOINC = "http://loinc.org"
+OBSERVATION = {
+    "resourceType": "Observation",
+    "identifier": [{"system": "urn:s", "value": "a1"}, {"value": "a2"}, {"system": "urn:s"}],
+    "status": "final",
+    "code": {"coding": [{"system": LOINC, "code": "8867-4"}, {"code": "hr"}, {"display": "x"}]},
+    "category": [
+        {"coding": [{"system": "urn:c", "code": "vital-signs"}]},
+        {"coding": [{"system": "urn:c", "code": "vital-signs"}]},
+    ],
+    "subject": {"reference": "Group/g1"},
+    "encounter": {"reference": "Encounter/e1"},
+    "effectiveDateTime": "2026-11-20T10:00-05:00",
+    "derivedFrom": [{"reference": "Observation/o2"}, {"reference": "https://x.test/fhir/P/1"}],
+}
+
+
+def test_index_rows__tokens_references_and_dates_of_an_observation() -> None:
+    at = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+    rows = index_rows("Observation", OBSERVATION)
+
+    assert rows[:9] == [
+        IndexRow("identifier", "urn:s", "a1"),
+        IndexRow("identifier", None, "a2"),
+        IndexRow("status", None, "final"),
+        IndexRow("code", LOINC, "8867-4"),
+        IndexRow("code", None, "hr"),
+        IndexRow("category", "urn:c", "vital-signs"),
+        IndexRow("subject", None, "Group/g1"),
+        IndexRow("encounter", None, "Encounter/e1"),
+        IndexRow("date", date_lo=at, date_hi=at + timedelta(minutes=1)),
+    ]
+    assert sorted(str(r.value) for r in rows[9:]) == ["Encounter/e1", "Group/g1", "Observation/o2"]
+    assert {r.param for r in rows[9:]} == {REFERENCES}
+
+
+def test_index_rows__patient_only_names_a_patient_and_a_period_may_be_open() -> None:
+    encounter = {"resourceType": "Encounter", "period": {"start": "2026-11"}}
+    flag = {"resourceType": "Flag", "subject": {"reference": "Patient/p1"}}
+
+    (period,) = index_rows("Encounter", encounter, references=[])
+
+    assert period == IndexRow(
+        "date",
+        date_lo=datetime(2026, 11, 1, tzinfo=UTC),
+        date_hi=datetime(9999, 12, 31, tzinfo=UTC),
+    )
+    assert IndexRow("patient", None, "Patient/p1") in index_rows("Flag", flag)
+    assert not [r for r in index_rows("Observation", OBSERVATION) if r.param == "patient"]
+
+
+def test_index_values__rows_of_the_index_rows_with_the_resource_and_tenant() -> None:
+    rows = index_rows("Observation", OBSERVATION)
+
+    values = index_values(7, "t1", "Observation", OBSERVATION)
+
+    assert values == [(7, "t1", "Observation", *vars(r).values()) for r in rows]
