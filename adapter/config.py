@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     web_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""
+    web_timeout_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    """With several web processes: one whose event loop has not run for this long (hung)
+    is killed and replaced."""
     read_threads: Annotated[int, Field(ge=1, le=64)] = 4
     """Threads per web process running `/fhir` searches, histories and `$everything`
     (and reads by id on a server database); more queue on the event loop."""

@@ -77,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     engine = create_store_engine(settings.database_url)
     background = BackgroundWork(settings, engine)
-    processes = WebProcesses(Listen(settings.host, settings.port, level), settings.web_workers)
+    processes = WebProcesses(
+        Listen(settings.host, settings.port, level),
+        settings.web_workers,
+        hang_seconds=settings.web_timeout_seconds,
+    )
     background.start()
     try:
         return processes.run()

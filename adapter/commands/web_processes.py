@@ -10,8 +10,10 @@ in the same run; see docs/benchmarks.md).
 
 The parent only supervises (and, in `adapter serve`, migrates and pushes): a web process
 that dies is replaced; one that fails to start stops the service, since the next would fail
-alike. SIGTERM or SIGINT stops each web process gracefully (in-flight requests finish),
-then the parent.
+alike. A web process's event loop beats a heartbeat every second into memory shared with
+the parent; one that has not beaten for `hang_seconds` (its loop blocked, or the process
+stopped) is killed and replaced, as its connections would otherwise wait forever. SIGTERM
+or SIGINT stops each web process gracefully (in-flight requests finish), then the parent.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ STARTUP_FAILURE = 3  # a web process's exit code when its app or socket never st
 STOP_SECONDS = 30.0  # how long a stopping web process may take before it is killed
 RESTART_PAUSE_SECONDS = 1.0
 BACKLOG = 2048
+STARTUP_SECONDS = 120.0  # how long a web process may take to start before its first beat
 
 
 class PortInUse(Exception):
@@ -79,11 +83,16 @@ def check_port_free(host: str, port: int) -> None:
         raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
-def web_process(listen: Listen) -> None:
-    """One web process (the target of a spawned child): its own socket, the app, uvicorn."""
+def web_process(listen: Listen, heartbeat: Heartbeat) -> None:
+    """One web process (the target of a spawned child): its own socket, the app, uvicorn.
+    Once serving, its event loop writes `time.monotonic()` (one clock for every process of
+    the machine) into `heartbeat` every second."""
     import uvicorn  # deferred: the parent has no use for the server stack
 
     from adapter.commands.http_protocol import CoalescingHttpTools
+
+    async def beat() -> None:
+        heartbeat.value = time.monotonic()
 
     sock = listening_socket(listen.host, listen.port, reuse_port=True)
     config = uvicorn.Config(
@@ -93,6 +102,10 @@ def web_process(listen: Listen) -> None:
         log_level=listen.log_level,
         access_log=False,
         backlog=BACKLOG,
+        # uvicorn's main loop, on the event loop, calls this when more than `timeout_notify`
+        # seconds have passed, checked once a second: 0 makes it every second.
+        callback_notify=beat,
+        timeout_notify=0,
     )
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
@@ -100,12 +113,33 @@ def web_process(listen: Listen) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
+class Heartbeat(Protocol):
+    value: float
+
+
+@dataclass
+class WebProcess:
+    process: BaseProcess
+    heartbeat: Heartbeat
+    started: float
+    """`time.monotonic()` when the process was spawned."""
+
+    def silent_for(self, now: float) -> float | None:
+        """Seconds since its last beat, or None while it is still allowed to be starting."""
+        last = self.heartbeat.value
+        if last == 0.0:
+            waited = now - self.started
+            return waited if waited > STARTUP_SECONDS else None
+        return now - last
+
+
 class WebProcesses:
     """Starts `count` web processes and keeps them running until SIGTERM or SIGINT."""
 
-    def __init__(self, listen: Listen, count: int) -> None:
+    def __init__(self, listen: Listen, count: int, *, hang_seconds: float = 30.0) -> None:
         self.listen = listen
         self.count = count
+        self.hang_seconds = hang_seconds
         self._context = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
 
@@ -117,8 +151,10 @@ class WebProcesses:
         failed = False
         try:
             while not self._stop.wait(0.5):
-                for index, process in enumerate(processes):
+                for index, web in enumerate(processes):
+                    process = web.process
                     if process.is_alive():
+                        self._kill_if_hung(web)
                         continue
                     if process.exitcode == STARTUP_FAILURE:
                         log.error("a web process failed to start: stopping the service")
@@ -133,7 +169,7 @@ class WebProcesses:
                     time.sleep(RESTART_PAUSE_SECONDS)
                     processes[index] = self._start()
         finally:
-            stop_all(processes)
+            stop_all([web.process for web in processes])
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return 1 if failed else 0
@@ -141,10 +177,28 @@ class WebProcesses:
     def stop(self) -> None:
         self._stop.set()
 
-    def _start(self) -> BaseProcess:
-        process = self._context.Process(target=web_process, args=(self.listen,), name="web")
+    def _start(self) -> WebProcess:
+        heartbeat = self._context.RawValue("d", 0.0)
+        process = self._context.Process(
+            target=web_process, args=(self.listen, heartbeat), name="web"
+        )
+        started = time.monotonic()
         process.start()
-        return process
+        return WebProcess(process, heartbeat, started)
+
+    def _kill_if_hung(self, web: WebProcess) -> None:
+        """SIGKILL a web process silent for too long (SIGTERM needs the loop it lacks); the
+        supervising loop then replaces it like any that died."""
+        silent = web.silent_for(time.monotonic())
+        if silent is None or silent <= self.hang_seconds:
+            return
+        log.error(
+            "web process %s: its event loop has not run for %.0f s; killing it",
+            web.process.pid,
+            silent,
+        )
+        web.process.kill()
+        web.process.join(STOP_SECONDS)
 
     def _on_signal(self, _signal: int, _frame: FrameType | None) -> None:
         self._stop.set()

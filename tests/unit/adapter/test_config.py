@@ -56,6 +56,8 @@ def test_get_settings__empty_ehr_url__no_ehr_configured(monkeypatch: pytest.Monk
         ("ADAPTER_LOG_LEVEL", "LOUD"),
         ("ADAPTER_HOST", ""),
         ("ADAPTER_DATABASE_URL", "not a url"),
+        ("ADAPTER_WEB_TIMEOUT_SECONDS", "0.5"),
+        ("ADAPTER_READ_THREADS", "0"),
     ],
 )
 def test_get_settings__bad_value__config_error_names_the_variable(

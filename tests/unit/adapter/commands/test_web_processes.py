@@ -1,5 +1,5 @@
 """`adapter serve` with two web processes: a listening socket each, connections spread over
-both, a dead web process replaced, a clean stop, a taken port refused."""
+both, a dead or hung web process replaced, a clean stop, a taken port refused."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from adapter.commands.web_processes import PortInUse, check_port_free
+from adapter.commands.web_processes import (
+    STARTUP_SECONDS,
+    PortInUse,
+    WebProcess,
+    check_port_free,
+)
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -73,7 +79,9 @@ def _is_web(pid: int) -> bool:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def service(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
         "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
@@ -81,6 +89,7 @@ def service(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         "ADAPTER_WEB_WORKERS": "2",
         "ADAPTER_PULL_INTERVAL_SECONDS": "0",
         "ADAPTER_HOST": "127.0.0.1",
+        "ADAPTER_WEB_TIMEOUT_SECONDS": str(getattr(request, "param", 30)),
     }
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     log = (tmp_path / "serve.log").open("wb")
@@ -139,6 +148,49 @@ def test_web_process_killed__replaced__service_keeps_answering__then_stops_clean
     assert process.wait(60) == 0
     for pid in (second, *replacement):
         assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+
+
+@pytest.mark.parametrize("service", [2], indirect=True)
+def test_web_process_hung__killed_after_the_timeout__and_replaced(
+    service: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = service
+    first, second = web_processes(process.pid, 2)
+    time.sleep(1.5)  # both have beaten: the startup allowance no longer applies
+    os.kill(first, signal.SIGSTOP)  # alive, holding its socket, but its loop never runs
+    stopped_at = time.monotonic()
+    deadline = stopped_at + 20  # well before the default timeout of 30 s
+    while first in children(process.pid) and not _reaped(first):
+        assert time.monotonic() < deadline, "the hung web process was not killed"
+        time.sleep(0.2)
+    # Its last beat came at most a second before it stopped, and 2 s of silence are allowed.
+    assert time.monotonic() - stopped_at >= 1
+    while len(web_processes(process.pid, 2)) < 2 or listening_on(port) < 2:
+        assert time.monotonic() < deadline, "the hung web process was not replaced"
+        time.sleep(0.2)
+    assert second in children(process.pid)  # the one that kept beating is left alone
+    for _ in range(10):
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).ok
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+
+
+def _reaped(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+
+
+@dataclass
+class FakeBeat:
+    value: float
+
+
+def test_silence_counts_from_the_last_beat__and_a_starting_process_gets_its_allowance() -> None:
+    starting = WebProcess(process=None, heartbeat=FakeBeat(0.0), started=100.0)  # type: ignore[arg-type]
+    assert starting.silent_for(100.0 + STARTUP_SECONDS - 1) is None
+    assert starting.silent_for(100.0 + STARTUP_SECONDS + 5) == STARTUP_SECONDS + 5
+    serving = WebProcess(process=None, heartbeat=FakeBeat(150.0), started=100.0)  # type: ignore[arg-type]
+    assert serving.silent_for(151.0) == 1.0
+    assert serving.silent_for(190.0) == 40.0
 
 
 def _state(pid: int) -> str:
