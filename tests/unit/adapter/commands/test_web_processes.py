@@ -78,19 +78,27 @@ def _is_web(pid: int) -> bool:
         return False
 
 
+def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """`adapter serve` with two web processes on a store in `tmp_path`, no EHR, no pulls."""
+    return (
+        {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
+        | {
+            "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
+            "ADAPTER_EHR_BASE_URL": "",
+            "ADAPTER_WEB_WORKERS": "2",
+            "ADAPTER_PULL_INTERVAL_SECONDS": "0",
+            "ADAPTER_HOST": "127.0.0.1",
+        }
+        | extra
+    )
+
+
 @pytest.fixture
 def service(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
-        "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
-        "ADAPTER_EHR_BASE_URL": "",
-        "ADAPTER_WEB_WORKERS": "2",
-        "ADAPTER_PULL_INTERVAL_SECONDS": "0",
-        "ADAPTER_HOST": "127.0.0.1",
-        "ADAPTER_WEB_TIMEOUT_SECONDS": str(getattr(request, "param", 30)),
-    }
+    env = serve_env(tmp_path, ADAPTER_WEB_TIMEOUT_SECONDS=str(getattr(request, "param", 30)))
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -204,13 +212,7 @@ def test_port_taken__check_refuses__and_serve_exits_1_naming_it(tmp_path: Path) 
         port = int(taken.getsockname()[1])
         with pytest.raises(PortInUse, match=f"127.0.0.1:{port}"):
             check_port_free("127.0.0.1", port)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
-            "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
-            "ADAPTER_EHR_BASE_URL": "",
-            "ADAPTER_WEB_WORKERS": "2",
-            "ADAPTER_PULL_INTERVAL_SECONDS": "0",
-            "ADAPTER_HOST": "127.0.0.1",
-        }
+        env = serve_env(tmp_path)
         command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
         done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=60)
     assert done.returncode == 1
