@@ -136,7 +136,7 @@ class WebProcess:
 class WebProcesses:
     """Starts `count` web processes and keeps them running until SIGTERM or SIGINT."""
 
-    def __init__(self, listen: Listen, count: int, *, hang_seconds: float = 30.0) -> None:
+    def __init__(self, listen: Listen, count: int, *, hang_seconds: float) -> None:
         self.listen = listen
         self.count = count
         self.hang_seconds = hang_seconds
