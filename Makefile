@@ -11,7 +11,7 @@ test:           ## install, start sandbox + PostgreSQL, run ALL tests, stop what
 test-unit:      ## unit tests only: no sandbox, no PostgreSQL, no network
 	@scripts/test-unit
 
-lint:           ## ruff (rules + format check) and mypy --strict
+lint:           ## ruff (rules + format check), mypy --strict, nothing read outside the repository
 	@scripts/lint
 
 sandbox-start:  ## start the HAPI FHIR sandbox in the background, print its base URL

@@ -40,7 +40,7 @@ from adapter.config import Settings  # noqa: E402
 from adapter.store.schema import audit  # noqa: E402
 
 KEY = "bench-key-0123456789abcdef0123456789"
-EXAMPLE = ROOT.parent / "shared" / "contract" / "examples" / "typical-ketamine-infusion.json"
+EXAMPLE = ROOT / "examples" / "typical-ketamine-infusion.json"
 
 
 def _app(folder: Path, audited: bool) -> FastAPI:

@@ -39,7 +39,7 @@ from mappings.contract import (  # noqa: E402
 from mappings.serialize import dumps  # noqa: E402
 from mappings.submission import map_submission  # noqa: E402
 
-EXAMPLE = ROOT.parent / "shared" / "contract" / "examples" / "typical-ketamine-infusion.json"
+EXAMPLE = ROOT / "examples" / "typical-ketamine-infusion.json"
 CTX = MappingContext()
 
 

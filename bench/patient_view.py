@@ -38,7 +38,7 @@ from mappings import identity  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from tests.unit.adapter.api.pulled import imported  # noqa: E402
 
-EXAMPLE = ROOT.parent / "shared" / "contract" / "examples" / "typical-ketamine-infusion.json"
+EXAMPLE = ROOT / "examples" / "typical-ketamine-infusion.json"
 CTX = MappingContext(tenant="bench")
 FIRST_REVIEW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from mappings.contract import EncounterSubmission
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[4] / "shared" / "contract" / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE_NAMES = ("typical-ketamine-infusion", "esketamine-session", "stopped-infusion")
 
 
