@@ -1,5 +1,6 @@
 package org.example.sandbox;
 
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
@@ -16,7 +17,7 @@ import org.springframework.context.ApplicationContext;
 /**
  * HAPI's REST layer over the JPA beans: one provider per resource type (CRUD, search,
  * conditional operations, $validate, Patient/$everything), the system provider (transaction
- * and batch Bundles, _history), a CapabilityStatement describing what the JPA server supports,
+ * and batch Bundles, _history), Bulk Data $export, a CapabilityStatement describing what the JPA server supports,
  * and database-backed paging so that search `next` links keep working across requests.
  */
 public class SandboxFhirServlet extends RestfulServer {
@@ -34,6 +35,9 @@ public class SandboxFhirServlet extends RestfulServer {
     registerProviders(spring.getBean(ResourceProviderFactory.class).createProviders());
     // Transaction and batch Bundles (POST to the base), system-level _history, $meta, ...
     registerProvider(spring.getBean("mySystemProviderR4", JpaSystemProvider.class));
+    // Bulk Data $export (system, Patient, Group/{id}) and $export-poll-status: HAPI's provider,
+    // running HAPI's Batch2 export job; the files are Binary resources read at /Binary/{id}.
+    registerProvider(spring.getBean(BulkDataExportProvider.class));
 
     setServerConformanceProvider(
         new JpaCapabilityStatementProvider(
