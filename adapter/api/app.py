@@ -22,9 +22,10 @@ from adapter.api import (
     submissions,
 )
 from adapter.api.audit import AuditTrail, AuditWriter
-from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
+from adapter.api.auth import KEYS_FILE_VARIABLE
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.jwt_auth import verifier_from
+from adapter.api.keys_file import load_api_keys
 from adapter.api.openapi_bodies import publish_contract_schemas
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     out later.
     """
     settings = settings or get_settings()
-    api_keys = ApiKeys.from_file(settings.api_keys_file)
+    api_keys = load_api_keys(settings.api_keys_file)
     if not api_keys:
         log.warning("no API keys (%s): the clinic API refuses every call", KEYS_FILE_VARIABLE)
     engine = create_store_engine(settings.database_url)

@@ -13,8 +13,9 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
+from adapter.commands.exits import Exit
 from adapter.config import get_settings
 from adapter.runtime import open_store
 from adapter.store import outbox as box
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from adapter.commands import Subparsers
 
 STATES = (box.PENDING, box.IN_FLIGHT, box.DONE, box.DEAD, box.CONFLICT)
+REPLAYABLE = (box.DEAD, box.CONFLICT)
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -44,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     engine = open_store(get_settings())
     try:
         if args.action == "replay":
-            with write_transaction(engine) as conn:
-                count = box.replay(conn, args.ids, datetime.now(UTC))
-            sys.stdout.write(f"replayed {count} of {len(args.ids)} entries\n")
-            return 0 if count == len(args.ids) else 1
+            return _replay(engine, args.ids)
         with engine.connect() as conn:
             if args.action == "list":
                 states = args.state or [box.DEAD, box.CONFLICT]
@@ -74,3 +73,23 @@ def run(args: argparse.Namespace) -> int:
             return 0
     finally:
         engine.dispose()
+
+
+def _replay(engine: Engine, ids: list[int]) -> int:
+    """Queue the dead letters and conflicts among `ids` again; name each id that is not one."""
+    wanted = list(dict.fromkeys(ids))
+    with write_transaction(engine) as conn:
+        states = dict(
+            conn.execute(select(outbox.c.id, outbox.c.state).where(outbox.c.id.in_(wanted))).all()
+        )
+        count = box.replay(conn, wanted, datetime.now(UTC))
+    for entry_id in wanted:
+        state = states.get(entry_id)
+        if state is None:
+            sys.stderr.write(f"outbox: no entry {entry_id} (`adapter outbox list` shows them)\n")
+        elif state not in REPLAYABLE:
+            sys.stderr.write(
+                f"outbox: entry {entry_id} is {state}, not a dead letter or conflict; left as is\n"
+            )
+    sys.stdout.write(f"replayed {count} of {len(wanted)} entries\n")
+    return Exit.OK if count == len(wanted) else Exit.PROBLEMS
