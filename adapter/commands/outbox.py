@@ -30,14 +30,34 @@ REPLAYABLE = (box.DEAD, box.CONFLICT)
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("outbox", help="inspect the outbox; list and replay failures")
+    parser = subparsers.add_parser(
+        "outbox",
+        help="inspect the outbox; list and replay failures",
+        description="Without ACTION: the number of outbox entries in each state. The outbox "
+        "holds what waits to be pushed to the EHR, one entry per accepted document.",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    listing = actions.add_parser("list", help="list entries (default: dead and conflict)")
-    listing.add_argument("--state", choices=STATES, action="append")
-    show = actions.add_parser("show", help="one entry with its error and the EHR's answer")
-    show.add_argument("id", type=int)
-    replay = actions.add_parser("replay", help="queue dead letters or conflicts again")
-    replay.add_argument("ids", type=int, nargs="+", metavar="ID")
+    listing = actions.add_parser(
+        "list",
+        help="list entries (default: dead and conflict)",
+        description="One line per entry: id, state, tenant, encounter, resources, attempts, "
+        "the EHR's last HTTP status and error (default: dead letters and conflicts).",
+    )
+    listing.add_argument("--state", choices=STATES, action="append", help="repeatable")
+    show = actions.add_parser(
+        "show",
+        help="one entry with its error and the EHR's answer",
+        description="Every field of one entry, the EHR's last error and answer included.",
+    )
+    show.add_argument("id", type=int, help="the entry's id (from `adapter outbox list`)")
+    replay = actions.add_parser(
+        "replay",
+        help="queue dead letters or conflicts again",
+        description="Put dead letters and conflicts back in the queue, to be pushed again "
+        "(after fixing their cause). An id that is no entry, or not a parked one, is named "
+        "and makes the exit status 1.",
+    )
+    replay.add_argument("ids", type=int, nargs="+", metavar="ID", help="entry ids")
     parser.set_defaults(handler=run)
     return parser
 

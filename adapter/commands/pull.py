@@ -44,7 +44,13 @@ PROBE_ATTEMPTS = 3
 
 
 def add_pull_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("pull", help="take the EHR's changes into the store, then exit")
+    parser = subparsers.add_parser(
+        "pull",
+        help="take the EHR's changes into the store, then exit",
+        description="Take what changed on the EHR about our patients into the store, from "
+        "where the last pull stopped, with a progress bar and a summary (docs/pull-and-"
+        "reconcile.md). Safe to stop at any point: the next pull resumes.",
+    )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant in the store)")
     parser.set_defaults(handler=run_pull)
     return parser
@@ -52,14 +58,24 @@ def add_pull_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def add_conflicts_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "conflicts", help="resources changed on both sides: list them, keep one side"
+        "conflicts",
+        help="resources changed on both sides: list them, keep one side",
+        description="Without ACTION: the open conflicts (a resource changed on the EHR while "
+        "our change of it waited), one line each with the fields that differ.",
     )
     parser.add_argument("--tenant", help="only this tenant")
     parser.add_argument("--all", action="store_true", help="resolved conflicts too")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    settle = actions.add_parser("resolve", help="end a conflict by keeping one side")
-    settle.add_argument("id", type=int)
-    settle.add_argument("--keep", choices=("ehr", "clinic"), required=True)
+    settle = actions.add_parser(
+        "resolve",
+        help="end a conflict by keeping one side",
+        description="End a conflict: --keep ehr makes the EHR's version ours, --keep clinic "
+        "sends ours over it; either way the parked outbox entries are queued again.",
+    )
+    settle.add_argument("id", type=int, help="the conflict's id (from `adapter conflicts`)")
+    settle.add_argument(
+        "--keep", choices=("ehr", "clinic"), required=True, help="the side whose version stays"
+    )
     parser.set_defaults(handler=run_conflicts)
     return parser
 

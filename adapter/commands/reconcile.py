@@ -37,7 +37,11 @@ EXIT_EHR_FAILED = Exit.EHR_FAILED
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "reconcile", help="compare the store with the EHR and report every difference"
+        "reconcile",
+        help="compare the store with the EHR and report every difference",
+        description="Compare, per tenant, patient and resource type, what the store holds with "
+        "what the EHR holds, and print every difference by ids and field paths (never values); "
+        "exit 1 when there is one (docs/pull-and-reconcile.md).",
     )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant in the store)")
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")

@@ -60,7 +60,10 @@ def test_keys_file__in_memory__only_sha256_digests_are_kept(tmp_path: Path) -> N
         ([{"key": WRITER_A, "tenant": "a b", "scopes": ["clinic/*.read"]}], "entry 1 of 1: tenant"),
         ([{"key": WRITER_A, "tenant": "t", "scopes": []}], "entry 1 of 1: scopes"),
         ([{"key": WRITER_A, "tenant": "t", "scopes": ["user/*.read"]}], "entry 1 of 1: scopes.0"),
-        ([{"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"], "x": 1}], "entry 1 of 1: x"),
+        (
+            [{"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"], "x": 1}],
+            "entry 1 of 1: x",
+        ),
     ],
 )
 def test_keys_file__bad_entry__config_error_naming_it_without_the_key(
