@@ -1,5 +1,6 @@
-# The adapter service. Settings come from ADAPTER_* variables (README); see docker-compose.yml.
-FROM python:3.11-slim
+# The adapter service. Settings come from ADAPTER_* variables (README); see docker-compose.yml
+# and docs/operations.md (Docker).
+FROM python:3.11.7-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

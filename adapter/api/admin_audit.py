@@ -223,7 +223,8 @@ def _count(value: str | None) -> int:
 
 
 def _integer(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
+    # ASCII only: `"²".isdigit()` holds, but `int("²")` fails.
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise RequestRefused(f"{name}: must be a non-negative integer")
     return int(value)
 
