@@ -78,6 +78,26 @@ def _is_web(pid: int) -> bool:
         return False
 
 
+def answered_by_both(parent: int, port: int) -> None:
+    """Wait until each of the two web processes has answered a request (its event loop runs,
+    so its heartbeat follows within a second): a socket listening proves less, since the
+    app is still being built then."""
+    workers = web_processes(parent, 2)
+    before = {pid: socket_inodes(pid) for pid in workers}
+    held: list[socket.socket] = []
+    deadline = time.monotonic() + 60
+    try:
+        while not all(socket_inodes(pid) - before[pid] for pid in workers):
+            assert time.monotonic() < deadline, "both web processes did not answer in 60 s"
+            conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+            held.append(conn)
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """`adapter serve` with two web processes on a store in `tmp_path`, no EHR, no pulls."""
     return (
@@ -164,7 +184,8 @@ def test_web_process_hung__killed_after_the_timeout__and_replaced(
 ) -> None:
     process, port = service
     first, second = web_processes(process.pid, 2)
-    time.sleep(1.5)  # both have beaten: the startup allowance no longer applies
+    answered_by_both(process.pid, port)
+    time.sleep(1.5)  # both loops run, so both have beaten: no startup allowance any more
     os.kill(first, signal.SIGSTOP)  # alive, holding its socket, but its loop never runs
     stopped_at = time.monotonic()
     deadline = stopped_at + 20  # well before the default timeout of 30 s
