@@ -3,6 +3,7 @@ both, a dead or hung web process replaced, a clean stop, a taken port refused.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -128,10 +129,25 @@ def service(
         assert time.monotonic() < deadline, "service did not start"
         time.sleep(0.2)
     yield process, port
-    if process.poll() is None:
+    _stop(process)
+    log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a service the test left running, its web processes too: a SIGKILLed parent
+    would leave them orphaned, still serving."""
+    if process.poll() is not None:
+        return
+    web = children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
         process.kill()
         process.wait(30)
-    log.close()
+    for pid in web:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_each_web_process_listens__and_new_connections_reach_both(
