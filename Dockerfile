@@ -1,5 +1,6 @@
-# The adapter service. Settings come from ADAPTER_* variables (README); see docker-compose.yml.
-FROM python:3.11-slim
+# The adapter service. Settings come from ADAPTER_* variables (README); see docker-compose.yml
+# and docs/operations.md (Docker).
+FROM python:3.11.7-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,10 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --create-home --home-dir /home/adapter --uid 10001 adapter
 
 WORKDIR /src
+# The same pinned, hash-checked versions as `make run` (requirements/run.txt, `make lock`),
+# in a layer of their own that a code change does not rebuild.
+COPY requirements/run.txt ./requirements/
+RUN pip install --require-hashes --no-deps -r requirements/run.txt
 COPY pyproject.toml README.md ./
 COPY adapter ./adapter
 COPY mappings ./mappings
-RUN pip install '.[postgres]' && rm -rf /src
+# The build backend is pinned in the lock too: nothing unpinned is fetched for the build.
+RUN pip install --no-deps --no-build-isolation . && rm -rf /src
 
 USER adapter
 WORKDIR /home/adapter

@@ -1,6 +1,6 @@
 # The entry point for developers and users. Each target runs a script under scripts/ (or
 # sandbox/); the logic lives there. See README.md.
-.PHONY: run test test-unit lint sandbox-start sandbox-stop pg-start pg-stop
+.PHONY: run test test-unit lint lock sandbox-start sandbox-stop pg-start pg-stop
 
 run:            ## install into .venv and start the adapter service (SQLite by default)
 	@scripts/run
@@ -13,6 +13,9 @@ test-unit:      ## unit tests only: no sandbox, no PostgreSQL, no network
 
 lint:           ## ruff (rules + format check), mypy --strict, nothing read outside the repository
 	@scripts/lint
+
+lock:           ## remake requirements/*.txt from pyproject.toml (ARGS=--upgrade: newest versions)
+	@scripts/lock $(ARGS)
 
 sandbox-start:  ## start the HAPI FHIR sandbox in the background, print its base URL
 	@sandbox/start

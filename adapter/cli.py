@@ -1,6 +1,8 @@
 """The `adapter` command line: parse argv, dispatch to a subcommand, return its exit status.
 
-Subcommands live in `adapter.commands` (one module each); this module only assembles them.
+Subcommands live in `adapter.commands` (one module each); this module only assembles them
+and turns whatever ends one early into one line on stderr and a documented exit status
+(`adapter.commands.exits`), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from collections.abc import Sequence
 
 from adapter import __version__
 from adapter.commands import SUBCOMMANDS, Handler
-from adapter.errors import ConfigError
+from adapter.commands.exits import Exit, epilog, failure_line
 
-EXIT_CONFIG_ERROR = 2
+EXIT_CONFIG_ERROR = Exit.REFUSED
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adapter",
-        description="FHIR R4 integration adapter for ketamine and esketamine infusion clinics.",
+        description="FHIR R4 integration adapter for ketamine and esketamine infusion clinics. "
+        "Settings come from ADAPTER_* variables (docs/operations.md).",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -33,9 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ConfigError as exc:
-        sys.stderr.write(f"adapter: configuration refused: {exc}\n")
-        return EXIT_CONFIG_ERROR
+    except (Exception, KeyboardInterrupt) as exc:
+        status, line = failure_line(exc)
+        sys.stderr.write(f"adapter {args.command}: {line}\n")
+        return status
 
 
 if __name__ == "__main__":

@@ -16,12 +16,16 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from adapter.errors import ConfigError
 
 ENV_PREFIX = "ADAPTER_"
 DEFAULT_DATABASE_URL = "sqlite:///./adapter.db"
+# `postgres://` and `postgresql://` (no driver named) mean PostgreSQL through psycopg 3.
+POSTGRES_WITHOUT_DRIVER = frozenset({"postgres", "postgresql"})
+POSTGRES_DRIVER = "postgresql+psycopg"
+_DATABASE_URL_FORMS = "sqlite:///./adapter.db or postgresql+psycopg://user:password@host:5432/name"
 DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -132,11 +136,25 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _parseable_database_url(cls, value: str) -> str:
+    def _usable_database_url(cls, value: str) -> str:
+        value = value.strip()
         try:
-            make_url(value)
+            url = make_url(value)
         except ArgumentError:
-            raise ValueError("not a database URL (e.g. sqlite:///./adapter.db)") from None
+            raise ValueError(f"not a database URL; use e.g. {_DATABASE_URL_FORMS}") from None
+        if url.drivername in POSTGRES_WITHOUT_DRIVER:
+            # What hosting providers hand out; psycopg (3) is the driver we install.
+            url = url.set(drivername=POSTGRES_DRIVER)
+            value = url.render_as_string(hide_password=False)
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"the store runs on SQLite or PostgreSQL; use {_DATABASE_URL_FORMS}")
+        try:
+            url.get_dialect().import_dbapi()
+        except (NoSuchModuleError, ImportError):
+            raise ValueError(
+                f"the database driver {url.get_driver_name()!r} is not installed here; use "
+                f"{_DATABASE_URL_FORMS} (psycopg comes with the postgres extra)"
+            ) from None
         return value
 
     @field_validator("ehr_base_url")
@@ -162,8 +180,16 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_api_keys_file(cls, value: str) -> str:
         value = value.strip()
+        if value and Path(value).is_dir():
+            # What Docker leaves when it is told to mount a file that does not exist.
+            raise ValueError(
+                "is a folder, not a file: create the keys file first (adapter keys new)"
+            )
         if value and not Path(value).is_file():
-            raise ValueError("no such file: must be a JSON file of API keys, or empty")
+            raise ValueError(
+                "no such file: must be a JSON file of API keys (adapter keys new makes one), "
+                "or empty"
+            )
         return value
 
     @field_validator("ehr_auth_token_url")

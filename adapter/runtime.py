@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.fhir.client import FhirClient
-from adapter.store.engine import create_store_engine
+from adapter.store.engine import check_connection, create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.sync.pull import Puller, PullOptions, PullSummary
 from adapter.sync.push import PushWorker
@@ -23,9 +23,15 @@ from mappings.context import MappingContext
 
 
 def open_store(settings: Settings) -> Engine:
-    """The store's engine, migrated to the newest schema (safe to repeat at every start)."""
+    """The store's engine, migrated to the newest schema (safe to repeat at every start);
+    `StoreUnavailable` naming the setting when the database cannot be reached."""
     engine = create_store_engine(settings.database_url)
-    upgrade(engine)
+    try:
+        check_connection(engine)
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 

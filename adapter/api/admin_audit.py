@@ -75,9 +75,14 @@ router = APIRouter(prefix="/admin", route_class=FhirRoute, tags=["admin"])
 
 async def audit_reader(request: Request) -> Caller:
     caller = authenticated_caller(request, "admin API")
-    if not any(_ADMIN_SCOPE.fullmatch(scope) for scope in caller.scopes):
+    if not any(grants_audit_read(scope) for scope in caller.scopes):
         raise InsufficientScope(ADMIN_AUDIT_READ)
     return caller
+
+
+def grants_audit_read(scope: str) -> bool:
+    """Whether `scope` lets its holder read the audit trail."""
+    return _ADMIN_SCOPE.fullmatch(scope) is not None
 
 
 AuditReader = Annotated[Caller, Depends(audit_reader)]
@@ -218,7 +223,8 @@ def _count(value: str | None) -> int:
 
 
 def _integer(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
+    # ASCII only: `"²".isdigit()` holds, but `int("²")` fails.
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise RequestRefused(f"{name}: must be a non-negative integer")
     return int(value)
 

@@ -22,10 +22,12 @@ from adapter.api import (
     submissions,
 )
 from adapter.api.audit import AuditTrail, AuditWriter
-from adapter.api.auth import KEYS_FILE_VARIABLE, ApiKeys
+from adapter.api.auth import KEYS_FILE_VARIABLE
 from adapter.api.body_limit import BodySizeLimit
 from adapter.api.jwt_auth import verifier_from
-from adapter.api.openapi_bodies import publish_contract_schemas
+from adapter.api.keys_file import load_api_keys
+from adapter.api.openapi_doc import publish_openapi
+from adapter.api.openapi_operations import OPERATIONS
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
@@ -34,6 +36,21 @@ from adapter.logs import configure_logging
 from adapter.store.engine import create_store_engine
 
 log = logging.getLogger(__name__)
+
+DESCRIPTION = (
+    "Clinic software sends its records here in the clinic contract's JSON (`/clinic`); the "
+    "adapter maps them to FHIR R4, stores them and pushes them to the EHR, and serves them "
+    "read-only as FHIR (`/fhir`). Every operation but `/health`, `/ready` and "
+    "`/fhir/metadata` needs `Authorization: Bearer <API key or JWT>`. Clinic errors are RFC "
+    "9457 problem details (`application/problem+json`, with `errors[]` naming each bad "
+    "field); FHIR errors are OperationOutcomes. Guides: docs/clinic-api.md, docs/fhir-api.md."
+)
+TAGS = [
+    {"name": "health", "description": "Liveness and readiness, for load balancers"},
+    {"name": "clinic", "description": "What clinic software sends and reads back"},
+    {"name": "admin", "description": "The audit trail, as FHIR AuditEvents"},
+    {"name": "fhir", "description": "The store as a read-only FHIR R4 server"},
+]
 
 
 def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAPI:
@@ -45,7 +62,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     out later.
     """
     settings = settings or get_settings()
-    api_keys = ApiKeys.from_file(settings.api_keys_file)
+    api_keys = load_api_keys(settings.api_keys_file)
     if not api_keys:
         log.warning("no API keys (%s): the clinic API refuses every call", KEYS_FILE_VARIABLE)
     engine = create_store_engine(settings.database_url)
@@ -64,7 +81,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
         background.stop()
         engine.dispose()
 
-    app = FastAPI(title="Ketamine clinic FHIR adapter", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Ketamine clinic FHIR adapter",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.background = background
@@ -78,7 +101,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.add_middleware(UnhandledErrors)
     app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
     add_problem_handlers(app)
-    publish_contract_schemas(app)
+    publish_openapi(app, OPERATIONS)
     for router in (
         health.router,
         encounters.router,

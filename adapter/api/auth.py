@@ -1,11 +1,11 @@
 """Who is calling the clinic API: static API keys from `ADAPTER_API_KEYS_FILE`, kept as hashes.
 
-The file is a JSON list of `{"key": ..., "tenant": ..., "scopes": [...]}`, read once at
-startup (rotate keys by editing it and restarting). Only each key's SHA-256 stays in
-memory. A presented key is hashed and compared with every stored digest by
-`hmac.compare_digest`, without stopping at a match, so the time taken does not tell which
-key it resembles. No file configured means no keys: every protected endpoint answers 401;
-the API is never open by default.
+The file is a JSON list of `{"key": ..., "tenant": ..., "scopes": [...]}`, read and checked
+once at startup by `adapter.api.keys_file` (rotate keys by editing it and restarting). Only
+each key's SHA-256 stays in memory. A presented key is hashed and compared with every
+stored digest by `hmac.compare_digest`, without stopping at a match, so the time taken does
+not tell which key it resembles. No file configured means no keys: every protected
+endpoint answers 401; the API is never open by default.
 
 Scopes read `clinic/<resource>.<access>`, e.g. `clinic/encounters.write`; a `*` in either
 part grants every value there (`clinic/*.write`, `clinic/submissions.*`, `clinic/*.*`).
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapter.errors import ConfigError, InsufficientScope, NotAuthenticated
+from adapter.errors import InsufficientScope, NotAuthenticated
 
 if TYPE_CHECKING:
     from adapter.api.jwt_auth import JwtVerifier
@@ -36,24 +33,13 @@ KEYS_FILE_VARIABLE = "ADAPTER_API_KEYS_FILE"
 # 32 characters is 128 bits from `openssl rand -hex 16`; shorter keys can be guessed.
 MIN_KEY_CHARS = 32
 TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-SCOPE_PATTERN = (
-    r"^(clinic/([a-z][a-z-]*|\*)\.(read|write|\*)"
-    r"|(system|admin)/([A-Z][A-Za-z]*|\*)\.(read|write|\*|[cruds]{1,5}))$"  # SMART v1, v2
-)
 
 ENCOUNTERS_WRITE = "clinic/encounters.write"
 SUBMISSIONS_READ = "clinic/submissions.read"
 PATIENTS_READ = "clinic/patients.read"
-
-
-class _KeyEntry(BaseModel):
-    """One entry of the keys file, checked field by field."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    key: Annotated[str, Field(min_length=MIN_KEY_CHARS, max_length=512)]
-    tenant: Annotated[str, Field(pattern=TENANT_PATTERN)]
-    scopes: Annotated[list[Annotated[str, Field(pattern=SCOPE_PATTERN)]], Field(min_length=1)]
+FHIR_READ = "clinic/fhir.read"
+# Every clinic scope some endpoint asks for (`clinic/fhir.read`: the /fhir face).
+CLINIC_SCOPES = (ENCOUNTERS_WRITE, SUBMISSIONS_READ, PATIENTS_READ, FHIR_READ)
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ class Caller:
 
 
 @dataclass(frozen=True)
-class _StoredKey:
+class StoredKey:
     digest: bytes
     caller: Caller
 
@@ -80,24 +66,11 @@ class _StoredKey:
 class ApiKeys:
     """The known API keys, as digests; `authenticate` turns a presented key into a Caller."""
 
-    def __init__(self, keys: Sequence[_StoredKey] = ()) -> None:
+    def __init__(self, keys: Sequence[StoredKey] = ()) -> None:
         self._keys = tuple(keys)
 
     def __len__(self) -> int:
         return len(self._keys)
-
-    @classmethod
-    def from_file(cls, path: str) -> ApiKeys:
-        """The keys in `path` (none when empty); `ConfigError` naming the entry otherwise."""
-        if not path:
-            return cls()
-        try:
-            raw = json.loads(Path(path).read_bytes())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{KEYS_FILE_VARIABLE}: not a readable JSON file ({exc})") from None
-        if not isinstance(raw, list):
-            raise ConfigError(f"{KEYS_FILE_VARIABLE}: must hold a JSON list of keys")
-        return cls(_stored_keys([_entry(index, item) for index, item in enumerate(raw)]))
 
     def authenticate(self, token: str) -> Caller | None:
         digest = hashlib.sha256(token.encode()).digest()
@@ -106,33 +79,6 @@ class ApiKeys:
             if hmac.compare_digest(stored.digest, digest):
                 found = stored.caller
         return found
-
-
-def _entry(index: int, item: object) -> _KeyEntry:
-    try:
-        return _KeyEntry.model_validate(item)
-    except ValidationError as exc:
-        # Locations and messages only: the input would echo the key itself.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'entry'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise ConfigError(f"{KEYS_FILE_VARIABLE}: entry {index}: {problems}") from None
-
-
-def _stored_keys(entries: list[_KeyEntry]) -> list[_StoredKey]:
-    stored: list[_StoredKey] = []
-    seen: dict[bytes, int] = {}
-    for index, entry in enumerate(entries):
-        digest = hashlib.sha256(entry.key.encode()).digest()
-        if digest in seen:
-            raise ConfigError(
-                f"{KEYS_FILE_VARIABLE}: entry {index} repeats the key of entry {seen[digest]}"
-            )
-        seen[digest] = index
-        caller = Caller(entry.tenant, frozenset(entry.scopes), digest.hex()[:8])
-        stored.append(_StoredKey(digest, caller))
-    return stored
 
 
 def bearer_token(authorization: str | None) -> str | None:

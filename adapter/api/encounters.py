@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from adapter.api import idempotency
+from adapter.api.answer_models import Receipt
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
 from adapter.api.idempotency import Answer
@@ -125,18 +126,19 @@ def is_undecodable(violation: ContractViolation) -> bool:
 
 
 def receipt(ingested: Ingested) -> dict[str, object]:
-    """The answer's body: the submission, its status link and the FHIR references touched."""
+    """The answer's body: the submission, its status link and the FHIR references touched
+    (the `Receipt` model, which `/openapi.json` publishes, checks it)."""
     result = ingested.result
-    return {
-        "submission_id": result.submission_id,
-        "encounter_id": ingested.encounter_id,
-        "status": UNCHANGED if result.outbox_id is None else "stored",
-        "status_url": status_url(result.submission_id),
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "deleted": result.deleted,
-    }
+    return Receipt(
+        submission_id=result.submission_id,
+        encounter_id=ingested.encounter_id,
+        status=UNCHANGED if result.outbox_id is None else "stored",
+        status_url=status_url(result.submission_id),
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        deleted=result.deleted,
+    ).model_dump()
 
 
 def response_for(answer: Answer) -> Response:

@@ -32,7 +32,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from adapter.api.auth import Caller, authenticated_caller
+from adapter.api.auth import FHIR_READ, Caller, authenticated_caller
+from adapter.api.fhir_types import SERVED_TYPES as SERVED_TYPES  # re-exported
 from adapter.errors import AdapterError, InsufficientScope, RequestRefused
 from mappings.jsontypes import JsonObject, JsonScalar
 from mappings.serialize import dumps
@@ -41,30 +42,9 @@ log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 PLAIN_JSON = "application/json"
-CLINIC_FHIR_READ = "clinic/fhir.read"
+CLINIC_FHIR_READ = FHIR_READ
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
-# Every type the mappings write (see `mappings/`), i.e. every type the store can hold.
-SERVED_TYPES = (
-    "AdverseEvent",
-    "AllergyIntolerance",
-    "Condition",
-    "DetectedIssue",
-    "Device",
-    "Encounter",
-    "Flag",
-    "MedicationAdministration",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Observation",
-    "Organization",
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-    "Procedure",
-    "Provenance",
-    "QuestionnaireResponse",
-)
 
 # An answer's body: JSON in which stored resources may sit as already serialised text.
 AnswerValue: TypeAlias = (

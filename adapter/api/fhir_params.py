@@ -25,6 +25,8 @@ SORTS = ("_lastUpdated", "date")
 REFERENCE_TARGETS = {"patient": "Patient", "subject": "Patient", "encounter": "Encounter"}
 _RESULT_PARAMETERS = ("_count", "_sort", "_include", "_revinclude", "_summary", "_format")
 _IGNORED = (CURSOR_PARAMETER, "_format")
+# Every parameter name a search reads; any other is unknown (ignored, or 400 when strict).
+KNOWN_PARAMETERS = (*_RESULT_PARAMETERS, *_IGNORED, "_id", "_lastUpdated", *PARAMETERS)
 # FHIR search parameter names begin with a lower-case letter (`patient`, `code:text`,
 # `_lastUpdated`); anything else a caller typed there (an MRN...) is not repeated back.
 _NAME = re.compile(r"_?[a-z][A-Za-z0-9\-]{0,63}(:[A-Za-z\-]{1,32})?(\.[A-Za-z\-]{1,32})?")
@@ -118,7 +120,8 @@ def _result_parameter(query: SearchQuery, name: str, raw: str) -> None:
 
 def parse_count(raw: str) -> int:
     """`_count`, clamped to `MAX_COUNT`."""
-    if not raw.isdigit():
+    # ASCII only: `"²".isdigit()` holds, but `int("²")` fails.
+    if not (raw.isascii() and raw.isdigit()):
         raise RequestRefused("_count is not a non-negative integer")
     return min(int(raw[:9]), MAX_COUNT)
 

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.api.answer_models import SubmissionStatus
 from adapter.api.deps import EngineDep, StoreReady, SubmissionReader
 from adapter.api.status import submission_status
 from adapter.errors import NotFound, StoreUnavailable
@@ -18,7 +19,12 @@ router = APIRouter(prefix="/clinic", tags=["clinic"])
 MAX_ID_DIGITS = 18
 
 
-@router.get("/submissions/{submission_id}")
+# The model checks every answer on its way out (and `/openapi.json` publishes it).
+@router.get(
+    "/submissions/{submission_id}",
+    response_model=SubmissionStatus,
+    response_model_exclude_unset=True,
+)
 def get_submission(
     submission_id: str, caller: SubmissionReader, _: StoreReady, engine: EngineDep
 ) -> dict[str, object]:

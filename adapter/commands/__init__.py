@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from adapter.commands import (
     ingest,
+    keys,
     lineage,
     mapping,
     migrate,
@@ -41,4 +42,5 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     lineage.add_parser,
     reconcile.add_parser,
     migrate.add_parser,
+    keys.add_parser,
 )

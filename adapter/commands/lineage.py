@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "lineage", help="trace a resource (Type/id on the EHR, or ours) to its clinic submission"
+        "lineage",
+        help="trace a resource (Type/id on the EHR, or ours) to its clinic submission",
+        description="Every delivery that wrote the resource: when, the EHR version and ETag, "
+        "the outbox entry, the clinic submission it came from, and its Provenance.",
     )
     parser.add_argument("reference", help="e.g. Observation/123 (EHR id) or Observation/k1a2...")
     parser.set_defaults(handler=run)

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("migrate", help="migrate the database to the newest schema")
+    parser = subparsers.add_parser(
+        "migrate",
+        help="migrate the database to the newest schema",
+        description="Bring ADAPTER_DATABASE_URL's database to the newest schema and print its "
+        "revision. Safe to repeat; `adapter serve` does it by itself at startup.",
+    )
     parser.set_defaults(handler=run)
     return parser
 

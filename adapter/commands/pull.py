@@ -5,21 +5,28 @@ adapter conflicts [--all] [--tenant T]          open conflicts (with --all: reso
 adapter conflicts resolve ID --keep ehr|clinic  end one by keeping one side
 
 `pull` exits 1 when a channel failed or a conflict was found, 0 otherwise; another pull
-holding the lease (the service's schedule, say) is exit 3: nothing was done.
+holding the lease (the service's schedule, say) is exit 5: nothing was done. Before any
+work it asks the EHR for its CapabilityStatement (three tries, as a channel gets): an EHR
+that is down, refuses our credentials or is not a FHIR server at that URL ends the command
+at once with one line and exit 3, instead of every channel retrying and failing in turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Never
 
 from sqlalchemy import Engine, select
 from tqdm import tqdm
 
+from adapter.commands.exits import Exit
 from adapter.config import get_settings
-from adapter.errors import ConfigError, NotFound
+from adapter.errors import ConfigError, EhrError, NotFound
+from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
 from adapter.store.engine import write_transaction
@@ -27,15 +34,23 @@ from adapter.store.schema import resources
 from adapter.sync.conflicts import list_conflicts, resolve
 from adapter.sync.merge import Outcome
 from adapter.sync.pull import PullBusy, PullSummary
+from adapter.sync.push import Backoff
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
 
-EXIT_BUSY = 3
+EXIT_BUSY = Exit.BUSY
+PROBE_ATTEMPTS = 3
 
 
 def add_pull_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("pull", help="take the EHR's changes into the store, then exit")
+    parser = subparsers.add_parser(
+        "pull",
+        help="take the EHR's changes into the store, then exit",
+        description="Take what changed on the EHR about our patients into the store, from "
+        "where the last pull stopped, with a progress bar and a summary (docs/pull-and-"
+        "reconcile.md). Safe to stop at any point: the next pull resumes.",
+    )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant in the store)")
     parser.set_defaults(handler=run_pull)
     return parser
@@ -43,14 +58,24 @@ def add_pull_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def add_conflicts_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "conflicts", help="resources changed on both sides: list them, keep one side"
+        "conflicts",
+        help="resources changed on both sides: list them, keep one side",
+        description="Without ACTION: the open conflicts (a resource changed on the EHR while "
+        "our change of it waited), one line each with the fields that differ.",
     )
     parser.add_argument("--tenant", help="only this tenant")
     parser.add_argument("--all", action="store_true", help="resolved conflicts too")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    settle = actions.add_parser("resolve", help="end a conflict by keeping one side")
-    settle.add_argument("id", type=int)
-    settle.add_argument("--keep", choices=("ehr", "clinic"), required=True)
+    settle = actions.add_parser(
+        "resolve",
+        help="end a conflict by keeping one side",
+        description="End a conflict: --keep ehr makes the EHR's version ours, --keep clinic "
+        "sends ours over it; either way the parked outbox entries are queued again.",
+    )
+    settle.add_argument("id", type=int, help="the conflict's id (from `adapter conflicts`)")
+    settle.add_argument(
+        "--keep", choices=("ehr", "clinic"), required=True, help="the side whose version stays"
+    )
     parser.set_defaults(handler=run_conflicts)
     return parser
 
@@ -62,9 +87,12 @@ def run_pull(args: argparse.Namespace) -> int:
     try:
         if args.tenant is not None and not _holds(engine, args.tenant):
             raise ConfigError(f"--tenant: the store holds nothing for tenant {args.tenant!r}")
-        with ehr_client(settings) as client, tqdm(unit="page", file=sys.stderr) as bar:
-            work = puller(settings, engine, client, "pull", progress=lambda s: _advance(bar, s))
-            summary = work.pull(args.tenant)
+        with ehr_client(settings) as client:
+            if args.tenant is not None or _holds(engine, None):
+                _probe(client)
+            with tqdm(unit="page", file=sys.stderr) as bar:
+                work = puller(settings, engine, client, "pull", progress=lambda s: _advance(bar, s))
+                summary = work.pull(args.tenant)
     except PullBusy:
         sys.stderr.write("pull: another pull is running (its lease is held); nothing done\n")
         return EXIT_BUSY
@@ -76,10 +104,26 @@ def run_pull(args: argparse.Namespace) -> int:
     return 1 if summary.failed or summary.counts[Outcome.CONFLICT] else 0
 
 
-def _holds(engine: Engine, tenant: str) -> bool:
+def _holds(engine: Engine, tenant: str | None) -> bool:
+    """Whether the store holds anything of `tenant` (None: of any tenant)."""
+    query = select(resources.c.pk).limit(1)
+    if tenant is not None:
+        query = query.where(resources.c.tenant == tenant)
     with engine.connect() as conn:
-        found = conn.execute(select(resources.c.pk).where(resources.c.tenant == tenant).limit(1))
-        return found.first() is not None
+        return conn.execute(query).first() is not None
+
+
+def _probe(client: FhirClient, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Read the EHR's CapabilityStatement, retrying what may pass; its `EhrError` otherwise."""
+    backoff = Backoff(base_seconds=1.0, cap_seconds=10.0)
+    for attempt in range(1, PROBE_ATTEMPTS + 1):
+        try:
+            client.capabilities()
+            return
+        except EhrError as exc:
+            if not exc.retryable or attempt == PROBE_ATTEMPTS:
+                raise
+            sleep(backoff.delay(attempt, getattr(exc, "retry_after", None)))
 
 
 def _advance(bar: tqdm[Never], summary: PullSummary) -> None:

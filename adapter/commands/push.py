@@ -37,7 +37,11 @@ if TYPE_CHECKING:
 
 def add_push_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "push", help="push everything due in the outbox to the EHR, then exit"
+        "push",
+        help="push everything due in the outbox to the EHR, then exit",
+        description="Send everything due in the outbox to the EHR, one transaction Bundle "
+        "per entry, with a progress bar and a summary; exit 1 when entries were parked as "
+        "dead letters or conflicts.",
     )
     parser.add_argument(
         "--dry-run",
@@ -50,7 +54,10 @@ def add_push_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def add_worker_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "worker", help="push outbox entries to the EHR until stopped (SIGTERM / Ctrl-C)"
+        "worker",
+        help="push outbox entries to the EHR until stopped (SIGTERM / Ctrl-C)",
+        description="Push outbox entries to the EHR as they come, until SIGTERM or Ctrl-C: "
+        "for running workers beside the service (ADAPTER_RUN_WORKER=false).",
     )
     parser.set_defaults(handler=run_worker)
     return parser

@@ -19,8 +19,9 @@ import orjson
 from sqlalchemy import Engine, select
 from tqdm import tqdm
 
+from adapter.commands.exits import Exit
 from adapter.config import Settings, get_settings
-from adapter.errors import ConfigError, EhrError
+from adapter.errors import ConfigError
 from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store
@@ -31,12 +32,16 @@ from adapter.sync.reconcile import Plan, Result, plan, reconcile_tenant
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
 
-EXIT_EHR_FAILED = 3
+EXIT_EHR_FAILED = Exit.EHR_FAILED
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
-        "reconcile", help="compare the store with the EHR and report every difference"
+        "reconcile",
+        help="compare the store with the EHR and report every difference",
+        description="Compare, per tenant, patient and resource type, what the store holds with "
+        "what the EHR holds, and print every difference by ids and field paths (never values); "
+        "exit 1 when there is one (docs/pull-and-reconcile.md).",
     )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant in the store)")
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
@@ -47,11 +52,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     configure_logging(settings.log_level)
-    try:
-        results = _reconcile_all(settings, args.tenant)
-    except EhrError as exc:
-        sys.stderr.write(f"reconcile: stopped, the EHR failed: {exc} ({exc.code})\n")
-        return EXIT_EHR_FAILED
+    # An EhrError ends the command in `adapter.cli` (one line, exit 3): no partial report.
+    results = _reconcile_all(settings, args.tenant)
     sys.stdout.write(_as_json(results) if args.json else _as_text(results))
     return 1 if any(result.differences for result in results.values()) else 0
 

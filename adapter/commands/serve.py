@@ -8,7 +8,7 @@ import os
 import secrets
 from typing import TYPE_CHECKING
 
-from adapter.config import get_settings
+from adapter.config import Settings, get_settings
 from adapter.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -52,14 +52,13 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = get_settings().model_copy(update=overrides)
     configure_logging(settings.log_level)
-    log.info(
-        "serving on %s:%d (%d web process(es))", settings.host, settings.port, settings.web_workers
-    )
     # No access log: request lines carry query strings, which may carry patient identifiers.
     level = settings.log_level.lower()
     if settings.web_workers == 1:
+        app = create_app(settings)
+        _log_serving(settings)
         uvicorn.run(
-            served(create_app(settings)),
+            served(app),
             http=CoalescingHttpTools,
             host=settings.host,
             port=settings.port,
@@ -67,8 +66,15 @@ def run(args: argparse.Namespace) -> int:
             access_log=False,
         )
         return 0
-    # Several processes: this one migrates and pushes; each web process only serves. They
-    # must sign paging links with one key, or a `next` link would fail on another process.
+    # Several processes: this one migrates and pushes; each web process only serves. What
+    # would stop each of them at startup stops this one first, with one line (exit 2).
+    from adapter.api.jwt_auth import verifier_from
+    from adapter.api.keys_file import load_api_keys
+
+    load_api_keys(settings.api_keys_file)
+    verifier_from(settings)
+    _log_serving(settings)
+    # They must sign paging links with one key, or a `next` link would fail on another one.
     if not settings.paging_secret:
         os.environ[PAGING_SECRET_VARIABLE] = secrets.token_hex(32)
     from adapter.background import BackgroundWork
@@ -91,3 +97,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         background.stop()
         engine.dispose()
+
+
+def _log_serving(settings: Settings) -> None:
+    log.info(
+        "serving on %s:%d (%d web process(es))", settings.host, settings.port, settings.web_workers
+    )

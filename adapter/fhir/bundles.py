@@ -114,7 +114,7 @@ def _entry_result(index: int, sent: JsonObject, answer: JsonObject) -> EntryResu
 def _status(status: JsonValue, index: int) -> int:
     """`"201 Created"` -> 201; FHIR says the status starts with the 3-digit code."""
     code = status.split(maxsplit=1)[0] if isinstance(status, str) and status.strip() else ""
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not (code.isascii() and code.isdigit()):
         raise EhrBadResponse(f"entry {index} of the EHR's answer has no response.status")
     return int(code)
 

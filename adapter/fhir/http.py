@@ -83,7 +83,10 @@ def json_object(reply: requests.Response, what: str) -> JsonObject:
     try:
         body: object = orjson.loads(reply.content)
     except orjson.JSONDecodeError:
-        raise EhrBadResponse(f"the EHR's answer to {what} is not JSON") from None
+        # A web page where a FHIR server was expected: most often a base URL missing its path.
+        is_html = reply.headers.get("Content-Type", "").lower().startswith("text/html")
+        kind = "an HTML page" if is_html else "not JSON"
+        raise EhrBadResponse(f"the EHR's answer to {what} is {kind}") from None
     if not isinstance(body, dict):
         raise EhrBadResponse(f"the EHR's answer to {what} is not a JSON object")
     return cast(JsonObject, body)

@@ -178,7 +178,11 @@ class TokenEndpoint:
 
 
 def _lifetime(expires_in: JsonValue) -> float:
-    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+    if (
+        isinstance(expires_in, str)
+        and expires_in.strip().isascii()
+        and expires_in.strip().isdigit()
+    ):
         expires_in = int(expires_in)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
         return DEFAULT_TOKEN_LIFETIME_SECONDS

@@ -11,7 +11,10 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapter.errors import StoreUnavailable
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
@@ -83,6 +86,29 @@ def ping(engine: Engine) -> None:
     """Open a connection and run `SELECT 1`; raises SQLAlchemy's error when that fails."""
     with engine.connect() as connection:
         connection.execute(text("SELECT 1")).scalar_one()
+
+
+def check_connection(engine: Engine) -> None:
+    """Ping the database; `StoreUnavailable` naming `ADAPTER_DATABASE_URL` (its password
+    hidden) and the driver's reason when it cannot be reached or refuses us.
+
+    Only a connection attempt's message is quoted: it names host, port, user and database,
+    never data, whereas a statement's error may quote its parameters.
+    """
+    try:
+        ping(engine)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "no reason"
+        where = engine.url.render_as_string(hide_password=True)
+        raise StoreUnavailable(
+            f"ADAPTER_DATABASE_URL ({where}): cannot connect: {reason}; {_advice(engine)}"
+        ) from exc
+
+
+def _advice(engine: Engine) -> str:
+    if engine.url.get_backend_name() == "sqlite":
+        return "check that the file's folder exists and that we may write there"
+    return "check that the server is up and that host, port, database, user and password are right"
 
 
 def _connect_args(database_url: str, timeout_seconds: int) -> dict[str, object]:

@@ -154,20 +154,25 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     match = _DATE.fullmatch(text)
     if match is None:
         return None
-    year, month, day = int(match["y"]), int(match["m"] or 1), int(match["d"] or 1)
     try:
-        if match["time"] is None:
-            lo = datetime(year, month, day, tzinfo=UTC)
-            if match["d"]:
-                return lo, lo + timedelta(days=1)
-            if match["m"]:
-                return lo, _next_month(lo)
-            return lo, lo.replace(year=year + 1)
-        stamp = f"{match['y']}-{match['m']}-{match['d']}T{match['time']}"
-        offset = match["tz"] or "Z"
-        moment = datetime.fromisoformat(stamp + offset.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+        return _utc_range(match)
+    except (ValueError, OverflowError):
+        # Not a calendar date, or one whose range leaves years 1-9999 once in UTC.
         return None
+
+
+def _utc_range(match: re.Match[str]) -> tuple[datetime, datetime]:
+    year, month, day = int(match["y"]), int(match["m"] or 1), int(match["d"] or 1)
+    if match["time"] is None:
+        lo = datetime(year, month, day, tzinfo=UTC)
+        if match["d"]:
+            return lo, lo + timedelta(days=1)
+        if match["m"]:
+            return lo, _next_month(lo)
+        return lo, lo.replace(year=year + 1)
+    stamp = f"{match['y']}-{match['m']}-{match['d']}T{match['time']}"
+    offset = match["tz"] or "Z"
+    moment = datetime.fromisoformat(stamp + offset.replace("Z", "+00:00")).astimezone(UTC)
     return moment, moment + _STEPS.get(len(match["time"]), _FINEST)
 
 

@@ -537,4 +537,6 @@ def _etag(version: str) -> str:
 
 def _older(version: str, than: str | None) -> bool:
     """True when both are numbers (as HAPI's are) and `version` is the older one."""
-    return than is not None and version.isdigit() and than.isdigit() and int(version) < int(than)
+    if than is None or not (version + than).isascii():
+        return False  # `int()` refuses digits outside ASCII that `isdigit()` accepts
+    return version.isdigit() and than.isdigit() and int(version) < int(than)

@@ -188,6 +188,8 @@ class Puller:
                 log.info("pull: stopped for shutdown; the next pull resumes where it was")
             except PullBusy:
                 log.info("pull: another pull is running; skipped this round")
+            except EhrError as exc:
+                log.warning("pull round: the EHR failed (%s); next round as usual", exc.code)
             except Exception:  # a database hiccup must not end the schedule
                 log.exception("pull round failed; next round at the usual time")
             stop.wait(interval_seconds)
@@ -206,7 +208,7 @@ class Puller:
             for channel in every[2:]:
                 self._with_retries(tenant, channel.name, summary, self._search_channel, channel)
             if self.options.deletions:
-                capabilities = self.ehr.capabilities()
+                capabilities = self._capabilities(summary)
                 for resource_type in dict.fromkeys(c.resource_type for c in every):
                     if capabilities.supports(resource_type, "history-type"):
                         self._with_retries(
@@ -218,6 +220,15 @@ class Puller:
                         )
         finally:
             self._drop_lease(tenant)
+
+    def _capabilities(self, summary: PullSummary) -> Capabilities:
+        """The EHR's capabilities; none (no history read) when it cannot tell them now."""
+        try:
+            return self.ehr.capabilities()
+        except EhrError as exc:
+            log.warning("pull: no CapabilityStatement (%s); deletions not read", type(exc).__name__)
+            summary.failed.append(f"history: {type(exc).__name__}")
+            return Capabilities()
 
     def _with_retries(
         self,

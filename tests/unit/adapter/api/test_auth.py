@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter.api.app import create_app
-from adapter.api.auth import ApiKeys, Caller, bearer_token
+from adapter.api.auth import Caller, bearer_token
+from adapter.api.keys_file import load_api_keys
 from adapter.errors import ConfigError
 from tests.unit.adapter.api.conftest import (
     JSON,
@@ -29,12 +30,12 @@ from tests.unit.adapter.api.conftest import (
 
 def _keys_error(tmp_path: Path, keys: object) -> str:
     with pytest.raises(ConfigError) as caught:
-        ApiKeys.from_file(str(write_keys(tmp_path, keys)))
+        load_api_keys(str(write_keys(tmp_path, keys)))
     return str(caught.value)
 
 
 def test_keys_file__valid__authenticates_each_key_to_its_tenant(tmp_path: Path) -> None:
-    keys = ApiKeys.from_file(str(write_keys(tmp_path)))
+    keys = load_api_keys(str(write_keys(tmp_path)))
     assert len(keys) == 4
     writer = keys.authenticate(WRITER_A)
     assert writer is not None
@@ -45,7 +46,7 @@ def test_keys_file__valid__authenticates_each_key_to_its_tenant(tmp_path: Path) 
 
 
 def test_keys_file__in_memory__only_sha256_digests_are_kept(tmp_path: Path) -> None:
-    keys = ApiKeys.from_file(str(write_keys(tmp_path)))
+    keys = load_api_keys(str(write_keys(tmp_path)))
     assert WRITER_A not in repr(vars(keys))
     assert all(len(stored.digest) == 32 for stored in keys._keys)
 
@@ -54,12 +55,15 @@ def test_keys_file__in_memory__only_sha256_digests_are_kept(tmp_path: Path) -> N
     ("keys", "expected"),
     [
         ({"key": WRITER_A}, "must hold a JSON list"),
-        ([{"key": "short", "tenant": "t", "scopes": ["clinic/*.read"]}], "entry 0: key"),
-        ([{"key": WRITER_A, "scopes": ["clinic/*.read"]}], "entry 0: tenant"),
-        ([{"key": WRITER_A, "tenant": "a b", "scopes": ["clinic/*.read"]}], "entry 0: tenant"),
-        ([{"key": WRITER_A, "tenant": "t", "scopes": []}], "entry 0: scopes"),
-        ([{"key": WRITER_A, "tenant": "t", "scopes": ["user/*.read"]}], "entry 0: scopes.0"),
-        ([{"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"], "x": 1}], "entry 0: x"),
+        ([{"key": "short", "tenant": "t", "scopes": ["clinic/*.read"]}], "entry 1 of 1: key"),
+        ([{"key": WRITER_A, "scopes": ["clinic/*.read"]}], "entry 1 of 1: tenant"),
+        ([{"key": WRITER_A, "tenant": "a b", "scopes": ["clinic/*.read"]}], "entry 1 of 1: tenant"),
+        ([{"key": WRITER_A, "tenant": "t", "scopes": []}], "entry 1 of 1: scopes"),
+        ([{"key": WRITER_A, "tenant": "t", "scopes": ["user/*.read"]}], "entry 1 of 1: scopes.0"),
+        (
+            [{"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"], "x": 1}],
+            "entry 1 of 1: x",
+        ),
     ],
 )
 def test_keys_file__bad_entry__config_error_naming_it_without_the_key(
@@ -74,15 +78,54 @@ def test_keys_file__bad_entry__config_error_naming_it_without_the_key(
 def test_keys_file__same_key_twice__refused(tmp_path: Path) -> None:
     entry = {"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"]}
     message = _keys_error(tmp_path, [entry, entry | {"tenant": "u"}])
-    assert "entry 1 repeats the key of entry 0" in message
+    assert "entry 2 repeats the key of entry 1" in message
     assert WRITER_A not in message
 
 
 def test_keys_file__not_json__config_error(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     path.write_text("[{")
-    with pytest.raises(ConfigError, match="not a readable JSON file"):
-        ApiKeys.from_file(str(path))
+    with pytest.raises(ConfigError, match="is not JSON"):
+        load_api_keys(str(path))
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "clinic/encounter.write",
+        "clinic/encounters.read",
+        "clinic/fhir.write",
+        "system/Unknown.rs",
+        "system/*.write",
+        "admin/Patient.rs",
+        "patient/*.rs",
+    ],
+)
+def test_keys_file__scope_that_grants_nothing__refused_naming_entry_and_scope(
+    tmp_path: Path, scope: str
+) -> None:
+    good = {"key": WRITER_A, "tenant": "t", "scopes": ["clinic/*.read"]}
+    bad = {"key": READER_A, "tenant": "t", "scopes": ["clinic/encounters.write", scope]}
+    message = _keys_error(tmp_path, [good, bad])
+    assert f"entry 2 of 2: scopes.1: unknown scope {scope!r}" in message
+    assert "clinic/encounters.write" in message, "the known scopes are listed"
+    assert READER_A not in message
+
+
+@pytest.mark.parametrize(
+    "scope",
+    ["clinic/*.*", "clinic/fhir.read", "system/*.cruds", "admin/*.rs", "admin/AuditEvent.read"],
+)
+def test_keys_file__scope_that_grants_something__accepted(tmp_path: Path, scope: str) -> None:
+    entry = {"key": WRITER_A, "tenant": "t", "scopes": [scope]}
+    assert len(load_api_keys(str(write_keys(tmp_path, [entry])))) == 1
+
+
+def test_keys_file__unreadable__refused_naming_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "keys.json"
+    folder.mkdir()  # what Docker leaves when it mounts a file that does not exist
+    with pytest.raises(ConfigError, match=r"keys\.json\): cannot be read"):
+        load_api_keys(str(folder))
 
 
 def test_create_app__bad_keys_file__refuses_to_start(tmp_path: Path) -> None:
@@ -196,7 +239,7 @@ def test_no_keys_file__every_protected_endpoint__401(
 def test_keys_file__smart_system_scopes__accepted(tmp_path: Path, scope: str) -> None:
     path = tmp_path / "keys.json"
     path.write_text(json.dumps([{"key": "k" * 40, "tenant": "clinic-a", "scopes": [scope]}]))
-    caller = ApiKeys.from_file(str(path)).authenticate("k" * 40)
+    caller = load_api_keys(str(path)).authenticate("k" * 40)
     assert caller is not None
     assert scope in caller.scopes
 
@@ -208,4 +251,4 @@ def test_keys_file__malformed_scope__refused(tmp_path: Path, scope: str) -> None
     path = tmp_path / "keys.json"
     path.write_text(json.dumps([{"key": "k" * 40, "tenant": "clinic-a", "scopes": [scope]}]))
     with pytest.raises(ConfigError):
-        ApiKeys.from_file(str(path))
+        load_api_keys(str(path))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import responses
 
 from adapter.cli import EXIT_CONFIG_ERROR, main
 from adapter.commands.pull import EXIT_BUSY
@@ -45,10 +46,13 @@ def test_pull__empty_store__nothing_to_ask_exit_0_with_summary(
     assert "pull: 0 versions read in 0 pages over 0 channels" in capsys.readouterr().err
 
 
-def test_pull__another_pull_holds_the_lease__exit_3_nothing_done(
+@responses.activate
+def test_pull__another_pull_holds_the_lease__exit_5_nothing_done(
     database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", "https://ehr.test/fhir")
+    statement = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance"}
+    responses.add(responses.GET, "https://ehr.test/fhir/metadata", json=statement)
     engine = create_store_engine(database)
     upgrade(engine)
     lease = {

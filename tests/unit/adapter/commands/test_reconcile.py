@@ -53,8 +53,8 @@ def _reconcile_fails(capsys: pytest.CaptureFixture[str], code: str) -> str:
     assert main(["reconcile"]) == 3
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "reconcile: stopped, the EHR failed: " in captured.err
-    assert f"({code})" in captured.err
+    assert "adapter reconcile: the EHR (ADAPTER_EHR_BASE_URL) failed: " in captured.err
+    assert f"[{code}]" in captured.err
     assert "Traceback" not in captured.err
     return captured.err
 

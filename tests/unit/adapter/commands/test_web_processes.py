@@ -3,6 +3,7 @@ both, a dead or hung web process replaced, a clean stop, a taken port refused.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -78,6 +79,26 @@ def _is_web(pid: int) -> bool:
         return False
 
 
+def answered_by_both(parent: int, port: int) -> None:
+    """Wait until each of the two web processes has answered a request (its event loop runs,
+    so its heartbeat follows within a second): a socket listening proves less, since the
+    app is still being built then."""
+    workers = web_processes(parent, 2)
+    before = {pid: socket_inodes(pid) for pid in workers}
+    held: list[socket.socket] = []
+    deadline = time.monotonic() + 60
+    try:
+        while not all(socket_inodes(pid) - before[pid] for pid in workers):
+            assert time.monotonic() < deadline, "both web processes did not answer in 60 s"
+            conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+            conn.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+            held.append(conn)
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """`adapter serve` with two web processes on a store in `tmp_path`, no EHR, no pulls."""
     return (
@@ -108,10 +129,25 @@ def service(
         assert time.monotonic() < deadline, "service did not start"
         time.sleep(0.2)
     yield process, port
-    if process.poll() is None:
+    _stop(process)
+    log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a service the test left running, its web processes too: a SIGKILLed parent
+    would leave them orphaned, still serving."""
+    if process.poll() is not None:
+        return
+    web = children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
         process.kill()
         process.wait(30)
-    log.close()
+    for pid in web:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_each_web_process_listens__and_new_connections_reach_both(
@@ -164,7 +200,8 @@ def test_web_process_hung__killed_after_the_timeout__and_replaced(
 ) -> None:
     process, port = service
     first, second = web_processes(process.pid, 2)
-    time.sleep(1.5)  # both have beaten: the startup allowance no longer applies
+    answered_by_both(process.pid, port)
+    time.sleep(1.5)  # both loops run, so both have beaten: no startup allowance any more
     os.kill(first, signal.SIGSTOP)  # alive, holding its socket, but its loop never runs
     stopped_at = time.monotonic()
     deadline = stopped_at + 20  # well before the default timeout of 30 s
