@@ -81,10 +81,14 @@ class Settings(BaseSettings):
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     namespace: str = DEFAULT_NAMESPACE
-    """Base URI of our identifier systems; changing it changes every identifier we write."""
-    tenant: str = "default"
-    tenant_namespaces: Literal["shared", "per-tenant"] = "shared"
-    """`per-tenant`: each tenant's identifiers live under `{namespace}/{tenant}`."""
+    """Base URI of our identifier systems. A tenant's namespace is fixed in the store at its
+    first document (adapter.store.tenants): a change applies to new tenants only."""
+    tenant: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = "default"
+    """The tenant of `adapter ingest` and `adapter map` (the API's comes from the caller)."""
+    tenant_namespaces: Literal["shared", "per-tenant"] = "per-tenant"
+    """`per-tenant` (the safe default): each new tenant's identifiers live under
+    `{namespace}/{tenant}`. `shared`: new tenants share `{namespace}`, and an id first
+    written by one tenant is refused to the others (adapter.identity_rules)."""
     log_level: LogLevel = "INFO"
     web_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""

@@ -8,6 +8,7 @@
     │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
     │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
     │   ├── IdempotencyKeyBusy    409  retry  a request with the same key is being processed
+    │   ├── IdConflict            409  stop   ids the contract's identity rules forbid here
     │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
     │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
     │   ├── IdempotencyKeyReused  422  stop   the key was first used with another body
@@ -40,6 +41,7 @@ this tree as they are built.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from mappings.errors import FieldError
@@ -149,6 +151,37 @@ class IdempotencyKeyBusy(RequestRefused):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+@dataclass(frozen=True)
+class IdRefusal:
+    """One id of a document that the identity rules refuse: its field path, the id as the
+    caller sent it, and why (never naming or hinting at any other tenant)."""
+
+    field: str
+    id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class IdConflict(RequestRefused):
+    """The document's ids break the contract's identity rules (an encounter keeps its
+    patient for good; an id written for one tenant is never written for another): it is
+    refused whole, and nothing changes. `refusals` names each field and id."""
+
+    status_code = 409
+    code = "id-conflict"
+    title = "Identifier conflict"
+
+    def __init__(self, refusals: list[IdRefusal]) -> None:
+        super().__init__(f"the document's ids break the identity rules ({len(refusals)} ids)")
+        self.refusals = refusals
+
+    def problem_detail(self) -> dict[str, object]:
+        found = [{"field": r.field, "id": r.id, "message": r.message} for r in self.refusals]
+        return super().problem_detail() | {"errors": found}
 
 
 class UnsupportedMediaType(RequestRefused):

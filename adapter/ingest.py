@@ -1,7 +1,12 @@
-"""Accepting a clinic document: validate, map, store and enqueue, in one place.
+"""Accepting a clinic document: validate, map, check ids, store and enqueue, in one place.
 
 The HTTP API and `adapter ingest` both call `ingest_encounter`, so a record loaded from a
 clinic's history goes through exactly the checks and the transaction a live one does.
+
+Mapping uses the tenant's context as the store fixes it (`adapter.store.tenants`: its
+namespace, and the encounter's records stored under the older id scheme), and the
+document's ids must pass the contract's identity rules (`adapter.identity_rules`) in the
+transaction that accepts it: a refused document changes nothing.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine, select
 
-from adapter.errors import RequestRefused
+from adapter import identity_rules
+from adapter.errors import IdConflict, RequestRefused
 from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
+from adapter.store.tenants import encounter_context, pin
 from mappings import identity
 from mappings.builders import resource
+from mappings.claims import Claim, encounter_claims, record_claims
 from mappings.context import MappingContext
 from mappings.contract import (
     InfusionProcedure,
@@ -69,13 +77,16 @@ def ingest_encounter(
     *,
     clock: Clock = utc_now,
 ) -> Ingested:
-    """Accept one encounter submission; raises `ContractViolation` naming every bad field.
+    """Accept one encounter submission; raises `ContractViolation` naming every bad field,
+    or `IdConflict` (409) naming the ids the identity rules refuse.
 
-    Nothing is written unless the whole document is valid and mapped; then its resources
-    and its outbox entry are written in one transaction.
+    Nothing is written unless the whole document is valid, mapped and its ids allowed; then
+    its resources and its outbox entry are written in one transaction.
     """
     now = clock()
-    sub = parse_submission(document, today=_today(now))
+    sub = parse_submission(document, today=today(now))
+    with engine.connect() as conn:
+        ctx = encounter_context(conn, ctx, sub.encounter_id)
     mapped = map_submission(sub, ctx)
     doc = Submission(
         tenant=ctx.tenant,
@@ -85,13 +96,33 @@ def ingest_encounter(
         scope_key=f"encounter:{sub.encounter_id}",
         document=document,
     )
+    claims = encounter_claims(sub, ctx)
     with write_transaction(engine) as conn:
-        result = accept(conn, doc, mapped, ctx, now)
+        result = _accept_checked(conn, doc, mapped, ctx, claims, "patient.mrn", now)
     return Ingested(sub.encounter_id, result)
 
 
-def _today(now: datetime) -> date:
-    return now.date()
+def today(now: datetime) -> date:
+    """The date a birth date may not be after: the clock's (UTC) date, as everywhere."""
+    return now.astimezone(UTC).date()
+
+
+def _accept_checked(
+    conn: Connection,
+    doc: Submission,
+    mapped: Sequence[Resource],
+    ctx: MappingContext,
+    claims: Sequence[Claim],
+    mrn_field: str,
+    now: datetime,
+) -> AcceptResult:
+    """`accept`, once the identity rules allow the document's ids (else `IdConflict`)."""
+    refused = identity_rules.refusals(conn, ctx, claims, mapped, mrn_field=mrn_field)
+    if refused:
+        raise IdConflict(refused)
+    pin(conn, ctx, now)
+    identity_rules.claim(conn, ctx, mapped, now)
+    return accept(conn, doc, mapped, ctx, now)
 
 
 # ---------------------------------------------------------------- one record at a time
@@ -165,9 +196,10 @@ def ingest_record(
     """Accept one record sent alone (`kind` is one of `RECORD_KINDS`).
 
     Raises `ContractViolation` naming every bad field (a provider the clinic never sent
-    included), or `EncounterNotSent` (409) when the store holds no Patient with its
-    `patient_mrn` or no Encounter of that patient with its `encounter_id`. The record's
-    resources and a Provenance of their own are accepted under the scope
+    included), `EncounterNotSent` (409) when the store holds no Patient with its
+    `patient_mrn` or no Encounter with its `encounter_id`, or `IdConflict` (409) when that
+    encounter belongs to another patient (or another identity rule refuses an id). The
+    record's resources and a Provenance of their own are accepted under the scope
     `<kind>:<encounter_id>:<record id>`, so a resend replaces that record's resources
     only: the encounter's other records are neither updated nor deleted.
     """
@@ -175,6 +207,7 @@ def ingest_record(
     parse = _PARSERS[kind]
     sub = parse(document)  # the structure first: a malformed record is 422 before any look-up
     with engine.connect() as conn:
+        ctx = encounter_context(conn, ctx, sub.encounter_id)
         stored = _stored_encounter(conn, ctx, sub.encounter_id, sub.patient_mrn)
     sub = parse(document, known_provider_ids=stored.provider_ids)
     record_id = _record_id(sub)
@@ -190,8 +223,9 @@ def ingest_record(
         scope_key=f"{kind}:{sub.encounter_id}:{record_id}",
         document=document,
     )
+    claims = record_claims(sub, ctx)
     with write_transaction(engine) as conn:
-        result = accept(conn, doc, mapped, ctx, now)
+        result = _accept_checked(conn, doc, mapped, ctx, claims, "patient_mrn", now)
     return Ingested(sub.encounter_id, result)
 
 
@@ -270,10 +304,13 @@ def _stored_encounter(
         )
     encounter = identity.encounter(ctx, encounter_id)
     rows = _current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
-    if not rows or rows[0].patient_key != mrn:
+    bound = identity_rules.encounter_patient(conn, ctx, encounter_id)
+    if bound is not None and bound != mrn:
+        raise IdConflict([identity_rules.moved_refusal(encounter_id, "patient_mrn")])
+    if not rows:
         raise EncounterNotSent(
             "encounter_id",
-            "no encounter with this encounter_id was sent for this patient: "
+            "no encounter with this encounter_id was sent by this clinic: "
             "send the encounter first (POST /clinic/encounters)",
         )
     staff = [_content(r) for r in _current_rows(conn, ctx.tenant, _STAFF_TYPES)]

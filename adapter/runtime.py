@@ -36,15 +36,17 @@ def open_store(settings: Settings) -> Engine:
 
 
 def mapping_context(settings: Settings, tenant: str | None = None) -> MappingContext:
-    """The mapping context of `tenant` (default: `ADAPTER_TENANT`, the command line's)."""
+    """The mapping context of `tenant` (default: `ADAPTER_TENANT`, the command line's) as
+    the settings make it; a tenant the store already holds keeps the namespace the store
+    fixed for it (`adapter.store.tenants.tenant_context`), which the ingest applies."""
     tenant = tenant or settings.tenant
     return MappingContext(namespace=tenant_namespace(settings, tenant), tenant=tenant)
 
 
 def tenant_namespace(settings: Settings, tenant: str) -> str:
-    """The identifier namespace of `tenant`: `ADAPTER_NAMESPACE` itself when tenants share
-    it (`ADAPTER_TENANT_NAMESPACES=shared`, the default, as before), else
-    `{ADAPTER_NAMESPACE}/{tenant}`, so two clinics' equal MRNs name different patients."""
+    """The identifier namespace the settings give a new `tenant`: `{ADAPTER_NAMESPACE}/
+    {tenant}` (`ADAPTER_TENANT_NAMESPACES=per-tenant`, the default), so two clinics' equal
+    MRNs name different patients; or `ADAPTER_NAMESPACE` itself when tenants share it."""
     base = settings.namespace.rstrip("/")
     return f"{base}/{tenant}" if settings.tenant_namespaces == "per-tenant" else base
 

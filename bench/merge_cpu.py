@@ -60,12 +60,30 @@ from adapter.sync.pull import Clock, PullEhr, Puller, PullOptions, PullSummary, 
 BATCH_ROWS = 500
 # The replayed pulls' clock: the store they leave is then the same, byte for byte.
 REPLAY_NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+# What the merge writes, each row naming its resource by (tenant, type, logical id) rather
+# than by primary key: the order in which a merge's transactions insert resources (pages
+# merged together as they arrive) must not change the digest, what they insert must.
+_OF = "(SELECT tenant || '/' || resource_type || '/' || logical_id FROM resources r "
+_OF += "WHERE r.pk = {})"
 DIGESTED = {
-    "resources": "*",
-    "resource_versions": "*",
-    "search_index": "resource_pk, tenant, resource_type, param, system, value, date_lo, date_hi",
+    "resources": (
+        "tenant, resource_type, logical_id, identifier_system, identifier_value, patient_key, "
+        "scope_key, version, content_hash, content, deleted, last_updated, ehr_id, "
+        "ehr_version, ehr_etag"
+    ),
+    "resource_versions": (
+        f"{_OF.format('resource_pk')}, version, content, deleted, recorded_at, source, "
+        "submission_id, provenance"
+    ),
+    "search_index": (
+        f"{_OF.format('resource_pk')}, tenant, resource_type, param, system, value, date_lo, "
+        "date_hi"
+    ),
     "sync_state": "*",
-    "pull_conflicts": "*",
+    "pull_conflicts": (
+        f"id, tenant, {_OF.format('resource_pk')}, ehr_id, ehr_version, ehr_etag, ehr_content, "
+        "local_version, detected_at, state, resolution, resolved_at"
+    ),
 }
 PageKey = tuple[str, str]
 
@@ -173,9 +191,9 @@ def _pull(engine: Engine, ehr: PullEhr, tenant: str, clock: Clock = utc_now) -> 
 
 
 def store_digest(db: Path) -> str:
-    """A hash of what the merge wrote (every row, in a canonical order; the search index's
-    surrogate ids aside): the same recording and clock must give the same hash whatever
-    the merge code, or its behaviour changed."""
+    """A hash of what the merge wrote (every row, in a canonical order; surrogate keys
+    aside): the same recording and clock must give the same hash whatever the merge code,
+    or its behaviour changed."""
     digest = hashlib.sha256()
     conn = sqlite3.connect(db)
     for table, columns in DIGESTED.items():
@@ -271,6 +289,9 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="record again")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
+        "--profile-order", default="tottime", help="cProfile sort key (tottime, cumulative)"
+    )
+    parser.add_argument(
         "--page-delay-ms",
         type=float,
         default=0.0,
@@ -300,7 +321,7 @@ def main() -> None:
         if args.profile:
             profile = cProfile.Profile(time.process_time)  # CPU, not waits
             merge_round(recording, folder, profile, args.page_delay_ms / 1000)
-            pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profile).sort_stats(args.profile_order).print_stats(30)
     per = {name: statistics.median(s) * 1000 / versions for name, s in _named(parse, insert, merge)}
     print(f"{versions} versions in {len(recording.pages)} pages; {summary.line()}")
     print(f"store digest: {', '.join(sorted(digests))}")

@@ -6,11 +6,12 @@ is accepted by the `fhir.resources` R4B models and by the sandbox's validator.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import date, datetime
 
 from mappings import terminology
-from mappings.context import MappingContext
+from mappings.context import MappingContext, SecurityLabels
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.terminology import CLINIC_SYSTEM, Code
@@ -77,15 +78,66 @@ def period(start: datetime | None, end: datetime | None) -> JsonObject:
 
 def meta(ctx: MappingContext) -> JsonObject:
     """`meta.security`: confidentiality plus information-sensitivity labels."""
-    labels: list[JsonValue] = [
-        {
-            "system": terminology.systems()["v3-confidentiality"],
-            "code": ctx.security.confidentiality,
-        }
-    ]
+    return {"security": security_labels(ctx.security)}
+
+
+def security_labels(security: SecurityLabels) -> list[JsonValue]:
+    """The labels our rules give every resource: confidentiality, then sensitivities."""
+    return [{"system": system, "code": code} for system, code in _label_pairs(security)]
+
+
+@functools.cache
+def _label_pairs(security: SecurityLabels) -> tuple[tuple[str, str], ...]:
+    # Called for every resource mapped and every version pulled: the table look-ups once.
+    confidentiality = terminology.systems()["v3-confidentiality"]
     actcode = terminology.systems()["v3-actcode"]
-    labels.extend({"system": actcode, "code": code} for code in ctx.security.sensitivity)
-    return {"security": labels}
+    pairs = [(confidentiality, security.confidentiality)]
+    return tuple(pairs + [(actcode, code) for code in security.sensitivity])
+
+
+# v3-Confidentiality codes, least to most restricted.
+CONFIDENTIALITY_ORDER = ("U", "L", "M", "N", "R", "V")
+
+
+def labelled(res: Resource, security: SecurityLabels) -> Resource:
+    """`res` (say, an EHR's version of a resource) carrying the labels our rules give it.
+
+    Our sensitivity labels are added to the ones it has; of two confidentiality codes the
+    more restricted one stays, so a label never loosens what the other side set. Other
+    labels are kept. `meta` follows `id`, as in what the mappers write.
+    """
+    found = res.get("meta")
+    kept = found if isinstance(found, dict) else {}
+    theirs = kept.get("security")
+    labels = _merged(theirs, security) if theirs else security_labels(security)
+    out: Resource = {key: res[key] for key in ("resourceType", "id") if key in res}
+    out["meta"] = None  # its place, after `id`; `update` keeps places, replaces values
+    out.update(res)
+    out["meta"] = {**kept, "security": labels}
+    return out
+
+
+def _merged(theirs: JsonValue, security: SecurityLabels) -> list[JsonValue]:
+    confidentiality = terminology.systems()["v3-confidentiality"]
+    ours = security_labels(security)
+    others: list[JsonValue] = []
+    code = security.confidentiality
+    for label in theirs if isinstance(theirs, list) else []:
+        if not isinstance(label, dict):
+            continue
+        if label.get("system") == confidentiality:
+            code = _stricter(code, label.get("code"))
+        elif label not in ours:
+            others.append(label)
+    return [{"system": confidentiality, "code": code}, *ours[1:], *others]
+
+
+def _stricter(ours: str, theirs: JsonValue) -> str:
+    if not isinstance(theirs, str) or theirs not in CONFIDENTIALITY_ORDER:
+        return ours
+    if ours not in CONFIDENTIALITY_ORDER:
+        return theirs
+    return max(ours, theirs, key=CONFIDENTIALITY_ORDER.index)
 
 
 # R4 types with no `identifier` element: their identity travels in a clinic extension,

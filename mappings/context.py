@@ -49,6 +49,12 @@ class MappingContext:
 
     `namespace` is the clinic-controlled base URI under which every identifier
     system and local code system lives; it must never be reused by another clinic.
+
+    `legacy_records` names the records whose identifiers keep the form they had before
+    record ids were scoped by their encounter: `(field, encounter_id, record_id)`, e.g.
+    `("vitals_id", "E-1", "VS-1")`. A store upgraded from that scheme lists the records it
+    already holds (and has pushed) there, so a resend updates them in place instead of
+    creating copies under new identifiers; see `mappings.identity.record_key`.
     """
 
     namespace: str = DEFAULT_NAMESPACE
@@ -57,6 +63,7 @@ class MappingContext:
     security: SecurityLabels = field(default_factory=SecurityLabels)
     thresholds: VitalThresholds = field(default_factory=VitalThresholds)
     adapter_name: str = "ketamine-fhir-adapter"
+    legacy_records: frozenset[tuple[str, str, str]] = frozenset()
 
     @property
     def code_system(self) -> str:

@@ -4,6 +4,12 @@ An identifier is `{system: <namespace>/sid/<kind>, value: <clinic id>[~<part>...
 `~` cannot occur in a clinic id, so composed values never collide. The logical id
 is a hash of resource type, system and value: mapping the same record twice gives
 the same id, and no id ever shows an MRN.
+
+The ids of the records inside an encounter (`screening_id`, `procedure_id`, `vitals_id`,
+`review_id`) are unique only within their encounter (the contract's "Scope of ids"), so a
+record is named by its *record key*, `<encounter_id>~<record id>` (`record_key`): `VS-1`
+of two visits is two readings. Records stored before that rule keep the bare id as their
+key (`MappingContext.legacy_records`), so the identifiers already on an EHR stay put.
 """
 
 from __future__ import annotations
@@ -16,6 +22,13 @@ from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
 
 PART_SEPARATOR = "~"
+
+# The record id fields whose ids are scoped by their encounter (contract "Scope of ids").
+SCREENING = "screening_id"
+PROCEDURE = "procedure_id"
+VITALS = "vitals_id"
+REVIEW = "review_id"
+RECORD_FIELDS = (SCREENING, PROCEDURE, VITALS, REVIEW)
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,25 @@ class Identity:
 
 def identity(ctx: MappingContext, resource_type: str, kind: str, *parts: str) -> Identity:
     """The identity of the `kind` resource named by the clinic's id `parts`."""
-    return Identity(resource_type, f"{ctx.namespace}/sid/{kind}", PART_SEPARATOR.join(parts))
+    return Identity(resource_type, system(ctx, kind), PART_SEPARATOR.join(parts))
+
+
+def system(ctx: MappingContext, kind: str) -> str:
+    """The identifier system of one kind of identifier: `<namespace>/sid/<kind>`."""
+    return f"{ctx.namespace}/sid/{kind}"
+
+
+def record_key(ctx: MappingContext, field: str, encounter_id: str, record_id: str) -> str:
+    """What stands for a record in its resources' identifier values: `<encounter_id>~<id>`,
+    or the bare id for a record the context lists as stored under the older scheme."""
+    if (field, encounter_id, record_id) in ctx.legacy_records:
+        return record_id
+    return f"{encounter_id}{PART_SEPARATOR}{record_id}"
+
+
+def record_id_of(key: str) -> str:
+    """The clinic's record id in a record key (either form)."""
+    return key.rpartition(PART_SEPARATOR)[2]
 
 
 # One generator per shared resource, so every mapper refers to the same ids.
@@ -101,16 +132,17 @@ def device(ctx: MappingContext) -> Identity:
     return identity(ctx, "Device", "device", ctx.adapter_name)
 
 
-def infusion_procedure(ctx: MappingContext, procedure_id: str) -> Identity:
-    return identity(ctx, "Procedure", "infusion", procedure_id)
+# The infusion's resources are named by its record key (`record_key`), not its bare id.
+def infusion_procedure(ctx: MappingContext, procedure_key: str) -> Identity:
+    return identity(ctx, "Procedure", "infusion", procedure_key)
 
 
-def infusion_administration(ctx: MappingContext, procedure_id: str) -> Identity:
-    return identity(ctx, "MedicationAdministration", "infusion", procedure_id)
+def infusion_administration(ctx: MappingContext, procedure_key: str) -> Identity:
+    return identity(ctx, "MedicationAdministration", "infusion", procedure_key)
 
 
-def infusion_request(ctx: MappingContext, procedure_id: str) -> Identity:
-    return identity(ctx, "MedicationRequest", "infusion", procedure_id)
+def infusion_request(ctx: MappingContext, procedure_key: str) -> Identity:
+    return identity(ctx, "MedicationRequest", "infusion", procedure_key)
 
 
 def indication(ctx: MappingContext, encounter_id: str) -> Identity:

@@ -22,6 +22,7 @@ from mappings import identity
 from mappings.builders import extension, fhir_datetime, period, resource, term
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure
+from mappings.infusion_common import procedure_key
 from mappings.infusion_events import map_adverse_events, unmap_adverse_events
 from mappings.infusion_medication import (
     map_adjuncts,
@@ -62,17 +63,18 @@ def map_infusion(
     """Procedure, MedicationRequest, the MedicationAdministrations and AdverseEvents."""
     out = [_procedure(record, scope, ctx), map_request(record, scope, ctx)]
     administration = map_administration(record, scope, ctx)
-    suspect = identity.infusion_procedure(ctx, record.procedure_id)
+    key = procedure_key(record, scope, ctx)
+    suspect = identity.infusion_procedure(ctx, key)
     if administration is not None:
         out.append(administration)
-        suspect = identity.infusion_administration(ctx, record.procedure_id)
+        suspect = identity.infusion_administration(ctx, key)
     out.extend(map_adjuncts(record, scope, ctx))
     out.extend(map_adverse_events(record, suspect, scope, ctx))
     return out
 
 
 def _procedure(record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext) -> Resource:
-    out = resource(identity.infusion_procedure(ctx, record.procedure_id), ctx)
+    out = resource(identity.infusion_procedure(ctx, procedure_key(record, scope, ctx)), ctx)
     extensions = _extensions(record, ctx)
     if extensions:
         out["extension"] = extensions
@@ -131,19 +133,19 @@ def unmap_infusion(
     procedure = _find_procedure(resources, scope, ctx)
     if procedure is None:
         return None
-    procedure_id = identifier_value(procedure, identity.infusion_procedure(ctx, "-").system)
-    if procedure_id is None:
+    key = identifier_value(procedure, identity.system(ctx, "infusion"))
+    if key is None:
         return None
-    request = by_identity(resources, identity.infusion_request(ctx, procedure_id))
+    request = by_identity(resources, identity.infusion_request(ctx, key))
     document: JsonObject = {
-        "procedure_id": procedure_id,
+        "procedure_id": identity.record_id_of(key),
         **_unmap_procedure(procedure, resources, ctx),
         **unmap_request(request, ctx),
         "adjunct_medications": _listed(
-            unmap_adjuncts(resources, procedure_id, ctx), procedure, NO_ADJUNCTS, ctx
+            unmap_adjuncts(resources, key, ctx), procedure, NO_ADJUNCTS, ctx
         ),
         "adverse_events": _listed(
-            unmap_adverse_events(resources, procedure_id, ctx), procedure, NO_ADVERSE_EVENTS, ctx
+            unmap_adverse_events(resources, key, ctx), procedure, NO_ADVERSE_EVENTS, ctx
         ),
     }
     return InfusionProcedure.model_validate(document)
@@ -152,7 +154,7 @@ def unmap_infusion(
 def _find_procedure(
     resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
 ) -> Resource | None:
-    system = identity.infusion_procedure(ctx, "-").system
+    system = identity.system(ctx, "infusion")
     return next(
         (
             r

@@ -1,8 +1,9 @@
 """What the infusion modules share: identities of the parts, staff references, dose units.
 
 An infusion's adjunct drugs and adverse events have no clinic ids of their own, so
-their identifiers are `<procedure_id>~<position>` (1-based): re-sending the same
-infusion updates them in place, and the reverse mapping restores their order.
+their identifiers are `<procedure key>~<position>` (1-based; the key is the infusion's
+record key, `<encounter_id>~<procedure_id>`): re-sending the same infusion updates them
+in place, and the reverse mapping restores their order.
 """
 
 from __future__ import annotations
@@ -17,29 +18,35 @@ from mappings.contract.units import fmt
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.lookup import by_position, obj, parts_by_owner, str_field
+from mappings.scope import EncounterScope
 
 ADJUNCT_KIND = "infusion-adjunct"
 ADVERSE_EVENT_KIND = "infusion-adverse-event"
 UNITS = "infusion_units"
 
 
+def procedure_key(record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext) -> str:
+    """The infusion's record key, which names its resources."""
+    return scope.key(ctx, identity.PROCEDURE, record.procedure_id)
+
+
 def part_identity(
-    ctx: MappingContext, resource_type: str, kind: str, procedure_id: str, index: int
+    ctx: MappingContext, resource_type: str, kind: str, procedure_key: str, index: int
 ) -> Identity:
     """The identity of the `index`-th (0-based) part of one kind of an infusion."""
-    return identity.identity(ctx, resource_type, kind, procedure_id, str(index + 1))
+    return identity.identity(ctx, resource_type, kind, procedure_key, str(index + 1))
 
 
 def parts_of(
     resources: Sequence[Resource],
     resource_type: str,
     kind: str,
-    procedure_id: str,
+    procedure_key: str,
     ctx: MappingContext,
 ) -> list[Resource]:
     """The parts of one kind of an infusion, found by identifier, in their original order."""
-    system = identity.identity(ctx, resource_type, kind, "-").system
-    return by_position(parts_by_owner(resources, resource_type, system, procedure_id))
+    system = identity.system(ctx, kind)
+    return by_position(parts_by_owner(resources, resource_type, system, procedure_key))
 
 
 def dose_quantity(value: float, unit: str) -> JsonObject:

@@ -15,7 +15,7 @@ from mappings.builders import extension, fhir_datetime, resource, term
 from mappings.context import MappingContext
 from mappings.contract import AdverseEventRecord, InfusionProcedure
 from mappings.identity import Identity
-from mappings.infusion_common import ADVERSE_EVENT_KIND, part_identity, parts_of
+from mappings.infusion_common import ADVERSE_EVENT_KIND, part_identity, parts_of, procedure_key
 from mappings.jsontypes import JsonObject, Resource
 from mappings.lookup import coding_key, ext_value, obj, str_field
 from mappings.scope import EncounterScope
@@ -31,14 +31,15 @@ SEVERITY_PREFIX = "severity-"
 def map_adverse_events(
     record: InfusionProcedure, suspect: Identity, scope: EncounterScope, ctx: MappingContext
 ) -> list[Resource]:
+    key = procedure_key(record, scope, ctx)
     return [
-        _adverse_event(event, _identity(record.procedure_id, index, ctx), suspect, scope, ctx)
+        _adverse_event(event, _identity(key, index, ctx), suspect, scope, ctx)
         for index, event in enumerate(record.adverse_events or ())
     ]
 
 
-def _identity(procedure_id: str, index: int, ctx: MappingContext) -> Identity:
-    return part_identity(ctx, "AdverseEvent", ADVERSE_EVENT_KIND, procedure_id, index)
+def _identity(procedure_key: str, index: int, ctx: MappingContext) -> Identity:
+    return part_identity(ctx, "AdverseEvent", ADVERSE_EVENT_KIND, procedure_key, index)
 
 
 def _adverse_event(
@@ -66,9 +67,9 @@ def _adverse_event(
 
 
 def unmap_adverse_events(
-    resources: Sequence[Resource], procedure_id: str, ctx: MappingContext
+    resources: Sequence[Resource], procedure_key: str, ctx: MappingContext
 ) -> list[JsonObject]:
-    found = parts_of(resources, "AdverseEvent", ADVERSE_EVENT_KIND, procedure_id, ctx)
+    found = parts_of(resources, "AdverseEvent", ADVERSE_EVENT_KIND, procedure_key, ctx)
     return [_unmap_adverse_event(res, ctx) for res in found]
 
 

@@ -26,6 +26,7 @@ from mappings.infusion_common import (
     dose_unit,
     part_identity,
     parts_of,
+    procedure_key,
 )
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.lookup import coding_key, ext_value, obj, objs, str_field
@@ -39,7 +40,7 @@ ADMINISTRATION_STATUS = {"completed": "completed", "stopped": "stopped", "not_do
 
 
 def map_request(record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext) -> Resource:
-    out = resource(identity.infusion_request(ctx, record.procedure_id), ctx)
+    out = resource(identity.infusion_request(ctx, procedure_key(record, scope, ctx)), ctx)
     if record.weight is not None:
         weight = dose_quantity(record.weight.value, record.weight.unit)
         out["extension"] = [extension(ctx, DOSING_WEIGHT, valueQuantity=weight)]
@@ -77,8 +78,9 @@ def map_administration(
     """The (es)ketamine given, or None when the infusion never started."""
     if record.start is None:
         return None
-    out = resource(identity.infusion_administration(ctx, record.procedure_id), ctx)
-    out["partOf"] = [identity.infusion_procedure(ctx, record.procedure_id).ref()]
+    key = procedure_key(record, scope, ctx)
+    out = resource(identity.infusion_administration(ctx, key), ctx)
+    out["partOf"] = [identity.infusion_procedure(ctx, key).ref()]
     out["status"] = ADMINISTRATION_STATUS[record.status]
     if record.status != "completed" and record.status_reason is not None:
         out["statusReason"] = [{"text": record.status_reason}]
@@ -91,7 +93,7 @@ def map_administration(
         function = term(TABLE, "administration-performer", ctx)
         actor = practitioner_ref(record.administered_by, scope, ctx)
         out["performer"] = [{"function": function, "actor": actor}]
-    out["request"] = identity.infusion_request(ctx, record.procedure_id).ref()
+    out["request"] = identity.infusion_request(ctx, key).ref()
     if record.status == "completed":
         out["dosage"] = _dosage(record, ctx)
     return out
@@ -112,22 +114,23 @@ def _dosage(record: InfusionProcedure, ctx: MappingContext) -> JsonObject:
 def map_adjuncts(
     record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext
 ) -> list[Resource]:
+    key = procedure_key(record, scope, ctx)
     return [
-        _adjunct(record.procedure_id, index, adjunct, scope, ctx)
+        _adjunct(key, index, adjunct, scope, ctx)
         for index, adjunct in enumerate(record.adjunct_medications or ())
     ]
 
 
 def _adjunct(
-    procedure_id: str,
+    procedure_key: str,
     index: int,
     adjunct: AdjunctMedication,
     scope: EncounterScope,
     ctx: MappingContext,
 ) -> Resource:
-    ident = part_identity(ctx, "MedicationAdministration", ADJUNCT_KIND, procedure_id, index)
+    ident = part_identity(ctx, "MedicationAdministration", ADJUNCT_KIND, procedure_key, index)
     out = resource(ident, ctx)
-    out["partOf"] = [identity.infusion_procedure(ctx, procedure_id).ref()]
+    out["partOf"] = [identity.infusion_procedure(ctx, procedure_key).ref()]
     out["status"] = "completed"
     out["category"] = term(TABLE, "administration-outpatient", ctx)
     out["medicationCodeableConcept"] = _adjunct_drug(adjunct, ctx)
@@ -185,9 +188,9 @@ def _unmap_weight(request: Resource, ctx: MappingContext) -> JsonObject | None:
 
 
 def unmap_adjuncts(
-    resources: Sequence[Resource], procedure_id: str, ctx: MappingContext
+    resources: Sequence[Resource], procedure_key: str, ctx: MappingContext
 ) -> list[JsonObject]:
-    found = parts_of(resources, "MedicationAdministration", ADJUNCT_KIND, procedure_id, ctx)
+    found = parts_of(resources, "MedicationAdministration", ADJUNCT_KIND, procedure_key, ctx)
     return [_unmap_adjunct(res, ctx) for res in found]
 
 

@@ -42,14 +42,14 @@ def unmap_intake(
     found = _checklist_of(resources, scope, ctx)
     if found is None:
         return None
-    screening_id, checklist = found
-    return IntakeScreening.model_validate(unmap_responses(resources, checklist, screening_id, ctx))
+    screening_key, checklist = found
+    return IntakeScreening.model_validate(unmap_responses(resources, checklist, screening_key, ctx))
 
 
 def _checklist_of(
     resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
 ) -> tuple[str, Resource] | None:
-    """The checklist response of this encounter (first by screening id if several).
+    """The checklist response of this encounter (first by screening key if several).
 
     A response whose encounter is not among the resources (an EHR's partial answer)
     is taken only when none can be shown to belong to this encounter.
@@ -71,7 +71,7 @@ def _checklists(resources: Sequence[Resource], ctx: MappingContext) -> list[tupl
             value = ident.get("value")
             if ident.get("system") != system or not isinstance(value, str):
                 continue
-            screening_id, separator, part = value.rpartition(PART_SEPARATOR)
+            screening_key, separator, part = value.rpartition(PART_SEPARATOR)
             if separator and part == CHECKLIST:
-                out.append((screening_id, res))
+                out.append((screening_key, res))
     return out

@@ -1,8 +1,9 @@
 """What every resource of one intake screening shares: identity, patient, encounter, time.
 
 An intake screening becomes many resources (responses, scores, findings, alerts); they
-all take their identity from the screening id plus a part name, so re-mapping the same
-screening always gives the same ids and a part never collides with another.
+all take their identity from the screening's record key (`<encounter_id>~<screening_id>`)
+plus a part name, so re-mapping the same screening always gives the same ids and a part
+never collides with another.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ from mappings.jsontypes import JsonObject, Resource
 from mappings.scope import EncounterScope
 
 KIND = "intake"
-"""Identifier kind: `<namespace>/sid/intake`, value `<screening id>~<part>`."""
+"""Identifier kind: `<namespace>/sid/intake`, value `<screening key>~<part>`."""
 
 CHECKLIST = "checklist"
 """Part name of the checklist response, the one response every screening has."""
 
 
 def intake_identity(
-    ctx: MappingContext, resource_type: str, screening_id: str, part: str
+    ctx: MappingContext, resource_type: str, screening_key: str, part: str
 ) -> Identity:
-    return identity.identity(ctx, resource_type, KIND, screening_id, part)
+    return identity.identity(ctx, resource_type, KIND, screening_key, part)
 
 
-def response_identity(ctx: MappingContext, screening_id: str, part: str) -> Identity:
-    return intake_identity(ctx, "QuestionnaireResponse", screening_id, part)
+def response_identity(ctx: MappingContext, screening_key: str, part: str) -> Identity:
+    return intake_identity(ctx, "QuestionnaireResponse", screening_key, part)
 
 
 def link_id(table: str, key: str) -> str:
@@ -47,14 +48,19 @@ class IntakeFrame:
     scope: EncounterScope
     ctx: MappingContext
 
+    @property
+    def key(self) -> str:
+        """The screening's record key, which names its resources."""
+        return self.scope.key(self.ctx, identity.SCREENING, self.record.screening_id)
+
     def identity(self, resource_type: str, part: str) -> Identity:
-        return intake_identity(self.ctx, resource_type, self.record.screening_id, part)
+        return intake_identity(self.ctx, resource_type, self.key, part)
 
     def head(self, resource_type: str, part: str) -> Resource:
         return resource(self.identity(resource_type, part), self.ctx)
 
     def response_ref(self, part: str) -> JsonObject:
-        return response_identity(self.ctx, self.record.screening_id, part).ref()
+        return response_identity(self.ctx, self.key, part).ref()
 
     @property
     def patient(self) -> JsonObject:
@@ -76,7 +82,7 @@ class IntakeFrame:
     @property
     def planned_request(self) -> JsonObject | None:
         """The ketamine order of the encounter's infusion, when the encounter has one."""
-        infusion = self.scope.infusion
-        if infusion is None:
+        key = self.scope.infusion_key(self.ctx)
+        if key is None:
             return None
-        return identity.infusion_request(self.ctx, infusion.procedure_id).ref()
+        return identity.infusion_request(self.ctx, key).ref()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mappings import terminology
+from mappings import identity, terminology
 from mappings.builders import coding, fhir_datetime
 from mappings.context import MappingContext
 from mappings.contract import Contraindications, CssrsScreener, IntakeScreening
@@ -180,14 +180,18 @@ def _maybe_time(record: IntakeScreening) -> JsonObject | None:
 
 
 def unmap_responses(
-    resources: Sequence[Resource], checklist: Resource, screening_id: str, ctx: MappingContext
+    resources: Sequence[Resource], checklist: Resource, screening_key: str, ctx: MappingContext
 ) -> JsonObject:
-    """The contract document of the screening, read from its responses."""
-    document: JsonObject = {"screening_id": screening_id, "completed_at": checklist.get("authored")}
+    """The contract document of the screening (named by its record key), read from its
+    responses."""
+    document: JsonObject = {
+        "screening_id": identity.record_id_of(screening_key),
+        "completed_at": checklist.get("authored"),
+    }
     for instrument in SCORED:
-        found = by_identity(resources, response_identity(ctx, screening_id, instrument.part))
+        found = by_identity(resources, response_identity(ctx, screening_key, instrument.part))
         document[instrument.part] = _scores(found, instrument, ctx) if found else None
-    cssrs = by_identity(resources, response_identity(ctx, screening_id, CSSRS))
+    cssrs = by_identity(resources, response_identity(ctx, screening_key, CSSRS))
     document[CSSRS] = _cssrs(cssrs, ctx) if cssrs else None
     document.update(_checklist(answers_by_link(checklist)))
     return document

@@ -40,7 +40,7 @@ def map_medication_review(
 
 
 def _review(record: MedicationReview, scope: EncounterScope, ctx: MappingContext) -> Resource:
-    out = resource(refs.review(ctx, record.review_id), ctx)
+    out = resource(refs.review(ctx, refs.review_key(record, scope, ctx)), ctx)
     out["status"] = "completed"
     out["code"] = term(TABLE, "review-medication-reconciliation", ctx)
     out["subject"] = identity.patient(ctx, scope.patient_mrn).ref()
@@ -61,24 +61,24 @@ def unmap_medication_review(
     found = _find_review(resources, ctx)
     if found is None:
         return None
-    review, review_id = found
+    review, review_key = found
     performer = refs.first(review.get("performer"))
     document: dict[str, JsonValue] = {
-        "review_id": review_id,
+        "review_id": identity.record_id_of(review_key),
         "reviewed_at": review.get("performedDateTime"),
         "reviewed_by": provider_id_of(performer.get("actor"), resources, ctx),
-        "medications": unmap_statements(resources, review_id, ctx),
-        "allergies": unmap_allergies(resources, review_id, ctx),
+        "medications": unmap_statements(resources, review_key, ctx),
+        "allergies": unmap_allergies(resources, review_key, ctx),
         "notes": str_field(refs.first(review.get("note")), "text"),
     }
     return MedicationReview.model_validate(document)
 
 
 def _find_review(resources: Sequence[Resource], ctx: MappingContext) -> tuple[Resource, str] | None:
-    """The first review Procedure (an encounter has at most one review) and its id."""
-    system = refs.review(ctx, "-").system
+    """The first review Procedure (an encounter has at most one review) and its key."""
+    system = identity.system(ctx, refs.REVIEW_KIND)
     for res in resources:
-        review_id = identifier_value(res, system)
-        if res.get("resourceType") == "Procedure" and review_id is not None:
-            return res, review_id
+        review_key = identifier_value(res, system)
+        if res.get("resourceType") == "Procedure" and review_key is not None:
+            return res, review_key
     return None

@@ -48,7 +48,7 @@ def _allergy(
     scope: EncounterScope,
     ctx: MappingContext,
 ) -> Resource:
-    ident = refs.allergy(ctx, record.review_id, str(position))
+    ident = refs.allergy(ctx, refs.review_key(record, scope, ctx), str(position))
     out = _head(ident, "allergy-verification-unconfirmed", ctx)
     code = drug_concept(allergy.substance, allergy.rxnorm, ctx)
     if is_coded(code):
@@ -63,7 +63,7 @@ def _allergy(
 def _no_known_allergy(
     record: MedicationReview, scope: EncounterScope, ctx: MappingContext
 ) -> Resource:
-    ident = refs.allergy(ctx, record.review_id, refs.NO_KNOWN_ALLERGY)
+    ident = refs.allergy(ctx, refs.review_key(record, scope, ctx), refs.NO_KNOWN_ALLERGY)
     out = _head(ident, "allergy-verification-confirmed", ctx)
     out["code"] = term(TABLE, "no-known-allergy", ctx, NO_KNOWN_ALLERGIES_TEXT)
     _add_context(out, record, scope, ctx)
@@ -102,14 +102,14 @@ def _reaction(allergy: AllergyRecord) -> JsonObject:
 
 
 def unmap_allergies(
-    resources: Sequence[Resource], review_id: str, ctx: MappingContext
+    resources: Sequence[Resource], review_key: str, ctx: MappingContext
 ) -> list[JsonValue] | None:
     """None when allergies were not recorded, [] for "no known allergies".
 
     Listed allergies win over a "no known allergy" resource, which an EHR may
     still hold from an earlier version of the same review.
     """
-    found = refs.parts(resources, "AllergyIntolerance", refs.ALLERGY_KIND, review_id, ctx)
+    found = refs.parts(resources, "AllergyIntolerance", refs.ALLERGY_KIND, review_key, ctx)
     listed = by_position(found)
     if listed:
         return [unmap_allergy(res) for res in listed]

@@ -59,7 +59,7 @@ def _issue(
     scope: EncounterScope,
     ctx: MappingContext,
 ) -> Resource:
-    out = resource(refs.interaction(ctx, record.review_id, key), ctx)
+    out = resource(refs.interaction(ctx, refs.review_key(record, scope, ctx), key), ctx)
     out["status"] = "final"
     alert = terminology.code(ALERTS, f"class-{key}")
     out["code"] = concept([terminology.code(ALERTS, "drug-interaction"), alert], ctx)
@@ -76,14 +76,15 @@ def _issue(
 def _implicated(
     positions: list[int], record: MedicationReview, scope: EncounterScope, ctx: MappingContext
 ) -> list[JsonValue]:
-    out: list[JsonValue] = [refs.statement(ctx, record.review_id, p).ref() for p in positions]
-    infusion = scope.infusion
-    if infusion is not None:
+    review_key = refs.review_key(record, scope, ctx)
+    out: list[JsonValue] = [refs.statement(ctx, review_key, p).ref() for p in positions]
+    infusion, key = scope.infusion, scope.infusion_key(ctx)
+    if infusion is not None and key is not None:
         # The administration exists only once the session started; else the order does.
         session = (
-            identity.infusion_administration(ctx, infusion.procedure_id)
+            identity.infusion_administration(ctx, key)
             if infusion.start is not None
-            else identity.infusion_request(ctx, infusion.procedure_id)
+            else identity.infusion_request(ctx, key)
         )
         out.append(session.ref())
     return out

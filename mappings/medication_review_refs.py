@@ -1,9 +1,9 @@
 """Identities and references shared by the medication-review mappers.
 
 One place for the identifier kinds of the review's resources, so that the forward
-mappings, the interaction screen and the reverse mapping agree on them. Parts of a
-review are named `<review_id>~<part>`: a medication or allergy by its 1-based
-position in the record, an interaction by its class.
+mappings, the interaction screen and the reverse mapping agree on them. A review is named
+by its record key (`<encounter_id>~<review_id>`), its parts `<review key>~<part>`: a
+medication or allergy by its 1-based position in the record, an interaction by its class.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from mappings import identity
 from mappings.context import MappingContext
+from mappings.contract import MedicationReview
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 from mappings.lookup import objs, parts_by_owner
@@ -26,20 +27,25 @@ NO_KNOWN_ALLERGY = "none"
 """The allergy part that states "no known allergies" (never a position)."""
 
 
-def review(ctx: MappingContext, review_id: str) -> Identity:
-    return identity.identity(ctx, "Procedure", REVIEW_KIND, review_id)
+def review_key(record: MedicationReview, scope: EncounterScope, ctx: MappingContext) -> str:
+    """The review's record key, which names its resources."""
+    return scope.key(ctx, identity.REVIEW, record.review_id)
 
 
-def statement(ctx: MappingContext, review_id: str, position: int) -> Identity:
-    return identity.identity(ctx, "MedicationStatement", STATEMENT_KIND, review_id, str(position))
+def review(ctx: MappingContext, review_key: str) -> Identity:
+    return identity.identity(ctx, "Procedure", REVIEW_KIND, review_key)
 
 
-def allergy(ctx: MappingContext, review_id: str, part: str) -> Identity:
-    return identity.identity(ctx, "AllergyIntolerance", ALLERGY_KIND, review_id, part)
+def statement(ctx: MappingContext, review_key: str, position: int) -> Identity:
+    return identity.identity(ctx, "MedicationStatement", STATEMENT_KIND, review_key, str(position))
 
 
-def interaction(ctx: MappingContext, review_id: str, interaction_class: str) -> Identity:
-    return identity.identity(ctx, "DetectedIssue", INTERACTION_KIND, review_id, interaction_class)
+def allergy(ctx: MappingContext, review_key: str, part: str) -> Identity:
+    return identity.identity(ctx, "AllergyIntolerance", ALLERGY_KIND, review_key, part)
+
+
+def interaction(ctx: MappingContext, review_key: str, interaction_class: str) -> Identity:
+    return identity.identity(ctx, "DetectedIssue", INTERACTION_KIND, review_key, interaction_class)
 
 
 def reviewer(provider_id: str | None, scope: EncounterScope, ctx: MappingContext) -> JsonObject:
@@ -51,12 +57,11 @@ def parts(
     resources: Sequence[Resource],
     resource_type: str,
     kind: str,
-    review_id: str,
+    review_key: str,
     ctx: MappingContext,
 ) -> list[tuple[str, Resource]]:
-    """(part, resource) for each `resource_type` of identifier `kind` under `review_id`."""
-    system = identity.identity(ctx, resource_type, kind, review_id).system
-    return parts_by_owner(resources, resource_type, system, review_id)
+    """(part, resource) for each `resource_type` of identifier `kind` under `review_key`."""
+    return parts_by_owner(resources, resource_type, identity.system(ctx, kind), review_key)
 
 
 def first(value: JsonValue) -> JsonObject:

@@ -63,7 +63,7 @@ def _statement(
     scope: EncounterScope,
     ctx: MappingContext,
 ) -> Resource:
-    out = resource(refs.statement(ctx, record.review_id, position), ctx)
+    out = resource(refs.statement(ctx, refs.review_key(record, scope, ctx), position), ctx)
     out["extension"] = [
         extension(ctx, STATUS_EXTENSION, valueCode=med.status),
         extension(ctx, INSTRUCTION_EXTENSION, valueCode=med.instruction),
@@ -79,7 +79,7 @@ def _statement(
     source = refs.reviewer(record.reviewed_by, scope, ctx)
     if source:
         out["informationSource"] = source
-    out["derivedFrom"] = [refs.review(ctx, record.review_id).ref()]
+    out["derivedFrom"] = [refs.review(ctx, refs.review_key(record, scope, ctx)).ref()]
     if med.note is not None:
         out["note"] = [{"text": med.note}]
     dosage = _dosage(med)
@@ -98,10 +98,10 @@ def _dosage(med: MedicationRecord) -> JsonObject:
 
 
 def unmap_statements(
-    resources: Sequence[Resource], review_id: str, ctx: MappingContext
+    resources: Sequence[Resource], review_key: str, ctx: MappingContext
 ) -> list[JsonValue]:
     """The medications of the review, in the record's order, as contract JSON."""
-    found = refs.parts(resources, "MedicationStatement", refs.STATEMENT_KIND, review_id, ctx)
+    found = refs.parts(resources, "MedicationStatement", refs.STATEMENT_KIND, review_key, ctx)
     return [unmap_statement(res, ctx) for res in by_position(found)]
 
 

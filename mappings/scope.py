@@ -29,16 +29,26 @@ class EncounterScope:
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.provider_id == provider_id), None)
 
+    def key(self, ctx: MappingContext, field: str, record_id: str) -> str:
+        """The record key of one of this encounter's records (`identity.record_key`)."""
+        return identity.record_key(ctx, field, self.encounter_id, record_id)
+
+    def infusion_key(self, ctx: MappingContext) -> str | None:
+        """The record key of the encounter's infusion, when it has one."""
+        if self.infusion is None:
+            return None
+        return self.key(ctx, identity.PROCEDURE, self.infusion.procedure_id)
+
     def administration(self, ctx: MappingContext) -> Identity | None:
         """The ketamine/esketamine MedicationAdministration of this encounter, if one exists.
 
         The infusion mapper writes one only once the session started (R4 requires its
         time), so readings and alerts must not point at it before then.
         """
-        infusion = self.infusion
-        if infusion is None or infusion.start is None:
+        key = self.infusion_key(ctx)
+        if key is None or self.infusion is None or self.infusion.start is None:
             return None
-        return identity.infusion_administration(ctx, infusion.procedure_id)
+        return identity.infusion_administration(ctx, key)
 
     def holds(
         self, res: Resource, resources: Sequence[Resource], ctx: MappingContext

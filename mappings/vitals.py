@@ -98,7 +98,8 @@ def _observation(
     ctx: MappingContext,
 ) -> Resource:
     """What every Observation of a reading set shares, in the R4 element order."""
-    head = resource(vitals_identity(ctx, record.vitals_id, part), ctx)
+    key = scope.key(ctx, identity.VITALS, record.vitals_id)
+    head = resource(vitals_identity(ctx, key, part), ctx)
     identifier = head.pop("identifier")
     listed: list[JsonValue] = [*extensions]
     out: Resource = {**head, "extension": listed, "identifier": identifier}

@@ -68,6 +68,7 @@ SINGLE_MEASURES = (
 """Measurements that each become one Observation with a valueQuantity, in output order."""
 
 
-def vitals_identity(ctx: MappingContext, vitals_id: str, part: str) -> Identity:
-    """`Observation` `<namespace>/sid/vitals|<vitals_id>~<part>`."""
-    return identity(ctx, "Observation", KIND, vitals_id, part)
+def vitals_identity(ctx: MappingContext, vitals_key: str, part: str) -> Identity:
+    """`Observation` `<namespace>/sid/vitals|<vitals key>~<part>` (the reading's record key,
+    `<encounter_id>~<vitals_id>`)."""
+    return identity(ctx, "Observation", KIND, vitals_key, part)

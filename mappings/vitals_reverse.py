@@ -1,6 +1,6 @@
 """Vital-sign Observations back to the clinic's reading sets (`unmap_vitals`).
 
-Resources are found by identifier (`<namespace>/sid/vitals|<vitals_id>~<part>`), never
+Resources are found by identifier (`<namespace>/sid/vitals|<vitals key>~<part>`), never
 by logical id, so copies an EHR returns (its own ids, versions, extra elements, other
 element order) give the same records. Only contract fields are read back: the
 interpretation and `partOf` are derived from them, so they are not needed here.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from mappings import terminology
+from mappings import identity, terminology
 from mappings.context import MappingContext
 from mappings.contract import VitalsObservation
 from mappings.identity import PART_SEPARATOR
@@ -23,6 +23,7 @@ from mappings.vitals_measures import (
     BODY_POSITION_EXTENSION,
     BP_COMPONENTS,
     CODES,
+    KIND,
     PANEL,
     PHASE_EXTENSION,
     PHASES,
@@ -45,15 +46,15 @@ def unmap_vitals(
     found = _by_identifier_value(resources, scope, ctx)
     suffix = PART_SEPARATOR + PANEL
     panels = {v.removesuffix(suffix): res for v, res in found.items() if v.endswith(suffix)}
-    order = sorted(panels, key=lambda vid: (_sequence(panels[vid], ctx), vid))
-    return [_unmap_reading(vid, panels[vid], found, ctx) for vid in order]
+    order = sorted(panels, key=lambda key: (_sequence(panels[key], ctx), key))
+    return [_unmap_reading(key, panels[key], found, ctx) for key in order]
 
 
 def _by_identifier_value(
     resources: Sequence[Resource], scope: EncounterScope, ctx: MappingContext
 ) -> dict[str, Resource]:
     """This encounter's vitals Observations by identifier value (first copy wins)."""
-    system = vitals_identity(ctx, "-", PANEL).system
+    system = identity.system(ctx, KIND)
     out: dict[str, Resource] = {}
     for res in resources:
         value = identifier_value(res, system) if res.get("resourceType") == "Observation" else None
@@ -68,14 +69,14 @@ def _sequence(panel: Resource, ctx: MappingContext) -> int:
 
 
 def _unmap_reading(
-    vitals_id: str, panel: Resource, found: dict[str, Resource], ctx: MappingContext
+    vitals_key: str, panel: Resource, found: dict[str, Resource], ctx: MappingContext
 ) -> VitalsObservation:
     def member(part: str) -> Resource | None:
-        return found.get(vitals_identity(ctx, vitals_id, part).value)
+        return found.get(vitals_identity(ctx, vitals_key, part).value)
 
     bp = member(BLOOD_PRESSURE)
     doc: JsonObject = {
-        "vitals_id": vitals_id,
+        "vitals_id": identity.record_id_of(vitals_key),
         "taken_at": panel.get("effectiveDateTime"),
         "phase": _phase(panel, ctx),
         "position": _position(panel, ctx) or (_position(bp, ctx) if bp is not None else None),

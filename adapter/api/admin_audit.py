@@ -9,6 +9,9 @@ a FHIR date or dateTime, UTC when no offset), `agent` (the caller name as record
 `key:<8 hex>`, `jwt:<client>`), `outcome` (`0` success, `4` refused, `8` failed), `_count`
 (default 100, clamped to 1..1000) and `_cursor` (from the `next` link). Newest first.
 
+An AuditEvent's id is the row's random public id, and the `_cursor` holds only the last
+event's `recorded` time and id: nothing a tenant reads counts the other tenants' calls.
+
 Each row becomes an AuditEvent: `type` rest with the restful interaction as `subtype`
 (push worker rows: DICOM Export), `action` C/R/U/E, `recorded`, `outcome` and
 `outcomeDesc` (`HTTP 404`), the caller as `agent.who.identifier`, the tenant as
@@ -18,6 +21,8 @@ description such as `Observation?code,patient`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -105,8 +110,9 @@ def search_audit_events(
     if "outcome" in params:
         conditions.append(_outcome_condition(params["outcome"]))
     if "_cursor" in params:
-        conditions.append(audit.c.id < _integer("_cursor", params["_cursor"]))
-    query = select(audit).where(and_(*conditions)).order_by(audit.c.id.desc()).limit(count + 1)
+        conditions.append(_after(params["_cursor"]))
+    newest_first = (audit.c.at.desc(), audit.c.public_id.desc())
+    query = select(audit).where(and_(*conditions)).order_by(*newest_first).limit(count + 1)
     with engine.connect() as connection:
         rows = list(connection.execute(query).mappings())
     base = str(request.base_url).rstrip("/")
@@ -117,7 +123,7 @@ def search_audit_events(
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": [
             {
-                "fullUrl": f"{base}/admin/AuditEvent/{row['id']}",
+                "fullUrl": f"{base}/admin/AuditEvent/{row['public_id']}",
                 "resource": audit_event(row, namespace),
                 "search": {"mode": "match"},
             }
@@ -127,7 +133,7 @@ def search_audit_events(
     if len(rows) > count:
         following = params.multi_items()
         kept = [(k, v) for k, v in following if k != "_cursor"]
-        kept.append(("_cursor", str(rows[count - 1]["id"])))
+        kept.append(("_cursor", _cursor(rows[count - 1])))
         query_string = "&".join(f"{k}={_quote(v)}" for k, v in kept)
         bundle["link"].append(  # type: ignore[union-attr]
             {"relation": "next", "url": f"{base}/admin/AuditEvent?{query_string}"}
@@ -142,7 +148,7 @@ def audit_event(row: RowMapping, namespace: str) -> JsonObject:
     outcome = str(row["outcome"])
     event: JsonObject = {
         "resourceType": "AuditEvent",
-        "id": str(row["id"]),
+        "id": str(row["public_id"]),
         "type": _EXPORT_TYPE if is_push else _REST_TYPE,
         "action": "E" if is_push else _ACTIONS.get(interaction, "E"),
         "recorded": instant(row["at"]),
@@ -214,6 +220,27 @@ def _date_condition(value: str) -> ColumnElement[bool]:
         case "lt":
             return audit.c.at < start
     return and_(audit.c.at >= start, audit.c.at < end) if end != start else audit.c.at == start
+
+
+def _cursor(row: RowMapping) -> str:
+    """Where the next page starts: after this event (its time and id, nothing else)."""
+    moment = row["at"]
+    text = f"{moment.isoformat()}|{row['public_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> ColumnElement[bool]:
+    """The events older than the cursor's, in the order of the answer (400 if unreadable)."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment_text, public_id = text.split("|")
+        moment = datetime.fromisoformat(moment_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise RequestRefused("_cursor: not a paging cursor of this server") from None
+    if not re.fullmatch(r"[0-9a-f]{32}", public_id):
+        raise RequestRefused("_cursor: not a paging cursor of this server")
+    same_time = and_(audit.c.at == moment, audit.c.public_id < public_id)
+    return or_(audit.c.at < moment, same_time)
 
 
 def _count(value: str | None) -> int:

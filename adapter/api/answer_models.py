@@ -28,7 +28,9 @@ class _Closed(BaseModel):
 class Receipt(_Closed):
     """What became of a document the moment it was accepted (201: something was created)."""
 
-    submission_id: int = Field(description="The submission's id; its status is at `status_url`")
+    submission_id: str = Field(
+        description="The submission's opaque id (32 hex digits); its status is at `status_url`"
+    )
     encounter_id: str = Field(description="The contract's `encounter_id` the document is about")
     status: Literal["stored", "unchanged"] = Field(
         description="`stored`: waiting to be pushed to the EHR; `unchanged`: it changed nothing"
@@ -56,7 +58,9 @@ class FailureReason(_Closed):
 class SubmissionStatus(_Closed):
     """Where a submission is on its way to the EHR."""
 
-    submission_id: int
+    submission_id: str = Field(
+        description="32 hex digits; a number for submissions accepted before migration 0007"
+    )
     encounter_id: str
     received_at: str = Field(description="When it was accepted (ISO 8601, UTC)")
     status: Literal["stored", "pushed", "failed", "conflict", "unchanged"] = Field(
@@ -77,6 +81,9 @@ class SubmissionStatus(_Closed):
 
 class FieldProblem(_Closed):
     field: str = Field(description="The field's path in the body, e.g. `vitals[1].pulse.value`")
+    id: str | None = Field(
+        default=None, description="With 409: the id the field holds, which the rules refuse"
+    )
     message: str
 
 

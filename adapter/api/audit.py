@@ -85,6 +85,8 @@ class AuditRecord:
 
     def as_row(self) -> dict[str, object]:
         return {
+            # The AuditEvent's id: random, so a tenant's ids count nothing of the others'.
+            "public_id": secrets.token_hex(16),
             "at": self.at,
             "tenant": self.tenant,
             "actor": self.actor,

@@ -6,7 +6,9 @@ thread. It answers 201 when the document created a resource (a first receipt, or
 adding records), else 200, with the submission's id, its status URL and the FHIR
 references it created, updated, left unchanged or deleted. Refusals are problem details:
 400 for a body that is not UTF-8 JSON at all, 422 naming every field that breaks the
-contract (duplicate keys and NaN included), 415 for another media type.
+contract (duplicate keys and NaN included), 409 naming each field whose id the contract's
+identity rules refuse (an encounter sent for another patient, an id already in use in a
+shared namespace: `adapter.identity_rules`), 415 for another media type.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from adapter.api.idempotency import Answer
 from adapter.api.openapi_bodies import contract_body
 from adapter.api.status import UNCHANGED, status_url
 from adapter.errors import (
+    IdConflict,
     InvalidDocument,
     MalformedDocument,
     StoreUnavailable,
@@ -105,6 +108,9 @@ def _submit(
         )
         refusal = MalformedDocument if is_undecodable(violation) else InvalidDocument
         raise refusal(violation.errors) from violation
+    except IdConflict as refused:
+        log_id_conflict(caller, "an encounter", refused)
+        raise
     result = ingested.result
     log.info(
         "clinic API: submission %d from key %s (tenant %s): %d created, %d updated, "
@@ -121,6 +127,12 @@ def _submit(
     return Answer(201 if ingested.first_receipt else 200, orjson.dumps(receipt(ingested)))
 
 
+def log_id_conflict(caller: Caller, what: str, refused: IdConflict) -> None:
+    # Field paths only: the ids themselves may be MRNs.
+    fields = ", ".join(r.field for r in refused.refusals)
+    log.info("clinic API: key %s sent %s with refused ids (%s)", caller.key_id, what, fields)
+
+
 def is_undecodable(violation: ContractViolation) -> bool:
     return isinstance(violation.__cause__, _UNDECODABLE)
 
@@ -130,10 +142,10 @@ def receipt(ingested: Ingested) -> dict[str, object]:
     (the `Receipt` model, which `/openapi.json` publishes, checks it)."""
     result = ingested.result
     return Receipt(
-        submission_id=result.submission_id,
+        submission_id=result.public_id,
         encounter_id=ingested.encounter_id,
         status=UNCHANGED if result.outbox_id is None else "stored",
-        status_url=status_url(result.submission_id),
+        status_url=status_url(result.public_id),
         created=result.created,
         updated=result.updated,
         unchanged=result.unchanged,

@@ -107,8 +107,10 @@ def receipts(what: str) -> tuple[Answer, ...]:
         problem_answer(
             409,
             "Refused as it stands: a request with the same `Idempotency-Key` is still "
-            "running (retry after `Retry-After`), or the document conflicts with what "
-            "the clinic sent before (`errors` names the field)",
+            "running (retry after `Retry-After`), or the document's ids break the identity "
+            "rules: an encounter sent before for another patient, a record id of another "
+            "encounter, or (shared namespace) an id another tenant sent first; `errors` "
+            "names each field and its id",
             {"Retry-After": RETRY_AFTER},
         ),
         problem_answer(413, "The body is larger than ADAPTER_MAX_BODY_BYTES"),

@@ -92,7 +92,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             *CLINIC_FAILURES,
         ),
         parameters=(
-            path_parameter("submission_id", "The `submission_id` of a receipt", r"^[0-9]{1,18}$"),
+            path_parameter(
+                "submission_id",
+                "The `submission_id` of a receipt",
+                r"^([0-9a-f]{32}|[0-9]{1,18})$",
+            ),
         ),
     ),
     ("get", "/clinic/patients/{mrn}"): Operation(

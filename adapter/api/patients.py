@@ -19,6 +19,7 @@ from adapter.api.deps import EngineDep, PatientReader, SettingsDep, StoreReady
 from adapter.api.patient_schema import PatientRecordView
 from adapter.errors import NotFound, StoreUnavailable
 from adapter.runtime import mapping_context
+from adapter.store.tenants import tenant_context
 from adapter.sync.patient_view import patient_view
 from mappings.contract.fields import ID_PATTERN
 from mappings.jsontypes import JsonObject
@@ -49,7 +50,7 @@ def get_patient(
     ctx = mapping_context(settings, caller.tenant)
     try:
         with engine.connect() as conn:
-            found = patient_view(conn, ctx, mrn)
+            found = patient_view(conn, tenant_context(conn, ctx), mrn)
     except SQLAlchemyError as exc:
         log.warning("clinic API: store error %s reading a patient", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc

@@ -8,8 +8,9 @@
 Each body is the record plus `encounter_id` and `patient_mrn`. The routes behave as
 `POST /clinic/encounters` does (scope `clinic/encounters.write`, media type, body limit,
 `Idempotency-Key`, problem details, 201/200 with the same receipt) and hand the bytes to
-`ingest_record`, which adds two refusals: 409 naming `patient_mrn` or `encounter_id` when
-the clinic has not sent that patient's encounter yet, and 422 naming `administered_by`,
+`ingest_record`, which adds three refusals: 409 naming `patient_mrn` or `encounter_id` when
+the clinic has not sent that patient's encounter yet, 409 naming `encounter_id` and its id
+when that encounter was sent for another patient, and 422 naming `administered_by`,
 `monitored_by` or `reviewed_by` when it names a provider the clinic never sent.
 """
 
@@ -31,6 +32,7 @@ from adapter.api.auth import Caller
 from adapter.api.deps import Clock, ClockDep, EncounterWriter, EngineDep, SettingsDep, StoreReady
 from adapter.api.encounters import (
     is_undecodable,
+    log_id_conflict,
     receipt,
     require_json,
     response_for,
@@ -38,7 +40,7 @@ from adapter.api.encounters import (
 from adapter.api.idempotency import Answer
 from adapter.api.openapi_bodies import contract_body
 from adapter.config import Settings
-from adapter.errors import InvalidDocument, MalformedDocument, StoreUnavailable
+from adapter.errors import IdConflict, InvalidDocument, MalformedDocument, StoreUnavailable
 from adapter.ingest import (
     INFUSION,
     INTAKE_SCREENING,
@@ -143,6 +145,9 @@ def _submit(
         log.info(
             "clinic API: key %s sent a %s record, %s unknown", caller.key_id, kind, refused.field
         )
+        raise
+    except IdConflict as refused:
+        log_id_conflict(caller, f"a {kind} record", refused)
         raise
     result = ingested.result
     log.info(

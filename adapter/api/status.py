@@ -7,6 +7,8 @@
     conflict                              -> conflict  the same, for the EHR's 412
 
 Everything is read within the caller's tenant: another tenant's submission is not found.
+A submission is known by its public id (random since migration 0007; the number, for one
+received before), never by the store's number, which counts every tenant's submissions.
 The EHR's diagnostics may quote the record; they go to the clinic that sent it, never to a
 log. Several submissions of one encounter can share an outbox entry (a resend merged into
 work still waiting), and then share its status.
@@ -41,27 +43,25 @@ STATUS_OF_STATE = {
 UNCHANGED = "unchanged"
 
 
-def status_url(submission_id: int) -> str:
-    return f"/clinic/submissions/{submission_id}"
+def status_url(public_id: str) -> str:
+    return f"/clinic/submissions/{public_id}"
 
 
-def submission_status(
-    conn: Connection, tenant: str, submission_id: int
-) -> dict[str, object] | None:
+def submission_status(conn: Connection, tenant: str, public_id: str) -> dict[str, object] | None:
     """The submission's status document, or None when the tenant has no such submission."""
     row = conn.execute(
         select(
             submissions.c.encounter_key, submissions.c.received_at, submissions.c.outbox_id
-        ).where(submissions.c.id == submission_id, submissions.c.tenant == tenant)
+        ).where(submissions.c.public_id == public_id, submissions.c.tenant == tenant)
     ).first()
     if row is None:
         return None
     found: dict[str, object] = {
-        "submission_id": submission_id,
+        "submission_id": public_id,
         "encounter_id": row.encounter_key,
         "received_at": _utc(row.received_at).isoformat(),
         "status": UNCHANGED,
-        "status_url": status_url(submission_id),
+        "status_url": status_url(public_id),
     }
     if row.outbox_id is None:
         return found

@@ -1,8 +1,13 @@
-"""`GET /clinic/submissions/{id}`: what became of a submission (see `adapter.api.status`)."""
+"""`GET /clinic/submissions/{id}`: what became of a submission (see `adapter.api.status`).
+
+`{id}` is the submission's public id, as the receipt gave it: 32 hex digits, or for a
+submission received before migration 0007 its number (those status URLs keep working).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,8 +20,8 @@ from adapter.errors import NotFound, StoreUnavailable
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/clinic", tags=["clinic"])
 
-# Submission ids are database integers; anything longer than this cannot be one.
-MAX_ID_DIGITS = 18
+# What a public id can look like; anything else is not one (and is not looked up).
+PUBLIC_ID = re.compile(r"[0-9a-f]{32}|[0-9]{1,18}")
 
 
 # The model checks every answer on its way out (and `/openapi.json` publishes it).
@@ -29,10 +34,11 @@ def get_submission(
     submission_id: str, caller: SubmissionReader, _: StoreReady, engine: EngineDep
 ) -> dict[str, object]:
     # A sync route: FastAPI runs it in a worker thread, so the blocking read is fine here.
-    number = _parse_id(submission_id)
+    if not PUBLIC_ID.fullmatch(submission_id):
+        raise NotFound("no such submission")
     try:
         with engine.connect() as conn:
-            found = submission_status(conn, caller.tenant, number)
+            found = submission_status(conn, caller.tenant, submission_id)
     except SQLAlchemyError as exc:
         log.warning("clinic API: store error %s reading a submission", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc
@@ -40,9 +46,3 @@ def get_submission(
         # Another tenant's submission answers exactly like one that does not exist.
         raise NotFound("no such submission")
     return found
-
-
-def _parse_id(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
-        raise NotFound("no such submission")
-    return int(text)

@@ -1,9 +1,11 @@
 """`adapter ingest PATH`: load contract files into the store and the outbox.
 
-Exactly the path of `POST /clinic/encounters`: the same validation, mapping, storage and
-outbox transaction, one file at a time, so a clinic's history can be loaded in bulk.
-Errors as in `adapter map` (`<file>: <field path>: <message>`, exit 1 if any file was
-invalid; the valid ones are still accepted). A folder gets a progress bar on stderr.
+Exactly the path of `POST /clinic/encounters`: the same validation, mapping, identity
+rules, storage and outbox transaction, one file at a time, so a clinic's history can be
+loaded in bulk. Errors as in `adapter map` (`<file>: <field path>: <message>`, exit 1 if
+any file was invalid or refused; the others are still accepted): a file whose ids the
+identity rules refuse (the service's 409) changes nothing and gets one line per refused
+id, naming its field and the id. A folder gets a progress bar on stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tqdm import tqdm
 
 from adapter.commands.mapping import contract_files
 from adapter.config import get_settings
+from adapter.errors import IdConflict
 from adapter.ingest import ingest_encounter
 from adapter.runtime import mapping_context, open_store
 from mappings.errors import ContractViolation
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     engine = open_store(settings)
     ctx = mapping_context(settings)
-    counts = {"new": 0, "changed": 0, "unchanged": 0, "invalid": 0}
+    counts = {"new": 0, "changed": 0, "unchanged": 0, "invalid": 0, "refused": 0}
     try:
         for source in tqdm(files, unit="file", disable=len(files) == 1, file=sys.stderr):
             try:
@@ -53,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
                 counts["invalid"] += 1
                 for error in violation.errors:
                     sys.stderr.write(f"{source}: {error}\n")
+                continue
+            except IdConflict as conflict:
+                counts["refused"] += 1
+                for refusal in conflict.refusals:
+                    sys.stderr.write(f"{source}: {refusal}\n")
                 continue
             except OSError as exc:
                 counts["invalid"] += 1
@@ -65,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
     summary = ", ".join(f"{n} {what}" for what, n in counts.items())
     sys.stderr.write(f"ingest: {len(files)} files: {summary}\n")
-    return 1 if counts["invalid"] else 0
+    return 1 if counts["invalid"] or counts["refused"] else 0

@@ -15,6 +15,7 @@ say) become tombstones, so the EHR is told to delete them rather than keep stale
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,9 @@ class Submission:
 @dataclass
 class AcceptResult:
     submission_id: int
+    """The store's number: for logs and operators, never shown to a clinic."""
+    public_id: str
+    """What the clinic sees (receipt, status URL): random, so nothing counts through it."""
     outbox_id: int | None = None
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -64,6 +68,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def new_public_id() -> str:
+    """A submission's public id: 128 random bits, as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
 def accept(
     conn: Connection,
     sub: Submission,
@@ -72,11 +81,12 @@ def accept(
     now: datetime,
 ) -> AcceptResult:
     """Store `mapped` as the current state of `sub`'s resources and enqueue what changed."""
-    # The first statement writes, so SQLite takes its write lock before anything is read.
+    public_id = new_public_id()
     submission_id = conn.execute(
         insert(submissions)
         .values(
             tenant=sub.tenant,
+            public_id=public_id,
             kind=sub.kind,
             encounter_key=sub.encounter_key,
             patient_key=sub.patient_key,
@@ -86,7 +96,7 @@ def accept(
         )
         .returning(submissions.c.id)
     ).scalar_one()
-    result = AcceptResult(submission_id)
+    result = AcceptResult(submission_id, public_id)
     kept: set[str] = set()
     for res in mapped:
         key = _store_resource(conn, sub, res, ctx, submission_id, now, result)

@@ -26,7 +26,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from adapter.store.references import key_of, keyed, referenced_keys
-from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING, outbox, resources
+from adapter.store.schema import (
+    CONFLICT,
+    DEAD,
+    DONE,
+    IN_FLIGHT,
+    PENDING,
+    outbox,
+    resources,
+    submissions,
+)
 
 __all__ = [
     "CONFLICT",
@@ -169,6 +178,18 @@ def settle(
         .values(**values)
     )
     return done.rowcount == 1
+
+
+def public_name(conn: Connection, entry_id: int) -> str:
+    """What a tenant may read about an entry (its audit trail): `Submission/<public id>` of
+    the newest submission it carries, never the entry's number, which counts every
+    tenant's work."""
+    found = conn.execute(
+        select(submissions.c.public_id)
+        .join(outbox, outbox.c.submission_id == submissions.c.id)
+        .where(outbox.c.id == entry_id)
+    ).scalar()
+    return f"Submission/{found}"
 
 
 def replay(conn: Connection, ids: Sequence[int], now: datetime) -> int:

@@ -9,12 +9,17 @@
     idempotency_keys   the clinic API's `Idempotency-Key`s per tenant, with the stored answer
     search_index       the FHIR search parameters' values of every current resource
     pull_conflicts     EHR versions that met an unsent clinic change, kept for an operator
+    tenants            each tenant's identifier namespace, fixed at its first document
+    legacy_records     records stored before record ids were scoped by their encounter
+    identifier_owners  which tenant first wrote each identifier (no other may write it)
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from sqlalchemy import (
     JSON,
@@ -54,6 +59,11 @@ submissions = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("tenant", Id, nullable=False),
+    # What the clinic sees (receipts, status URLs): random, so no count shows through.
+    # Submissions received before migration 0007 kept their number as their public id.
+    # Never NULL, but declared nullable: SQLite cannot make a column of a table others
+    # refer to NOT NULL without rebuilding it under their rows.
+    Column("public_id", Id, nullable=True, default=lambda: secrets.token_hex(16)),
     Column("kind", String(32), nullable=False),
     Column("encounter_key", Id, nullable=False),
     Column("patient_key", Id, nullable=False),
@@ -62,6 +72,7 @@ submissions = Table(
     Column("changed_count", Integer, nullable=False),
     Column("outbox_id", Integer, nullable=True),
     Index(None, "tenant", "encounter_key"),
+    Index(None, "tenant", "public_id", unique=True),
 )
 
 resources = Table(
@@ -171,6 +182,8 @@ audit = Table(
     "audit",
     metadata,
     Column("id", Integer, primary_key=True),
+    # The AuditEvent's id on /admin/AuditEvent: random, so no count shows through.
+    Column("public_id", String(32), nullable=False, default=lambda: secrets.token_hex(16)),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("tenant", Id, nullable=False),
     Column("actor", String(128), nullable=False),
@@ -244,4 +257,39 @@ pull_conflicts = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("resource_pk", "ehr_version"),
     Index(None, "tenant", "state"),
+)
+
+# Each tenant's identifier namespace, fixed when the store first accepts a document of the
+# tenant (see adapter.store.tenants): changing ADAPTER_TENANT_NAMESPACES or ADAPTER_NAMESPACE
+# later never changes the identifiers of a tenant the store already holds.
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant", Id, primary_key=True),
+    Column("namespace", Key, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# The records a store held (and may have pushed) before record ids were scoped by their
+# encounter: their identifiers keep the older form (`mappings.identity.record_key`). Written
+# once, by migration 0007; `field` is the contract's id field (`vitals_id`, ...).
+legacy_records = Table(
+    "legacy_records",
+    metadata,
+    Column("tenant", Id, primary_key=True),
+    Column("encounter_key", Id, primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("record_id", Id, primary_key=True),
+)
+
+# The tenant that first wrote each identifier we push (see adapter.store.owners): no other
+# tenant may write it, whatever the namespaces, so no clinic can reach another's data on an
+# EHR through a shared identifier.
+identifier_owners = Table(
+    "identifier_owners",
+    metadata,
+    Column("system", Key, primary_key=True),
+    Column("value", Key, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
 )

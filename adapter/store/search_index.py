@@ -5,7 +5,9 @@ the same transaction, and a tombstone removes them (`unindex`). What each parame
 per type, is `PARAMETERS` below; the API's search answers from these rows only.
 
     token      identifier, code, category, status   (system, value)
-    reference  patient, subject, encounter, target  value `Type/id`
+    reference  patient, subject, encounter, target  value `Type/id` (of any version: a
+                                                    versioned `Type/id/_history/n` is indexed
+                                                    as `Type/id`, as FHIR search matches it)
     date       date                                  [date_lo, date_hi) in UTC
     REFERENCES every reference in the resource, for `$everything` (never a search parameter)
 """
@@ -206,14 +208,20 @@ def _entries(
             elif kind == "reference":
                 ref = value.get("reference") if isinstance(value, dict) else None
                 if isinstance(ref, str) and (param != "patient" or ref.startswith("Patient/")):
-                    found.append((param, None, ref, None, None))
+                    found.append((param, None, unversioned(ref), None, None))
             else:
                 _dates(found, param, value)
     cited = _references(content) if references is None else references
-    for ref in set(cited):
+    for ref in {unversioned(ref) for ref in cited}:
         if ref.count("/") == 1:
             found.append((REFERENCES, None, ref, None, None))
     return list(dict.fromkeys(found))
+
+
+def unversioned(reference: str) -> str:
+    """`Type/id` of a versioned reference (`Type/id/_history/n`), else the reference."""
+    head, marker, _ = reference.partition("/_history/")
+    return head if marker else reference
 
 
 @functools.cache
@@ -322,6 +330,19 @@ def index_values(
         (pk, tenant, resource_type, *entry)
         for entry in _entries(resource_type, content, references)
     ]
+
+
+def lineage_values(pk: int, tenant: str, target: str, recorded: str) -> list[tuple[Any, ...]]:
+    """The rows `index_values` gives a Provenance with one `target` and a `recorded` time,
+    made without walking it: the pull writes one such Provenance per version it takes."""
+    ref = unversioned(target)
+    rows: list[tuple[Any, ...]] = [(pk, tenant, "Provenance", "target", None, ref, None, None)]
+    bounds = date_range(recorded)
+    if bounds is not None:
+        rows.append((pk, tenant, "Provenance", "date", None, None, *bounds))
+    if ref.count("/") == 1:
+        rows.append((pk, tenant, "Provenance", REFERENCES, None, ref, None, None))
+    return rows
 
 
 def unindex(conn: Connection, pk: int) -> None:

@@ -140,7 +140,7 @@ def resolve(
             tenant=row.tenant,
             actor=actor,
             action="conflict-resolve",
-            object=f"pull_conflicts/{conflict_id}",
+            object=local.key,
             count=1,
             outcome=f"kept-{keep}",
         )

@@ -4,7 +4,8 @@ What the pull stores must read like everything else in the store: `"reference":"
 id>"` for the resources we hold, so search, `$everything` and the push (which rewrites our
 ids to the EHR's again) work on it unchanged. A reference to something we do not hold
 becomes absolute, to the EHR, so it never dangles on our own FHIR face. The server-managed
-`meta` is dropped (the store keeps the EHR's version beside the content) and `id` is ours.
+`meta` is dropped (the store keeps the EHR's version beside the content) but for its
+security labels, which are content (the merge adds ours to them), and `id` is ours.
 """
 
 from __future__ import annotations
@@ -81,8 +82,11 @@ def localise(
     page the pull has just read), one walk of the resource instead of two."""
     for holder in referring:
         holder["reference"] = _local_reference(str(holder["reference"]), ours, ehr_base)
-    resource.pop("meta", None)
+    meta = resource.pop("meta", None)
     resource["id"] = logical_id
+    labels = meta.get("security") if isinstance(meta, dict) else None
+    if isinstance(labels, list) and labels:
+        resource["meta"] = {"security": labels}
     return {"resourceType": resource.pop("resourceType"), **resource}
 
 

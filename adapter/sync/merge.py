@@ -15,7 +15,14 @@ For each resource an EHR search answers, in one transaction per page:
   naming the EHR and its id, so it keeps one row however often it is read.
 
 Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
-our terms throughout (`ehr_view.localise`). Logs carry counts, never ids of patients.
+our terms throughout (`ehr_view.localise`), and carries the security labels our rules give
+every resource (`mappings.builders.labelled`): what the EHR sent may lack them. Each version
+written gets its Provenance as a resource too (`adapter.store.ehr_provenance`).
+
+Nothing of another tenant comes in: an EHR resource carrying an identifier another tenant
+owns (`adapter.store.owners`) is ignored, and so is anything about a resource of ours whose
+identifier another tenant owns (two tenants that sent one id into a shared namespace before
+ids had owners: the first to have sent it keeps it). Logs carry counts, never ids of patients.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
 from adapter.store.accept import sha256
 from adapter.store.bulk import insert_many
+from adapter.store.ehr_provenance import Lineage, insert_lineage
+from adapter.store.owners import owners
 from adapter.store.schema import (
     CONFLICT,
     DEAD,
@@ -48,6 +57,8 @@ from adapter.store.schema import (
 from adapter.store.search_index import INDEX_COLUMNS, index_values, reindex, unindex
 from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull_scope import SHARED_TYPES
+from mappings.builders import labelled
+from mappings.context import SecurityLabels
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
 from mappings.lookup import obj, objs, str_field
@@ -126,6 +137,8 @@ class Local:
     deleted: bool
     ehr_id: str | None
     ehr_version: str | None
+    identifier_system: str
+    identifier_value: str
 
     @property
     def key(self) -> str:
@@ -145,13 +158,22 @@ def version_of(resource: Resource) -> EhrVersion | None:
 class Merger:
     """Merges EHR versions into one tenant's store, inside the caller's transaction."""
 
-    def __init__(self, conn: Connection, tenant: str, ehr_base: str, now: datetime) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        tenant: str,
+        ehr_base: str,
+        now: datetime,
+        security: SecurityLabels | None = None,
+    ) -> None:
         self.conn = conn
         self.tenant = tenant
         self.ehr_base = ehr_base.rstrip("/")
         self.now = now
+        self.security = security or SecurityLabels()
         self._imports: list[_Import] = []
         self._holders: dict[int, list[JsonObject]] = {}
+        self._foreign: frozenset[EhrRef] = frozenset()
 
     def merge(self, versions: Sequence[EhrVersion]) -> Counter[Outcome]:
         """Take a page of EHR versions (contents and deletions) into the store."""
@@ -166,6 +188,7 @@ class Merger:
         }
         held = self._held({v.ref for v in versions} | cited)
         self._match_by_identifier(versions, held)
+        self._foreign = self._owned_elsewhere(versions, held)
         ours = {ref: local.logical_id for ref, local in held.items()}
         for v in versions:
             if v.ref not in held and v.resource is not None:
@@ -183,6 +206,8 @@ class Merger:
         ours: dict[EhrRef, str],
         unsent: set[str],
     ) -> Outcome:
+        if v.ref in self._foreign:
+            return Outcome.IGNORED  # another tenant's: never taken into this one
         local = held.get(v.ref)
         if v.resource is None:
             return self._delete(v, local, unsent) if local is not None else Outcome.IGNORED
@@ -238,9 +263,7 @@ class Merger:
         if not wanted:
             return
         rows = self.conn.execute(
-            _local_columns()
-            .add_columns(resources.c.identifier_system, resources.c.identifier_value)
-            .where(
+            _local_columns().where(
                 resources.c.tenant == self.tenant,
                 resources.c.resource_type.in_({t for t, _, _ in wanted}),
                 resources.c.identifier_system.in_({s for _, s, _ in wanted}),
@@ -251,6 +274,24 @@ class Merger:
             ref = wanted.get((row.resource_type, row.identifier_system, row.identifier_value))
             if ref is not None and ref not in held:
                 held[ref] = _local(row)
+
+    def _owned_elsewhere(
+        self, versions: Sequence[EhrVersion], held: dict[EhrRef, Local]
+    ) -> frozenset[EhrRef]:
+        """The EHR resources of the page (and the ones cited) that are another tenant's:
+        carrying an identifier it owns, or held by us under an identifier it owns."""
+        named: dict[tuple[str, str], set[EhrRef]] = {}
+        for v in versions:
+            for ident in objs(v.resource.get("identifier")) if v.resource else ():
+                system, value = str_field(ident, "system"), str_field(ident, "value")
+                if system and value:
+                    named.setdefault((system, value), set()).add(v.ref)
+        for ref, local in held.items():
+            named.setdefault((local.identifier_system, local.identifier_value), set()).add(ref)
+        found = owners(self.conn, named)
+        return frozenset(
+            ref for pair, tenant in found.items() if tenant != self.tenant for ref in named[pair]
+        )
 
     def _unsent_keys(self, locals_: Iterable[Local]) -> set[str]:
         """The keys of our resources among `locals_` that a not-yet-done outbox entry holds."""
@@ -281,7 +322,7 @@ class Merger:
             return Outcome.IGNORED  # searched by ids we hold: not ours means not asked for
         patient = self._patient_of(resource, held)
         if patient is None:
-            return Outcome.IGNORED
+            return Outcome.IGNORED  # not about our patients, or about another tenant's
         ident = self._import_identity(v.ref)
         logical_id = ours[v.ref]  # `ident.id`, found by `merge` for every resource not held
         content = self._local(resource, logical_id, ours)
@@ -293,7 +334,7 @@ class Merger:
         # Held from now on: the same resource again in this page is a version already seen.
         held[v.ref] = Local(
             PENDING_PK, ident.resource_type, logical_id, patient.patient_key, 1, text, False,
-            v.ref.ehr_id, v.version,
+            v.ref.ehr_id, v.version, ident.system, ident.value,
         )  # fmt: skip
         return Outcome.IMPORTED
 
@@ -331,11 +372,13 @@ class Merger:
         keyed_rows = self.conn.execute(_KEYS, {"tenant": self.tenant, "types": types, "ids": ids})
         found = {logical_id: pk for logical_id, pk in keyed_rows}
         pks = [int(found[logical_id]) for logical_id in ids]
+        lineage = [self._lineage(i.key, 1, i.patient_key, i.version, "CREATE") for i in imports]
         versions = [
-            self._version_row(pk, 1, i.text, False, self._provenance(i.key, 1, i.version, "CREATE"))
-            for pk, i in zip(pks, imports, strict=True)
+            self._version_row(pk, 1, i.text, False, dumps(found.provenance).decode())
+            for pk, i, found in zip(pks, imports, lineage, strict=True)
         ]
         insert_many(self.conn, resource_versions, VERSION_COLUMNS, versions)
+        insert_lineage(self.conn, self.tenant, lineage, self.security, now)
         index = [
             row
             for pk, i in zip(pks, imports, strict=True)
@@ -347,19 +390,22 @@ class Merger:
         self._imports = []
 
     def _local(self, resource: Resource, logical_id: str, ours: dict[EhrRef, str]) -> Resource:
-        """The page's copy of `resource` in our terms (the page is not used after)."""
-        return localise(resource, self._holders[id(resource)], logical_id, ours, self.ehr_base)
+        """The page's copy of `resource` in our terms, labelled as our rules label it (the
+        page is not used after)."""
+        content = localise(resource, self._holders[id(resource)], logical_id, ours, self.ehr_base)
+        return labelled(content, self.security)
 
     def _patient_of(self, resource: Resource, held: dict[EhrRef, Local]) -> Local | None:
         for element in ("subject", "patient"):
             text = str_field(obj(resource.get(element)), "reference")
             ref = parse_reference(text, self.ehr_base) if text else None
             if ref is not None and ref.resource_type == "Patient" and ref in held:
-                return held[ref]
+                return None if ref in self._foreign else held[ref]
         return None
 
     def write_version(self, local: Local, v: EhrVersion, content: Resource) -> None:
         """Make `content` (the EHR's version `v`, in our terms) the current version."""
+        content = labelled(content, self.security)
         text = dumps(content).decode()
         version = local.version + 1
         self.conn.execute(
@@ -367,8 +413,7 @@ class Merger:
             .where(resources.c.pk == local.pk)
             .values(version=version, **_current(text, self.now), **_ehr_fields(v))
         )
-        provenance = self._provenance(local.key, version, v, "UPDATE")
-        self._record(local.pk, version, text, False, provenance)
+        self._record(local, version, text, False, v, "UPDATE")
         reindex(self.conn, local.pk, self.tenant, local.resource_type, content)
 
     def _delete(self, v: EhrVersion, local: Local, unsent: set[str]) -> Outcome:
@@ -396,8 +441,7 @@ class Merger:
                 ehr_etag=_etag(v.version),
             )
         )
-        provenance = self._provenance(local.key, version, v, "DELETE")
-        self._record(local.pk, version, local.content, True, provenance)
+        self._record(local, version, local.content, True, v, "DELETE")
         unindex(self.conn, local.pk)
 
     def _note_ehr_version(self, local: Local, v: EhrVersion) -> None:
@@ -432,9 +476,14 @@ class Merger:
         )
         return Outcome.CONFLICT
 
-    def _record(self, pk: int, version: int, text: str, deleted: bool, provenance: str) -> None:
-        row = self._version_row(pk, version, text, deleted, provenance)
+    def _record(
+        self, local: Local, version: int, text: str, deleted: bool, v: EhrVersion, operation: str
+    ) -> None:
+        """Our `version` of `local`, taken from the EHR's `v`, and its Provenance."""
+        found = self._lineage(local.key, version, local.patient_key, v, operation)
+        row = self._version_row(local.pk, version, text, deleted, dumps(found.provenance).decode())
         insert_many(self.conn, resource_versions, VERSION_COLUMNS, [row])
+        insert_lineage(self.conn, self.tenant, [found], self.security, self.now)
 
     def _version_row(
         self, pk: int, version: int, text: str, deleted: bool, provenance: str
@@ -442,7 +491,13 @@ class Merger:
         """A `resource_versions` row (VERSION_COLUMNS)."""
         return (pk, version, text, deleted, self.now, SOURCE_EHR, None, provenance)
 
-    def _provenance(self, key: str, version: int, v: EhrVersion, operation: str) -> str:
+    def _lineage(
+        self, key: str, version: int, patient_key: str | None, v: EhrVersion, operation: str
+    ) -> Lineage:
+        provenance = self._provenance(key, version, v, operation)
+        return Lineage(key, version, patient_key, provenance)
+
+    def _provenance(self, key: str, version: int, v: EhrVersion, operation: str) -> JsonObject:
         """A FHIR Provenance: our `version` of `key` is the EHR's version `v`, taken now."""
         ehr_version = f"{self.ehr_base}/{v.ref.resource_type}/{v.ref.ehr_id}/_history/{v.version}"
         provenance: JsonObject = {
@@ -461,7 +516,7 @@ class Merger:
             ],
             "entity": [{"role": "source", "what": {"reference": ehr_version}}],
         }
-        return dumps(provenance).decode()
+        return provenance
 
 
 def load_local(conn: Connection, pk: int) -> Local | None:
@@ -480,6 +535,8 @@ def _local_columns() -> Any:
         resources.c.deleted,
         resources.c.ehr_id,
         resources.c.ehr_version,
+        resources.c.identifier_system,
+        resources.c.identifier_value,
     )
 
 
@@ -507,6 +564,8 @@ def _local(row: Row[Any]) -> Local:
         bool(row.deleted),
         None if row.ehr_id is None else str(row.ehr_id),
         None if row.ehr_version is None else str(row.ehr_version),
+        str(row.identifier_system),
+        str(row.identifier_value),
     )
 
 

@@ -79,14 +79,14 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
         ],
     )
     review = latest_review([r for r in rows if r.identifier_system == systems.review])
-    review_id = review.identifier_value if review is not None else None
+    review_key = review.identifier_value if review is not None else None
     ours = [r for r in rows if r.identifier_system.startswith(ours_prefix)]
     imported = [r for r in rows if not r.identifier_system.startswith(ours_prefix)]
-    allergies, none_known = _allergies(ours, imported, review_id, ctx)
+    allergies, none_known = _allergies(ours, imported, review_key, ctx)
     return {
         "patient": _patient(patient, mrn),
         "medication_review": _review(review),
-        "medications": _medications(ours, imported, review_id, ctx),
+        "medications": _medications(ours, imported, review_key, ctx),
         "allergies": allergies,
         "no_known_allergies": none_known,
     }
@@ -94,7 +94,8 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
 
 @dataclass(frozen=True)
 class _OurSystems:
-    """The identifier systems of a review's resources (a part's value names its review)."""
+    """The identifier systems of a review's resources (a part's value names its review by
+    the review's record key, `<encounter_id>~<review_id>`)."""
 
     review: str
     statement: str
@@ -127,7 +128,8 @@ def _review(review: StoredResource | None) -> JsonValue:
     if review is None:
         return None
     performed = str_field(review.content, "performedDateTime")
-    return {"review_id": review.identifier_value, "reviewed_at": performed} | _about(review)
+    review_id = identity.record_id_of(review.identifier_value)
+    return {"review_id": review_id, "reviewed_at": performed} | _about(review)
 
 
 def _patient(row: StoredResource, mrn: str) -> JsonObject:
@@ -155,13 +157,13 @@ def _as_written(fields: JsonObject) -> JsonObject:
 def _medications(
     ours: Sequence[StoredResource],
     imported: Sequence[StoredResource],
-    review_id: str | None,
+    review_key: str | None,
     ctx: MappingContext,
 ) -> list[JsonValue]:
     listed: list[JsonValue] = []
-    if review_id is not None:
-        system = refs.statement(ctx, review_id, 1).system
-        for row in by_position(_parts(ours, "MedicationStatement", system, review_id)):
+    if review_key is not None:
+        system = refs.statement(ctx, review_key, 1).system
+        for row in by_position(_parts(ours, "MedicationStatement", system, review_key)):
             listed.append(_clinic_medication(row, ctx) | _about(row))
     for row in imported:
         if row.resource_type in IMPORTED_MEDICATION_TYPES:
@@ -178,15 +180,15 @@ def _clinic_medication(row: StoredResource, ctx: MappingContext) -> JsonObject:
 def _allergies(
     ours: Sequence[StoredResource],
     imported: Sequence[StoredResource],
-    review_id: str | None,
+    review_key: str | None,
     ctx: MappingContext,
 ) -> tuple[list[JsonValue], bool]:
     """The allergies listed, and whether "no known allergies" stands (nothing listed)."""
     reviewed: list[StoredResource] = []
     none_known = False
-    if review_id is not None:
-        system = refs.allergy(ctx, review_id, refs.NO_KNOWN_ALLERGY).system
-        parts = _parts(ours, "AllergyIntolerance", system, review_id)
+    if review_key is not None:
+        system = refs.allergy(ctx, review_key, refs.NO_KNOWN_ALLERGY).system
+        parts = _parts(ours, "AllergyIntolerance", system, review_key)
         reviewed = by_position(parts)
         statements = [r for part, r in parts if part == refs.NO_KNOWN_ALLERGY]
         none_known = any(r.source == CLINIC for r in statements)

@@ -317,7 +317,7 @@ class PushWorker:
                         tenant=entry.tenant,
                         actor=self.owner,
                         action=f"push-{state}",
-                        object=f"outbox/{entry.id}",
+                        object=box.public_name(conn, entry.id),
                         count=len(entry.resource_keys),
                         outcome=type(exc).__name__,
                     )

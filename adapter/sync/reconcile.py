@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, Select, or_, select
 
 from adapter.errors import EhrBadResponse, EhrNotFound
 from adapter.fhir.client import FhirClient
+from adapter.store.ehr_provenance import LINEAGE_SYSTEM
 from adapter.store.schema import DONE, outbox, resources
 from adapter.sync.compare import Difference, Ours, Scope, Tally, compare
 from adapter.sync.payload import as_ehr_would_hold, ehr_references, load
@@ -154,10 +155,12 @@ def _compared(
 
 def _current_or_known(tenant: str) -> Select[str, str]:
     """Our resources worth comparing: the current ones, and tombstones the EHR knows of (a
-    deletion not sent yet, or one the pull took from the EHR)."""
+    deletion not sent yet, or one the pull took from the EHR). The pull's own Provenances
+    are ours alone, never sent: nothing to compare."""
     return select(resources.c.resource_type, resources.c.logical_id).where(
         resources.c.tenant == tenant,
         or_(resources.c.deleted.is_(False), resources.c.ehr_id.is_not(None)),
+        resources.c.identifier_system != LINEAGE_SYSTEM,
     )
 
 

@@ -3,7 +3,9 @@
 Every function raises `mappings.errors.ContractViolation` listing every problem found,
 never a pydantic error. JSON that the standard library would quietly accept but the
 contract does not (duplicate keys, `NaN`/`Infinity`, unpaired surrogates) is reported with
-the path of the offending key or value.
+the path of the offending key or value. So is a string (a value or a key) holding a control
+character that FHIR strings do not allow (U+0000-U+001F but tab, line feed and carriage
+return): a breach of the contract, not of JSON, so its violation is not `MalformedJson`.
 
 No clock here: pass `today` to check that the birth date is not in the future (skipped
 when None). Per-record submissions name providers the document does not carry: pass
@@ -13,6 +15,7 @@ when None). Per-record submissions name providers the document does not carry: p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from datetime import date
 from typing import TypeVar
@@ -92,16 +95,20 @@ def _parse_record(model: type[Model], data: JsonInput, known: Collection[str] | 
 def _validate(
     model: type[Model], document: object, problems: list[FieldError], context: dict[str, object]
 ) -> Model:
+    texts = control_character_issues(document)
+    reported = problems + texts
     try:
         result = model.model_validate(document, context=context)
     except ValidationError as exc:
-        seen = {p.path for p in problems}
+        seen = {p.path for p in reported}
         found = [e for e in field_errors(exc) if e.path not in seen]
         if problems:
-            raise ContractViolation(problems + found) from MalformedJson()
-        raise ContractViolation(problems + found) from exc
+            raise ContractViolation(reported + found) from MalformedJson()
+        raise ContractViolation(reported + found) from exc
     if problems:
-        raise ContractViolation(problems) from MalformedJson()
+        raise ContractViolation(reported) from MalformedJson()
+    if texts:
+        raise ContractViolation(texts)
     return result
 
 
@@ -211,6 +218,42 @@ def _inspect(value: object, path: Path, problems: list[FieldError]) -> None:
 
 
 _SURROGATE = "contains an unpaired surrogate escape (\\ud800-\\udfff), not valid Unicode"
+
+# C0 control characters FHIR strings may not hold (R4 `string`: none below U+0020 but
+# tab, line feed and carriage return); NUL is never allowed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def control_character_issues(document: object) -> list[FieldError]:
+    """A problem for every string (value or object key) in `document` holding a control
+    character FHIR does not allow, at the path of the value (of the key's object)."""
+    found: list[FieldError] = []
+    _controls(document, [], found)
+    return found
+
+
+def _controls(value: object, path: Path, found: list[FieldError]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _CONTROL.search(key):
+                found.append(FieldError(json_path(path), _control_message("a key", key)))
+            _controls(item, [*path, key], found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _controls(item, [*path, index], found)
+    elif isinstance(value, str) and _CONTROL.search(value):
+        found.append(FieldError(json_path(path), _control_message("the text", value)))
+
+
+def _control_message(what: str, text: str) -> str:
+    # The code point and its position, never the text: it may be clinical content.
+    match = _CONTROL.search(text)
+    assert match is not None
+    return (
+        f"{what} holds the control character U+{ord(match.group()):04X} (at position "
+        f"{match.start()}); FHIR strings allow no control character but tab, line feed "
+        "and carriage return"
+    )
 
 
 def _is_unicode(text: str) -> bool:

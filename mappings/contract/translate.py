@@ -8,6 +8,7 @@ with paths such as `vitals[1].diastolic` and messages such as "must be one of: m
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 
@@ -79,7 +80,14 @@ def json_path(loc: Sequence[int | str]) -> str:
 
 
 def _quote(key: str) -> str:
-    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # JSON's own escaping: a key holding a control character cannot break a report's line
+    # (nor one holding an unpaired surrogate make it unprintable).
+    quoted = json.dumps(key, ensure_ascii=False)
+    try:
+        quoted.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(key)
+    return quoted
 
 
 def join(path: str, sub: str) -> str:

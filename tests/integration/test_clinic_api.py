@@ -70,13 +70,15 @@ def service(
 ) -> Iterator[Service]:
     """The service as deployed: one process, or ADAPTER_WEB_WORKERS=2 (the parent migrates
     and pushes; two web processes serve)."""
-    ctx = MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
+    base = f"https://fhir.it-{uuid.uuid4().hex[:10]}.example"
+    # The clinic's identifiers live in its own namespace under the base (the default).
+    ctx = MappingContext(namespace=f"{base}/it-clinic", tenant="it-clinic")
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "it-clinic", "scopes": ["clinic/*.*"]}]))
     settings = {
         "ADAPTER_DATABASE_URL": f"sqlite:///{tmp_path / 'adapter.db'}",
         "ADAPTER_EHR_BASE_URL": fhir_base_url,
-        "ADAPTER_NAMESPACE": ctx.namespace,
+        "ADAPTER_NAMESPACE": base,
         "ADAPTER_API_KEYS_FILE": str(keys),
         "ADAPTER_LOG_LEVEL": "DEBUG",
         "ADAPTER_WEB_WORKERS": str(request.param),

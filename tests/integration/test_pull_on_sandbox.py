@@ -35,7 +35,8 @@ from adapter.sync.patient_view import patient_view
 from adapter.sync.pull import Puller, PullOptions
 from adapter.sync.push import Backoff, PushWorker
 from adapter.sync.reconcile import plan, reconcile_tenant
-from mappings.context import MappingContext
+from mappings.builders import security_labels
+from mappings.context import MappingContext, SecurityLabels
 from mappings.contract import EncounterSubmission
 from mappings.people import unmap_patient
 from tests.integration.support import FHIR_JSON, ehr_heart_rates, encounter
@@ -211,7 +212,7 @@ def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
     content = orjson.loads(imported.content)
     assert content["subject"]["reference"] == f"Patient/{patient.logical_id}"
     assert content["id"] == imported.logical_id
-    assert "meta" not in content
+    assert content["meta"] == {"security": security_labels(SecurityLabels())}  # ours, added
     assert [v.source for v in _versions(store, imported.pk)] == ["ehr"]
 
     with store.connect() as conn:

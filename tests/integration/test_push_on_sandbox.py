@@ -422,11 +422,13 @@ def test_push_dry_run__changed_reading__shows_field_difference_and_sends_nothing
     assert main(["push", "--dry-run"]) == 0
     out = capsys.readouterr().out
     before, after = number(vitals[1].heart_rate.value), number(faster.value)
-    heart_rate = out[out.index(f"Observation/{_key_of(ctx, vitals[1].vitals_id)}") :]
+    key = _key_of(ctx, sub.encounter_id, vitals[1].vitals_id)
+    heart_rate = out[out.index(f"Observation/{key}") :]
     assert f"~ valueQuantity.value: {before} -> {after}" in heart_rate
     assert "reference" not in heart_rate.split("---")[0]  # same EHR ids on both sides
     assert _states(create_store_engine(database)) == {box.DONE: 1, box.PENDING: 1}
 
 
-def _key_of(ctx: MappingContext, vitals_id: str) -> str:
-    return identity(ctx, "Observation", "vitals", vitals_id, "heart-rate").id
+def _key_of(ctx: MappingContext, encounter_id: str, vitals_id: str) -> str:
+    # Record ids are scoped by their encounter.
+    return identity(ctx, "Observation", "vitals", encounter_id, vitals_id, "heart-rate").id

@@ -114,7 +114,8 @@ def _patient_id(setup: Setup, sub: EncounterSubmission) -> str:
 
 def _heart_rate_id(setup: Setup, sub: EncounterSubmission, reading: int = 1) -> str:
     vitals_id = (sub.vitals or [])[reading].vitals_id
-    return identity(setup.ctx, "Observation", "vitals", vitals_id, "heart-rate").id
+    key = f"{sub.encounter_id}~{vitals_id}"  # record ids are scoped by their encounter
+    return identity(setup.ctx, "Observation", "vitals", key, "heart-rate").id
 
 
 def _cited_by_provenance_only(setup: Setup, resource_type: str) -> str:
@@ -241,7 +242,8 @@ def test_reconcile__clinic_changes_not_pushed_yet__not_yet_sent(
     reading = found[_heart_rate_id(setup, sub)]
     assert reading["paths"] == ["valueQuantity.value"]
     assert reading["ehr_id"] == _ehr_id(setup, "Observation", reading["our_id"])
-    late = identity(setup.ctx, "Observation", "vitals", added.vitals_id, "heart-rate").id
+    key = f"{sub.encounter_id}~{added.vitals_id}"
+    late = identity(setup.ctx, "Observation", "vitals", key, "heart-rate").id
     assert found[late]["ehr_id"] is None
     removed = found[_heart_rate_id(setup, sub, reading=len(vitals) - 1)]
     assert removed["ehr_id"] == _ehr_id(setup, "Observation", removed["our_id"])

@@ -27,7 +27,8 @@ What the generated documents honour (the cross-field rules of the contract):
   `reviewed_by` name a provider of the encounter (or are absent); record ids are unique
   within an encounter;
 - indications with code `other` and adverse events of type `other` carry `text`;
-- names and free text are arbitrary Unicode (no surrogates), never empty or blank;
+- names and free text are arbitrary Unicode (no surrogates, no C0 control character but
+  tab, line feed and carriage return), never empty or blank;
 - optional fields are independently present or absent; birth dates are before 2026-01-01
   (pass `today=` a later date, or None, when parsing).
 """
@@ -96,8 +97,14 @@ def _document(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Doc]:
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 ids = st.text(alphabet=ID_ALPHABET, min_size=1, max_size=64)
 rxnorms = st.integers(1, 9_999_999_999).map(str)
+# FHIR strings allow no C0 control character but tab, line feed and carriage return.
+FORBIDDEN_CONTROLS = "".join(chr(c) for c in range(0x20) if chr(c) not in "\t\n\r")
 texts = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=["Cs"], exclude_characters=FORBIDDEN_CONTROLS
+    ),
+    min_size=1,
+    max_size=40,
 ).map(lambda s: s if s.strip() else f"x{s}")
 bools = st.booleans()
 emails = st.builds(

@@ -120,9 +120,11 @@ def test_map_infusion__typical__resources_in_order_with_shared_identities() -> N
         "AdverseEvent",
         "AdverseEvent",
     ]
-    assert resources[0]["id"] == identity.infusion_procedure(CTX, "INF-55031").id
-    assert resources[1]["id"] == identity.infusion_request(CTX, "INF-55031").id
-    assert resources[2]["id"] == identity.infusion_administration(CTX, "INF-55031").id
+    key = "ENC-2026-1120-001~INF-55031"
+    assert resources[0]["identifier"][0]["value"] == key
+    assert resources[0]["id"] == identity.infusion_procedure(CTX, key).id
+    assert resources[1]["id"] == identity.infusion_request(CTX, key).id
+    assert resources[2]["id"] == identity.infusion_administration(CTX, key).id
     assert all(r["meta"]["security"][0]["code"] == "R" for r in resources)
 
 
@@ -191,8 +193,8 @@ def test_map_infusion__completed__administration_carries_dose_and_links() -> Non
     resources = _map(_record(administered_by="PRV-1", monitored_by="PRV-2"))
     given = _ketamine(resources)
     assert given["status"] == "completed"
-    assert given["partOf"] == [identity.infusion_procedure(CTX, "INF-1").ref()]
-    assert given["request"] == identity.infusion_request(CTX, "INF-1").ref()
+    assert given["partOf"] == [identity.infusion_procedure(CTX, "ENC-1~INF-1").ref()]
+    assert given["request"] == identity.infusion_request(CTX, "ENC-1~INF-1").ref()
     assert given["context"] == identity.encounter(CTX, "ENC-1").ref()
     assert given["subject"] == identity.patient(CTX, "MRN-1").ref()
     assert given["effectivePeriod"]["end"] == "2026-11-20T09:52:00-05:00"
@@ -279,7 +281,7 @@ def test_map_infusion__not_done_adverse_event__suspect_is_the_procedure() -> Non
     )
     adverse = _one(_map(record), "AdverseEvent")
     suspect = adverse["suspectEntity"][0]["instance"]
-    assert suspect == identity.infusion_procedure(CTX, "INF-1").ref()
+    assert suspect == identity.infusion_procedure(CTX, "ENC-1~INF-1").ref()
 
 
 # ---------------------------------------------------------------- adjuncts
@@ -342,7 +344,7 @@ def test_map_adjunct__each_route__snomed_route_and_round_trip(route: str, snomed
     assert _codes(given["dosage"]["route"]) == [snomed]
     assert given["dosage"]["dose"]["value"] == 2.5
     assert given["effectiveDateTime"] == "2026-11-20T09:30:00Z"
-    assert given["partOf"] == [identity.infusion_procedure(CTX, "INF-1").ref()]
+    assert given["partOf"] == [identity.infusion_procedure(CTX, "ENC-1~INF-1").ref()]
     _round_trip(record)
 
 
@@ -354,9 +356,9 @@ def test_map_adjuncts__several__identified_by_position_and_kept_in_order() -> No
     record = _record(adjunct_medications=adjuncts)
     resources = _map(record)
     assert [a["identifier"][0]["value"] for a in _adjuncts(resources)] == [
-        "INF-1~1",
-        "INF-1~2",
-        "INF-1~3",
+        "ENC-1~INF-1~1",
+        "ENC-1~INF-1~2",
+        "ENC-1~INF-1~3",
     ]
     assert unmap_infusion(list(reversed(resources)), SCOPE, CTX) == record
 
@@ -425,7 +427,7 @@ def test_map_adverse_event__typical_nausea__dated_treated_suspect_ketamine() -> 
     nausea = [r for r in _map(record, scope) if r["resourceType"] == "AdverseEvent"][0]
     assert nausea["identifier"] == {
         "system": "https://fhir.test-clinic.example/sid/infusion-adverse-event",
-        "value": "INF-55031~1",
+        "value": "ENC-2026-1120-001~INF-55031~1",
     }
     assert nausea["date"] == "2026-11-20T09:22:00-05:00"
     assert nausea["encounter"] == identity.encounter(CTX, "ENC-2026-1120-001").ref()
@@ -433,7 +435,7 @@ def test_map_adverse_event__typical_nausea__dated_treated_suspect_ketamine() -> 
         {"url": CTX.extension_url("adverse-event-treatment"), "valueString": "ondansetron 4 mg IV"}
     ]
     suspect = nausea["suspectEntity"][0]["instance"]
-    assert suspect == identity.infusion_administration(CTX, "INF-55031").ref()
+    assert suspect == identity.infusion_administration(CTX, "ENC-2026-1120-001~INF-55031").ref()
 
 
 # ---------------------------------------------------------------- lists, notes, scope

@@ -65,7 +65,7 @@ def _of(resources: list[Res], resource_type: str) -> list[Res]:
 
 
 def _one(resources: list[Res], resource_type: str, part: str) -> Res:
-    value = f"SCR-1~{part}"
+    value = f"ENC-1~SCR-1~{part}"
     found = [r for r in _of(resources, resource_type) if _identifier(r)["value"] == value]
     assert len(found) == 1, f"{resource_type} {part}: {len(found)} found"
     return found[0]
@@ -81,7 +81,7 @@ def _codes(concept: Res) -> list[str]:
 
 
 def _parts(resources: list[Res], resource_type: str) -> list[str]:
-    return [_identifier(r)["value"].split("~")[1] for r in _of(resources, resource_type)]
+    return [_identifier(r)["value"].split("~")[-1] for r in _of(resources, resource_type)]
 
 
 def _answers(res: Res) -> dict[str, Res]:
@@ -122,7 +122,7 @@ def test_map_intake__typical__totals_risk_fasting_and_suicide_flag() -> None:
     sub = load_example("typical-ketamine-infusion")
     assert sub.intake_screening is not None
     resources = map_intake(sub.intake_screening, scope_of(sub), CTX)
-    values = {_identifier(o)["value"].split("~")[1]: o for o in _of(resources, "Observation")}
+    values = {_identifier(o)["value"].split("~")[-1]: o for o in _of(resources, "Observation")}
     assert values["phq9-total"]["valueInteger"] == 16
     assert values["gad7-total"]["valueInteger"] == 10
     assert _codes(values["cssrs-risk"]["valueCodeableConcept"])[0] == "LA9194-7"
@@ -156,7 +156,7 @@ def test_map_intake__each_instrument__one_completed_response_with_its_questionna
     assert res["authored"] == "2026-11-20T08:00:00-05:00"
     assert res["identifier"] == {
         "system": "https://fhir.test-clinic.example/sid/intake",
-        "value": f"SCR-1~{part}",
+        "value": f"ENC-1~SCR-1~{part}",
     }
 
 
@@ -228,7 +228,7 @@ def test_map_intake__phq9_total__severity_band_as_interpretation(total: int, ban
     assert _codes(res["interpretation"][0]) == [f"phq9-severity-{band}"]
     assert res["category"][0]["coding"][0]["code"] == "survey"
     assert res["derivedFrom"] == [
-        identity.identity(CTX, "QuestionnaireResponse", "intake", "SCR-1", "phq9").ref()
+        identity.identity(CTX, "QuestionnaireResponse", "intake", "ENC-1~SCR-1", "phq9").ref()
     ]
 
 
@@ -374,7 +374,7 @@ def test_map_intake__contraindication_with_planned_infusion__detected_issue(key:
     assert issue["severity"] == "high"
     assert issue["patient"] == identity.patient(CTX, "MRN-1").ref()
     assert INFUSION is not None
-    request = identity.infusion_request(CTX, INFUSION.procedure_id).ref()
+    request = identity.infusion_request(CTX, f"ENC-1~{INFUSION.procedure_id}").ref()
     assert request in issue["implicated"]
     finding_type = "AllergyIntolerance" if key == "prior_ketamine_adverse_reaction" else "Condition"
     assert _one(resources, finding_type, key)["id"] in issue["implicated"][0]["reference"]

@@ -279,7 +279,7 @@ def test_statement__r4_elements__category_subject_context_asserted_source_derive
     assert "encounter" not in statement
     assert statement["dateAsserted"] == "2026-11-20T08:50:00-05:00"
     assert statement["informationSource"]["reference"].startswith("Practitioner/")
-    assert statement["derivedFrom"] == [refs.review(CTX, "MR-1").ref()]
+    assert statement["derivedFrom"] == [refs.review(CTX, "ENC-1~MR-1").ref()]
 
 
 def test_statement__dose_frequency_note__kept_apart() -> None:
@@ -315,7 +315,7 @@ def test_statements__order_of_the_list__kept_by_position() -> None:
     record = _review(medications=[{"name": n, "status": "active"} for n in names])
     resources = _map(record)
     values = [r["identifier"][0]["value"] for r in _of_type(resources, "MedicationStatement")]
-    assert values == ["MR-1~1", "MR-1~2", "MR-1~3", "MR-1~4"]
+    assert values == ["ENC-1~MR-1~1", "ENC-1~MR-1~2", "ENC-1~MR-1~3", "ENC-1~MR-1~4"]
     back = unmap_medication_review(list(reversed(resources)), SCOPE, CTX)
     assert back is not None
     assert [m.name for m in back.medications] == names
@@ -478,7 +478,7 @@ def test_interaction__drug_of_class__drug_interaction_alert_with_4b_severity(
     assert issue["patient"] == identity.patient(CTX, "MRN-1").ref()
     assert issue["identifiedDateTime"] == "2026-11-20T08:50:00-05:00"
     assert name in issue["detail"]
-    assert issue["identifier"][0]["value"] == f"MR-1~{interaction_class}"
+    assert issue["identifier"][0]["value"] == f"ENC-1~MR-1~{interaction_class}"
 
 
 def test_interaction_classes__every_class_has_an_example_and_alert_rows() -> None:
@@ -505,9 +505,9 @@ def test_interaction__session_started__implicates_statements_and_ketamine_admini
     ]
     issue = _one(_map(_review(medications=meds)), "DetectedIssue")
     assert issue["implicated"] == [
-        refs.statement(CTX, "MR-1", 1).ref(),
-        refs.statement(CTX, "MR-1", 3).ref(),
-        identity.infusion_administration(CTX, "INF-1").ref(),
+        refs.statement(CTX, "ENC-1~MR-1", 1).ref(),
+        refs.statement(CTX, "ENC-1~MR-1", 3).ref(),
+        identity.infusion_administration(CTX, "ENC-1~INF-1").ref(),
     ]
     assert issue["detail"].endswith("Implicated: lorazepam, clonazepam.")
 
@@ -518,7 +518,7 @@ def test_interaction__session_never_started__implicates_the_ketamine_order() -> 
         _map(_review(medications=[{"name": "phenelzine", "status": "active"}]), scope),
         "DetectedIssue",
     )
-    assert issue["implicated"][-1] == identity.infusion_request(CTX, "INF-2").ref()
+    assert issue["implicated"][-1] == identity.infusion_request(CTX, "ENC-1~INF-2").ref()
 
 
 def test_interaction__per_record_review_without_infusion__statements_only() -> None:
@@ -526,7 +526,7 @@ def test_interaction__per_record_review_without_infusion__statements_only() -> N
         _map(_review(medications=[{"name": "tramadol", "status": "active"}]), PER_RECORD),
         "DetectedIssue",
     )
-    assert issue["implicated"] == [refs.statement(CTX, "MR-1", 1).ref()]
+    assert issue["implicated"] == [refs.statement(CTX, "ENC-1~MR-1", 1).ref()]
 
 
 def test_interaction__author_is_the_adapter_device() -> None:
@@ -559,7 +559,7 @@ def test_interaction__no_class_drugs__no_issue() -> None:
 def test_interaction__several_classes__one_issue_each_in_table_order() -> None:
     meds = [{"name": n, "status": "active"} for n in ("sertraline", "morphine", "lorazepam")]
     issues = _of_type(_map(_review(medications=meds)), "DetectedIssue")
-    classes = [i["identifier"][0]["value"].split("~")[1] for i in issues]
+    classes = [i["identifier"][0]["value"].split("~")[-1] for i in issues]
     assert classes == ["cns-depressants", "opioids", "ssri-snri"]
 
 

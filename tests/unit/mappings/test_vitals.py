@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -75,8 +76,8 @@ def _bp(systolic: float, diastolic: float) -> dict[str, Any]:
     }
 
 
-def _find(resources: list[Res], vitals_id: str, part: str) -> Res:
-    value = vitals_identity(CTX, vitals_id, part).value
+def _find(resources: list[Res], vitals_id: str, part: str, scope: EncounterScope = SCOPE) -> Res:
+    value = vitals_identity(CTX, scope.key(CTX, identity.VITALS, vitals_id), part).value
     return next(r for r in resources if r["identifier"][0]["value"] == value)
 
 
@@ -204,13 +205,32 @@ def test_map_vitals__generated_records__models_accept_and_round_trip(
 # ---- codes, units, identity ---------------------------------------------------------------
 
 
-def test_map_vitals__identifier__vitals_system_with_id_and_measure() -> None:
+def test_map_vitals__identifier__vitals_system_with_encounter_id_and_measure() -> None:
     res = _map([_reading("VS-1", heart_rate={"value": 70, "unit": "/min"})])
+    system = "https://fhir.test-clinic.example/sid/vitals"
     assert [r["identifier"] for r in res] == [
-        [{"system": "https://fhir.test-clinic.example/sid/vitals", "value": "VS-1~panel"}],
-        [{"system": "https://fhir.test-clinic.example/sid/vitals", "value": "VS-1~heart-rate"}],
+        [{"system": system, "value": "ENC-1~VS-1~panel"}],
+        [{"system": system, "value": "ENC-1~VS-1~heart-rate"}],
     ]
-    assert res[1]["id"] == identity.identity(CTX, "Observation", "vitals", "VS-1", "heart-rate").id
+    expected = identity.identity(CTX, "Observation", "vitals", "ENC-1", "VS-1", "heart-rate")
+    assert res[1]["id"] == expected.id
+
+
+def test_map_vitals__same_vitals_id_in_two_encounters__two_readings() -> None:
+    reading = _reading("VS-1", heart_rate={"value": 70, "unit": "/min"})
+    first = _map([reading], EncounterScope("ENC-1", "MRN-1"), CTX)
+    second = _map([reading], EncounterScope("ENC-2", "MRN-1"), CTX)
+    assert not {r["id"] for r in first} & {r["id"] for r in second}
+
+
+def test_map_vitals__reading_stored_before_scoped_ids__keeps_its_old_identifier() -> None:
+    legacy = replace(CTX, legacy_records=frozenset({("vitals_id", "ENC-1", "VS-1")}))
+    reading = _reading("VS-1", heart_rate={"value": 70, "unit": "/min"})
+    res = _map([reading], SCOPE, legacy)
+    assert [r["identifier"][0]["value"] for r in res] == ["VS-1~panel", "VS-1~heart-rate"]
+    assert unmap_vitals(res, SCOPE, legacy) == [reading]
+    elsewhere = _map([reading], EncounterScope("ENC-2", "MRN-1"), legacy)
+    assert elsewhere[0]["identifier"][0]["value"] == "ENC-2~VS-1~panel"
 
 
 @pytest.mark.parametrize(
@@ -305,7 +325,7 @@ def test_map_vitals__each_phase__clinic_coded_on_every_observation(phase: str, c
 
 def test_map_vitals__intra_infusion_reading__part_of_the_ketamine_administration() -> None:
     reading = _reading(phase="intra_infusion", heart_rate={"value": 70, "unit": "/min"})
-    administration = identity.infusion_administration(CTX, "INF-1")
+    administration = identity.infusion_administration(CTX, "ENC-1~INF-1")
     for res in _map([reading]):
         assert res["partOf"] == [{"reference": f"MedicationAdministration/{administration.id}"}]
 
@@ -431,7 +451,7 @@ def test_map_vitals__several_baseline_readings__earliest_is_the_baseline() -> No
 
 def test_map_vitals__stopped_example_surge__is_critical_high() -> None:
     records, scope = _example("stopped-infusion")
-    bp = _find(_map(records, scope, CTX), "VS-11", "blood-pressure")
+    bp = _find(_map(records, scope, CTX), "VS-11", "blood-pressure", scope)
     assert _verdict(bp) == "HH"
 
 

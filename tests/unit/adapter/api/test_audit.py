@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,14 +217,16 @@ def test_admin__paging_with_next_links(audited: TestClient) -> None:
     for _ in range(5):
         audited.get("/fhir/Patient/x", headers=bearer(FHIR_READER_A))
     audited.app.state.audit_writer.flush()  # type: ignore[attr-defined]
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
     url: str | None = "/admin/AuditEvent?_count=2&outcome=4"
     while url:
         bundle = audited.get(url, headers=bearer(ADMIN_A)).json()
-        seen += [entry["resource"]["id"] for entry in bundle["entry"]]
+        seen += [(e["resource"]["recorded"], e["resource"]["id"]) for e in bundle["entry"]]
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
-    assert len(seen) == 5
-    assert seen == sorted(seen, key=int, reverse=True)
+    assert len(seen) == len(set(seen)) == 5
+    assert seen == sorted(seen, reverse=True)  # newest first
+    # Ids and cursors are opaque: 32 random hex digits, no row number to count by.
+    assert all(re.fullmatch("[0-9a-f]{32}", event_id) for _, event_id in seen)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from tests.unit.mappings.fhircheck import EXAMPLE_NAMES
 
 def _mapped(app: FastAPI, document: dict[str, Any]) -> dict[str, bytes]:
     """What the adapter makes of `document` for tenant clinic-a: reference -> JSON."""
-    ctx = replace(mapping_context(app.state.settings), tenant="clinic-a")
+    ctx = mapping_context(app.state.settings, "clinic-a")
     out: dict[str, bytes] = {}
     for res in map_submission(parse_submission(json.dumps(document).encode()), ctx):
         ident = resource_identity(res, ctx)

@@ -19,11 +19,15 @@ def test_token__round_trip__same_cursor() -> None:
     assert TOKENS.decode(TOKENS.encode(CURSOR), QUERY) == CURSOR
 
 
-def test_token__holds_no_tenant_and_is_url_safe() -> None:
+def test_token__url_safe_and_opaque__no_store_number_readable() -> None:
     token = TOKENS.encode(CURSOR)
-    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
-    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert payload == [QUERY, 120, CURSOR.snapshot_at, CURSOR.sort, 17, True]
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    # The primary keys count every tenant's resources: not in the token as text or JSON.
+    assert b"120" not in raw
+    assert b"2026" not in raw
+    assert QUERY.encode() not in raw
+    assert TOKENS.encode(CURSOR) != token  # a fresh key per token: equal cursors look apart
 
 
 def test_query_digest__order_and_paging_parameters_do_not_matter() -> None:
@@ -32,22 +36,29 @@ def test_query_digest__order_and_paging_parameters_do_not_matter() -> None:
     assert query_digest([("code", "8867-5"), ("_count", "5")]) != QUERY
 
 
-def _forged_payload(token: str) -> str:
-    body, mac = token.split(".")
-    fields = json.loads(base64.urlsafe_b64decode(body + "=="))
-    fields[4] = 1  # jump to another row
-    forged = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
-    return f"{forged}.{mac}"
+def _flipped(token: str, position: int) -> str:
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[position] ^= 1
+    return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+
+
+def _unsealed(token: str) -> str:
+    """A token in the older, only signed form: readable JSON."""
+    fields = [QUERY, 1, CURSOR.snapshot_at, CURSOR.sort, 1, True]
+    body = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    return f"{body}.{token[:43]}"
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
-        _forged_payload,
-        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
-        lambda t: t.split(".")[0],
+        lambda t: _flipped(t, 3),  # its salt: another key
+        lambda t: _flipped(t, 40),  # its sealed body
+        lambda t: t[:-4],
+        lambda t: t[:20],
         lambda t: "",
-        lambda t: "!!!." + t.split(".")[1],
+        lambda t: "!!!" + t,
+        _unsealed,
         lambda t: PagingTokens(b"other-secret").encode(CURSOR),
     ],
 )

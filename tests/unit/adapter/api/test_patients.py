@@ -22,7 +22,7 @@ from adapter.runtime import mapping_context
 from adapter.store.schema import audit, resources
 from mappings import identity
 from mappings import medication_review_refs as refs
-from mappings.context import MappingContext
+from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.contract import MedicationRecord
 from tests.unit.adapter.api.conftest import (
     SENTINELS,
@@ -39,8 +39,11 @@ from tests.unit.adapter.api.pulled import deleted, edited, imported
 VIEWER_A = "viewer-of-clinic-a-0123456789abcdef"
 NO_SCOPE_A = "submissions-of-clinic-a-0123456789abcdef"
 VIEWER_B = "wildcard-of-clinic-b-0123456789abcdef"
-CTX = MappingContext()
+# What the service maps clinic-a's documents with (per-tenant namespaces, the default).
+CTX = MappingContext(namespace=f"{DEFAULT_NAMESPACE}/clinic-a", tenant="clinic-a")
 MRN = "MRN-004211"
+# The typical example's review, named by its record key (`<encounter_id>~<review_id>`).
+REVIEW_KEY = "ENC-2026-1120-001~MR-3301"
 NO_KNOWN_ALLERGIES_MRN = "MRN-009876"
 AT = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
 ITEM_KEYS = ("source", "updated_at", "fhir", "fhir_status")
@@ -99,7 +102,7 @@ def _patient_ref(mrn: str = MRN, ctx: MappingContext = CTX) -> str:
 
 
 def _statement_ref(position: int) -> str:
-    return refs.statement(CTX, "MR-3301", position).reference
+    return refs.statement(CTX, REVIEW_KEY, position).reference
 
 
 def test_clinic_only__contract_fields__each_from_the_clinic(
@@ -127,7 +130,7 @@ def test_clinic_only__contract_fields__each_from_the_clinic(
     review = body["medication_review"]
     assert review["review_id"] == "MR-3301"
     assert review["reviewed_at"] == sent["medication_review"]["reviewed_at"]
-    assert review["fhir"] == refs.review(CTX, "MR-3301").reference
+    assert review["fhir"] == refs.review(CTX, REVIEW_KEY).reference
     # The infusion's order is a MedicationRequest of this patient, but no list item.
     with app.state.engine.connect() as conn:
         types = conn.execute(
@@ -320,7 +323,7 @@ def test_tombstones__never_shown(app: FastAPI, client: TestClient) -> None:
     statement = imported(engine, "clinic-a", MRN, _ehr_statement(), "ms-1", AT)
     deleted(engine, "clinic-a", statement, AT)
     deleted(engine, "clinic-a", _statement_ref(2), AT)
-    penicillin = refs.allergy(CTX, "MR-3301", "1").reference
+    penicillin = refs.allergy(CTX, REVIEW_KEY, "1").reference
     deleted(engine, "clinic-a", penicillin, AT)
     body = _view(client)
     assert [m["fhir"] for m in body["medications"]] == [_statement_ref(1)]
@@ -453,7 +456,8 @@ def test_on_postgresql__ehr_edit_and_import_shown(tmp_path: Path, postgres_url: 
         def new_phone(content: dict[str, Any]) -> None:
             content["telecom"] = [{"system": "phone", "value": "+1-555-010-9999"}]
 
-        edited(app.state.engine, tenants[0], _patient_ref(), new_phone, AT)
+        own = MappingContext(namespace=f"{DEFAULT_NAMESPACE}/{tenants[0]}", tenant=tenants[0])
+        edited(app.state.engine, tenants[0], _patient_ref(ctx=own), new_phone, AT)
         allergy = imported(app.state.engine, tenants[0], MRN, _ehr_allergy("latex"), "ai-1", AT)
         body = _view(client)
         other = client.get(f"/clinic/patients/{MRN}", headers=bearer(VIEWER_B))

@@ -91,6 +91,9 @@ def _operations() -> list[Any]:
 OPERATIONS = _operations()
 
 
+SUBMISSION_IDS: list[str] = []  # the receipts' ids, filled by the base_url fixture
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder: Path = tmp_path_factory.mktemp("schemathesis")
@@ -107,6 +110,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 timeout=60,
             )
             assert sent.status_code == 201, sent.text
+            SUBMISSION_IDS.append(sent.json()["submission_id"])
         yield url
 
 
@@ -221,7 +225,7 @@ def test_stored_patient_and_submission__answers_conform(base_url: str) -> None:
     patient = SCHEMA["/clinic/patients/{mrn}"]["GET"].Case(path_parameters={"mrn": mrn})
     assert patient.call_and_validate(base_url=base_url, headers=bearer(KEY)).status_code == 200
     status = SCHEMA["/clinic/submissions/{submission_id}"]["GET"].Case(
-        path_parameters={"submission_id": "1"}
+        path_parameters={"submission_id": SUBMISSION_IDS[0]}
     )
     assert status.call_and_validate(base_url=base_url, headers=bearer(KEY)).status_code == 200
 

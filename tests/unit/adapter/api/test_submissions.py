@@ -86,12 +86,13 @@ def test_status__done__pushed_with_the_ehr_references(app: FastAPI, client: Test
     encounter = next(ref for ref in receipt["created"] if ref.startswith("Encounter/"))
     _set_outbox(app, outbox_id, state="done", attempts=1)
     with write_transaction(app.state.engine) as conn:
+        number = conn.execute(select(outbox.c.submission_id)).scalar_one()
         delivery = conn.execute(
             insert(deliveries)
             .values(
                 tenant="clinic-a",
                 outbox_id=outbox_id,
-                submission_id=receipt["submission_id"],
+                submission_id=number,
                 at=NOW,
                 provenance="{}",
             )

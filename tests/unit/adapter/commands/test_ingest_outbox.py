@@ -51,6 +51,22 @@ def test_ingest__invalid_file__reported_by_field_and_others_still_accepted(
     assert "2 new, 0 changed, 0 unchanged, 1 invalid" in err
 
 
+def test_ingest__ids_the_rules_refuse__one_line_per_id_exit_1_nothing_changed(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest", str(store / "typical-ketamine-infusion.json")]) == 0
+    moved = json.loads((store / "typical-ketamine-infusion.json").read_text())
+    moved["patient"]["mrn"] = "MRN-SOMEONE-ELSE"
+    (store / "moved.json").write_text(json.dumps(moved))
+    capsys.readouterr()
+    assert main(["ingest", str(store / "moved.json")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"{store / 'moved.json'}: encounter_id: encounter ENC-2026-1120-001")
+    assert err[1] == "ingest: 1 files: 0 new, 0 changed, 0 unchanged, 0 invalid, 1 refused"
+    assert main(["outbox"]) == 0
+    assert capsys.readouterr().out == "pending\t1\n"  # the first document's work only
+
+
 def test_outbox__dead_letter__listed_shown_and_replayed(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

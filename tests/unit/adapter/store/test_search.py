@@ -15,7 +15,7 @@ from adapter.store.history import history_page, history_total
 from adapter.store.migrate import alembic_config, upgrade
 from adapter.store.schema import resources, search_index
 from adapter.store.search import Found, Position, SearchQuery, take_snapshot
-from mappings.context import MappingContext
+from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 def _ingest(engine: Engine, tenant: str, name: str, at: datetime = T0) -> list[str]:
     document = (EXAMPLES_DIR / f"{name}.json").read_bytes()
-    ctx = MappingContext(tenant=tenant)
+    ctx = MappingContext(namespace=f"{DEFAULT_NAMESPACE}/{tenant}", tenant=tenant)
     created: list[str] = ingest_encounter(engine, document, ctx, clock=lambda: at).result.created
     return created
 
@@ -80,7 +80,7 @@ def test_search__keyset_pages_by_date__every_row_once(engine: Engine, tenant: st
 
 def test_index__rewritten_on_update_and_removed_on_tombstone(engine: Engine, tenant: str) -> None:
     document = json.loads((EXAMPLES_DIR / "typical-ketamine-infusion.json").read_bytes())
-    ctx = MappingContext(tenant=tenant)
+    ctx = MappingContext(namespace=f"{DEFAULT_NAMESPACE}/{tenant}", tenant=tenant)
     ingest_encounter(engine, json.dumps(document).encode(), ctx, clock=lambda: T0)
     count_before = len(_search(engine, tenant, "Observation", "code=8867-4"))
     document["vitals"].pop()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from adapter.store.search_index import REFERENCES, IndexRow, index_rows, index_values
+from adapter.store.search_index import (
+    REFERENCES,
+    IndexRow,
+    index_rows,
+    index_values,
+    lineage_values,
+)
 
 LOINC = "http://loinc.org"
 OBSERVATION = {
@@ -64,3 +70,19 @@ def test_index_values__rows_of_the_index_rows_with_the_resource_and_tenant() -> 
     values = index_values(7, "t1", "Observation", OBSERVATION)
 
     assert values == [(7, "t1", "Observation", *vars(r).values()) for r in rows]
+
+
+def test_lineage_values__the_rows_the_general_walk_gives_a_pull_provenance() -> None:
+    provenance = {
+        "resourceType": "Provenance",
+        "id": "kprov",
+        "target": [{"reference": "Observation/kobs/_history/3"}],
+        "recorded": "2026-11-25T09:00:00.123456+00:00",
+        "activity": {"coding": [{"system": "x", "code": "UPDATE"}]},
+        "agent": [{"who": {"identifier": {"system": "urn:ietf:rfc:3986", "value": "http://e"}}}],
+        "entity": [{"role": "source", "what": {"reference": "http://e/Observation/9/_history/2"}}],
+    }
+    general = index_values(7, "t", "Provenance", provenance)
+    direct = lineage_values(7, "t", "Observation/kobs/_history/3", str(provenance["recorded"]))
+    assert direct == general
+    assert ("target", "Observation/kobs") in {(row[3], row[5]) for row in direct}

@@ -39,28 +39,34 @@ def _entry_keys(engine: Engine) -> list[list[str]]:
         return [list(keys) for keys in conn.execute(select(outbox.c.resource_keys)).scalars()]
 
 
-def test_build__records_moved_to_a_newer_encounter__that_encounter_travels_along(
+def test_build__second_visit_before_the_first_is_pushed__its_patient_travels_along(
     engine: Engine,
 ) -> None:
     first = load_example("typical-ketamine-infusion")
     _ingest(engine, first)
-    # The clinic corrects which visit its records belong to, before anything was pushed:
-    # the stored readings now refer to an Encounter that only the second entry brings.
+    # A second visit of the same patient, reusing the first visit's record ids (two readings
+    # each), accepted before anything was pushed: its records refer to a Patient that only
+    # the first entry brings, and that the second entry leaves unchanged.
     _ingest(engine, first.model_copy(update={"encounter_id": f"{first.encounter_id}-B"}))
     keys, later = _entry_keys(engine)
-    (moved_to,) = [k for k in later if k.startswith("Encounter/") and k not in keys]
+    (patient,) = [k for k in keys if k.startswith("Patient/")]
+    assert patient not in later
+    assert not {k for k in later if not k.startswith(_SHARED)} & set(keys)
     with engine.connect() as conn:
-        payload = build(conn, "default", keys)
+        payload = build(conn, "default", later)
     sent = {item.key for item in payload.items}
-    assert moved_to in sent
-    assert set(keys) <= sent
+    assert patient in sent
+    assert set(later) <= sent
     references = re.findall(r'"reference":"([^"]+)"', orjson.dumps(payload.bundle).decode())
     assert references
     # Every reference points into the Bundle: none is a conditional one left to fail.
     assert all(ref.startswith("urn:uuid:") for ref in references), references
 
 
-def test_build__nothing_moved__bundle_holds_exactly_the_entry(engine: Engine) -> None:
+_SHARED = ("Organization/", "Device/", "Practitioner/", "PractitionerRole/", "Patient/")
+
+
+def test_build__one_visit__bundle_holds_exactly_the_entry(engine: Engine) -> None:
     _ingest(engine, load_example("typical-ketamine-infusion"))
     (keys,) = _entry_keys(engine)
     with engine.connect() as conn:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from mappings.contract import EncounterSubmission, parse_submission
+from mappings.contract import EncounterSubmission, parse_submission, parse_vitals_submission
+from mappings.contract.parse import MalformedJson
 from mappings.errors import ContractViolation
 from tests.unit.mappings.contract.support import (
     EXAMPLE_NAMES,
@@ -84,6 +85,48 @@ def test_json__unpaired_surrogate__names_the_string() -> None:
     text = json.dumps(example()).replace('"Springfield"', '"Spring\\ud800field"')
 
     assert_only_error(text, "patient.address.city", "unpaired surrogate")
+
+
+@pytest.mark.parametrize("char", ["\u0000", "\u0001", "\u0008", "\u000b", "\u001b", "\u001f"])
+def test_text__forbidden_control_character__names_the_field_not_malformed(char: str) -> None:
+    doc = example()
+    doc["patient"]["given_name"] = f"Ann{char}a"
+    text = json.dumps(doc)  # JSON escapes it: sound JSON, but not a FHIR string
+
+    error = assert_only_error(text, "patient.given_name", f"U+{ord(char):04X}")
+
+    assert "position 3" in error.message
+    assert "Ann" not in error.message
+    with pytest.raises(ContractViolation) as caught:
+        parse_submission(text)
+    assert not isinstance(caught.value.__cause__, MalformedJson)  # a 422, not a 400
+
+
+def test_text__tab_line_feed_and_carriage_return__allowed() -> None:
+    doc = example()
+    doc["infusion"]["notes"] = "line one\r\nline two\tend"
+
+    assert parse_submission(json.dumps(doc)).infusion is not None
+
+
+def test_text__control_character_in_nested_list_and_in_a_record_alone__named() -> None:
+    doc = example()
+    doc["medication_review"]["medications"][1]["note"] = "x\u0000"
+    assert_only_error(doc, "medication_review.medications[1].note", "U+0000")
+    record = {**example()["vitals"][0], "encounter_id": "E-1", "patient_mrn": "M-1"}
+    record["position"] = "sitting\u0007"
+    errors = errors_of(record, parse_vitals_submission)
+    assert_has_error(errors, "position", "U+0007")
+
+
+def test_text__control_character_in_a_key__named_by_its_object_and_escaped() -> None:
+    doc = example()
+    doc["patient"]["bad\u0000key"] = "x"
+
+    errors = errors_of(json.dumps(doc))
+
+    assert_has_error(errors, "patient", "a key holds the control character U+0000")
+    assert all("\u0000" not in e.path for e in errors)  # the unknown key's path is escaped
 
 
 def test_mapping_input__wrong_type_at_top__names_root() -> None:
