@@ -19,12 +19,13 @@ import requests
 import responses
 from sqlalchemy import Engine, select, update
 
+from adapter.errors import PullBusy, PullStopped
 from adapter.fhir.client import FhirClient
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.schema import DONE, outbox, resources, sync_state
 from adapter.sync.merge import Outcome
-from adapter.sync.pull import LEASE_NAME, PullBusy, Puller, PullOptions, PullStopped
+from adapter.sync.pull import LEASE_NAME, Puller, PullOptions
 from adapter.sync.push import Backoff
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
