@@ -132,6 +132,21 @@ class Settings(BaseSettings):
     """Audit records waiting to be written before requests wait for the writer."""
     paging_secret: Annotated[str, Field(repr=False)] = ""
     """Key signing the FHIR API's paging tokens; empty: a random one per process."""
+    search_max_query_length: Annotated[int, Field(ge=256)] = 8192
+    """Characters a `/fhir` search's query string may hold (as sent); longer is 400."""
+    search_max_parameters: Annotated[int, Field(ge=1)] = 32
+    """Parameters one `/fhir` search may give (repetitions counted); more is 400."""
+    search_max_repeats: Annotated[int, Field(ge=1)] = 8
+    """Times one parameter may be repeated in a `/fhir` search; more is 400."""
+    search_max_alternatives: Annotated[int, Field(ge=1)] = 100
+    """Comma-separated values one parameter may hold; more is 400."""
+    search_max_includes: Annotated[int, Field(ge=0)] = 8
+    """`_include` and `_revinclude` parameters one search may give together; more is 400."""
+    search_max_included: Annotated[int, Field(ge=1)] = 1000
+    """Resources a page's `_include`/`_revinclude` may add; more is 400 (ask a smaller page)."""
+    statement_timeout_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 2000
+    """Time budget of each statement of a `/fhir` read; past it the request is 422 (writes
+    by the push worker, pull and ingest have no such budget)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

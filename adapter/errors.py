@@ -16,6 +16,8 @@
     │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
     │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
     │   ├── IdempotencyKeyReused  422  stop   the key was first used with another body
+    │   ├── TooCostly             422  stop   a read ran past its time budget, or beyond what
+    │   │                                     the store can evaluate (adapter.store.budget)
     │   └── InvalidDocument       422  stop   the document breaks the contract; `errors` lists it
     │       └── MalformedDocument 400  stop   not UTF-8 JSON at all
     └── EhrError                  502  the configured EHR gave no usable answer
@@ -263,6 +265,16 @@ class IdempotencyKeyReused(RequestRefused):
     status_code = 422
     code = "idempotency-key-reused"
     title = "Idempotency key reused"
+
+
+class TooCostly(RequestRefused):
+    """A read asked more than the store will do for one request: a statement ran past the
+    time budget (`ADAPTER_STATEMENT_TIMEOUT_MS`), or the database refused the statement as
+    too large. The request's fault, so never 503: sent again, it fails the same way."""
+
+    status_code = 422
+    code = "too-costly"
+    title = "Request too costly"
 
 
 class InvalidDocument(RequestRefused):

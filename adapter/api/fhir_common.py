@@ -74,6 +74,7 @@ _ISSUE_CODES = {
     406: "not-supported",
     410: "deleted",
     415: "not-supported",
+    422: "too-costly",
     503: "transient",
 }
 

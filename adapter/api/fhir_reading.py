@@ -24,19 +24,21 @@ from adapter.api.auth import Caller
 from adapter.api.deps import Clock, app_clock, app_engine, migrated_store
 from adapter.api.fhir_bundle import paging_tokens
 from adapter.api.fhir_common import fhir_reader
+from adapter.api.fhir_limits import SearchLimits
 from adapter.api.fhir_paging import PagingTokens
 
 
 @dataclass(frozen=True)
 class Reading:
-    """The authenticated reader, the store, the clock, the paging token signer, and the
-    process's read threads."""
+    """The authenticated reader, the store, the clock, the paging token signer, the
+    process's read threads, and what one search may ask (adapter.api.fhir_limits)."""
 
     caller: Caller
     engine: Engine
     clock: Clock
     tokens: PagingTokens
     threads: CapacityLimiter
+    limits: SearchLimits
 
 
 async def reading(request: Request) -> Reading:
@@ -44,7 +46,16 @@ async def reading(request: Request) -> Reading:
     await migrated_store(request)
     engine = await app_engine(request)
     clock, tokens = await app_clock(request), await paging_tokens(request)
-    return Reading(caller, engine, clock, tokens, read_threads(request.app))
+    threads, limits = read_threads(request.app), search_limits(request.app)
+    return Reading(caller, engine, clock, tokens, threads, limits)
+
+
+def search_limits(app: FastAPI) -> SearchLimits:
+    """The process's `SearchLimits`, read from its settings once."""
+    limits: SearchLimits | None = getattr(app.state, "search_limits", None)
+    if limits is None:
+        limits = app.state.search_limits = SearchLimits.of(app.state.settings)
+    return limits
 
 
 def read_threads(app: FastAPI) -> CapacityLimiter:

@@ -47,10 +47,12 @@ from adapter.api.fhir_common import (
     operation_outcome,
 )
 from adapter.api.fhir_history import history_bundle
+from adapter.api.fhir_limits import SearchLimits, check_included, check_query_length, check_search
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
 from adapter.api.fhir_reading import Reading, ReadingDep, off_loop
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
 from adapter.store import compartment, search
+from adapter.store.budget import bounded_read
 from adapter.store.search import (
     DEFAULT_COUNT,
     Found,
@@ -86,9 +88,10 @@ def _search_type(
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
     pairs = list(request.query_params.multi_items())
+    check_search(request.url.query, pairs, reading.limits)
     query = parse_search(resource_type, pairs, strict=is_strict(request))
     paging = PageRequest.of(request, tokens)
-    with _reading(engine) as conn:
+    with _reading(engine, reading.limits) as conn:
         snapshot = paging.snapshot() or take_snapshot(conn, clock())
         entries: list[AnswerValue] = []
         ignored = set(query.unknown)
@@ -96,7 +99,7 @@ def _search_type(
         if query.only_count:
             matched = search.total(conn, caller.tenant, query, snapshot)
         else:
-            paged, extra = _search_page(conn, caller, query, snapshot, paging)
+            paged, extra = _search_page(conn, caller, query, snapshot, paging, reading.limits)
             matched = _matched(conn, caller.tenant, query, snapshot, paged)
             links = page_links(
                 request, tokens, paged, _search_key(query), (paging.digest, snapshot), ignored
@@ -127,14 +130,24 @@ def _matched(
 
 
 def _search_page(
-    conn: Connection, caller: Caller, query: SearchQuery, snapshot: Snapshot, paging: PageRequest
+    conn: Connection,
+    caller: Caller,
+    query: SearchQuery,
+    snapshot: Snapshot,
+    paging: PageRequest,
+    limits: SearchLimits,
 ) -> tuple[Paged[Found], list[Found]]:
     cursor = paging.cursor
     position = None if cursor is None else Position(cursor.sort, cursor.pk, cursor.forward)
     rows = search.page(conn, caller.tenant, query, snapshot, position)
     paged = Paged.of(rows, query.count, cursor)
-    extra = search.included(conn, caller.tenant, paged.rows, query.includes)
-    extra += search.revincluded(conn, caller.tenant, paged.rows, query.revincludes)
+    most = limits.max_included
+    extra = search.included(conn, caller.tenant, paged.rows, query.includes, most)
+    check_included("_include", len(extra), limits)
+    extra += search.revincluded(
+        conn, caller.tenant, paged.rows, query.revincludes, most - len(extra)
+    )
+    check_included("_revinclude", len(extra), limits)
     matched = {found.pk for found in paged.rows}
     unique = {found.pk: found for found in extra if found.pk not in matched}
     return paged, [f for f in unique.values() if may_read(caller, f.resource_type)]
@@ -169,9 +182,10 @@ def _everything(
         raise NotFound("$everything is served for Patient and Encounter only")
     if not ID_PATTERN.fullmatch(logical_id):
         raise RequestRefused("the id is not a valid FHIR id ([A-Za-z0-9-.]{1,64})")
+    check_query_length(request.url.query, reading.limits)
     since, count = _since_and_count(request, ("_since", "_count"))
     paging = PageRequest.of(request, tokens)
-    with _reading(engine) as conn:
+    with _reading(engine, reading.limits) as conn:
         focal = search.by_reference(conn, caller.tenant, [f"{resource_type}/{logical_id}"])
         if not focal:
             raise NotFound(f"no such {resource_type}")
@@ -219,9 +233,10 @@ def _type_history(
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
+    check_query_length(request.url.query, reading.limits)
     since, count = _since_and_count(request, ("_since", "_count"))
     paging = PageRequest.of(request, tokens)
-    with _reading(engine) as conn:
+    with _reading(engine, reading.limits) as conn:
         snapshot = paging.snapshot() or take_snapshot(conn, clock())
         bundle = history_bundle(
             conn, request, tokens, (caller.tenant, resource_type), (snapshot, since, count), paging
@@ -277,9 +292,11 @@ def _unknown_outcome(names: list[str]) -> JsonValue:
 
 
 @contextmanager
-def _reading(engine: Engine) -> Iterator[Connection]:
+def _reading(engine: Engine, limits: SearchLimits) -> Iterator[Connection]:
+    """A connection whose statements have the time budget; a failure of the store (never
+    of the request: adapter.store.budget tells them apart) is 503."""
     try:
-        with engine.connect() as conn:
+        with bounded_read(engine, limits.statement_timeout_ms) as conn:
             yield conn
     except SQLAlchemyError as exc:
         log.warning("FHIR API: store error %s while searching", type(exc).__name__)

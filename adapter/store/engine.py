@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapter.errors import StoreUnavailable
+from adapter.store.budget import watch_statements
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
@@ -49,6 +50,7 @@ def create_store_engine(
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        watch_statements(engine)
     return engine
 
 

@@ -37,6 +37,8 @@ from adapter.store.search_sql import (
 )
 
 _HIGHEST_PK = select(func.max(resources.c.pk))
+# No bound on what includes add (the API always passes its `max_included`).
+UNBOUNDED = 10**9
 # Built once: `$everything` runs it for every type at every hop (see `by_reference`).
 _BY_IDS = select(*FOUND_COLUMNS).where(
     resources.c.tenant == bindparam("tenant"),
@@ -91,9 +93,14 @@ def total(conn: Connection, tenant: str, query: SearchQuery, snapshot: Snapshot)
 
 
 def included(
-    conn: Connection, tenant: str, matches: Sequence[Found], includes: Iterable[Include]
+    conn: Connection,
+    tenant: str,
+    matches: Sequence[Found],
+    includes: Iterable[Include],
+    most: int = UNBOUNDED,
 ) -> list[Found]:
-    """The resources `matches` refer to through each `_include` (not already in `matches`)."""
+    """The resources `matches` refer to through each `_include` (not already in `matches`):
+    at most `most + 1` of them (one more tells that there were more)."""
     wanted: set[str] = set()
     for include in includes:
         pks = [found.pk for found in matches if found.resource_type == include.source]
@@ -105,16 +112,26 @@ def included(
             )
         ).scalars()
         wanted |= {v for v in values if include.target is None or v.startswith(include.target)}
-    return by_reference(conn, tenant, wanted - {found.reference for found in matches})
+    wanted -= {found.reference for found in matches}
+    return by_reference(conn, tenant, sorted(wanted)[: most + 1])
 
 
 def revincluded(
-    conn: Connection, tenant: str, matches: Sequence[Found], revincludes: Iterable[Include]
+    conn: Connection,
+    tenant: str,
+    matches: Sequence[Found],
+    revincludes: Iterable[Include],
+    most: int = UNBOUNDED,
 ) -> list[Found]:
-    """The resources that refer to `matches` through each `_revinclude`."""
+    """The resources that refer to `matches` through each `_revinclude`: at most
+    `most + 1` of them, each statement reading no more (a page of patients may be cited by
+    every observation of the store)."""
     seen = {found.pk for found in matches}
     out: list[Found] = []
     for include in revincludes:
+        room = most + 1 - len(out)
+        if room <= 0:
+            break
         refs = [
             found.reference
             for found in matches
@@ -134,11 +151,13 @@ def revincluded(
             resources.c.deleted.is_(False),
             resources.c.pk.in_(citing),
         )
-        for row in conn.execute(statement.order_by(resources.c.pk)):
+        # Rows already seen are skipped: `room` new ones are among the first `room + seen`.
+        limit = room + len(seen)
+        for row in conn.execute(statement.order_by(resources.c.pk).limit(limit)):
             if row.pk not in seen:
                 seen.add(row.pk)
                 out.append(_found(row))
-    return out
+    return out[: most + 1]
 
 
 def by_reference(conn: Connection, tenant: str, references: Iterable[str]) -> list[Found]:
