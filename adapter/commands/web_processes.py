@@ -14,12 +14,15 @@ alike. A web process's event loop beats a heartbeat every second into memory sha
 the parent; one that has not beaten for `hang_seconds` (its loop blocked, or the process
 stopped) is killed and replaced, as its connections would otherwise wait forever. SIGTERM
 or SIGINT stops each web process gracefully (in-flight requests finish), then the parent.
+A parent that dies without stopping them (SIGKILL) takes them along within seconds
+(`adapter.commands.parent_watch`), so no orphan keeps the port.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -30,6 +33,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Protocol
 
+from adapter.commands.parent_watch import end_with_parent
 from adapter.errors import PortInUse
 
 log = logging.getLogger(__name__)
@@ -81,10 +85,11 @@ def check_port_free(host: str, port: int) -> None:
         raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
-def web_process(listen: Listen, heartbeat: Heartbeat) -> None:
+def web_process(listen: Listen, heartbeat: Heartbeat, parent_pid: int) -> None:
     """One web process (the target of a spawned child): its own socket, the app, uvicorn.
     Once serving, its event loop writes `time.monotonic()` (one clock for every process of
-    the machine) into `heartbeat` every second."""
+    the machine) into `heartbeat` every second. It ends when `parent_pid` does."""
+    end_with_parent(parent_pid)  # first: an orphan must not take the port
     import uvicorn  # deferred: the parent has no use for the server stack
 
     from adapter.commands.http_protocol import CoalescingHttpTools
@@ -178,7 +183,7 @@ class WebProcesses:
     def _start(self) -> WebProcess:
         heartbeat = self._context.RawValue("d", 0.0)
         process = self._context.Process(
-            target=web_process, args=(self.listen, heartbeat), name="web"
+            target=web_process, args=(self.listen, heartbeat, os.getpid()), name="web"
         )
         started = time.monotonic()
         process.start()

@@ -1,5 +1,6 @@
 """`adapter serve` with two web processes: a listening socket each, connections spread over
-both, a dead or hung web process replaced, a clean stop, a taken port refused."""
+both, a dead or hung web process replaced, a clean stop, a taken port refused, no web
+process left behind when the parent is SIGKILLed."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    found = children(pid)
+    for child in list(found):
+        with contextlib.suppress(OSError):
+            found += descendants(child)
     return found
 
 
@@ -130,8 +139,8 @@ def service(
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a service the test left running, its web processes too: a SIGKILLed parent
-    would leave them orphaned, still serving."""
+    """Stop a service the test left running, its web processes too (a SIGKILLed parent
+    takes them along only within seconds: a test must not leave them for the next one)."""
     if process.poll() is not None:
         return
     web = children(process.pid)
@@ -250,3 +259,37 @@ def test_port_taken__check_refuses__and_serve_exits_1_naming_it(tmp_path: Path) 
         done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=60)
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
+
+
+def test_parent_sigkilled__web_processes_exit__and_the_port_is_free(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        # Its own session, so that the test can end whatever would survive a failure.
+        process = subprocess.Popen(
+            command,
+            env=serve_env(tmp_path),
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while listening_on(port) < 2:
+            assert process.poll() is None, "service ended"
+            assert time.monotonic() < deadline, "service did not start"
+            time.sleep(0.2)
+        answered_by_both(process.pid, port)
+        started = descendants(process.pid)
+        assert len([pid for pid in started if _is_web(pid)]) == 2
+        process.kill()
+        process.wait(30)
+        deadline = time.monotonic() + 60
+        while any(not _reaped(pid) for pid in started) or listening_on(port):
+            assert time.monotonic() < deadline, "web processes outlived their parent by 60 s"
+            time.sleep(0.2)
+        check_port_free("127.0.0.1", port)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
