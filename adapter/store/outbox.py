@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
@@ -60,6 +60,8 @@ class Entry:
     encounter_key: str
     resource_keys: tuple[str, ...]
     attempts: int
+    created_at: datetime
+    """When the entry was first queued (UTC); a resend merged into it keeps this time."""
 
 
 def claim(
@@ -145,7 +147,13 @@ def _entry(row: Row[tuple[object, ...]]) -> Entry:
         encounter_key=str(fields["encounter_key"]),
         resource_keys=tuple(fields["resource_keys"]),
         attempts=int(fields["attempts"]),
+        created_at=_utc(fields["created_at"]),
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its offset.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def settle(
