@@ -8,10 +8,8 @@ EHR would see, whatever the load of the machine running the test.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -20,8 +18,6 @@ from adapter.api.status import submission_status
 from adapter.fhir.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
-from adapter.store.engine import create_store_engine
-from adapter.store.migrate import upgrade
 from adapter.store.schema import audit, submissions
 from adapter.sync.push import Backoff, PushWorker, RetryLimit
 from adapter.sync.reconcile import plan, reconcile_tenant
@@ -37,14 +33,6 @@ pytestmark = pytest.mark.integration
 # Retries that do not wait for the EHR's word come quickly: any wait measured is its word.
 QUICK = Backoff(base_seconds=0.05, cap_seconds=0.2)
 DEADLINE_SECONDS = 120.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _one_encounter(engine: Engine) -> MappingContext:
