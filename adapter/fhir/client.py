@@ -304,7 +304,11 @@ class FhirClient:
         """Send with our auth; on 401, once more if the auth could refresh its token. Nothing
         is sent while the EHR's pause lasts (`EhrRateLimited`)."""
         self.pace.check(f"a {method} request")
-        reply = self._call(method, url, params, json_body, headers)
+        try:
+            reply = self._call(method, url, params, json_body, headers)
+        except EhrError as exc:  # the token endpoint's pause is the EHR's too
+            self.pace.hold(exc.retry_after)
+            raise
         if reply.status_code == 401 and self._auth.forget():
             log.info("EHR answered 401 to %s: retrying once with a fresh token", method)
             reply = self._call(method, url, params, json_body, headers)

@@ -73,10 +73,14 @@ class Pace:
     def retry_after(self, reply: requests.Response) -> float | None:
         """The wait `reply` asks for (see `retry_after_of`), remembered for every request."""
         seconds = retry_after_of(reply, self._clock(), self.max_seconds)
+        self.hold(seconds)
+        return seconds
+
+    def hold(self, seconds: float | None) -> None:
+        """Send nothing for `seconds` (a wait learnt elsewhere: the token endpoint's)."""
         if seconds:
             with self._lock:
                 self._not_before = max(self._not_before, self._clock() + seconds)
-        return seconds
 
     def remaining(self) -> float:
         """Seconds until the EHR takes requests again by its last word; 0 when it does now."""

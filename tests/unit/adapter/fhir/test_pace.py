@@ -134,6 +134,7 @@ def test_token_endpoint__429_with_retry_after__no_token_request_before_then(
             client.read("Patient", "p1")
     assert token.call_count == 1
     assert caught.value.retry_after == 20
+    assert client.pace.remaining() == 20  # nothing at all leaves for the EHR meanwhile
     ehr.replace(responses.POST, TOKEN_URL, json={"access_token": "t", "token_type": "Bearer"})
     ehr.get(f"{BASE}/Patient/p1", json=PATIENT)
     clock.now += 20
