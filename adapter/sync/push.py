@@ -69,10 +69,11 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        """Seconds before try `attempts + 1`; the EHR's `retry_after`, when it gave one (already
-        capped by ADAPTER_EHR_RETRY_AFTER_MAX_SECONDS, so not by `cap_seconds`)."""
-        if retry_after is not None:
-            return max(retry_after, 0.0)
+        """Seconds before try `attempts + 1`: the EHR's `retry_after` when it asked for a wait
+        (already capped by ADAPTER_EHR_RETRY_AFTER_MAX_SECONDS, so not by `cap_seconds`);
+        else, a `Retry-After` of 0 or a past date included, the exponential backoff."""
+        if retry_after is not None and retry_after > 0:
+            return retry_after
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
 

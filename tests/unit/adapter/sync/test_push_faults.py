@@ -339,3 +339,9 @@ def test_push__dead_letter_of_given_up_retries_replayed__tried_again(
     with write_transaction(engine) as conn:
         box.replay(conn, [int(str(_entry(engine)["id"]))], clock.now)
     assert worker.run_once().retried == 1  # attempts start again; the age alone is not enough
+
+
+def test_backoff__retry_after__kept_even_past_the_backoff_cap_but_zero_backs_off() -> None:
+    backoff = Backoff(base_seconds=2, cap_seconds=60)
+    assert backoff.delay(1, retry_after=120) == 120  # capped where it was read, not here
+    assert 1 <= backoff.delay(1, retry_after=0) <= 2  # "come back now" does not spin
