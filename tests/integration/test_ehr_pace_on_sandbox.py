@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from adapter.api.status import submission_status
+from adapter.cli import main
 from adapter.fhir.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
@@ -142,7 +144,11 @@ def test_reconcile__429_with_retry_after__compared_after_the_wait(
 
 
 def test_push__ehr_keeps_answering_503__dead_letter_after_the_limit_with_the_last_reason(
-    fhir_base_url: str, store: Engine
+    fhir_base_url: str,
+    store: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     _one_encounter(store)
     limit = RetryLimit(max_attempts=3, max_age=timedelta(0))
@@ -165,3 +171,9 @@ def test_push__ehr_keeps_answering_503__dead_letter_after_the_limit_with_the_las
         "gave_up_after_attempts": 3,
     }
     assert [tuple(row) for row in audited] == [("push-dead", "EhrUnavailable after retries")]
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    capsys.readouterr()
+    assert main(["outbox", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "\tdead\t" in listed
+    assert "gave up after 3 attempts since " in listed
