@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     ehr_base_url: str = DEFAULT_EHR_BASE_URL
     """FHIR base URL of the EHR to push to and pull from; empty string: no EHR configured."""
     ehr_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    ehr_retry_after_max_seconds: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    """The longest wait a `Retry-After` from the EHR (on 429 or 503) is kept to."""
     ehr_ca_bundle: str = ""
     """PEM file of the CAs to trust for the EHR's TLS certificate; empty: the system's."""
     ehr_auth: EhrAuthKind = "none"
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
     """How long a claimed outbox entry stays with its worker before another may take it."""
     worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     """Bundles a push worker keeps with the EHR at once (entries independent of each other)."""
+    push_retry_max_attempts: Annotated[int, Field(ge=1, le=100_000)] = 20
+    """Attempts an entry failing retryably gets, at least, before it becomes a dead letter."""
+    push_retry_max_age_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 72.0
+    """Hours since an entry was queued, at least, before a retryable failure makes it a dead
+    letter (both this and the attempts must be reached)."""
     pull_interval_seconds: Annotated[float, Field(ge=0, le=7 * 24 * 3600)] = 300.0
     """How often the service pulls changes from the EHR; 0: never (`adapter pull` only)."""
     pull_page_size: Annotated[int, Field(ge=1, le=1000)] = 100

@@ -23,7 +23,8 @@
     └── EhrError                  502  the configured EHR gave no usable answer
         ├── EhrUnavailable        503  retry  no connection, reset, or the EHR answered 5xx
         ├── EhrTimeout            504  retry  no answer within the configured timeout, or 408
-        ├── EhrRateLimited        503  retry  429: come back after `retry_after` seconds
+        ├── EhrRateLimited        503  retry  429, or a request held back because the EHR
+        │                                     asked for a pause (`Retry-After`)
         ├── EhrContention         503  retry  409: a concurrent write got in the way
         ├── EhrBadResponse        502  stop   an answer, but not what FHIR promises
         ├── EhrConflict           409  stop   412 after If-Match: the EHR's copy has moved on
@@ -42,7 +43,8 @@
 
 `retry` means `retryable` is True: the same request may succeed later, so a worker backs
 off and sends it again (or a clinic retries its request); `stop` means it will fail the same
-way until someone acts.
+way until someone acts. Any `EhrError` may carry `retry_after`: the seconds the EHR asked us
+to wait (its `Retry-After` on a 429 or 503, capped), which every retry honours.
 
 Library errors (requests, SQLAlchemy, pydantic) are caught at the seam that calls the library
 and re-raised as the most specific class here (`raise ... from exc`). Each class carries its
@@ -321,6 +323,8 @@ class EhrError(AdapterError):
         self.outcome = outcome
         self.http_status: int | None = None
         """The EHR's HTTP status when it answered one (None: no answer, or not HTTP's fault)."""
+        self.retry_after: float | None = None
+        """Seconds the EHR asked us to wait before the next request (`Retry-After`), if it did."""
 
 
 class EhrUnavailable(EhrError):
@@ -342,7 +346,8 @@ class EhrTimeout(EhrError):
 
 
 class EhrRateLimited(EhrError):
-    """The EHR asked us to slow down (429); `retry_after` is its wish in seconds, if given."""
+    """The EHR asked us to slow down (429), or a request was held back because it asked for a
+    pause a moment ago; `retry_after` is its wish in seconds, if given."""
 
     status_code = 503
     code = "ehr-rate-limited"

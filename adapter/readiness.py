@@ -2,11 +2,14 @@
 
 A check is `ok`, `down` or `not_configured`; the service is ready when no check is `down`.
 Details name error classes and HTTP statuses only, never URLs with credentials or data.
+After the EHR answers the probe 429 or 503 with `Retry-After`, the probe does not ask it
+again until then (whatever polls `/ready`): the check stays `down`, saying so.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapter.config import Settings
 from adapter.errors import EhrError
 from adapter.fhir.capability import fetch_capability_statement
+from adapter.fhir.pace import Pace
 from adapter.store.engine import ping
 
 CheckStatus = Literal["ok", "down", "not_configured"]
@@ -26,6 +30,10 @@ MAX_EHR_PROBE_SECONDS = 3.0
 MAX_DETAIL_CHARS = 200
 
 log = logging.getLogger(__name__)
+
+# The EHR's last Retry-After to the probe, per base URL, for as long as the process lives.
+_paces: dict[str, Pace] = {}
+_paces_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,19 @@ def check_ehr(settings: Settings) -> CheckResult:
     timeout = min(settings.ehr_timeout_seconds, MAX_EHR_PROBE_SECONDS)
 
     def probe() -> str:
-        capability = fetch_capability_statement(settings.ehr_base_url, timeout)
+        pace = _pace_of(settings)
+        capability = fetch_capability_statement(settings.ehr_base_url, timeout, pace=pace)
         return f"CapabilityStatement, fhirVersion {capability.get('fhirVersion', 'unknown')}"
 
     return _timed("ehr", probe, EhrError)
+
+
+def _pace_of(settings: Settings) -> Pace:
+    with _paces_lock:
+        if settings.ehr_base_url not in _paces:
+            limit = settings.ehr_retry_after_max_seconds
+            _paces[settings.ehr_base_url] = Pace(time.time, max_seconds=limit)
+        return _paces[settings.ehr_base_url]
 
 
 def _timed(name: str, probe: Callable[[], str], failure: type[Exception]) -> CheckResult:

@@ -18,7 +18,7 @@ from adapter.fhir.client import FhirClient
 from adapter.store.engine import check_connection, create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.sync.pull import Puller, PullOptions, PullSummary
-from adapter.sync.push import PushWorker
+from adapter.sync.push import PushWorker, RetryLimit
 from mappings.context import MappingContext
 
 
@@ -68,6 +68,9 @@ def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: st
         owner=worker_name(role),
         lease=timedelta(seconds=settings.worker_lease_seconds),
         concurrency=settings.worker_concurrency,
+        retry_limit=RetryLimit(
+            settings.push_retry_max_attempts, timedelta(hours=settings.push_retry_max_age_hours)
+        ),
     )
 
 

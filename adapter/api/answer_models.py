@@ -53,6 +53,16 @@ class DeliveredResource(_Closed):
 class FailureReason(_Closed):
     http_status: int | None = Field(description="The EHR's HTTP status")
     diagnostics: list[str] = Field(description="The diagnostics of its OperationOutcome")
+    error: str | None = Field(
+        default=None,
+        description="With `gave_up_after_attempts`: the last failure's code, e.g. "
+        "`ehr-unavailable`, `ehr-timeout`, `ehr-rate-limited`",
+    )
+    gave_up_after_attempts: int | None = Field(
+        default=None,
+        description="Set when the EHR kept failing retryably (5xx, 429, timeouts) past the "
+        "retry limit (ADAPTER_PUSH_RETRY_MAX_ATTEMPTS and _MAX_AGE_HOURS): the attempts made",
+    )
 
 
 class SubmissionStatus(_Closed):
@@ -65,7 +75,8 @@ class SubmissionStatus(_Closed):
     received_at: str = Field(description="When it was accepted (ISO 8601, UTC)")
     status: Literal["stored", "pushed", "failed", "conflict", "unchanged"] = Field(
         description="`stored`: waiting for (or being) pushed, retries included; `pushed`: the "
-        "EHR holds it (`ehr_references`); `failed`: the EHR refused it for good (`reason`); "
+        "EHR holds it (`ehr_references`); `failed`: the EHR refused it for good, or kept failing "
+        "past the retry limit (`reason`); "
         "`conflict`: the EHR's copy changed since ours (412, `reason`); `unchanged`: the "
         "submission changed nothing"
     )

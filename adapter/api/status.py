@@ -4,6 +4,7 @@
     pending, in_flight                    -> stored    waiting, being pushed, or retrying
     done                                  -> pushed    with the EHR's references, if recorded
     dead                                  -> failed    with the EHR's HTTP status and diagnostics
+                                                       (or, retries given up, the last error)
     conflict                              -> conflict  the same, for the EHR's 412
 
 Everything is read within the caller's tenant: another tenant's submission is not found.
@@ -99,12 +100,21 @@ def _delivered(conn: Connection, tenant: str, outbox_id: int) -> list[dict[str, 
 
 
 def _reason(http_status: int | None, kept_outcome: str | None) -> dict[str, object]:
-    """The EHR's HTTP status and the diagnostics of its OperationOutcome's issues."""
+    """The EHR's HTTP status and the diagnostics of its OperationOutcome's issues; for an
+    entry whose retries were given up, the last error's code and the attempts made."""
     kept = orjson.loads(kept_outcome) if kept_outcome else {}
-    outcome = kept.get("operation_outcome") if isinstance(kept, dict) else None
+    kept = kept if isinstance(kept, dict) else {}
+    outcome = kept.get("operation_outcome")
     issues = outcome.get("issue") if isinstance(outcome, dict) else None
     diagnostics = [_diagnostic(i) for i in issues] if isinstance(issues, list) else []
-    return {"http_status": http_status, "diagnostics": [d for d in diagnostics if d]}
+    found: dict[str, object] = {
+        "http_status": http_status,
+        "diagnostics": [d for d in diagnostics if d],
+    }
+    if isinstance(kept.get("gave_up_after_attempts"), int):
+        found["error"] = kept.get("error")
+        found["gave_up_after_attempts"] = kept["gave_up_after_attempts"]
+    return found
 
 
 def _diagnostic(issue: object) -> str | None:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from adapter.commands.exits import Exit
 from adapter.config import get_settings
-from adapter.errors import ConfigError, EhrError, NotFound, PullBusy
+from adapter.errors import ConfigError, NotFound, PullBusy
 from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
@@ -35,6 +35,7 @@ from adapter.sync.conflicts import list_conflicts, resolve
 from adapter.sync.merge import Outcome
 from adapter.sync.pull import PullSummary
 from adapter.sync.push import Backoff
+from adapter.sync.retry import retried
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -116,14 +117,7 @@ def _holds(engine: Engine, tenant: str | None) -> bool:
 def _probe(client: FhirClient, sleep: Callable[[float], None] = time.sleep) -> None:
     """Read the EHR's CapabilityStatement, retrying what may pass; its `EhrError` otherwise."""
     backoff = Backoff(base_seconds=1.0, cap_seconds=10.0)
-    for attempt in range(1, PROBE_ATTEMPTS + 1):
-        try:
-            client.capabilities()
-            return
-        except EhrError as exc:
-            if not exc.retryable or attempt == PROBE_ATTEMPTS:
-                raise
-            sleep(backoff.delay(attempt, getattr(exc, "retry_after", None)))
+    retried(client.capabilities, attempts=PROBE_ATTEMPTS, backoff=backoff, sleep=sleep)
 
 
 def _advance(bar: tqdm[Never], summary: PullSummary) -> None:

@@ -1,7 +1,9 @@
 """`adapter push [--dry-run]` drains the outbox once; `adapter worker` pushes until stopped.
 
-`push` sends everything due now, with a progress bar, and ends with a summary (exit 1
-when entries were parked as dead letters or conflicts). `--dry-run` sends nothing: per
+`push` sends everything due now, with a progress bar, and ends with a summary: what it
+did, then what still waits and why (backing off, leased by another run, held behind an
+earlier entry, parked), so a run that delivered nothing says what it found. Exit 1 when
+this run parked entries as dead letters or conflicts. `--dry-run` sends nothing: per
 waiting entry it prints the Bundle that would go and, per resource, the field-level
 difference from the EHR's current version.
 """
@@ -12,6 +14,7 @@ import argparse
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Never
 
@@ -74,6 +77,10 @@ def run_push(args: argparse.Namespace) -> int:
             worker = push_worker(settings, engine, client, "push")
             with tqdm(unit="entry", file=sys.stderr) as bar:
                 summary = worker.drain(progress=lambda total: _advance(bar, total))
+            now = datetime.now(UTC)
+            with engine.connect() as conn:
+                left = box.waiting(conn, now)
+            paused = client.pace.remaining()
     finally:
         engine.dispose()
     sys.stderr.write(
@@ -81,7 +88,33 @@ def run_push(args: argparse.Namespace) -> int:
         f"{summary.dead} dead letters, {summary.conflicts} conflicts "
         f"({summary.resources_sent} resources sent)\n"
     )
+    sys.stderr.write(waiting_line(left, now, paused) + "\n")
     return 1 if summary.dead or summary.conflicts else 0
+
+
+def waiting_line(left: box.Waiting, now: datetime, paused: float = 0.0) -> str:
+    """What still waits in the outbox after a push, and why, in one line."""
+    parts = []
+    if left.backing_off:
+        due = "" if left.next_due is None else f", next due in {_seconds(left.next_due, now)}"
+        parts.append(f"{left.backing_off} backing off{due}")
+    if left.leased:
+        parts.append(f"{left.leased} leased by another run")
+    if left.held_back:
+        parts.append(f"{left.held_back} held behind earlier entries")
+    parked = left.dead + left.conflict
+    if parked:
+        parts.append(f"{left.dead} dead letters and {left.conflict} conflicts parked")
+    line = "push: waiting: " + ("; ".join(parts) if parts else "nothing")
+    if paused > 0:
+        line += f"; the EHR asked for a pause (Retry-After), {paused:.0f} s more"
+    if parked:
+        line += " (`adapter outbox list`)"
+    return line
+
+
+def _seconds(due: datetime, now: datetime) -> str:
+    return f"{max(0.0, (due - now).total_seconds()):.0f} s"
 
 
 def _advance(bar: tqdm[Never], total: PushSummary) -> None:

@@ -25,11 +25,11 @@ from adapter.fhir.http import timeout_of
 from adapter.fhir.oauth import (
     AccessToken,
     ClientSecretGrant,
-    Clock,
     Grant,
     SmartBackendGrant,
     TokenEndpoint,
 )
+from adapter.fhir.pace import Clock, Pace
 
 
 class EhrAuth(AuthBase):
@@ -117,6 +117,7 @@ def auth_from_settings(
         timeout=timeout_of(settings.ehr_timeout_seconds),
         clock=clock,
         token_url=settings.ehr_auth_token_url,
+        pace=Pace(clock, max_seconds=settings.ehr_retry_after_max_seconds),
     )
     return TokenAuth(endpoint, _grant(settings, clock), clock)
 

@@ -1,21 +1,26 @@
 """What a FHIR server says it can do: its CapabilityStatement, fetched and read.
 
 `fetch_capability_statement` is `GET {base}/metadata`, always with a timeout, every failure
-leaving as the most specific `EhrError`. `Capabilities` is the part the EHR client adapts
-to: whole-Bundle interactions (`transaction`, `batch`) and, per resource type, the
-interactions it accepts, conditional ones included (`conditional-update`, ...).
+leaving as the most specific `EhrError`: 408, 429 and 5xx as the retryable ones (with the
+EHR's `Retry-After`, kept by the `Pace` given), any other status as a bad response.
+`Capabilities` is the part the EHR client adapts to: whole-Bundle interactions
+(`transaction`, `batch`) and, per resource type, the interactions it accepts, conditional
+ones included (`conditional-update`, ...).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import requests
 from requests.auth import AuthBase
 
-from adapter.errors import EhrBadResponse, EhrUnavailable
+from adapter.errors import EhrBadResponse
 from adapter.fhir.http import FHIR_JSON, Timeout, call, json_object
+from adapter.fhir.outcome import error_for_status
+from adapter.fhir.pace import Pace
 from mappings.jsontypes import JsonObject, JsonValue
 from mappings.lookup import objs, str_field
 
@@ -32,8 +37,14 @@ def fetch_capability_statement(
     session: requests.Session | None = None,
     *,
     auth: AuthBase | None = None,
+    pace: Pace | None = None,
 ) -> JsonObject:
-    """The server's CapabilityStatement as JSON, or an `EhrError` saying why not."""
+    """The server's CapabilityStatement as JSON, or an `EhrError` saying why not.
+
+    With `pace`, nothing is sent while the EHR's last `Retry-After` lasts, and this answer's
+    own `Retry-After` is remembered there."""
+    pace = pace or Pace(time.time)
+    pace.check("/metadata")
     http = session or requests.Session()
     try:
         reply = call(
@@ -47,13 +58,14 @@ def fetch_capability_statement(
     finally:
         if session is None:
             http.close()
-    return _capability_statement(reply)
+    return _capability_statement(reply, pace)
 
 
-def _capability_statement(reply: requests.Response) -> JsonObject:
-    if reply.status_code >= 500:
-        raise EhrUnavailable(f"the EHR answered HTTP {reply.status_code}")
-    if reply.status_code != 200:
+def _capability_statement(reply: requests.Response, pace: Pace) -> JsonObject:
+    status = reply.status_code
+    if status in (408, 429) or status >= 500:
+        raise error_for_status(status, "/metadata", retry_after=pace.retry_after(reply))
+    if status != 200:
         raise EhrBadResponse(f"the EHR answered HTTP {reply.status_code} to /metadata")
     body = json_object(reply, "/metadata")
     if body.get("resourceType") != "CapabilityStatement":

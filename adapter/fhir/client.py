@@ -3,6 +3,9 @@
 One `FhirClient` per EHR holds one pooled session, its auth, and the EHR's capabilities
 (read once, lazily). Every call has a timeout; every failure leaves as the most specific
 `EhrError`; after a 401, a token auth fetches a fresh token and the call is tried once more.
+After a 429 or 503 with `Retry-After`, no request leaves the client until that time has
+passed (`adapter.fhir.pace`): each is refused unsent with the time left, for its caller's
+retry to wait.
 Paging follows `next` links only while they stay under the base URL, so our token never
 goes to another host. Logs carry resource types, counts and statuses, never URLs or bodies.
 """
@@ -35,8 +38,8 @@ from adapter.fhir.http import (
     new_session,
     timeout_of,
 )
-from adapter.fhir.oauth import Clock
-from adapter.fhir.outcome import error_for_status, operation_outcome, retry_after_seconds
+from adapter.fhir.outcome import error_for_status, operation_outcome
+from adapter.fhir.pace import DEFAULT_RETRY_AFTER_MAX_SECONDS, Clock, Pace
 from adapter.fhir.sender import DEFAULT_ENTRY_RETRY_DELAYS, BundleSender
 from mappings.jsontypes import JsonObject
 from mappings.lookup import obj, objs, str_field
@@ -80,12 +83,14 @@ class FhirClient:
         clock: Clock = time.time,
         sleep: Callable[[float], None] = time.sleep,
         entry_retry_delays: Sequence[float] = DEFAULT_ENTRY_RETRY_DELAYS,
+        retry_after_max_seconds: float = DEFAULT_RETRY_AFTER_MAX_SECONDS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session or new_session()
         self._auth = auth or EhrAuth()
         self._timeout = timeout_of(timeout_seconds)
         self._clock = clock
+        self.pace = Pace(clock, max_seconds=retry_after_max_seconds)
         self._capabilities: Capabilities | None = None
         self._lock = threading.Lock()
         self._sender = BundleSender(
@@ -114,6 +119,7 @@ class FhirClient:
             timeout_seconds=settings.ehr_timeout_seconds,
             clock=clock,
             sleep=sleep,
+            retry_after_max_seconds=settings.ehr_retry_after_max_seconds,
         )
 
     def __repr__(self) -> str:
@@ -135,7 +141,7 @@ class FhirClient:
         with self._lock:
             if self._capabilities is None:
                 statement = fetch_capability_statement(
-                    self.base_url, self._timeout, self._session, auth=self._auth
+                    self.base_url, self._timeout, self._session, auth=self._auth, pace=self.pace
                 )
                 self._capabilities = parse_capabilities(statement)
             return self._capabilities
@@ -295,8 +301,14 @@ class FhirClient:
         json_body: JsonObject | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send with our auth; on 401, once more if the auth could refresh its token."""
-        reply = self._call(method, url, params, json_body, headers)
+        """Send with our auth; on 401, once more if the auth could refresh its token. Nothing
+        is sent while the EHR's pause lasts (`EhrRateLimited`)."""
+        self.pace.check(f"a {method} request")
+        try:
+            reply = self._call(method, url, params, json_body, headers)
+        except EhrError as exc:  # the token endpoint's pause is the EHR's too
+            self.pace.hold(exc.retry_after)
+            raise
         if reply.status_code == 401 and self._auth.forget():
             log.info("EHR answered 401 to %s: retrying once with a fresh token", method)
             reply = self._call(method, url, params, json_body, headers)
@@ -322,7 +334,7 @@ class FhirClient:
         )
 
     def _error(self, reply: requests.Response, what: str, if_match: bool) -> EhrError:
-        retry_after = retry_after_seconds(reply.headers.get("Retry-After"), self._clock())
+        retry_after = self.pace.retry_after(reply)
         error = error_for_status(
             reply.status_code,
             what,

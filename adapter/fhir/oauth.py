@@ -3,15 +3,16 @@
 Two grants, both `client_credentials`: with a client secret (sent as HTTP Basic, RFC 6749
 2.3.1), and SMART Backend Services (a signed client assertion, no secret at all). The
 endpoint is the configured URL, else the `token_endpoint` of the EHR's
-`.well-known/smart-configuration`. Token endpoint answers are never logged or quoted:
-they hold the token; only the OAuth `error` code may appear in a message.
+`.well-known/smart-configuration`. A 429 or 503 with `Retry-After` from either is kept to:
+no token request leaves before that time (`adapter.fhir.pace`). Token endpoint answers are
+never logged or quoted: they hold the token; only the OAuth `error` code may appear in a message.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote_plus, urlsplit
@@ -22,11 +23,11 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from adapter.errors import EhrAuthFailed, EhrBadResponse, EhrError
 from adapter.fhir.assertion import CLIENT_ASSERTION_TYPE, SigningKey, client_assertion
 from adapter.fhir.http import Timeout, call, json_object
-from adapter.fhir.outcome import error_for_status, retry_after_seconds
+from adapter.fhir.outcome import error_for_status
+from adapter.fhir.pace import Clock, Pace
 from mappings.jsontypes import JsonObject, JsonValue
 from mappings.lookup import str_field
 
-Clock = Callable[[], float]
 # SMART servers must send expires_in; when one does not, assume a short life.
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300.0
 # Refresh this long before expiry, so a token never dies between check and use.
@@ -101,12 +102,14 @@ class TokenEndpoint:
         timeout: Timeout,
         clock: Clock,
         token_url: str = "",
+        pace: Pace | None = None,
     ) -> None:
         self._session = session
         self._base_url = ehr_base_url
         self._timeout = timeout
         self._clock = clock
         self._url = token_url
+        self._pace = pace or Pace(clock)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -123,6 +126,7 @@ class TokenEndpoint:
     def fetch(self, grant: Grant) -> AccessToken:
         """A new access token for `grant`, or the `EhrError` the endpoint's answer means."""
         url = self.url
+        self._pace.check("a token request")
         form, client_auth = grant.token_request(url)
         reply = call(
             self._session,
@@ -138,6 +142,7 @@ class TokenEndpoint:
         return self._token(json_object(reply, "a token request"))
 
     def _discover(self) -> str:
+        self._pace.check("smart-configuration discovery")
         reply = call(
             self._session,
             "GET",
@@ -146,7 +151,10 @@ class TokenEndpoint:
             headers={"Accept": "application/json"},
         )
         if reply.status_code != 200:
-            raise error_for_status(reply.status_code, "smart-configuration discovery")
+            retry_after = self._pace.retry_after(reply)
+            raise error_for_status(
+                reply.status_code, "smart-configuration discovery", retry_after=retry_after
+            )
         url = str_field(json_object(reply, "smart-configuration"), "token_endpoint") or ""
         if not self._is_acceptable(url):
             raise EhrBadResponse("smart-configuration has no usable https token_endpoint")
@@ -164,7 +172,7 @@ class TokenEndpoint:
             return EhrAuthFailed(
                 f"the token endpoint refused us: HTTP {reply.status_code} {_oauth_error(reply)}"
             )
-        retry_after = retry_after_seconds(reply.headers.get("Retry-After"), self._clock())
+        retry_after = self._pace.retry_after(reply)
         return error_for_status(reply.status_code, "a token request", retry_after=retry_after)
 
     def _token(self, body: JsonObject) -> AccessToken:

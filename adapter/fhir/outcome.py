@@ -8,7 +8,6 @@ copied into a message: EHRs quote the data they refused.
 from __future__ import annotations
 
 import re
-from email.utils import parsedate_to_datetime
 
 import requests
 
@@ -82,20 +81,6 @@ def is_too_large(status: int, outcome: JsonObject | None) -> bool:
     return 400 <= status < 500 and ("too-costly" in text or TOO_LARGE.search(text) is not None)
 
 
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """A `Retry-After` header (delay in seconds, or an HTTP date) as seconds from `now`."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def error_for_status(
     status: int,
     what: str,
@@ -108,12 +93,14 @@ def error_for_status(
 
     `what` names the request without its URL ("a transaction", "a read of Patient").
     `if_match` says whether the request carried `If-Match`, which tells a 412 version
-    conflict apart from a conditional operation's ambiguous match.
+    conflict apart from a conditional operation's ambiguous match. `retry_after` is the wait
+    the answer asked for (`adapter.fhir.pace.retry_after_of`), kept on the error.
     """
     error = _classify(
         status, f"the EHR answered HTTP {status} to {what}", outcome, retry_after, if_match
     )
     error.http_status = status
+    error.retry_after = retry_after
     return error
 
 

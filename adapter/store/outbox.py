@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, case, func, or_, select, update
 
 from adapter.store.references import key_of, keyed, referenced_keys
 from adapter.store.schema import (
@@ -44,10 +44,12 @@ __all__ = [
     "IN_FLIGHT",
     "PENDING",
     "Entry",
+    "Waiting",
     "claim",
     "counts",
     "replay",
     "settle",
+    "waiting",
 ]
 UNFINISHED = (PENDING, IN_FLIGHT, DEAD, CONFLICT)
 
@@ -60,6 +62,8 @@ class Entry:
     encounter_key: str
     resource_keys: tuple[str, ...]
     attempts: int
+    created_at: datetime
+    """When the entry was first queued (UTC); a resend merged into it keeps this time."""
 
 
 def claim(
@@ -145,7 +149,13 @@ def _entry(row: Row[tuple[object, ...]]) -> Entry:
         encounter_key=str(fields["encounter_key"]),
         resource_keys=tuple(fields["resource_keys"]),
         attempts=int(fields["attempts"]),
+        created_at=_utc(fields["created_at"]),
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its offset.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def settle(
@@ -200,6 +210,48 @@ def replay(conn: Connection, ids: Sequence[int], now: datetime) -> int:
         .values(state=PENDING, available_at=now, attempts=0, updated_at=now)
     )
     return done.rowcount
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What is left in the outbox at a moment, by why it waits."""
+
+    backing_off: int = 0
+    """Pending, not due yet: retried after a backoff or the EHR's Retry-After."""
+    leased: int = 0
+    """In flight under a lease still running: another run (or worker) has them."""
+    held_back: int = 0
+    """Due, yet not taken: each waits for an earlier entry it depends on (or a lease ran out)."""
+    dead: int = 0
+    conflict: int = 0
+    next_due: datetime | None = None
+    """When the first entry backing off is due again."""
+
+
+def waiting(conn: Connection, now: datetime, tenant: str | None = None) -> Waiting:
+    """The outbox's unfinished entries at `now`, by why they wait (all tenants when None)."""
+    later = and_(outbox.c.state == PENDING, outbox.c.available_at > now)
+    leased = and_(outbox.c.state == IN_FLIGHT, outbox.c.lease_until >= now)
+    kind = case(
+        (later, "backing_off"),
+        (leased, "leased"),
+        (outbox.c.state.in_((PENDING, IN_FLIGHT)), "held_back"),
+        else_=outbox.c.state,
+    )
+    query = select(kind, func.count(), func.min(outbox.c.available_at)).group_by(kind)
+    if tenant is not None:
+        query = query.where(outbox.c.tenant == tenant)
+    rows = conn.execute(query).all()
+    found = {name: int(n) for name, n, _ in rows}
+    first_due = next((first for name, _, first in rows if name == "backing_off"), None)
+    return Waiting(
+        backing_off=found.get("backing_off", 0),
+        leased=found.get("leased", 0),
+        held_back=found.get("held_back", 0),
+        dead=found.get(DEAD, 0),
+        conflict=found.get(CONFLICT, 0),
+        next_due=None if first_due is None else _utc(first_due),
+    )
 
 
 def counts(conn: Connection, tenant: str | None = None) -> dict[str, int]:

@@ -249,7 +249,7 @@ class Puller:
                 if not retry:
                     summary.failed.append(f"{name}: {type(exc).__name__}")
                     return
-                self.sleep(self.backoff.delay(attempt, getattr(exc, "retry_after", None)))
+                self.sleep(self.backoff.delay(attempt, exc.retry_after))
 
     # -- searches -----------------------------------------------------------------------
 

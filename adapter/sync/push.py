@@ -8,12 +8,15 @@ one's Bundle outside any database transaction, and settles it in another:
                                           the entry; the rest retried later
     connection error, timeout, 408,
     409, 429, 5xx, malformed answer    -> retried with exponential backoff and jitter,
-                                          or after the EHR's Retry-After
+                                          or after the EHR's Retry-After (never sooner),
+                                          until the `RetryLimit`: then a dead letter
     412 after If-Match                 -> conflict: our version and the EHR's both kept
     other 4xx, ambiguous match         -> dead letter, with the EHR's OperationOutcome
 
-Parking (dead or conflict) raises one alert per entry: one log line with ids only and an
-audit row; retries are not alerts.
+While the EHR's Retry-After lasts (the client's `pace`), nothing is claimed: entries wait
+in the queue rather than being sent against the EHR's wish. Parking (dead or conflict)
+raises one alert per entry: one log line with ids only and an audit row; retries are not
+alerts.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, update
 from adapter.errors import EhrBadResponse, EhrConflict, EhrError
 from adapter.fhir.bundles import BundleResult, EntryResult
 from adapter.fhir.client import FetchedResource
+from adapter.fhir.pace import Pace
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
 from adapter.store.schema import audit, outbox, resources
@@ -52,6 +56,9 @@ class Ehr(Protocol):
 
     def read(self, resource_type: str, resource_id: str) -> FetchedResource: ...
 
+    @property
+    def pace(self) -> Pace: ...
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -62,10 +69,27 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.cap_seconds)
+        """Seconds before try `attempts + 1`: the EHR's `retry_after` when it asked for a wait
+        (already capped by ADAPTER_EHR_RETRY_AFTER_MAX_SECONDS, so not by `cap_seconds`);
+        else, a `Retry-After` of 0 or a past date included, the exponential backoff."""
+        if retry_after is not None and retry_after > 0:
+            return retry_after
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
         return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+
+@dataclass(frozen=True)
+class RetryLimit:
+    """When retrying stops: an entry failing retryably becomes a dead letter once it has had
+    `max_attempts` attempts AND was queued `max_age` ago. Both, so that neither a burst of
+    quick failures in a short outage nor one failure of an old entry gives up on it.
+    (A replay starts the attempts again; the age still counts from the first queueing.)"""
+
+    max_attempts: int = 20
+    max_age: timedelta = timedelta(hours=72)
+
+    def is_reached(self, entry: box.Entry, now: datetime) -> bool:
+        return entry.attempts >= self.max_attempts and now - entry.created_at >= self.max_age
 
 
 @dataclass
@@ -94,6 +118,7 @@ class PushWorker:
         tenant: str | None = None,
         clock: Clock = utc_now,
         backoff: Backoff | None = None,
+        retry_limit: RetryLimit | None = None,
         lease: timedelta = timedelta(minutes=5),
         batch_size: int | None = None,
         concurrency: int = 1,
@@ -106,6 +131,7 @@ class PushWorker:
         self.tenant = tenant
         self.clock = clock
         self.backoff = backoff or Backoff()
+        self.retry_limit = retry_limit or RetryLimit()
         self.lease = lease
         self.concurrency = concurrency
         # Enough claimed per round to keep every connection busy for a while.
@@ -155,6 +181,8 @@ class PushWorker:
             while True:
                 room = self.batch_size - len(sending)
                 may_claim = (rounds is None or claims < rounds) and not (stop and stop.is_set())
+                # While the EHR's Retry-After lasts, entries wait in the queue, unclaimed.
+                may_claim = may_claim and self.ehr.pace.remaining() <= 0
                 # Top up in chunks (a claim is a write transaction), or when idle.
                 if may_claim and (room >= self.concurrency or not sending):
                     claimed = self._claim(room)
@@ -264,14 +292,16 @@ class PushWorker:
         self, entry: box.Entry, exc: EhrError, summary: PushSummary, status: int | None = None
     ) -> None:
         status = status if status is not None else exc.http_status
-        if getattr(exc, "retryable", False) or _malformed(exc):
-            delay = self.backoff.delay(entry.attempts, getattr(exc, "retry_after", None))
-            retry_at = self.clock() + timedelta(seconds=delay)
+        now = self.clock()
+        retryable = exc.retryable or _malformed(exc)
+        if retryable and not self.retry_limit.is_reached(entry, now):
+            delay = self.backoff.delay(entry.attempts, exc.retry_after)
+            retry_at = now + timedelta(seconds=delay)
             self._settle(entry, box.PENDING, error=exc, status=status, retry_at=retry_at)
             summary.retried += 1
             log.info("outbox %d: retry in %.1fs after %s", entry.id, delay, type(exc).__name__)
             return
-        self._park(entry, box.DEAD, exc, summary, self.clock(), status=status)
+        self._park(entry, box.DEAD, exc, summary, now, status=status, gave_up=retryable)
 
     def _park_conflict(
         self, entry: box.Entry, payload: Payload, exc: EhrError, summary: PushSummary
@@ -297,8 +327,16 @@ class PushWorker:
         *,
         status: int | None = None,
         outcome: JsonObject | None = None,
+        gave_up: bool = False,
     ) -> None:
+        """Park the entry as `state`; `gave_up`: a retryable failure past the `RetryLimit`."""
         kept = outcome if outcome is not None else {"operation_outcome": exc.outcome}
+        error, audited = f"{type(exc).__name__}: {exc}", type(exc).__name__
+        if gave_up:
+            kept = {**kept, "error": exc.code, "gave_up_after_attempts": entry.attempts}
+            since = f"{entry.created_at:%Y-%m-%d %H:%M} UTC"
+            error = f"gave up after {entry.attempts} attempts since {since}; last: {error}"
+            audited = f"{audited} after retries"
         with write_transaction(self.engine) as conn:
             settled = box.settle(
                 conn,
@@ -307,7 +345,7 @@ class PushWorker:
                 state,
                 now,
                 status=status,
-                error=f"{type(exc).__name__}: {exc}",
+                error=error,
                 outcome=orjson.dumps(kept).decode(),
             )
             if settled:
@@ -319,7 +357,7 @@ class PushWorker:
                         action=f"push-{state}",
                         object=box.public_name(conn, entry.id),
                         count=len(entry.resource_keys),
-                        outcome=type(exc).__name__,
+                        outcome=audited[:32],
                     )
                 )
         if settled:
@@ -328,11 +366,12 @@ class PushWorker:
             else:
                 summary.conflicts += 1
             log.warning(
-                "ALERT outbox %d parked as %s (%s, HTTP %s); see `adapter outbox`",
+                "ALERT outbox %d parked as %s (%s, HTTP %s%s); see `adapter outbox`",
                 entry.id,
                 state,
                 type(exc).__name__,
                 status,
+                f", gave up after {entry.attempts} attempts" if gave_up else "",
             )
 
     def _settle(

@@ -11,11 +11,14 @@ what that does not find either is missing on the EHR. The shared types (the clin
 staff) are compared once per tenant, by the EHR ids we hold (`_id=` lists, chunked).
 
 The pairing and the verdicts are `adapter.sync.compare`'s. The store is read per patient
-in short transactions, so a push running meanwhile can show as a passing difference.
+in short transactions, so a push running meanwhile can show as a passing difference. A
+patient (or the shared part) whose EHR reads fail retryably (429, 5xx, timeout) is compared
+again, up to `ATTEMPTS` times, after the EHR's `Retry-After` or a backoff.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,10 +38,13 @@ from adapter.sync.pull_scope import (
     known_patients,
     pulled_types,
 )
+from adapter.sync.push import Backoff
+from adapter.sync.retry import retried
 from mappings.jsontypes import JsonObject
 
 IDS_PER_SEARCH = 50  # `_id=a,b,...`: short enough for any server's URL limit
 PAGE_SIZE = "100"
+ATTEMPTS = 3
 
 
 @dataclass
@@ -90,14 +96,21 @@ def reconcile_tenant(
     *,
     concurrency: int = 1,
     advance: Callable[[], object] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Result:
     """Compare the tenant's shared resources, then each patient's (`concurrency` at once)."""
-    result = reconcile_shared(engine, client, work)
+    backoff = Backoff(base_seconds=1.0, cap_seconds=30.0)
+
+    def paced(call: Callable[[], Result]) -> Result:
+        return retried(call, attempts=ATTEMPTS, backoff=backoff, sleep=sleep)
+
+    result = paced(lambda: reconcile_shared(engine, client, work))
     advance()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         try:
             compared = pool.map(
-                lambda patient: reconcile_patient(engine, client, work, patient), work.patients
+                lambda patient: paced(lambda: reconcile_patient(engine, client, work, patient)),
+                work.patients,
             )
             for one in compared:
                 result.add(one)

@@ -43,10 +43,36 @@ class Exchange:
         return self.started < other.ended and other.started < self.ended
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One request as it reached the proxy; `wall` is `time.time()`, `at` monotonic."""
+
+    method: str
+    path: str
+    at: float
+    wall: float
+
+
+@dataclass
+class Refusal:
+    """Answer `count` more requests of `method` whose path ends with `path_end` ourselves."""
+
+    count: int
+    method: str
+    status: int
+    retry_after: str | None
+    path_end: str
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.count > 0 and method == self.method and path.endswith(self.path_end)
+
+
 class FaultProxy:
     def __init__(self, target: str, *, round_trip_ms: float = 0.0, record: bool = True) -> None:
         self.target = target.rstrip("/")
         self.faults: deque[Fault] = deque()
+        self.refusals: list[Refusal] = []
+        self.arrivals: list[Arrival] = []
         self.lost = 0
         self.forwarded = 0
         self.exchanges: list[Exchange] = []
@@ -75,6 +101,34 @@ class FaultProxy:
         """The next `count` POST/PUT/DELETE requests are committed but their replies lost."""
         with self._lock:
             self.faults.extend([how] * count)
+
+    def refuse_next(
+        self,
+        count: int,
+        method: str,
+        status: int,
+        *,
+        retry_after: str | None = None,
+        path_end: str = "",
+    ) -> None:
+        """The next `count` `method` requests whose path ends with `path_end` (a transaction
+        is a POST to the base: `path_end=""` and `method="POST"`) get `status` from us."""
+        with self._lock:
+            self.refusals.append(Refusal(count, method, status, retry_after, path_end))
+
+    def arrived(self, method: str, path_end: str = "") -> list[Arrival]:
+        """The requests of `method` whose path ends with `path_end`, in arrival order."""
+        with self._lock:
+            return [a for a in self.arrivals if a.method == method and a.path.endswith(path_end)]
+
+    def _arrive(self, method: str, path: str) -> Refusal | None:
+        """Note the request's arrival; the refusal it gets, if one is queued for it."""
+        with self._lock:
+            self.arrivals.append(Arrival(method, path, time.monotonic(), time.time()))
+            refusal = next((r for r in self.refusals if r.matches(method, path)), None)
+            if refusal is not None:
+                refusal.count -= 1
+            return refusal
 
     def _next_fault(self, method: str) -> Fault | None:
         with self._lock:
@@ -106,10 +160,24 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return  # quiet: bodies and URLs may carry test patients' identifiers
 
+            def _refuse(self, refusal: Refusal) -> None:
+                content = b'{"resourceType":"OperationOutcome","issue":[]}'
+                self.send_response(refusal.status)
+                if refusal.retry_after is not None:
+                    self.send_header("Retry-After", refusal.retry_after)
+                self.send_header("Content-Type", "application/fhir+json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
             def _relay(self) -> None:
                 started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                refusal = proxy._arrive(self.command, self.path.split("?", 1)[0].rstrip("/"))
+                if refusal is not None:
+                    self._refuse(refusal)
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 headers.pop("Host", None)
                 fault = proxy._next_fault(self.command)

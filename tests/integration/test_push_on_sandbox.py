@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,14 +54,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 # `support.encounter(n)` ends every clinic id of patient n with "-N<n>".
 PATIENT_NUMBER = re.compile(rb"-N(\d+)")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _ingest(engine: Engine, subs: Sequence[EncounterSubmission], ctx: MappingContext) -> None:

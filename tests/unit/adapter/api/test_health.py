@@ -123,3 +123,16 @@ def test_ready__database_unreachable__reports_503_naming_database(
     database = _check(reply.json(), "database")
     assert database["status"] == "down"
     assert database["detail"].startswith("OperationalError")
+
+
+def test_ready__ehr_answers_429_with_retry_after__down_and_not_asked_again_before_then(
+    tmp_path: Path, ehr: responses.RequestsMock
+) -> None:
+    throttled = "http://throttled-ehr.test/fhir"  # a probe pace of its own, as each URL has
+    probe = ehr.get(f"{throttled}/metadata", status=429, headers={"Retry-After": "60"})
+    client = _client(tmp_path, ehr_base_url=throttled)
+    first, second = client.get("/ready"), client.get("/ready")
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert _check(first.json(), "ehr")["detail"].startswith("ehr-rate-limited")
+    assert "held back" in _check(second.json(), "ehr")["detail"]
+    assert probe.call_count == 1

@@ -137,6 +137,23 @@ def test_status__dead_without_an_outcome__failed_with_the_status_only(
     assert body["reason"] == {"http_status": 400, "diagnostics": []}
 
 
+def test_status__dead_after_retries_given_up__failed_with_last_error_and_attempts(
+    app: FastAPI, client: TestClient
+) -> None:
+    receipt = _submit(client)
+    kept = {"operation_outcome": None, "error": "ehr-timeout", "gave_up_after_attempts": 20}
+    outcome = orjson.dumps(kept).decode()
+    _set_outbox(app, _outbox_id(app), state="dead", last_status=None, outcome=outcome, attempts=20)
+    body = _status(client, receipt["submission_id"]).json()
+    assert body["status"] == "failed"
+    assert body["reason"] == {
+        "http_status": None,
+        "diagnostics": [],
+        "error": "ehr-timeout",
+        "gave_up_after_attempts": 20,
+    }
+
+
 def test_status__conflict__conflict_with_the_412(app: FastAPI, client: TestClient) -> None:
     receipt = _submit(client)
     kept = orjson.dumps({"ehr_versions": {}, "operation_outcome": REJECTION}).decode()

@@ -1,15 +1,20 @@
-"""`adapter ingest` accepts files as the API does; `adapter outbox` shows and replays work."""
+"""`adapter ingest` accepts files as the API does; `adapter outbox` shows and replays work;
+`adapter push` says what still waits and why."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+import responses
+from sqlalchemy import select, update
 
 from adapter.cli import main
+from adapter.commands.push import waiting_line
 from adapter.config import get_settings
 from adapter.runtime import open_store
 from adapter.store import outbox as box
@@ -87,3 +92,43 @@ def test_outbox__dead_letter__listed_shown_and_replayed(
     assert main(["outbox", "replay", entry_id]) == 0
     assert main(["outbox"]) == 0
     assert capsys.readouterr().out.endswith("pending\t1\n")
+
+
+def test_push__nothing_due__delivers_nothing_and_says_what_waits_and_why(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER_EHR_BASE_URL", "http://ehr.test/fhir")
+    assert main(["ingest", str(store)]) == 0
+    engine = open_store(get_settings())
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with write_transaction(engine) as conn:
+        ids = conn.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars().all()
+        states: list[dict[str, Any]] = [
+            {"state": box.PENDING, "available_at": later},
+            {"state": box.IN_FLIGHT, "lease_owner": "elsewhere", "lease_until": later},
+            {"state": box.DEAD},
+        ]
+        for entry_id, values in zip(ids, states, strict=True):
+            conn.execute(update(outbox).where(outbox.c.id == entry_id).values(**values))
+    engine.dispose()
+    capsys.readouterr()
+    with responses.RequestsMock():  # any request to the EHR would fail the test
+        assert main(["push"]) == 0
+    err = capsys.readouterr().err
+    assert "push: 0 delivered, 0 to retry later, 0 dead letters, 0 conflicts" in err
+    assert (
+        "push: waiting: 1 backing off, next due in 3600 s; 1 leased by another run; "
+        "1 dead letters and 0 conflicts parked (`adapter outbox list`)"
+    ) in err.replace("3599 s", "3600 s")
+
+
+def test_waiting_line__empty_outbox__nothing() -> None:
+    assert waiting_line(box.Waiting(), datetime.now(UTC)) == "push: waiting: nothing"
+
+
+def test_waiting_line__ehr_pause_and_held_back__both_named() -> None:
+    line = waiting_line(box.Waiting(held_back=4), datetime.now(UTC), paused=12.4)
+    assert line == (
+        "push: waiting: 4 held behind earlier entries; "
+        "the EHR asked for a pause (Retry-After), 12 s more"
+    )

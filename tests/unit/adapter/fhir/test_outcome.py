@@ -16,7 +16,8 @@ from adapter.errors import (
     EhrTimeout,
     EhrUnavailable,
 )
-from adapter.fhir.outcome import error_for_status, is_too_large, retry_after_seconds
+from adapter.fhir.outcome import error_for_status, is_too_large
+from adapter.fhir.pace import retry_after_seconds
 from mappings.jsontypes import JsonObject
 
 NOW = 1_700_000_000.0

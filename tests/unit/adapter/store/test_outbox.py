@@ -189,3 +189,25 @@ def test_claim__entry_creating_the_clinic__all_patients_wait_for_it(
     assert [e.id for e in claimed] == [first]
     assert _settle(engine, claimed[0], box.DONE)
     assert [e.id for e in _claim(engine, tenant)] == [other]
+
+
+def test_waiting__each_reason__counted_apart(engine: Engine, tenant: str) -> None:
+    parked = _enqueue(engine, tenant, "P1", ["Patient/a"])
+    _enqueue(engine, tenant, "P1", ["Observation/1"])  # behind the parked one: held back
+    _enqueue(engine, tenant, "P2", ["Patient/b"])
+    _enqueue(engine, tenant, "P3", ["Patient/c"])
+    first, _, other = _claim(engine, tenant)
+    assert first.id == parked
+    assert _settle(engine, first, box.DEAD)
+    with write_transaction(engine) as conn:  # one retried later, one still with its worker
+        box.settle(conn, other, "w1", box.PENDING, T0, retry_at=T0 + timedelta(seconds=30))
+    with engine.connect() as conn:
+        found = box.waiting(conn, T0 + timedelta(seconds=10), tenant)
+    assert found == box.Waiting(
+        backing_off=1,
+        leased=1,
+        held_back=1,
+        dead=1,
+        conflict=0,
+        next_due=T0 + timedelta(seconds=30),
+    )

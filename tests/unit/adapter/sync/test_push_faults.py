@@ -13,12 +13,20 @@ import requests
 import responses
 from sqlalchemy import Engine, select, update
 
+from adapter.api.status import submission_status
 from adapter.fhir.client import FhirClient
 from adapter.store import outbox as box
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
-from adapter.store.schema import audit, delivered_resources, deliveries, outbox, resources
-from adapter.sync.push import Backoff, PushWorker
+from adapter.store.schema import (
+    audit,
+    delivered_resources,
+    deliveries,
+    outbox,
+    resources,
+    submissions,
+)
+from adapter.sync.push import Backoff, PushWorker, RetryLimit
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
 from mappings.submission import map_submission
@@ -68,9 +76,10 @@ def clock() -> Clock:
     return Clock()
 
 
-def _worker(engine: Engine, clock: Clock) -> PushWorker:
+def _worker(engine: Engine, clock: Clock, limit: RetryLimit | None = None) -> PushWorker:
     client = FhirClient(BASE, sleep=lambda _: None)
-    return PushWorker(engine, client, owner="w1", clock=clock, backoff=Backoff(base_seconds=2))
+    backoff = Backoff(base_seconds=2)
+    return PushWorker(engine, client, owner="w1", clock=clock, backoff=backoff, retry_limit=limit)
 
 
 def _entry(engine: Engine) -> dict[str, object]:
@@ -243,3 +252,95 @@ def test_push__412_from_conditional_update_with_several_matches__dead_letter_not
     assert entry["state"] == box.DEAD
     assert str(entry["last_error"]).startswith("EhrAmbiguousMatch")
     assert json.loads(str(entry["outcome"]))["operation_outcome"] == several
+
+
+def test_push__503_with_retry_after__next_try_not_before_it_and_nothing_claimed_meanwhile(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.post(BASE, status=503, headers={"Retry-After": "5"})
+    worker = _worker(engine, clock)
+    assert worker.run_once().retried == 1
+    entry = _entry(engine)
+    available_at = entry["available_at"]
+    assert isinstance(available_at, datetime)
+    assert available_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=5)
+    clock.now = T0 + timedelta(seconds=10)  # due by the store's clock, but the EHR's pause
+    assert worker.ehr.pace.remaining() > 0  # (on the client's own clock) still lasts
+    assert worker.run_once().claimed == 0
+
+
+def _age(engine: Engine, attempts: int, hours: float) -> None:
+    """As if the entry had been tried `attempts` times since it was queued `hours` ago."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(outbox).values(attempts=attempts, created_at=T0 - timedelta(hours=hours))
+        )
+
+
+@pytest.mark.parametrize(("attempts", "hours"), [(2, 100.0), (9, 1.0)])
+def test_push__retryable_failure_within_the_limit__retried(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock, attempts: int, hours: float
+) -> None:
+    ehr.post(BASE, status=502)
+    _age(engine, attempts, hours)
+    limit = RetryLimit(max_attempts=10, max_age=timedelta(hours=72))
+    assert _worker(engine, clock, limit).run_once().retried == 1
+    assert _entry(engine)["state"] == box.PENDING
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ({"status": 503}, "ehr-unavailable"),
+        ({"body": requests.ReadTimeout("slow")}, "ehr-timeout"),
+        ({"status": 429}, "ehr-rate-limited"),
+    ],
+)
+def test_push__retryable_failure_past_attempts_and_age__dead_letter_with_last_reason(
+    engine: Engine,
+    ehr: responses.RequestsMock,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    reply: dict[str, object],
+    code: str,
+) -> None:
+    ehr.add(responses.POST, BASE, **reply)  # type: ignore[arg-type]
+    _age(engine, attempts=9, hours=73)  # the claim makes it the 10th attempt
+    limit = RetryLimit(max_attempts=10, max_age=timedelta(hours=72))
+    assert _worker(engine, clock, limit).run_once().dead == 1
+    entry = _entry(engine)
+    assert entry["state"] == box.DEAD
+    assert str(entry["last_error"]).startswith("gave up after 10 attempts since ")
+    with engine.connect() as conn:
+        (action, outcome) = conn.execute(select(audit.c.action, audit.c.outcome)).one()
+        public_id = conn.execute(select(submissions.c.public_id)).scalar_one()
+        status = submission_status(conn, TENANT, public_id)
+    assert action == "push-dead"
+    assert outcome.endswith(" after retries")
+    assert status is not None
+    assert status["status"] == "failed"
+    assert status["reason"] == {
+        "http_status": entry["last_status"],
+        "diagnostics": [],
+        "error": code,
+        "gave_up_after_attempts": 10,
+    }
+    assert "gave up after 10 attempts" in caplog.text
+
+
+def test_push__dead_letter_of_given_up_retries_replayed__tried_again(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    ehr.post(BASE, status=500)
+    _age(engine, attempts=9, hours=73)
+    worker = _worker(engine, clock, RetryLimit(max_attempts=10, max_age=timedelta(hours=72)))
+    assert worker.run_once().dead == 1
+    with write_transaction(engine) as conn:
+        box.replay(conn, [int(str(_entry(engine)["id"]))], clock.now)
+    assert worker.run_once().retried == 1  # attempts start again; the age alone is not enough
+
+
+def test_backoff__retry_after__kept_even_past_the_backoff_cap_but_zero_backs_off() -> None:
+    backoff = Backoff(base_seconds=2, cap_seconds=60)
+    assert backoff.delay(1, retry_after=120) == 120  # capped where it was read, not here
+    assert 1 <= backoff.delay(1, retry_after=0) <= 2  # "come back now" does not spin
