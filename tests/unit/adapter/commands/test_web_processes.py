@@ -24,6 +24,7 @@ from adapter.commands.web_processes import (
     WebProcess,
     check_port_free,
 )
+from tests.processes import is_running
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -230,7 +231,7 @@ def test_web_process_hung__killed_after_the_timeout__and_replaced(
 
 
 def _reaped(pid: int) -> bool:
-    return not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+    return not is_running(pid)
 
 
 @dataclass
@@ -245,10 +246,6 @@ def test_silence_counts_from_the_last_beat__and_a_starting_process_gets_its_allo
     serving = WebProcess(process=None, heartbeat=FakeBeat(150.0), started=100.0)  # type: ignore[arg-type]
     assert serving.silent_for(151.0) == 1.0
     assert serving.silent_for(190.0) == 40.0
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_port_taken__check_refuses__and_serve_exits_1_naming_it(tmp_path: Path) -> None:
