@@ -1,4 +1,4 @@
-"""What outbox entries are about, named by our logical ids.
+"""What outbox entries (and submissions) are about, named by our logical ids.
 
 An outbox entry is keyed by the patient's MRN and the clinic's encounter id (`patient_key`,
 `encounter_key`): the store needs them, an operator's screen does not. What an operator is
@@ -44,21 +44,22 @@ def subjects(conn: Connection, entries: Sequence[EntryKeys]) -> list[Subject]:
     patients = _logical_ids(
         conn, "Patient", resources.c.patient_key, {(e.tenant, e.patient_key) for e in entries}
     )
-    encounter_keys = {
-        (e.tenant, e.encounter_key)
-        for e in entries
-        if not e.encounter_key.startswith(CONFLICT_PREFIX)
-    }
-    encounters = _logical_ids(conn, "Encounter", resources.c.identifier_value, encounter_keys)
+    found = encounters(conn, {(e.tenant, e.encounter_key) for e in entries})
     return [
         Subject(
             patients.get((e.tenant, e.patient_key), NOT_STORED),
             e.encounter_key
             if e.encounter_key.startswith(CONFLICT_PREFIX)
-            else encounters.get((e.tenant, e.encounter_key), NOT_STORED),
+            else found.get((e.tenant, e.encounter_key), NOT_STORED),
         )
         for e in entries
     ]
+
+
+def encounters(conn: Connection, pairs: Iterable[Pair]) -> dict[Pair, str]:
+    """`Encounter/<logical id>` by (tenant, the clinic's encounter id), for those stored."""
+    wanted = {pair for pair in pairs if not pair[1].startswith(CONFLICT_PREFIX)}
+    return _logical_ids(conn, "Encounter", resources.c.identifier_value, wanted)
 
 
 def _logical_ids(

@@ -387,16 +387,19 @@ def test_lineage__resource_on_the_ehr__traced_to_its_clinic_submission(
     _ingest(engine, [sub], ctx)
     _worker(engine, fhir_base_url).drain()
     with engine.connect() as conn:
-        ehr_id = conn.execute(
-            select(resources.c.ehr_id).where(resources.c.resource_type == "Encounter")
-        ).scalar_one()
+        ehr_id, logical_id = conn.execute(
+            select(resources.c.ehr_id, resources.c.logical_id).where(
+                resources.c.resource_type == "Encounter"
+            )
+        ).one()
     engine.dispose()
     assert requests.get(f"{fhir_base_url}/Encounter/{ehr_id}", timeout=30).ok
     monkeypatch.setenv("ADAPTER_DATABASE_URL", database)
     assert main(["lineage", f"Encounter/{ehr_id}"]) == 0
     out = capsys.readouterr().out
     assert f"-> EHR Encounter/{ehr_id} version 1" in out
-    assert f"encounter {sub.encounter_id}" in out
+    assert f"encounter Encounter/{logical_id}," in out  # ours, never the clinic's id
+    assert sub.encounter_id not in out
 
 
 def test_push_dry_run__changed_reading__shows_field_difference_and_sends_nothing(
