@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 DEFAULT_SANDBOX_BASE_URL = "http://127.0.0.1:8090/fhir"
-PROBE_TIMEOUT_SECONDS = 15
+PROBE_TIMEOUT_SECONDS = 30  # a busy machine: the house waits 30 s for a server
 
 _unavailable_services: dict[str, str] = {}
 
@@ -60,7 +60,7 @@ def postgres_url() -> str:
     url = os.environ.get("ADAPTER_TEST_POSTGRES_URL", "")
     if not url:
         _unavailable("PostgreSQL", "ADAPTER_TEST_POSTGRES_URL is not set (scripts/pg-start)")
-    engine = create_engine(url, connect_args={"connect_timeout": 5})
+    engine = create_engine(url, connect_args={"connect_timeout": PROBE_TIMEOUT_SECONDS})
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))

@@ -1,8 +1,8 @@
 """`adapter lineage Type/id`: where a resource came from, by its EHR id or our logical id.
 
 Prints each delivery that wrote it: when, the EHR version and ETag it got, the outbox
-entry, and the clinic submission (kind, encounter, when received, document hash), then
-the delivery's Provenance.
+entry, and the clinic submission (kind, its Encounter by our logical id, when received,
+document hash), then the delivery's Provenance.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from adapter.config import get_settings
 from adapter.runtime import open_store
+from adapter.store.entry_subjects import NOT_STORED, encounters
 from adapter.store.schema import delivered_resources, deliveries, submissions
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
                     delivered_resources.c.ehr_etag,
                     submissions.c.id.label("submission_id"),
                     submissions.c.kind,
+                    submissions.c.tenant,
                     submissions.c.encounter_key,
                     submissions.c.received_at,
                     submissions.c.content_hash,
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
                 )
                 .order_by(deliveries.c.at)
             ).all()
+            # The clinic's encounter id is theirs to know: ours names the encounter here.
+            named = encounters(conn, {(row.tenant, row.encounter_key) for row in rows})
     finally:
         engine.dispose()
     if not rows:
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{row.at}: {row.resource_key} -> EHR {row.ehr_reference} version {row.ehr_version}"
             f" (ETag {row.ehr_etag}), outbox {row.outbox_id}; from submission {row.submission_id}"
-            f" ({row.kind}, encounter {row.encounter_key}, received {row.received_at},"
+            f" ({row.kind}, encounter {named.get((row.tenant, row.encounter_key), NOT_STORED)},"
+            f" received {row.received_at},"
             f" sha256 {row.content_hash})\n  provenance: {row.provenance}\n"
         )
     return 0

@@ -2,24 +2,30 @@
 
 adapter outbox                      counts by state
 adapter outbox list [--state S]     entries (default: dead letters and conflicts)
-adapter outbox show ID              one entry: its error and the EHR's answer
+adapter outbox show ID [--answer]   one entry: its error (--answer: and the EHR's answer)
 adapter outbox replay ID [ID...]    put dead letters / conflicts back in the queue
+
+An entry's patient and encounter are shown as our logical ids (`Patient/<id>`), never the
+MRN or the clinic's encounter id the store keys it by; the EHR's answer, which may quote
+clinical data, only when asked for.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from adapter.commands.exits import Exit
 from adapter.config import get_settings
 from adapter.runtime import open_store
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
+from adapter.store.entry_subjects import EntryKeys, Subject, subjects
 from adapter.store.schema import outbox
 
 if TYPE_CHECKING:
@@ -27,6 +33,8 @@ if TYPE_CHECKING:
 
 STATES = (box.PENDING, box.IN_FLIGHT, box.DONE, box.DEAD, box.CONFLICT)
 REPLAYABLE = (box.DEAD, box.CONFLICT)
+# Shown as our logical ids (`Subject`), or only on request (`outcome`), never as stored.
+HIDDEN_COLUMNS = frozenset({"patient_key", "encounter_key", "outcome"})
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -40,16 +48,23 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     listing = actions.add_parser(
         "list",
         help="list entries (default: dead and conflict)",
-        description="One line per entry: id, state, tenant, encounter, resources, attempts, "
-        "the EHR's last HTTP status and error (default: dead letters and conflicts).",
+        description="One line per entry: id, state, tenant, encounter (our logical id), "
+        "resources, attempts, the EHR's last HTTP status and error (default: dead letters "
+        "and conflicts).",
     )
     listing.add_argument("--state", choices=STATES, action="append", help="repeatable")
     show = actions.add_parser(
         "show",
-        help="one entry with its error and the EHR's answer",
-        description="Every field of one entry, the EHR's last error and answer included.",
+        help="one entry with its error (and the EHR's answer)",
+        description="Every field of one entry and the EHR's last error; its patient and "
+        "encounter by our logical ids, never the MRN or the clinic's encounter id.",
     )
     show.add_argument("id", type=int, help="the entry's id (from `adapter outbox list`)")
+    show.add_argument(
+        "--answer",
+        action="store_true",
+        help="also print the EHR's last answer as kept (it may quote clinical data)",
+    )
     replay = actions.add_parser(
         "replay",
         help="queue dead letters or conflicts again",
@@ -73,26 +88,45 @@ def run(args: argparse.Namespace) -> int:
                 rows = conn.execute(
                     select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id)
                 ).all()
-                for row in rows:
+                for row, subject in zip(rows, _subjects(conn, rows), strict=True):
                     sys.stdout.write(
-                        f"{row.id}\t{row.state}\t{row.tenant}\tencounter {row.encounter_key}\t"
+                        f"{row.id}\t{row.state}\t{row.tenant}\tencounter {subject.encounter}\t"
                         f"{len(row.resource_keys)} resources\tattempts {row.attempts}\t"
                         f"HTTP {row.last_status}\t{row.last_error or ''}\n"
                     )
                 return 0
             if args.action == "show":
-                found = conn.execute(select(outbox).where(outbox.c.id == args.id)).first()
-                if found is None:
-                    sys.stderr.write(f"outbox: no entry {args.id}\n")
-                    return 1
-                for name, value in found._mapping.items():
-                    sys.stdout.write(f"{name}: {value}\n")
-                return 0
+                return _show(conn, args.id, with_answer=args.answer)
             for state, count in sorted(box.counts(conn).items()):
                 sys.stdout.write(f"{state}\t{count}\n")
             return 0
     finally:
         engine.dispose()
+
+
+def _show(conn: Connection, entry_id: int, *, with_answer: bool) -> int:
+    found = conn.execute(select(outbox).where(outbox.c.id == entry_id)).first()
+    if found is None:
+        sys.stderr.write(f"outbox: no entry {entry_id}\n")
+        return 1
+    subject = _subjects(conn, [found])[0]
+    for name, value in found._mapping.items():
+        if name == "patient_key":
+            sys.stdout.write(f"patient: {subject.patient}\n")
+        elif name == "encounter_key":
+            sys.stdout.write(f"encounter: {subject.encounter}\n")
+        elif name not in HIDDEN_COLUMNS:
+            sys.stdout.write(f"{name}: {value}\n")
+    if with_answer:
+        sys.stdout.write(f"outcome: {found.outcome}\n")
+    elif found.outcome is not None:
+        sys.stdout.write("outcome: kept (--answer prints it; it may quote clinical data)\n")
+    return 0
+
+
+def _subjects(conn: Connection, rows: Sequence[Row[Any]]) -> list[Subject]:
+    keys = [EntryKeys(row.tenant, row.patient_key, row.encounter_key) for row in rows]
+    return subjects(conn, keys)
 
 
 def _replay(engine: Engine, ids: list[int]) -> int:

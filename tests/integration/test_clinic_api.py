@@ -56,7 +56,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         assert process.poll() is None, "the service exited while starting"
         try:
-            if requests.get(f"{url}/health", timeout=10).status_code == 200:
+            if requests.get(f"{url}/health", timeout=30).status_code == 200:
                 return
         except requests.RequestException:
             pass  # not listening yet, or accepted but not yet answering (a busy machine)
@@ -95,8 +95,9 @@ def serving(settings: dict[str, str], log: Path) -> Iterator[str]:
     `/health` answers, and stops it after."""
     port = _free_port()
     # Pulling is tested on its own (test_pull_on_sandbox.py); elsewhere the service's pull
-    # would read every tenant of the shared test PostgreSQL at each start.
-    quiet = {"ADAPTER_PULL_INTERVAL_SECONDS": "0"}
+    # would read every tenant of the shared test PostgreSQL at each start. A sandbox on a
+    # busy machine may answer slower than the 10 s default timeout.
+    quiet = {"ADAPTER_PULL_INTERVAL_SECONDS": "0", "ADAPTER_EHR_TIMEOUT_SECONDS": "60"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | quiet | settings
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     with log.open("wb") as sink:
@@ -107,7 +108,11 @@ def serving(settings: dict[str, str], log: Path) -> Iterator[str]:
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # its web processes follow it (adapter.commands.parent_watch)
+            process.wait(30)
 
 
 def _post(service: Service, body: bytes, headers: dict[str, str] | None = None) -> Any:
@@ -124,7 +129,7 @@ def _post(service: Service, body: bytes, headers: dict[str, str] | None = None) 
 def _until_pushed(service: Service, status_url: str, timeout: float = 180) -> Any:
     deadline = time.monotonic() + timeout
     while True:
-        body = requests.get(f"{service.url}{status_url}", headers=AUTH, timeout=10).json()
+        body = requests.get(f"{service.url}{status_url}", headers=AUTH, timeout=30).json()
         if body["status"] != "stored" or time.monotonic() > deadline:
             return body
         time.sleep(0.5)

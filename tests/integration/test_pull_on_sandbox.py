@@ -74,14 +74,23 @@ def _ingest(engine: Engine, sub: EncounterSubmission, ctx: MappingContext) -> No
 
 def _push(engine: Engine, base: str, ctx: MappingContext) -> PushWorker:
     worker = PushWorker(
-        engine, FhirClient(base), owner="it-push", tenant=ctx.tenant, backoff=Backoff(0.05)
+        engine,
+        FhirClient(base, timeout_seconds=60),
+        owner="it-push",
+        tenant=ctx.tenant,
+        backoff=Backoff(0.05),
     )
     worker.drain()
     return worker
 
 
 def _puller(engine: Engine, base: str, **options: Any) -> Puller:
-    return Puller(engine, FhirClient(base), owner="it-pull", options=PullOptions(**options))
+    return Puller(
+        engine,
+        FhirClient(base, timeout_seconds=60),
+        owner="it-pull",
+        options=PullOptions(**options),
+    )
 
 
 def _row(engine: Engine, ctx: MappingContext, resource_type: str, **where: str) -> Any:
@@ -121,7 +130,7 @@ def _assert_reconciled(engine: Engine, base: str, ctx: MappingContext) -> None:
     """`adapter reconcile`'s comparison finds the store and the EHR in agreement."""
     with engine.connect() as conn:
         work = plan(conn, ctx.tenant)
-    with FhirClient(base) as client:
+    with FhirClient(base, timeout_seconds=60) as client:
         found = reconcile_tenant(engine, client, work)
     assert found.differences == []
 
@@ -368,6 +377,7 @@ def test_pull__2000_changes_over_pages_of_50__killed_and_restarted__each_once(
         "ADAPTER_DATABASE_URL": database,
         "ADAPTER_EHR_BASE_URL": fhir_base_url,
         "ADAPTER_PULL_PAGE_SIZE": "50",
+        "ADAPTER_EHR_TIMEOUT_SECONDS": "60",
         "ADAPTER_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "adapter.cli", "pull", "--tenant", ctx.tenant]
@@ -456,6 +466,7 @@ def test_service__pulls_on_its_schedule__ehr_edit_arrives_without_a_command(
         "ADAPTER_API_KEYS_FILE": str(keys),
         "ADAPTER_WEB_WORKERS": "2",
         "ADAPTER_PULL_INTERVAL_SECONDS": "1",
+        "ADAPTER_EHR_TIMEOUT_SECONDS": "60",
     }
     sub = encounter(30)
     with serving(settings, tmp_path / "service.log") as url:

@@ -70,7 +70,7 @@ def _worker(engine: Engine, base: str, owner: str = "it", concurrency: int = 4) 
     """A worker as the service runs it (ADAPTER_WORKER_CONCURRENCY's default), quick to retry."""
     return PushWorker(
         engine,
-        FhirClient(base),
+        FhirClient(base, timeout_seconds=60),
         owner=owner,
         backoff=Backoff(base_seconds=0.05),
         concurrency=concurrency,
@@ -220,6 +220,7 @@ def test_push__worker_killed_mid_push__restart_loses_and_duplicates_nothing(
         "ADAPTER_EHR_BASE_URL": fhir_base_url,
         "ADAPTER_NAMESPACE": ctx.namespace,
         "ADAPTER_WORKER_LEASE_SECONDS": "5",
+        "ADAPTER_EHR_TIMEOUT_SECONDS": "60",
         "ADAPTER_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "adapter.cli", "worker"]
@@ -281,7 +282,12 @@ def test_push__two_workers_on_postgres__drain_one_outbox_sending_no_entry_twice(
         )
     sent: list[int] = []
     workers = [
-        CountingWorker(engine, FhirClient(fhir_base_url), owner=f"pg-{n}", tenant=ctx.tenant)
+        CountingWorker(
+            engine,
+            FhirClient(fhir_base_url, timeout_seconds=60),
+            owner=f"pg-{n}",
+            tenant=ctx.tenant,
+        )
         for n in (1, 2)
     ]
     for worker in workers:
@@ -334,7 +340,7 @@ def test_push__sandbox_stopped_mid_push_and_restarted__everything_arrives_once(
     ctx = run_context()
     subs = list(encounters(100, "esketamine-session"))
     _ingest(store, subs, ctx)
-    client = FhirClient(fhir_base_url, timeout_seconds=10)
+    client = FhirClient(fhir_base_url, timeout_seconds=60)
     worker = PushWorker(store, client, owner="it", backoff=Backoff(0.2, cap_seconds=2))
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop, 0.05))
@@ -373,16 +379,19 @@ def test_lineage__resource_on_the_ehr__traced_to_its_clinic_submission(
     _ingest(engine, [sub], ctx)
     _worker(engine, fhir_base_url).drain()
     with engine.connect() as conn:
-        ehr_id = conn.execute(
-            select(resources.c.ehr_id).where(resources.c.resource_type == "Encounter")
-        ).scalar_one()
+        ehr_id, logical_id = conn.execute(
+            select(resources.c.ehr_id, resources.c.logical_id).where(
+                resources.c.resource_type == "Encounter"
+            )
+        ).one()
     engine.dispose()
     assert requests.get(f"{fhir_base_url}/Encounter/{ehr_id}", timeout=30).ok
     monkeypatch.setenv("ADAPTER_DATABASE_URL", database)
     assert main(["lineage", f"Encounter/{ehr_id}"]) == 0
     out = capsys.readouterr().out
     assert f"-> EHR Encounter/{ehr_id} version 1" in out
-    assert f"encounter {sub.encounter_id}" in out
+    assert f"encounter Encounter/{logical_id}," in out  # ours, never the clinic's id
+    assert sub.encounter_id not in out
 
 
 def test_push_dry_run__changed_reading__shows_field_difference_and_sends_nothing(
@@ -410,6 +419,7 @@ def test_push_dry_run__changed_reading__shows_field_difference_and_sends_nothing
     engine.dispose()
     monkeypatch.setenv("ADAPTER_DATABASE_URL", database)
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", fhir_base_url)
+    monkeypatch.setenv("ADAPTER_EHR_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("ADAPTER_NAMESPACE", ctx.namespace)
     assert main(["push", "--dry-run"]) == 0
     out = capsys.readouterr().out

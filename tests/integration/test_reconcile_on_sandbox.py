@@ -68,7 +68,7 @@ def _push(setup: Setup, subs: Sequence[EncounterSubmission]) -> None:
     _ingest(setup, subs)
     worker = PushWorker(
         setup.engine,
-        FhirClient(setup.base),
+        FhirClient(setup.base, timeout_seconds=60),
         owner="it",
         backoff=Backoff(base_seconds=0.05),
         tenant=setup.ctx.tenant,
@@ -81,6 +81,7 @@ def _reconcile(
 ) -> tuple[int, dict[str, Any]]:
     monkeypatch.setenv("ADAPTER_DATABASE_URL", setup.database)
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", setup.base)
+    monkeypatch.setenv("ADAPTER_EHR_TIMEOUT_SECONDS", "60")
     monkeypatch.setenv("ADAPTER_NAMESPACE", setup.ctx.namespace)
     capsys.readouterr()
     status = main(["reconcile", "--tenant", setup.ctx.tenant, "--json"])

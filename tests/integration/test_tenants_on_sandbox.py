@@ -75,11 +75,11 @@ class Instance:
         return self.client.get(path, headers=self._auth(tenant))
 
     def push(self) -> None:
-        with FhirClient(self.settings.ehr_base_url) as ehr:
+        with FhirClient(self.settings.ehr_base_url, timeout_seconds=60) as ehr:
             PushWorker(self.engine, ehr, owner="it-tenants", backoff=Backoff(0.05)).drain()
 
     def pull(self, tenant: str) -> None:
-        with FhirClient(self.settings.ehr_base_url) as ehr:
+        with FhirClient(self.settings.ehr_base_url, timeout_seconds=60) as ehr:
             puller = Puller(self.engine, ehr, owner="it-tenants", options=PullOptions())
             assert not puller.pull(tenant).failed
 
@@ -116,6 +116,7 @@ def running(place: Place, mode: str) -> Iterator[Instance]:
         {
             "database_url": f"sqlite:///{place.folder / 'store.db'}",
             "ehr_base_url": place.base,
+            "ehr_timeout_seconds": 60,
             "namespace": place.namespace,
             "tenant_namespaces": mode,
             "api_keys_file": str(keys_file),
@@ -317,7 +318,7 @@ def test_store_from_before_0007__migrated__resend_and_new_visit_leave_no_duplica
 
 
 def _push(engine: Engine, base: str) -> None:
-    with FhirClient(base) as ehr:
+    with FhirClient(base, timeout_seconds=60) as ehr:
         summary = PushWorker(engine, ehr, owner="it-upgrade", backoff=Backoff(0.05)).drain()
     assert summary.dead == summary.conflicts == 0
 

@@ -16,7 +16,7 @@ def test_background__lead__migrates_a_fresh_store(tmp_path: Path) -> None:
     work = BackgroundWork(Settings(database_url=url, ehr_base_url=""), engine)
     work.start()
     try:
-        assert work.migrated.wait(30)
+        assert work.migrated.wait(60)
         assert current_revision(engine) == head_revision()
     finally:
         work.stop()
@@ -32,7 +32,7 @@ def test_background__web_process__waits_for_the_lead_and_never_migrates(tmp_path
         assert not follower.migrated.wait(1.5)
         assert current_revision(engine) is None  # it did not migrate on its own
         upgrade(engine)  # what the lead process does
-        assert follower.migrated.wait(10)
+        assert follower.migrated.wait(60)
     finally:
         follower.stop()
         engine.dispose()

@@ -69,7 +69,7 @@ def settings_for(folder: Path, **overrides: Any) -> Settings:
 def running(app: FastAPI) -> Iterator[TestClient]:
     """A client of `app` with its lifespan started and its store migrated."""
     with TestClient(app) as client:
-        assert app.state.background.migrated.wait(10)
+        assert app.state.background.migrated.wait(60)
         yield client
 
 
@@ -81,13 +81,14 @@ def serve(app: FastAPI) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start in 60 s"
         time.sleep(0.02)
-    assert app.state.background.migrated.wait(10)
+    assert app.state.background.migrated.wait(60)
     yield port
     server.should_exit = True
-    thread.join(10)
+    thread.join(60)
 
 
 @pytest.fixture

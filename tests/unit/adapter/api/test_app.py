@@ -42,7 +42,7 @@ def test_create_app__started__migrates_the_store_in_the_background(tmp_path: Pat
 
     app = create_app(_settings(tmp_path))
     with TestClient(app):
-        assert app.state.background.migrated.wait(10)
+        assert app.state.background.migrated.wait(60)
     assert current_revision(app.state.engine) == head_revision()
 
 

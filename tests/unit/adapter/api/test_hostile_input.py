@@ -48,7 +48,7 @@ def served(tmp_path: Path) -> Iterator[int]:
 
 
 def _post_chunked(port: int, path: str, chunks: list[bytes]) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": JSON, "Transfer-Encoding": "chunked"} | bearer(WRITER_A)
     connection.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
     reply = connection.getresponse()

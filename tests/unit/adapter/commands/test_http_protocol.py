@@ -92,7 +92,7 @@ def test_close__sends_what_is_held_first() -> None:
         coalescing = CoalescingTransport(transport, asyncio.get_running_loop())
         coalescing.write(b"last words")
         coalescing.close()
-        await asyncio.wait_for(sink.closed.wait(), 5)
+        await asyncio.wait_for(sink.closed.wait(), 30)
         return bytes(sink.received)
 
     assert asyncio.run(scenario()) == b"last words"
@@ -113,7 +113,7 @@ def server() -> Iterator[int]:
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not running.started:
         assert time.monotonic() < deadline
         time.sleep(0.05)

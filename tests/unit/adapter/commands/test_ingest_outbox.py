@@ -132,3 +132,34 @@ def test_waiting_line__ehr_pause_and_held_back__both_named() -> None:
         "push: waiting: 4 held behind earlier entries; "
         "the EHR asked for a pause (Retry-After), 12 s more"
     )
+
+
+def test_outbox__list_and_show__name_our_logical_ids__never_the_mrn_or_encounter_id(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads((store / "esketamine-session.json").read_text())
+    mrn, encounter_id = document["patient"]["mrn"], document["encounter_id"]
+    main(["ingest", str(store / "esketamine-session.json")])
+    engine = open_store(get_settings())
+    with write_transaction(engine) as conn:
+        answer = '{"operation_outcome": {"issue": [{"diagnostics": "quotes the record"}]}}'
+        conn.execute(update(outbox).values(state=box.DEAD, outcome=answer))
+        keys = conn.execute(select(outbox.c.resource_keys)).scalar_one()
+    engine.dispose()
+    patient = next(key for key in keys if key.startswith("Patient/"))
+    encounter = next(key for key in keys if key.startswith("Encounter/"))
+    capsys.readouterr()
+    assert main(["outbox", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert f"\tencounter {encounter}\t" in listed
+    assert main(["outbox", "show", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert f"patient: {patient}\n" in shown
+    assert f"encounter: {encounter}\n" in shown
+    assert "outcome: kept (--answer prints it" in shown
+    for text in (listed, shown):
+        assert mrn not in text
+        assert encounter_id not in text
+        assert "quotes the record" not in text
+    assert main(["outbox", "show", "1", "--answer"]) == 0
+    assert "quotes the record" in capsys.readouterr().out

@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from adapter.commands import parent_watch
+from tests.processes import wait_until_ended
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -45,18 +45,7 @@ def test_parent_killed__without_the_kernel_signal__polling_thread_ends_the_child
             grandchild = int(shell.stdout.readline())
             shell.kill()
             shell.wait(30)
-            deadline = time.monotonic() + 60
-            while _alive(grandchild):
-                assert time.monotonic() < deadline, "the orphan was still running after 60 s"
-                time.sleep(0.2)
+            wait_until_ended(grandchild, "the orphan")
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(shell.pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"

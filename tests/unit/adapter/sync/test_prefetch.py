@@ -39,7 +39,7 @@ def test_prefetch__fetches_at_most_depth_ahead_and_says_when_ready() -> None:
     with Prefetch(counting(), depth=3) as ahead:
         items = iter(ahead)
         assert next(items) == 0
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while len(fetched) < 5 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert ahead.ready()
@@ -51,7 +51,7 @@ def test_prefetch__closed_early__the_helper_thread_ends() -> None:
     ahead = Prefetch(iter(range(1000)), depth=2, name="prefetch-under-test")
     assert next(iter(ahead)) == 0
     ahead.close()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while any(t.name == "prefetch-under-test" for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the helper thread kept running"
         time.sleep(0.01)
