@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
+from adapter.api.fhir_limits import is_heavy
 from adapter.store import search
 from tests.unit.adapter.api.conftest import FHIR_KEY, bearer, searchable
 
@@ -133,3 +134,28 @@ def test_search__statement_past_the_time_budget__422_and_the_next_search_served(
         monkeypatch.setattr(search, "page", page)
         reply = client.get("/fhir/Observation?code=8867-4", headers=bearer(KEY))
         assert reply.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "heavy"),
+    [
+        ("code=8867-4", False),
+        ("_count=100", False),
+        ("_count=101", True),
+        ("_count=²", False),
+        ("patient=p1&_include=Observation:patient", True),
+        ("_revinclude=Provenance:target", True),
+    ],
+)
+def test_is_heavy__big_pages_and_includes_take_the_heavy_thread(query: str, heavy: bool) -> None:
+    pairs = [(name, value) for name, _, value in (p.partition("=") for p in query.split("&"))]
+    assert is_heavy(pairs) is heavy
+
+
+def test_search__heavy_searches__served_one_at_a_time_beside_the_others(
+    client: TestClient,
+) -> None:
+    heavy = "/fhir/Patient?_count=1000&_revinclude=Observation:subject"
+    replies = [client.get(heavy, headers=bearer(KEY)) for _ in range(3)]
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert client.app.state.heavy_threads.total_tokens == 1  # type: ignore[attr-defined]
