@@ -220,21 +220,28 @@ def _targets(
 
 
 @contextmanager
-def our_service(db: Path, folder: Path, web_workers: int) -> Iterator[tuple[str, list[int]]]:
-    """`adapter serve` on the store; yields its base URL and the pids of its processes."""
+def our_service(
+    db: Path, folder: Path, web_workers: int, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, list[int]]]:
+    """`adapter serve` on the store, with `settings` (ADAPTER_* variables) beside the bench's
+    own; yields its base URL and the pids of its processes."""
     keys = folder / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "default", "scopes": ["system/*.rs"]}]))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")} | {
-        "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
-        "ADAPTER_API_KEYS_FILE": str(keys),
-        "ADAPTER_RUN_WORKER": "false",
-        "ADAPTER_PULL_INTERVAL_SECONDS": "0",
-        "ADAPTER_LOG_LEVEL": "WARNING",
-        "ADAPTER_WEB_WORKERS": str(web_workers),
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
+        | {
+            "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
+            "ADAPTER_API_KEYS_FILE": str(keys),
+            "ADAPTER_RUN_WORKER": "false",
+            "ADAPTER_PULL_INTERVAL_SECONDS": "0",
+            "ADAPTER_LOG_LEVEL": "WARNING",
+            "ADAPTER_WEB_WORKERS": str(web_workers),
+        }
+        | (settings or {})
+    )
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -242,10 +249,10 @@ def our_service(db: Path, folder: Path, web_workers: int) -> Iterator[tuple[str,
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(f"{url}/ready", timeout=2).ok:
+                if requests.get(f"{url}/ready", timeout=10).ok:
                     break
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or too busy starting to answer: ask again
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit("our service did not become ready")
             time.sleep(0.2)

@@ -21,6 +21,8 @@ from adapter.config import Settings
 from adapter.errors import RequestRefused
 
 INCLUDES = ("_include", "_revinclude")
+# Pages up to twice the default size are ordinary work; larger ones are heavy.
+HEAVY_COUNT = 100
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,17 @@ def check_search(query_string: str, pairs: list[tuple[str, str]], limits: Search
         if alternatives > limits.max_alternatives:
             fact = f"has {alternatives} comma-separated values"
             raise _refused(shown(name), fact, limits.max_alternatives, "ALTERNATIVES")
+
+
+def is_heavy(pairs: list[tuple[str, str]]) -> bool:
+    """A search that may cost a big page's work: a `_count` over `HEAVY_COUNT`, or any
+    `_include`/`_revinclude`. It waits for the process's heavy thread (one at a time)."""
+    for name, raw in pairs:
+        if name in INCLUDES:
+            return True
+        if name == "_count" and raw.isascii() and raw.isdigit() and int(raw[:9]) > HEAVY_COUNT:
+            return True
+    return False
 
 
 def check_query_length(query_string: str, limits: SearchLimits) -> None:

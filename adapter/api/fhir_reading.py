@@ -31,7 +31,8 @@ from adapter.api.fhir_paging import PagingTokens
 @dataclass(frozen=True)
 class Reading:
     """The authenticated reader, the store, the clock, the paging token signer, the
-    process's read threads, and what one search may ask (adapter.api.fhir_limits)."""
+    process's read threads, what one search may ask (adapter.api.fhir_limits), and the
+    thread heavy searches take turns on."""
 
     caller: Caller
     engine: Engine
@@ -39,6 +40,7 @@ class Reading:
     tokens: PagingTokens
     threads: CapacityLimiter
     limits: SearchLimits
+    heavy_threads: CapacityLimiter
 
 
 async def reading(request: Request) -> Reading:
@@ -47,7 +49,17 @@ async def reading(request: Request) -> Reading:
     engine = await app_engine(request)
     clock, tokens = await app_clock(request), await paging_tokens(request)
     threads, limits = read_threads(request.app), search_limits(request.app)
-    return Reading(caller, engine, clock, tokens, threads, limits)
+    return Reading(caller, engine, clock, tokens, threads, limits, heavy_threads(request.app))
+
+
+def heavy_threads(app: FastAPI) -> CapacityLimiter:
+    """The process's one thread for heavy searches (adapter.api.fhir_limits.is_heavy): they
+    run one at a time, beside the read threads, so a loop of big pages never takes the
+    threads the ordinary searches wait for."""
+    limiter: CapacityLimiter | None = getattr(app.state, "heavy_threads", None)
+    if limiter is None:
+        limiter = app.state.heavy_threads = CapacityLimiter(1)
+    return limiter
 
 
 def search_limits(app: FastAPI) -> SearchLimits:

@@ -47,7 +47,13 @@ from adapter.api.fhir_common import (
     operation_outcome,
 )
 from adapter.api.fhir_history import history_bundle
-from adapter.api.fhir_limits import SearchLimits, check_included, check_query_length, check_search
+from adapter.api.fhir_limits import (
+    SearchLimits,
+    check_included,
+    check_query_length,
+    check_search,
+    is_heavy,
+)
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
 from adapter.api.fhir_reading import Reading, ReadingDep, off_loop
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable
@@ -77,7 +83,11 @@ async def search_type(
     request: Request,
     reading: ReadingDep,
 ) -> Response:
-    return await off_loop(partial(_search_type, resource_type, request, reading), reading.threads)
+    # Refused on the loop: a search past the limits never waits for a read thread.
+    pairs = request.query_params.multi_items()
+    check_search(request.url.query, pairs, reading.limits)
+    threads = reading.heavy_threads if is_heavy(pairs) else reading.threads
+    return await off_loop(partial(_search_type, resource_type, request, reading), threads)
 
 
 def _search_type(
@@ -88,7 +98,6 @@ def _search_type(
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
     media = _served(request, resource_type)
     pairs = list(request.query_params.multi_items())
-    check_search(request.url.query, pairs, reading.limits)
     query = parse_search(resource_type, pairs, strict=is_strict(request))
     paging = PageRequest.of(request, tokens)
     with _reading(engine, reading.limits) as conn:
@@ -144,10 +153,11 @@ def _search_page(
     most = limits.max_included
     extra = search.included(conn, caller.tenant, paged.rows, query.includes, most)
     check_included("_include", len(extra), limits)
-    extra += search.revincluded(
+    citing = search.revincluded(
         conn, caller.tenant, paged.rows, query.revincludes, most - len(extra)
     )
-    check_included("_revinclude", len(extra), limits)
+    check_included("_revinclude", len(extra) + len(citing), limits)
+    extra += compartment.rows(conn, citing)
     matched = {found.pk for found in paged.rows}
     unique = {found.pk: found for found in extra if found.pk not in matched}
     return paged, [f for f in unique.values() if may_read(caller, f.resource_type)]

@@ -122,41 +122,40 @@ def revincluded(
     matches: Sequence[Found],
     revincludes: Iterable[Include],
     most: int = UNBOUNDED,
-) -> list[Found]:
-    """The resources that refer to `matches` through each `_revinclude`: at most
-    `most + 1` of them, each statement reading no more (a page of patients may be cited by
-    every observation of the store)."""
+) -> list[int]:
+    """The keys of the resources that refer to `matches` through each `_revinclude`, in
+    order: at most `most + 1` of them (one more tells that there were more). Keys only, read
+    from the index, so a page of patients cited by every observation of the store costs
+    `most` keys, never their content (`compartment.rows` reads that)."""
     seen = {found.pk for found in matches}
-    out: list[Found] = []
+    out: list[int] = []
     for include in revincludes:
         room = most + 1 - len(out)
-        if room <= 0:
-            break
         refs = [
             found.reference
             for found in matches
             if include.target is None or found.resource_type == include.target
         ]
-        if not refs:
+        if room <= 0 or not refs:
             continue
-        citing = select(search_index.c.resource_pk).where(
-            search_index.c.tenant == tenant,
-            search_index.c.resource_type == include.source,
-            search_index.c.param == include.param,
-            search_index.c.value.in_(refs),
+        # Rows already seen are skipped: `room` new ones are among any `room + seen` rows.
+        # The index alone answers (a deleted resource has no index rows, see `unindex`),
+        # and the limit bounds what it reads.
+        citing = (
+            select(search_index.c.resource_pk)
+            .where(
+                search_index.c.tenant == tenant,
+                search_index.c.resource_type == include.source,
+                search_index.c.param == include.param,
+                search_index.c.value.in_(refs),
+            )
+            .distinct()
+            .limit(room + len(seen))
         )
-        statement = select(*FOUND_COLUMNS).where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == include.source,
-            resources.c.deleted.is_(False),
-            resources.c.pk.in_(citing),
-        )
-        # Rows already seen are skipped: `room` new ones are among the first `room + seen`.
-        limit = room + len(seen)
-        for row in conn.execute(statement.order_by(resources.c.pk).limit(limit)):
-            if row.pk not in seen:
-                seen.add(row.pk)
-                out.append(_found(row))
+        for pk in sorted(conn.execute(citing).scalars()):
+            if pk not in seen:
+                seen.add(pk)
+                out.append(pk)
     return out[: most + 1]
 
 

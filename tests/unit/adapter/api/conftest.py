@@ -133,3 +133,19 @@ def sentinel_document() -> dict[str, Any]:
         "birth_date": "1911-11-11",
     }
     return document
+
+
+FHIR_KEY = "fhir-reader-writer-of-a-0123456789abcdef"
+
+
+def searchable(folder: Path, **overrides: Any) -> Iterator[TestClient]:
+    """A running app holding one typical encounter of clinic-a, with `FHIR_KEY` (write the
+    clinic API, read `/fhir`) and `overrides` of the settings."""
+    (folder / "keys").mkdir()
+    scopes = ["clinic/encounters.write", "system/*.rs"]
+    keys = write_keys(folder / "keys", [{"key": FHIR_KEY, "tenant": "clinic-a", "scopes": scopes}])
+    app = create_app(settings_for(folder, api_keys_file=str(keys), **overrides))
+    for client in running(app):
+        reply = post_encounter(client, example("typical-ketamine-infusion"), FHIR_KEY)
+        assert reply.status_code == 201
+        yield client

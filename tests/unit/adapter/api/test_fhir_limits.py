@@ -11,37 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
-from adapter.api.app import create_app
+from adapter.api.fhir_limits import is_heavy
 from adapter.store import search
-from tests.unit.adapter.api.conftest import (
-    bearer,
-    example,
-    post_encounter,
-    running,
-    settings_for,
-    write_keys,
-)
+from tests.unit.adapter.api.conftest import FHIR_KEY, bearer, searchable
 
-KEY = "limits-reader-writer-of-a-0123456789abcdef"
-KEYS = [{"key": KEY, "tenant": "clinic-a", "scopes": ["clinic/encounters.write", "system/*.rs"]}]
+KEY = FHIR_KEY
 ENDLESS = (
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
     "SELECT count(*) FROM n"
 )
 
 
-def _client(folder: Path, **overrides: Any) -> Iterator[TestClient]:
-    (folder / "keys").mkdir()
-    keys = write_keys(folder / "keys", KEYS)
-    app = create_app(settings_for(folder, api_keys_file=str(keys), **overrides))
-    for client in running(app):
-        assert post_encounter(client, example("typical-ketamine-infusion"), KEY).status_code == 201
-        yield client
-
-
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    yield from _client(tmp_path)
+    yield from searchable(tmp_path)
 
 
 def _refusal(client: TestClient, query: str, status: int = 400) -> str:
@@ -105,7 +88,7 @@ def test_history__query_string_over_the_limit__400(client: TestClient) -> None:
 
 
 def test_search__revinclude_fanning_out_over_the_limit__400_naming_it(tmp_path: Path) -> None:
-    for client in _client(tmp_path, search_max_included=3):
+    for client in searchable(tmp_path, search_max_included=3):
         query = "_revinclude=Observation:subject"
         reply = client.get(f"/fhir/Patient?{query}", headers=bearer(KEY))
         assert reply.status_code == 400, reply.text
@@ -125,7 +108,7 @@ def test_search__store_refuses_a_statement_too_large__422_never_503(tmp_path: Pa
     """With the limits lifted, 999 `identifier`s reach SQLite, whose expression tree is too
     deep for them: the request's fault, 422, and no `Retry-After`."""
     lifted = {"search_max_repeats": 5000, "search_max_parameters": 5000}
-    for client in _client(tmp_path, search_max_query_length=100_000, **lifted):
+    for client in searchable(tmp_path, search_max_query_length=100_000, **lifted):
         query = "&".join(f"identifier=x{i}" for i in range(999))
         reply = client.get(f"/fhir/Observation?{query}", headers=bearer(KEY))
         assert reply.status_code == 422, reply.text
@@ -142,7 +125,7 @@ def test_search__statement_past_the_time_budget__422_and_the_next_search_served(
         conn.execute(text(ENDLESS))
         return page(conn, *args)
 
-    for client in _client(tmp_path, statement_timeout_ms=100):
+    for client in searchable(tmp_path, statement_timeout_ms=100):
         monkeypatch.setattr(search, "page", endless_page)
         reply = client.get("/fhir/Observation?code=8867-4", headers=bearer(KEY))
         assert reply.status_code == 422, reply.text
@@ -151,3 +134,28 @@ def test_search__statement_past_the_time_budget__422_and_the_next_search_served(
         monkeypatch.setattr(search, "page", page)
         reply = client.get("/fhir/Observation?code=8867-4", headers=bearer(KEY))
         assert reply.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "heavy"),
+    [
+        ("code=8867-4", False),
+        ("_count=100", False),
+        ("_count=101", True),
+        ("_count=²", False),
+        ("patient=p1&_include=Observation:patient", True),
+        ("_revinclude=Provenance:target", True),
+    ],
+)
+def test_is_heavy__big_pages_and_includes_take_the_heavy_thread(query: str, heavy: bool) -> None:
+    pairs = [(name, value) for name, _, value in (p.partition("=") for p in query.split("&"))]
+    assert is_heavy(pairs) is heavy
+
+
+def test_search__heavy_searches__served_one_at_a_time_beside_the_others(
+    client: TestClient,
+) -> None:
+    heavy = "/fhir/Patient?_count=1000&_revinclude=Observation:subject"
+    replies = [client.get(heavy, headers=bearer(KEY)) for _ in range(3)]
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert client.app.state.heavy_threads.total_tokens == 1  # type: ignore[attr-defined]
