@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from adapter.errors import ConfigError
@@ -51,6 +51,26 @@ REQUIRED_AUTH_FIELDS: dict[EhrAuthKind, tuple[str, ...]] = {
     "client_credentials": ("ehr_auth_client_id", "ehr_auth_client_secret"),
     "smart_backend": ("ehr_auth_client_id", "ehr_auth_private_key_file", "ehr_auth_key_id"),
 }
+
+
+POOLER_PARAMETER = "pgbouncer"
+POOLER_VALUES = {"true": True, "false": False}
+
+
+def behind_pooler(url: URL) -> tuple[URL, bool]:
+    """The URL without our `pgbouncer` parameter, and whether it said `true`.
+
+    `?pgbouncer=true` on a PostgreSQL URL says that the URL points at a pooler in
+    transaction mode (PgBouncer's `pool_mode = transaction`): each transaction may run on
+    another server session, so nothing may be kept on one. The store keeps nothing there but
+    prepared statements (with it, none are made); everything else it sets is `SET LOCAL`.
+    """
+    value = url.query.get(POOLER_PARAMETER)
+    if value is None:
+        return url, False
+    if not isinstance(value, str) or value.lower() not in POOLER_VALUES:
+        raise ValueError(f"{POOLER_PARAMETER} must be true or false")
+    return url.difference_update_query([POOLER_PARAMETER]), POOLER_VALUES[value.lower()]
 
 
 class Settings(BaseSettings):
@@ -174,6 +194,9 @@ class Settings(BaseSettings):
             value = url.render_as_string(hide_password=False)
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"the store runs on SQLite or PostgreSQL; use {_DATABASE_URL_FORMS}")
+        url, pooled = behind_pooler(url)
+        if pooled and url.get_backend_name() != "postgresql":
+            raise ValueError(f"{POOLER_PARAMETER}=true is for a PostgreSQL URL only")
         try:
             url.get_dialect().import_dbapi()
         except (NoSuchModuleError, ImportError):

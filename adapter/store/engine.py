@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapter.config import behind_pooler
 from adapter.errors import StoreUnavailable
 from adapter.store.budget import watch_statements
 
@@ -36,14 +37,20 @@ def create_store_engine(
     new one costs a connect (and on SQLite three pragmas) per request. Only a server
     connection can go stale, so only PostgreSQL's are pinged before use.
     """
-    url = make_url(database_url)
+    url, pooled = behind_pooler(make_url(database_url))
     sqlite = url.get_backend_name() == "sqlite"
     # An in-memory SQLite database lives in one connection: SQLAlchemy pools it alone.
     in_memory = sqlite and url.database in (None, "", ":memory:")
     pool = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    connect_args = _connect_args(database_url, connect_timeout_seconds)
+    if pooled:
+        # psycopg prepares a statement on a server session after five uses; through a
+        # transaction pooler the next transaction may run on another session, where that
+        # statement is missing or, under the same name, another one.
+        connect_args["prepare_threshold"] = None
     engine = create_engine(
-        database_url,
-        connect_args=_connect_args(database_url, connect_timeout_seconds),
+        url,
+        connect_args=connect_args,
         pool_pre_ping=not sqlite,
         **pool,
     )

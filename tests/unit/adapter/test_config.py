@@ -77,6 +77,21 @@ def test_get_settings__bad_database_url__error_does_not_echo_it(
     assert "s3cret" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql://u@h/db?pgbouncer=maybe", "pgbouncer must be true or false"),
+        ("sqlite:///x.db?pgbouncer=true", "for a PostgreSQL URL only"),
+    ],
+)
+def test_get_settings__bad_pgbouncer_parameter__named(
+    monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", url)
+    with pytest.raises(ConfigError, match=f"ADAPTER_DATABASE_URL.*{why}"):
+        get_settings()
+
+
 def test_get_settings__two_bad_values__both_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADAPTER_PORT", "99999")
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", "mailto:x")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from adapter.config import behind_pooler
 from adapter.store.engine import _connect_args, create_store_engine, ping
 
 
@@ -48,3 +51,42 @@ def test_create_store_engine__sqlite__wal_full_sync_and_foreign_keys(tmp_path: P
         }
     engine.dispose()
     assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+
+
+@pytest.mark.parametrize(
+    ("url", "pooled"),
+    [
+        ("postgresql+psycopg://u@h:6432/db?pgbouncer=true", True),
+        ("postgresql+psycopg://u@h:6432/db?pgbouncer=TRUE&sslmode=require", True),
+        ("postgresql+psycopg://u@h:6432/db?pgbouncer=false", False),
+        ("postgresql+psycopg://u@h:5432/db", False),
+    ],
+)
+def test_behind_pooler__our_parameter__read_and_removed_others_kept(url: str, pooled: bool) -> None:
+    plain, found = behind_pooler(make_url(url))
+    assert found is pooled
+    assert "pgbouncer" not in plain.query
+    assert plain.query.get("sslmode") == make_url(url).query.get("sslmode")
+
+
+def test_create_store_engine__behind_pooler__psycopg_prepares_nothing() -> None:
+    engine = create_store_engine("postgresql+psycopg://u@127.0.0.1:1/db?pgbouncer=true")
+    assert "pgbouncer" not in engine.url.query
+    assert _pooled_connect_args(engine) == {"connect_timeout": 5, "prepare_threshold": None}
+
+
+def _pooled_connect_args(engine: Engine) -> dict[str, object]:
+    made: dict[str, object] = {}
+
+    def capture(dialect: object, record: object, cargs: object, cparams: dict[str, object]) -> None:
+        made.update(cparams)
+        raise _Captured
+
+    event.listen(engine, "do_connect", capture)
+    with pytest.raises(_Captured):
+        engine.connect()
+    return {key: made[key] for key in ("connect_timeout", "prepare_threshold") if key in made}
+
+
+class _Captured(Exception):
+    """Stops a connection attempt once its arguments are seen."""
