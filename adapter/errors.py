@@ -5,6 +5,8 @@
     ├── StoreUnavailable          503  retry  the store is migrating, down, or lost a write race
     ├── RequestRefused            400  stop   the caller's request cannot be served as sent
     │   ├── NotAuthenticated      401  stop   no API key, or not one we know
+    │   ├── TokenRequestRefused   400  stop   the token endpoint refused (RFC 6749 `error`)
+    │   │   └── InvalidClient     401  stop   the client or its assertion is not recognised
     │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
     │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
     │   ├── IdempotencyKeyBusy    409  retry  a request with the same key is being processed
@@ -116,6 +118,33 @@ class NotAuthenticated(RequestRefused):
         # RFC 6750 3.1: no error code when the request carried no credentials at all.
         challenge = 'Bearer error="invalid_token"' if self.token_given else "Bearer"
         return {"WWW-Authenticate": challenge}
+
+
+class TokenRequestRefused(RequestRefused):
+    """A token request the SMART token endpoint refuses, with its RFC 6749 `error` code
+    (`invalid_grant`, `invalid_scope`, `unsupported_grant_type`, `invalid_request`)."""
+
+    code = "token-request-refused"
+    title = "Token request refused"
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+
+    def oauth_error(self) -> dict[str, str]:
+        """This refusal as the RFC 6749 section 5.2 error body."""
+        return {"error": self.error, "error_description": str(self)}
+
+
+class InvalidClient(TokenRequestRefused):
+    """The client is unknown or its assertion could not be verified (RFC 6749 401)."""
+
+    status_code = 401
+    code = "invalid-client"
+    title = "Invalid client"
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_client", description)
 
 
 class InsufficientScope(RequestRefused):
