@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     token_signing_key_file: Annotated[str, Field(min_length=1)] = DEFAULT_TOKEN_SIGNING_KEY_FILE
     """PEM private key (EC P-384) signing the access tokens the token endpoint issues; made
     (owner-only) at the first start with SMART clients if absent. Rotate: docs/operations.md."""
+    export_groups_file: str = ""
+    """JSON list of the Groups `Group/{id}/$export` may name beside each tenant's
+    `all-patients` ({tenant, id, patients}); empty: those only."""
     export_dir: Annotated[str, Field(min_length=1)] = DEFAULT_EXPORT_DIR
     """Folder holding the Bulk Data `$export` NDJSON files until they expire."""
     export_retention_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
@@ -212,12 +215,12 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("smart_clients_file")
+    @field_validator("smart_clients_file", "export_groups_file")
     @classmethod
-    def _readable_smart_clients_file(cls, value: str) -> str:
+    def _readable_json_file(cls, value: str) -> str:
         value = value.strip()
         if value and not Path(value).is_file():
-            raise ValueError("no such file: must be a JSON file of SMART clients, or empty")
+            raise ValueError("no such file: must be a JSON file (see docs/operations.md), or empty")
         return value
 
     @field_validator("ehr_auth_token_url")

@@ -10,6 +10,7 @@
     │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
     │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
     │   ├── IdempotencyKeyBusy    409  retry  a request with the same key is being processed
+    │   ├── TooManyExports        429  retry  the client already runs as many exports as allowed
     │   ├── IdConflict            409  stop   ids the contract's identity rules forbid here
     │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
     │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
@@ -168,6 +169,19 @@ class NotFound(RequestRefused):
     status_code = 404
     code = "not-found"
     title = "Not found"
+
+
+class TooManyExports(RequestRefused):
+    """A `$export` kick-off from a client already running as many exports as it may."""
+
+    status_code = 429
+    code = "too-many-exports"
+    title = "Too many exports"
+    retryable = True
+    retry_after_seconds: ClassVar[int] = 30
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class IdempotencyKeyBusy(RequestRefused):

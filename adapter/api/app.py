@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from adapter import __version__
 from adapter.api import (
     admin_audit,
+    bulk_export,
     encounters,
     fhir_read,
     fhir_search,
@@ -34,6 +35,7 @@ from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.api.smart_clients import load_smart_clients
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
+from adapter.export.groups import load_groups
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
 from adapter.store.engine import create_store_engine
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.state.api_keys = api_keys
     app.state.jwt_verifier = jwt_verifier
     app.state.smart_clients = smart_clients
+    app.state.export_groups = load_groups(settings.export_groups_file)
     app.state.access_tokens = access_tokens
     app.state.audit_writer = audit_writer
     app.state.clock = utc_now
@@ -122,7 +125,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.include_router(admin_audit.router)
     app.include_router(smart_token.router)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
-    for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
+    for router in (
+        bulk_export.router,
+        fhir_search.early,
+        fhir_read.router,
+        fhir_search.router,
+        fhir_read.fallback,
+    ):
         app.include_router(router)
     return app
 

@@ -74,6 +74,7 @@ _ISSUE_CODES = {
     406: "not-supported",
     410: "deleted",
     415: "not-supported",
+    429: "throttled",
     503: "transient",
 }
 
