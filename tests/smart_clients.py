@@ -91,8 +91,9 @@ def token_form(assertion: str, scope: str = "system/*.rs") -> dict[str, str]:
     }
 
 
-def authlib_token(token_url: str, client_id: str, key: ClientKey, scope: str) -> dict[str, Any]:
-    """A token got by Authlib's OAuth 2 client (private_key_jwt), as an EHR's client would.
+def authlib_session(token_url: str, client_id: str, key: ClientKey, scope: str) -> OAuth2Session:
+    """Authlib's OAuth 2 client (a `requests.Session`) holding a token it got with
+    `private_key_jwt`, as an EHR's client would; its requests carry the token.
 
     Authlib's assertions live an hour by default; SMART allows five minutes, so `exp` is
     given. A fresh `PrivateKeyJWT` per token: Authlib keeps the `jti` in the claims it is
@@ -107,8 +108,13 @@ def authlib_token(token_url: str, client_id: str, key: ClientKey, scope: str) ->
     session = OAuth2Session(
         client_id, key.pem().decode(), token_endpoint_auth_method=method, scope=scope
     )
-    try:
-        token: dict[str, Any] = session.fetch_token(token_url, grant_type="client_credentials")
-    finally:
-        session.close()
+    session.fetch_token(token_url, grant_type="client_credentials")
+    return session
+
+
+def authlib_token(token_url: str, client_id: str, key: ClientKey, scope: str) -> dict[str, Any]:
+    """The token `authlib_session` got."""
+    session = authlib_session(token_url, client_id, key, scope)
+    session.close()
+    token: dict[str, Any] = dict(session.token)
     return token
