@@ -17,6 +17,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from adapter.api.app import create_app
+from adapter.errors import ConfigError
+from adapter.export.groups import load_groups
 from adapter.store import export_jobs
 from tests.unit.adapter.api.conftest import (
     KEYS,
@@ -287,3 +289,46 @@ def test_job_left_by_a_dead_process__ends_failed_saying_why(client: TestClient) 
 
     assert reply.status_code == 500
     assert reply.json()["issue"][0]["diagnostics"] == export_jobs.STOPPED_REASON
+
+
+def test_since__only_later_changes__deletions_listed_as_deleted(tmp_path: Path) -> None:
+    app = create_app(export_settings(tmp_path))
+    first, later = datetime(2026, 12, 1, 8, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    for client in running(app):
+        document = example("typical-ketamine-infusion")
+        app.state.clock = lambda: first
+        assert post_encounter(client, document).status_code == 201
+        dropped = document["vitals"].pop()
+        app.state.clock = lambda: later
+        assert post_encounter(client, document).status_code == 200
+        app.state.clock = lambda: later + timedelta(hours=1)
+        found = manifest(client, kick_off(client, "/fhir/$export?_since=2026-12-01T09:00:00Z"))
+        deleted = [line for d in found["deleted"] for line in lines_of(client, d["url"])]
+        changed = [line for o in found["output"] for line in lines_of(client, o["url"])]
+    assert dropped["vitals_id"]
+    assert deleted
+    assert all(bundle["type"] == "transaction" for bundle in deleted)
+    methods = {entry["request"]["method"] for bundle in deleted for entry in bundle["entry"]}
+    assert methods == {"DELETE"}
+    assert {d["type"] for d in found["deleted"]} == {"Bundle"}
+    assert all(line["meta"]["lastUpdated"] >= "2026-12-01T09:00:00" for line in changed)
+
+
+@pytest.mark.parametrize(
+    ("entries", "named"),
+    [
+        ([{"tenant": "a", "id": "all-patients", "patients": []}], "all-patients"),
+        ([{"tenant": "a", "id": "g"}], "patients"),
+        ([{"tenant": "a", "id": "g", "patients": []}] * 2, "repeats"),
+        ({"tenant": "a"}, "JSON list"),
+    ],
+)
+def test_groups_file__bad_entry__refused_naming_it(
+    tmp_path: Path, entries: object, named: str
+) -> None:
+    path = tmp_path / "groups.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(ConfigError) as caught:
+        load_groups(str(path))
+    assert "ADAPTER_EXPORT_GROUPS_FILE" in str(caught.value)
+    assert named in str(caught.value)
