@@ -37,6 +37,7 @@ from adapter.store.search_query import Position
 log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 2.0
+WRITE_BUFFER = 1024 * 1024
 FILTER_PAGE = 1000
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -161,9 +162,8 @@ class _Writer:
             if out is None:
                 self.number += 1
                 name = f"{self.number:04d}-{kind}.ndjson"
-                out = (self.plan.folder / name).open("w", encoding="utf-8")
-            out.write(line)
-            out.write("\n")
+                out = (self.plan.folder / name).open("w", encoding="utf-8", buffering=WRITE_BUFFER)
+            out.write(f"{line}\n")
             count += 1
             self.written += 1
             if count % 1000 == 0:
