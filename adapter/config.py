@@ -32,6 +32,8 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_IDEMPOTENCY_TTL_HOURS = 24.0
 DEFAULT_SMART_SCOPE = "system/*.read system/*.write"
 DEFAULT_JWT_ALGORITHMS = "RS256,RS384,ES256,ES384"
+DEFAULT_TOKEN_SIGNING_KEY_FILE = "./adapter-token-key.pem"
+DEFAULT_EXPORT_DIR = "./exports"
 # `none` and HMAC never: with a public JWKS, an HMAC "secret" is known to everybody.
 ASYMMETRIC_JWT_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -174,6 +176,23 @@ class Settings(BaseSettings):
     statement_timeout_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 2000
     """Time budget of each statement of a `/fhir` read; past it the request is 422 (writes
     by the push worker, pull and ingest have no such budget)."""
+    smart_clients_file: str = ""
+    """JSON list of the SMART Backend Services clients ({client_id, tenant, scopes, jwks or
+    jwks_url}) the token endpoint serves; empty: no token endpoint."""
+    token_signing_key_file: Annotated[str, Field(min_length=1)] = DEFAULT_TOKEN_SIGNING_KEY_FILE
+    """PEM private key (EC P-384) signing the access tokens the token endpoint issues; made
+    (owner-only) at the first start with SMART clients if absent. Rotate: docs/operations.md."""
+    export_groups_file: str = ""
+    """JSON list of the Groups `Group/{id}/$export` may name beside each tenant's
+    `all-patients` ({tenant, id, patients}); empty: those only."""
+    export_dir: Annotated[str, Field(min_length=1)] = DEFAULT_EXPORT_DIR
+    """Folder holding the Bulk Data `$export` NDJSON files until they expire."""
+    export_retention_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
+    """How long an export's files (and its status) are kept after it completes."""
+    export_max_jobs_per_client: Annotated[int, Field(ge=1, le=100)] = 2
+    """Exports a client may have running at once; one more kick-off is answered 429."""
+    export_file_max_resources: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    """Resources per NDJSON file: a type with more is split over several files."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -239,6 +258,14 @@ class Settings(BaseSettings):
                 "no such file: must be a JSON file of API keys (adapter keys new makes one), "
                 "or empty"
             )
+        return value
+
+    @field_validator("smart_clients_file", "export_groups_file")
+    @classmethod
+    def _readable_json_file(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_file():
+            raise ValueError("no such file: must be a JSON file (see docs/operations.md), or empty")
         return value
 
     @field_validator("ehr_auth_token_url")

@@ -5,6 +5,8 @@
     ├── StoreUnavailable          503  retry  the store is migrating, down, or lost a write race
     ├── RequestRefused            400  stop   the caller's request cannot be served as sent
     │   ├── NotAuthenticated      401  stop   no API key, or not one we know
+    │   ├── TokenRequestRefused   400  stop   the token endpoint refused (RFC 6749 `error`)
+    │   │   └── InvalidClient     401  stop   the client or its assertion is not recognised
     │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
     │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
     │   ├── MethodNotAllowed      405  stop   a write on the read-only FHIR API
@@ -16,6 +18,7 @@
     │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
     │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
     │   ├── IdempotencyKeyReused  422  stop   the key was first used with another body
+    │   ├── TooManyExports        429  retry  the client already runs as many exports as allowed
     │   ├── TooCostly             422  stop   a read ran past its time budget, or beyond what
     │   │                                     the store can evaluate (adapter.store.budget)
     │   └── InvalidDocument       422  stop   the document breaks the contract; `errors` lists it
@@ -39,6 +42,7 @@
     ├── JwksUnavailable                the JWKS could not be read (the cached keys are kept)
     ├── PullBusy                       another pull holds the tenant's lease
     ├── PullStopped                    the service is stopping; the pull ended cleanly
+    ├── ExportCancelled                an export's job was cancelled while its files were written
     └── PortInUse                      the address `adapter serve` is to listen on is taken
 
 `retry` means `retryable` is True: the same request may succeed later, so a worker backs
@@ -134,6 +138,33 @@ class NotAuthenticated(RequestRefused):
         return {"WWW-Authenticate": challenge}
 
 
+class TokenRequestRefused(RequestRefused):
+    """A token request the SMART token endpoint refuses, with its RFC 6749 `error` code
+    (`invalid_grant`, `invalid_scope`, `unsupported_grant_type`, `invalid_request`)."""
+
+    code = "token-request-refused"
+    title = "Token request refused"
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+
+    def oauth_error(self) -> dict[str, str]:
+        """This refusal as the RFC 6749 section 5.2 error body."""
+        return {"error": self.error, "error_description": str(self)}
+
+
+class InvalidClient(TokenRequestRefused):
+    """The client is unknown or its assertion could not be verified (RFC 6749 401)."""
+
+    status_code = 401
+    code = "invalid-client"
+    title = "Invalid client"
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_client", description)
+
+
 class InsufficientScope(RequestRefused):
     """A known API key without the scope the endpoint needs (RFC 6750 403)."""
 
@@ -174,6 +205,19 @@ class NotAcceptable(RequestRefused):
     status_code = 406
     code = "not-acceptable"
     title = "Not acceptable"
+
+
+class TooManyExports(RequestRefused):
+    """A `$export` kick-off from a client already running as many exports as it may."""
+
+    status_code = 429
+    code = "too-many-exports"
+    title = "Too many exports"
+    retryable = True
+    retry_after_seconds: ClassVar[int] = 30
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class IdempotencyKeyBusy(RequestRefused):
@@ -440,3 +484,7 @@ class PullStopped(Signal):
 
 class PortInUse(Signal):
     """The address to listen on is taken by another program."""
+
+
+class ExportCancelled(Signal):
+    """The export job's row is gone: it was cancelled while its files were being written."""

@@ -13,14 +13,17 @@ from fastapi import FastAPI
 from adapter import __version__
 from adapter.api import (
     admin_audit,
+    bulk_export,
     encounters,
     fhir_read,
     fhir_search,
     health,
     patients,
     records,
+    smart_token,
     submissions,
 )
+from adapter.api.access_tokens import AccessTokens, signing_key
 from adapter.api.audit import AuditTrail, AuditWriter
 from adapter.api.auth import KEYS_FILE_VARIABLE
 from adapter.api.body_limit import BodySizeLimit
@@ -29,8 +32,10 @@ from adapter.api.keys_file import load_api_keys
 from adapter.api.openapi_doc import publish_openapi
 from adapter.api.openapi_operations import OPERATIONS
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
+from adapter.api.smart_clients import load_smart_clients
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
+from adapter.export.groups import load_groups
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
 from adapter.store.engine import create_store_engine
@@ -69,6 +74,10 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     background = BackgroundWork(settings, engine, lead=lead)
     audit_writer = AuditWriter(engine, background.migrated, settings.audit_queue_size)
     jwt_verifier = verifier_from(settings)
+    smart_clients = load_smart_clients(settings.smart_clients_file)
+    access_tokens = (
+        AccessTokens(signing_key(settings.token_signing_key_file)) if smart_clients else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +102,9 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.state.background = background
     app.state.api_keys = api_keys
     app.state.jwt_verifier = jwt_verifier
+    app.state.smart_clients = smart_clients
+    app.state.export_groups = load_groups(settings.export_groups_file)
+    app.state.access_tokens = access_tokens
     app.state.audit_writer = audit_writer
     app.state.clock = utc_now
     # Each added middleware wraps the ones before: the audit trail sees every final status,
@@ -111,8 +123,15 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     ):
         app.include_router(router)
     app.include_router(admin_audit.router)
+    app.include_router(smart_token.router)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
-    for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
+    for router in (
+        bulk_export.router,
+        fhir_search.early,
+        fhir_read.router,
+        fhir_search.router,
+        fhir_read.fallback,
+    ):
         app.include_router(router)
     return app
 

@@ -9,7 +9,8 @@ face (`/admin/...`) with its final status: refusals (401/403/404/413/422...) and
 - what: derived from the path (`Patient/<id>`, `Observation` plus the names, never the
   values, of the search parameters), `Submission/<id>` from the answer's `Location`, or
   what the route left as `request.state.audit_target` (`GET /clinic/patients/{mrn}`
-  names the Patient by its logical id: the MRN of its path is never kept);
+  names the Patient by its logical id: the MRN of its path is never kept), with the
+  interaction the route left as `audit_interaction` when its method cannot say it;
 - the interaction (`create`, `update`, `read`, `vread`, `history-instance`, `search-type`,
   `operation`, ...), the HTTP status, and a count (the entries of a Bundle answer, the
   references of a clinic receipt, else 1 on success). A route that knows its answer's count
@@ -55,8 +56,10 @@ log = logging.getLogger(__name__)
 AUDITED_PREFIXES = ("/clinic/", "/fhir/", "/admin/")
 UNAUDITED_PATHS = frozenset({"/fhir/metadata"})
 NO_CALLER = "-"
-# A route may leave on `request.state` what it touched, when its path cannot say it safely.
+# A route may leave on `request.state` what it touched, when its path cannot say it safely,
+# and the interaction, when its method cannot (a POST that creates nothing: `$export`).
 AUDIT_TARGET = "audit_target"
+AUDIT_INTERACTION = "audit_interaction"
 REQUEST_ID_HEADER = b"x-request-id"
 # Where a route leaves its answer's count on the request's state (see `hand_over_count`).
 COUNT_STATE = "audit_count"
@@ -236,6 +239,9 @@ class AuditTrail:
             # 201 created something, 200 answered a resend; a refusal stays an attempted create.
             interaction = "update" if status == 200 else "create"
             what = answer.submission() or what
+        named = state.get(AUDIT_INTERACTION)
+        if isinstance(named, str):
+            interaction = named
         caller = state.get("caller")
         who = caller if isinstance(caller, Caller) else None
         return AuditRecord(

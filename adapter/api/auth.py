@@ -25,6 +25,7 @@ from fastapi import Request
 from adapter.errors import InsufficientScope, NotAuthenticated
 
 if TYPE_CHECKING:
+    from adapter.api.access_tokens import AccessTokens
     from adapter.api.jwt_auth import JwtVerifier
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,14 @@ def looks_like_jwt(token: str) -> bool:
 def authenticated_caller(request: Request, face: str) -> Caller:
     """The caller the request's bearer credential names; `NotAuthenticated` (401) otherwise.
 
-    A JWT-shaped token goes to the JWT verifier when one is configured, anything else is
-    looked up as an API key. The caller is also left on `request.state.caller`, where the
+    A JWT-shaped token signed by our own token endpoint's key goes to `AccessTokens`;
+    another JWT-shaped token to the outside JWT verifier when one is configured; anything
+    else is looked up as an API key. The caller is also left on `request.state.caller`, where the
     audit trail (`adapter.api.audit`) finds who made the request.
     """
     keys: ApiKeys = request.app.state.api_keys
     verifier: JwtVerifier | None = request.app.state.jwt_verifier
+    ours: AccessTokens | None = getattr(request.app.state, "access_tokens", None)
     authorization = request.headers.get("authorization")
     token = bearer_token(authorization)
     if token is None:
@@ -111,7 +114,9 @@ def authenticated_caller(request: Request, face: str) -> Caller:
             "send an API key or access token as `Authorization: Bearer <credential>`",
             token_given=authorization is not None,
         )
-    if verifier is not None and looks_like_jwt(token):
+    if ours is not None and looks_like_jwt(token) and ours.is_ours(token):
+        caller = ours.caller(token)
+    elif verifier is not None and looks_like_jwt(token):
         caller = verifier.caller(token)
     else:
         found = keys.authenticate(token)

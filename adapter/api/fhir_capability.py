@@ -29,10 +29,19 @@ _SECURITY = (
     "system/*.read (SMART system scopes), or clinic/fhir.read. No OAuth endpoints: keys "
     "are issued by the operator."
 )
+_SECURITY_WITH_TOKENS = (
+    "Every read needs `Authorization: Bearer <API key or access token>`; the caller's tenant "
+    "bounds what it sees (another tenant's resource is 404). Scopes: system/*.rs, "
+    "system/<Type>.rs, system/*.read (SMART system scopes), or clinic/fhir.read. Access "
+    "tokens: SMART Backend Services (client_credentials, private_key_jwt) at the token "
+    "endpoint named here and in .well-known/smart-configuration."
+)
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 
-def capability_statement(base_url: str) -> JsonObject:
-    """The R4 CapabilityStatement of this server, served at `base_url`."""
+def capability_statement(base_url: str, token_url: str | None = None) -> JsonObject:
+    """The R4 CapabilityStatement of this server, served at `base_url`; with `token_url`
+    (SMART clients configured), its security names the token endpoint (oauth-uris)."""
     resources: list[JsonValue] = [_resource(resource_type) for resource_type in SERVED_TYPES]
     return {
         "resourceType": "CapabilityStatement",
@@ -52,26 +61,33 @@ def capability_statement(base_url: str) -> JsonObject:
                 "mode": "server",
                 "documentation": "Read-only: read, vread, history, search and $everything, "
                 "JSON only.",
-                "security": {
-                    "cors": False,
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/"
-                                    "restful-security-service",
-                                    "code": "SMART-on-FHIR",
-                                }
-                            ],
-                            "text": "Bearer API keys with SMART system scopes",
-                        }
-                    ],
-                    "description": _SECURITY,
-                },
+                "security": _security(token_url),
                 "resource": resources,
             }
         ],
     }
+
+
+def _security(token_url: str | None) -> JsonObject:
+    security: JsonObject = {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "Bearer API keys with SMART system scopes",
+            }
+        ],
+        "description": _SECURITY if token_url is None else _SECURITY_WITH_TOKENS,
+    }
+    if token_url is not None:
+        token: JsonObject = {"url": "token", "valueUri": token_url}
+        security["extension"] = [{"url": OAUTH_URIS, "extension": [token]}]
+    return security
 
 
 def _resource(resource_type: str) -> JsonValue:

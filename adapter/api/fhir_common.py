@@ -75,6 +75,7 @@ _ISSUE_CODES = {
     410: "deleted",
     415: "not-supported",
     422: "too-costly",
+    429: "throttled",
     503: "transient",
 }
 

@@ -72,7 +72,8 @@ class Version:
 @router.get("/metadata")
 def metadata(request: Request) -> Response:
     media = media_type(request)
-    return fhir_response(capability_statement(_base_url(request)), media=media)
+    token_url = str(request.url_for("smart_token")) if request.app.state.smart_clients else None
+    return fhir_response(capability_statement(_base_url(request), token_url), media=media)
 
 
 @router.get("/{resource_type}/{logical_id}", name="fhir_read")

@@ -64,6 +64,15 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def of_document(cls, document: object, source: str) -> JwksCache:
+        """A cache holding the keys of a JWKS given inline (never fetched; `source` names
+        it in logs)."""
+        cache = cls(source, clock=lambda: 0.0)
+        cache._keys = parse_jwks(document)
+        cache._fetched_at = float("inf")
+        return cache
+
     def key(self, kid: str) -> JwksKey | None:
         with self._lock:
             if kid not in self._keys and self._may_fetch():
@@ -91,7 +100,7 @@ class JwksCache:
             # Keep the keys we had: an outage of the JWKS must not log everybody out.
             log.warning("JWKS: keeping %d cached keys: %s", len(self._keys), exc)
             return
-        self._keys = _parse_keys(document)
+        self._keys = parse_jwks(document)
         log.info("JWKS: %d signing keys loaded", len(self._keys))
 
 
@@ -115,7 +124,7 @@ def _load(source: str) -> object:
         raise JwksUnavailable("not JSON") from None
 
 
-def _parse_keys(document: object) -> dict[str, JwksKey]:
+def parse_jwks(document: object) -> dict[str, JwksKey]:
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         log.warning("JWKS: no `keys` list; no keys loaded")

@@ -97,21 +97,48 @@ def add_key(path: Path, tenant: str, scopes: Sequence[str]) -> str:
 
 
 def _read_json(path: str) -> object:
+    return read_json_list_file(path, KEYS_FILE_VARIABLE, "keys")
+
+
+def read_json_list_file(path: str, variable: str, what: str) -> object:
+    """The JSON in the file at `path`; `ConfigError` naming `variable` and the file otherwise
+    (never quoting the text, which could hold a secret)."""
     try:
         text = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise _refused(
-            path, f"cannot be read ({reason}); make it readable by the adapter"
+        raise ConfigError(
+            f"{variable} ({path}): cannot be read ({reason}); make it readable by the adapter"
         ) from None
     try:
         return json.loads(text)
     except UnicodeDecodeError:
-        raise _refused(path, "is not UTF-8 text; it must be a JSON list of keys") from None
+        raise ConfigError(
+            f"{variable} ({path}): is not UTF-8 text; it must be a JSON list of {what}"
+        ) from None
     except json.JSONDecodeError as exc:
         # Position and reason only: the text around it could be a key.
         where = f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        raise _refused(path, f"is not JSON ({where}); it must be a JSON list of keys") from None
+        raise ConfigError(
+            f"{variable} ({path}): is not JSON ({where}); it must be a JSON list of {what}"
+        ) from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each refused field of an entry, by location and message (never the input)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'the entry'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+
+
+def scopes_problem(scopes: Sequence[str]) -> str | None:
+    """`scopes.<i>: <why>` for the first scope that grants nothing; None when all do."""
+    for index, scope in enumerate(scopes):
+        problem = scope_problem(scope)
+        if problem is not None:
+            return f"scopes.{index}: {problem}"
+    return None
 
 
 def _entry(path: str, number: int, total: int, item: object) -> KeyEntry:
@@ -120,15 +147,10 @@ def _entry(path: str, number: int, total: int, item: object) -> KeyEntry:
         entry = KeyEntry.model_validate(item)
     except ValidationError as exc:
         # Locations and messages only: the input would echo the key itself.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'the entry'}: {error['msg']}"
-            for error in exc.errors(include_url=False)
-        )
-        raise _refused(path, f"{where}: {problems}") from None
-    for index, scope in enumerate(entry.scopes):
-        problem = scope_problem(scope)
-        if problem is not None:
-            raise _refused(path, f"{where}: scopes.{index}: {problem}")
+        raise _refused(path, f"{where}: {validation_problems(exc)}") from None
+    problem = scopes_problem(entry.scopes)
+    if problem is not None:
+        raise _refused(path, f"{where}: {problem}")
     return entry
 
 

@@ -12,6 +12,9 @@
     tenants            each tenant's identifier namespace, fixed at its first document
     legacy_records     records stored before record ids were scoped by their encounter
     identifier_owners  which tenant first wrote each identifier (no other may write it)
+    smart_assertions   the `jti`s of SMART client assertions already used (replay refusal)
+    export_jobs        Bulk Data `$export` jobs: who, what, as of when, how far
+    export_files       the NDJSON files each export job wrote
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
@@ -292,4 +295,53 @@ identifier_owners = Table(
     Column("value", Key, primary_key=True),
     Column("tenant", Id, nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# Each SMART client assertion's `jti` the token endpoint accepted, kept until the assertion
+# expires (see adapter.store.assertions): a second use is refused in every web process and
+# after a restart.
+smart_assertions = Table(
+    "smart_assertions",
+    metadata,
+    Column("client_id", Key, primary_key=True),
+    Column("jti", Key, primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index(None, "expires_at"),
+)
+
+# Bulk Data `$export` jobs (see adapter.store.export_jobs): who asked (tenant, owner: the
+# caller's key id), what (`parameters`, JSON), as of when (`transaction_time`: the snapshot),
+# and how far it got. `heartbeat_at` moves while a process works on the job: a running job
+# whose heartbeat stopped was left by a process that died, and is ended as failed.
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", Id, nullable=False),
+    Column("tenant", Id, nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("request_url", Text, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("transaction_time", DateTime(timezone=True), nullable=False),
+    Column("progress", String(128), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index(None, "public_id", unique=True),
+    Index(None, "tenant", "owner", "state"),
+)
+
+# The NDJSON files of an export job, in the order written: `kind` is `output`, `deleted` or
+# `error`; `name` the file's name in the export folder.
+export_files = Table(
+    "export_files",
+    metadata,
+    Column("job_id", Integer, ForeignKey("export_jobs.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("name", Id, nullable=False),
+    Column("count", Integer, nullable=False),
 )

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import requests
 
+# `requests` itself, or a `requests.Session` (Authlib's OAuth2Session adds its token).
+Http = Any
 KICK_OFF_HEADERS = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 NDJSON = "application/fhir+ndjson"
 REQUEST_TIMEOUT_SECONDS = 60
@@ -35,14 +37,13 @@ class Export:
         return Counter({kind: len(items) for kind, items in self.resources.items()})
 
 
-def kick_off(url: str, params: dict[str, str] | None = None) -> str:
+def kick_off(url: str, params: dict[str, str] | None = None, http: Http = requests) -> str:
     """Start an export at `url` (`{base}/$export`, `{base}/Patient/$export`, ...); returns the
-    status URL of the 202's Content-Location."""
-    reply = requests.get(
-        url, params=params, headers=KICK_OFF_HEADERS, timeout=REQUEST_TIMEOUT_SECONDS
-    )
+    status URL of the 202's Content-Location. `http`: a `requests.Session` that authorises
+    its requests (an OAuth 2 client's), else plain `requests`."""
+    reply = http.get(url, params=params, headers=KICK_OFF_HEADERS, timeout=REQUEST_TIMEOUT_SECONDS)
     assert reply.status_code == 202, f"kick-off answered {reply.status_code}: {reply.text[:500]}"
-    status_url = reply.headers.get("Content-Location", "")
+    status_url = str(reply.headers.get("Content-Location", ""))
     assert status_url.startswith("http"), f"no status URL in Content-Location: {reply.headers}"
     return status_url
 
@@ -57,14 +58,14 @@ def retry_after_seconds(reply: requests.Response) -> float:
 
 
 def wait_for_manifest(
-    status_url: str, deadline_seconds: float = EXPORT_DEADLINE_SECONDS
+    status_url: str, deadline_seconds: float = EXPORT_DEADLINE_SECONDS, http: Http = requests
 ) -> tuple[dict[str, Any], list[float]]:
     """Poll until the export is complete, sleeping what each Retry-After asks; returns the
     manifest and the waits asked for."""
     deadline = time.monotonic() + deadline_seconds
     waits: list[float] = []
     while True:
-        reply = requests.get(status_url, timeout=REQUEST_TIMEOUT_SECONDS)
+        reply = http.get(status_url, timeout=REQUEST_TIMEOUT_SECONDS)
         if reply.status_code != 202:
             break
         wait = retry_after_seconds(reply)
@@ -77,14 +78,12 @@ def wait_for_manifest(
     return manifest, waits
 
 
-def download(manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def download(manifest: dict[str, Any], http: Http = requests) -> dict[str, list[dict[str, Any]]]:
     """Every file of the manifest, parsed line by line; each line must be a resource of the
     file's type."""
     resources: dict[str, list[dict[str, Any]]] = {}
     for output in manifest["output"]:
-        reply = requests.get(
-            output["url"], headers={"Accept": NDJSON}, timeout=REQUEST_TIMEOUT_SECONDS
-        )
+        reply = http.get(output["url"], headers={"Accept": NDJSON}, timeout=REQUEST_TIMEOUT_SECONDS)
         assert reply.status_code == 200, f"{output['url']} answered {reply.status_code}"
         assert reply.headers.get("Content-Type", "").startswith(NDJSON), reply.headers
         lines = [orjson.loads(line) for line in reply.content.splitlines() if line.strip()]
@@ -93,7 +92,7 @@ def download(manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return resources
 
 
-def run_export(url: str, params: dict[str, str] | None = None) -> Export:
+def run_export(url: str, params: dict[str, str] | None = None, http: Http = requests) -> Export:
     """Kick off, wait for, and download one export."""
-    manifest, waits = wait_for_manifest(kick_off(url, params))
-    return Export(manifest=manifest, resources=download(manifest), waits=waits)
+    manifest, waits = wait_for_manifest(kick_off(url, params, http), http=http)
+    return Export(manifest=manifest, resources=download(manifest, http), waits=waits)
