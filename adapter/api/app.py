@@ -33,6 +33,9 @@ from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
+from adapter.metrics import route as metrics_route
+from adapter.metrics.requests import RequestMetrics
+from adapter.metrics.store_figures import StoreFigures
 from adapter.store.engine import create_store_engine
 
 log = logging.getLogger(__name__)
@@ -95,11 +98,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.state.jwt_verifier = jwt_verifier
     app.state.audit_writer = audit_writer
     app.state.clock = utc_now
+    app.state.store_figures = StoreFigures(engine, lambda: app.state.clock())
     # Each added middleware wraps the ones before: the audit trail sees every final status,
     # the 500 of `UnhandledErrors` and the 413 of the body limit included.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
+    app.add_middleware(RequestMetrics, audit_depth=lambda: audit_writer.depth)
     add_problem_handlers(app)
     publish_openapi(app, OPERATIONS)
     for router in (
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     ):
         app.include_router(router)
     app.include_router(admin_audit.router)
+    app.include_router(metrics_route.router)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
     for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
         app.include_router(router)
@@ -121,7 +127,7 @@ def web_process_app() -> FastAPI:
     """The app of one of several web processes (uvicorn's factory; settings from the
     environment, which the processes inherit)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return served(create_app(settings, lead=False))
 
 
