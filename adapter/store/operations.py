@@ -117,6 +117,16 @@ def parked_entries(
     return [_parked(row._mapping) for row in conn.execute(_of(query, tenant))]
 
 
+def conflicts_opened(conn: Connection, since: datetime) -> list[int]:
+    """Ids of the conflicts the pull parked after `since` (still open), oldest first."""
+    query = (
+        select(pull_conflicts.c.id)
+        .where(pull_conflicts.c.state == OPEN, pull_conflicts.c.detected_at > since)
+        .order_by(pull_conflicts.c.id)
+    )
+    return [int(found) for found in conn.execute(query).scalars()]
+
+
 def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChannel]:
     query = select(sync_state).where(sync_state.c.name.startswith(PULL_PREFIX))
     if tenant is not None:
