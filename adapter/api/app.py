@@ -31,6 +31,7 @@ from adapter.api.openapi_operations import OPERATIONS
 from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
+from adapter.console.mount import add_console
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
 from adapter.metrics import route as metrics_route
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
         app.include_router(router)
     app.include_router(admin_audit.router)
     app.include_router(metrics_route.router)
+    add_console(app, settings, engine)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
     for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
         app.include_router(router)
