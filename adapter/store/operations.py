@@ -32,6 +32,7 @@ from mappings.jsontypes import JsonObject
 WAITING = (PENDING, IN_FLIGHT)
 Query = TypeVar("Query", bound=Select[Any])
 PULL_PREFIX = "pull/"
+PULL_LEASE = "pull/lease"  # adapter.sync.pull's lease row: no channel
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ def find_submissions(
 
 
 def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChannel]:
-    query = select(sync_state).where(sync_state.c.name.startswith(PULL_PREFIX))
+    query = select(sync_state).where(
+        sync_state.c.name.startswith(PULL_PREFIX), sync_state.c.name != PULL_LEASE
+    )
     if tenant is not None:
         query = query.where(sync_state.c.tenant == tenant)
     channels = []
