@@ -18,6 +18,7 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.runtime import ehr_client, puller, push_worker
@@ -63,6 +64,7 @@ class BackgroundWork:
         self.migrated.set()
         if not self.lead:
             return
+        watch_in_background(self.settings, self.engine, self._stop)
         pulling = self.settings.pull_interval_seconds > 0
         if not (self.settings.is_ehr_configured and (self.settings.run_worker or pulling)):
             log.info("push worker and pull not started (off, or no EHR configured)")

@@ -40,7 +40,14 @@ ASYMMETRIC_JWT_ALGORITHMS = frozenset(
 )
 # Values that may hold a password are never echoed back in an error message.
 SECRET_FIELDS = frozenset(
-    {"database_url", "ehr_auth_password", "ehr_auth_token", "ehr_auth_client_secret"}
+    {
+        "database_url",
+        "ehr_auth_password",
+        "ehr_auth_token",
+        "ehr_auth_client_secret",
+        # A webhook URL often holds its own token (Slack's, Teams').
+        "alert_webhook_url",
+    }
 )
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -193,6 +200,38 @@ class Settings(BaseSettings):
     """Exports a client may have running at once; one more kick-off is answered 429."""
     export_file_max_resources: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     """Resources per NDJSON file: a type with more is split over several files."""
+
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per log line (time, level, logger, message, request id)."""
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    """A port of its own serving /metrics without a credential; 0: /metrics on the service's
+    port, for callers holding `admin/metrics.read`."""
+    metrics_host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    """Where the metrics port listens."""
+    alert_webhook_url: str = ""
+    """Receives a JSON message when something needs a person (adapter.alerts); empty: none."""
+    alert_interval_seconds: Annotated[float, Field(ge=1, le=7 * 24 * 3600)] = 900.0
+    """At most one message per kind of alert in this long."""
+    alert_check_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    """How often the store and the EHR are looked at for alerts."""
+    alert_ehr_down_seconds: Annotated[float, Field(ge=0, le=7 * 24 * 3600)] = 300.0
+    """The EHR unreachable this long raises an alert."""
+    alert_oldest_waiting_seconds: Annotated[float, Field(ge=0, le=30 * 24 * 3600)] = 3600.0
+    """An outbox entry waiting this long raises an alert."""
+    console_url: str = ""
+    """The console's public base URL (`https://adapter.example.org/console`), for links in
+    alerts; empty: links are relative (`/console/...`)."""
+    console_session_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 60.0
+    """How long a console sign-in lasts."""
+
+    @field_validator("alert_webhook_url", "console_url")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an http(s) URL, or empty")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -43,6 +43,9 @@
     ├── PullBusy                       another pull holds the tenant's lease
     ├── PullStopped                    the service is stopping; the pull ended cleanly
     ├── ExportCancelled                an export's job was cancelled while its files were written
+    ├── NotSignedIn                    a console page without a session (to the sign-in page)
+    ├── SignInRefused                  a console credential unknown or without console scopes
+    ├── ConsoleRefused                 a console action refused (shown to the operator)
     └── PortInUse                      the address `adapter serve` is to listen on is taken
 
 `retry` means `retryable` is True: the same request may succeed later, so a worker backs
@@ -488,3 +491,19 @@ class PortInUse(Signal):
 
 class ExportCancelled(Signal):
     """The export job's row is gone: it was cancelled while its files were being written."""
+
+
+class NotSignedIn(Signal):
+    """A console page asked for without a session: answered by the sign-in page."""
+
+
+class SignInRefused(Signal):
+    """The credential is unknown, or grants no console access."""
+
+
+class ConsoleRefused(Signal):
+    """An action refused: why, in words an operator understands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

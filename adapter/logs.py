@@ -1,5 +1,5 @@
-"""Logging setup for the service and the commands: one format, the configured level, and
-no URL that could carry an identifier, at any level.
+"""Logging setup for the service and the commands: one format (text, or JSON lines with the
+request id), the configured level, and no URL that could carry an identifier, at any level.
 
 What we log ourselves is ids, counts, statuses and error classes; never names, values or any
 other clinical content (see architecture.md). The libraries below us are not so careful: at
@@ -13,8 +13,11 @@ logged as `GET /fhir/Patient/…?…`: the kind of call, never whom it was about
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -31,8 +34,15 @@ _URLS = re.compile(
 _WORD = re.compile(r"[$_.]?[A-Za-z][A-Za-z._-]*")
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+")
 
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "adapter_request_id", default=None
+)
+"""The id of the HTTP request being handled (`X-Request-Id`), set by the audit middleware."""
 
-def configure_logging(level: str) -> None:
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    if log_format == "json":
+        use_json_lines()
     logging.basicConfig(level=level, format=LOG_FORMAT)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(known, RedactUrls) for known in handler.filters):
@@ -91,3 +101,27 @@ def _redact_path(path: str) -> str:
         kept.append(segment if is_word and not is_id else HIDDEN)
         follows_type = _RESOURCE_TYPE.fullmatch(segment) is not None
     return "/".join(kept)
+
+
+def use_json_lines() -> None:
+    """Every log line one JSON object (`ADAPTER_LOG_FORMAT=json`, for log shippers): time,
+    level, logger, message and the request id (`null` outside a request)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+        }
+        if record.exc_info:
+            # The exception's class only: its message may carry a statement's parameters.
+            line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(line)

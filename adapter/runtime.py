@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.fhir.client import FhirClient
+from adapter.metrics.ehr import MeasuredEhr
 from adapter.store.engine import check_connection, create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.sync.pull import Puller, PullOptions, PullSummary
@@ -64,7 +65,7 @@ def worker_name(role: str) -> str:
 def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: str) -> PushWorker:
     return PushWorker(
         engine,
-        client,
+        MeasuredEhr(client),
         owner=worker_name(role),
         lease=timedelta(seconds=settings.worker_lease_seconds),
         concurrency=settings.worker_concurrency,
@@ -87,4 +88,6 @@ def puller(
         max_pages=settings.pull_max_pages,
         deletions=settings.pull_deletions,
     )
-    return Puller(engine, client, owner=worker_name(role), options=options, progress=progress)
+    return Puller(
+        engine, MeasuredEhr(client), owner=worker_name(role), options=options, progress=progress
+    )

@@ -104,11 +104,11 @@ def search_audit_events(
         raise RequestRefused(f"unknown search parameter: {', '.join(unknown)}")
     count = _count(params.get("_count"))
     conditions = [audit.c.tenant == caller.tenant]
-    conditions += [_date_condition(value) for value in params.getlist("date")]
+    conditions += [date_condition(value) for value in params.getlist("date")]
     if "agent" in params:
         conditions.append(audit.c.actor == params["agent"])
     if "outcome" in params:
-        conditions.append(_outcome_condition(params["outcome"]))
+        conditions.append(outcome_condition(params["outcome"]))
     if "_cursor" in params:
         conditions.append(_after(params["_cursor"]))
     newest_first = (audit.c.at.desc(), audit.c.public_id.desc())
@@ -185,7 +185,7 @@ def _outcome_code(interaction: str, outcome: str) -> str:
     return {"1": "0", "2": "0", "3": "0", "4": "4"}.get(outcome[:1], "8")
 
 
-def _outcome_condition(value: str) -> ColumnElement[bool]:
+def outcome_condition(value: str) -> ColumnElement[bool]:
     status = and_(audit.c.outcome >= "100", audit.c.outcome <= "599")
     push = audit.c.action.startswith("push-")
     match value:
@@ -200,7 +200,7 @@ def _outcome_condition(value: str) -> ColumnElement[bool]:
     raise RequestRefused("outcome: must be 0, 4 or 8")
 
 
-def _date_condition(value: str) -> ColumnElement[bool]:
+def date_condition(value: str) -> ColumnElement[bool]:
     match = _DATE.fullmatch(value)
     if match is None:
         raise RequestRefused("date: must be [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss[Z|+hh:mm]]")

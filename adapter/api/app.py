@@ -35,9 +35,13 @@ from adapter.api.problems import UnhandledErrors, add_problem_handlers
 from adapter.api.smart_clients import load_smart_clients
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
+from adapter.console.mount import add_console
 from adapter.export.groups import load_groups
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
+from adapter.metrics import route as metrics_route
+from adapter.metrics.requests import RequestMetrics
+from adapter.metrics.store_figures import StoreFigures
 from adapter.store.engine import create_store_engine
 
 log = logging.getLogger(__name__)
@@ -107,11 +111,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.state.access_tokens = access_tokens
     app.state.audit_writer = audit_writer
     app.state.clock = utc_now
+    app.state.store_figures = StoreFigures(engine, lambda: app.state.clock())
     # Each added middleware wraps the ones before: the audit trail sees every final status,
     # the 500 of `UnhandledErrors` and the 413 of the body limit included.
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(UnhandledErrors)
     app.add_middleware(AuditTrail, writer=audit_writer, clock=lambda: app.state.clock())
+    app.add_middleware(RequestMetrics, audit_depth=lambda: audit_writer.depth)
     add_problem_handlers(app)
     publish_openapi(app, OPERATIONS)
     for router in (
@@ -124,6 +130,8 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
         app.include_router(router)
     app.include_router(admin_audit.router)
     app.include_router(smart_token.router)
+    app.include_router(metrics_route.router)
+    add_console(app, settings, engine)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
     for router in (
         bulk_export.router,
@@ -140,7 +148,7 @@ def web_process_app() -> FastAPI:
     """The app of one of several web processes (uvicorn's factory; settings from the
     environment, which the processes inherit)."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return served(create_app(settings, lead=False))
 
 

@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter.api.auth import Caller
 from adapter.api.fhir_common import ID_PATTERN
+from adapter.logs import REQUEST_ID
 from adapter.store.engine import write_transaction
 from adapter.store.schema import audit
 
@@ -143,6 +144,11 @@ class AuditWriter:
         self.submitted += 1
         return True
 
+    @property
+    def depth(self) -> int:
+        """Records waiting to be written."""
+        return len(self._pending)
+
     async def submit_waiting(self, record: AuditRecord) -> None:
         """Queue `record`, waiting (without blocking the event loop) for room if need be."""
         while not self.submit(record):
@@ -206,6 +212,7 @@ class AuditTrail:
         request_id = secrets.token_hex(16)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
+        REQUEST_ID.set(request_id)
         path: str = scope["path"]
         audited = path.startswith(AUDITED_PREFIXES) and path not in UNAUDITED_PATHS
         answer = _Answer(state)

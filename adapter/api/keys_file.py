@@ -26,6 +26,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapter.api.admin_audit import grants_audit_read
+from adapter.api.admin_scopes import ADMIN_SCOPES, grants_any
 from adapter.api.auth import (
     CLINIC_SCOPES,
     KEYS_FILE_VARIABLE,
@@ -42,7 +43,8 @@ from adapter.errors import ConfigError
 NEW_KEY_BYTES = 32
 SCOPE_FORMS = (
     f"{', '.join(CLINIC_SCOPES)} (a `*` may stand for either part, e.g. clinic/*.read); "
-    "system/<Type>.rs or system/*.read for the /fhir face; admin/AuditEvent.rs"
+    "system/<Type>.rs or system/*.read for the /fhir face; admin/AuditEvent.rs, "
+    f"{', '.join(ADMIN_SCOPES)} for operators"
 )
 
 
@@ -75,7 +77,7 @@ def scope_problem(scope: str) -> str | None:
     elif scope.startswith("system/"):
         granted = any(may_read(caller, kind) for kind in SERVED_TYPES)
     elif scope.startswith("admin/"):
-        granted = grants_audit_read(scope)
+        granted = grants_audit_read(scope) or grants_any(scope)
     else:
         granted = False
     return None if granted else f"unknown scope {scope!r}: it grants nothing; use {SCOPE_FORMS}"

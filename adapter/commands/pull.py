@@ -83,7 +83,7 @@ def add_conflicts_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run_pull(args: argparse.Namespace) -> int:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     engine = open_store(settings)
     try:
         if args.tenant is not None and not _holds(engine, args.tenant):

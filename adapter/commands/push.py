@@ -68,7 +68,7 @@ def add_worker_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run_push(args: argparse.Namespace) -> int:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     engine = open_store(settings)
     try:
         with ehr_client(settings) as client:
@@ -123,7 +123,7 @@ def _advance(bar: tqdm[Never], total: PushSummary) -> None:
 
 def run_worker(_: argparse.Namespace) -> int:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     engine = open_store(settings)
     stop = threading.Event()
 

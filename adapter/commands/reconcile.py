@@ -51,7 +51,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # An EhrError ends the command in `adapter.cli` (one line, exit 3): no partial report.
     results = _reconcile_all(settings, args.tenant)
     sys.stdout.write(_as_json(results) if args.json else _as_text(results))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from adapter.config import Settings, get_settings
 from adapter.errors import PortInUse
 from adapter.logs import configure_logging
+from adapter.metrics.series import use_multiprocess_dir
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -45,19 +46,26 @@ def port_number(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = get_settings().model_copy(update=overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.web_workers > 1:
+        # Before the metrics are first made here, and inherited by every web process.
+        use_multiprocess_dir()
+
     import uvicorn  # deferred: `adapter --help` should not pay for the server stack
 
     from adapter.api.app import create_app, served
     from adapter.commands.http_protocol import CoalescingHttpTools
+    from adapter.metrics.route import serve_on_port
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = get_settings().model_copy(update=overrides)
-    configure_logging(settings.log_level)
     # No access log: request lines carry query strings, which may carry patient identifiers.
     level = settings.log_level.lower()
     if settings.web_workers == 1:
         app = create_app(settings)
         _log_serving(settings)
+        if settings.metrics_port:
+            serve_on_port(settings, app.state.store_figures)
         uvicorn.run(
             served(app),
             http=CoalescingHttpTools,
@@ -80,10 +88,14 @@ def run(args: argparse.Namespace) -> int:
         os.environ[PAGING_SECRET_VARIABLE] = secrets.token_hex(32)
     from adapter.background import BackgroundWork
     from adapter.commands.web_processes import Listen, WebProcesses
+    from adapter.ingest import utc_now
+    from adapter.metrics.store_figures import StoreFigures
     from adapter.store.engine import create_store_engine
 
     engine = create_store_engine(settings.database_url)
     background = BackgroundWork(settings, engine)
+    if settings.metrics_port:
+        serve_on_port(settings, StoreFigures(engine, utc_now))
     processes = WebProcesses(
         Listen(settings.host, settings.port, level),
         settings.web_workers,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import requests
@@ -91,3 +92,27 @@ def ehr_heart_rates(base: str, patient_ids: list[str], count: int, batch: int = 
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
         reply = requests.post(base, data=orjson.dumps(bundle), headers=FHIR_JSON, timeout=600)
         reply.raise_for_status()
+
+
+def ehr_edit(base: str, resource_type: str, ehr_id: str, change: Any) -> dict[str, Any]:
+    """Read, change and write back one resource on the sandbox, as an EHR user would."""
+    current = requests.get(f"{base}/{resource_type}/{ehr_id}", headers=FHIR_JSON, timeout=30)
+    current.raise_for_status()
+    body = current.json()
+    change(body)
+    reply = requests.put(
+        f"{base}/{resource_type}/{ehr_id}",
+        data=orjson.dumps(body),
+        headers={**FHIR_JSON, "If-Match": current.headers["ETag"]},
+        timeout=30,
+    )
+    reply.raise_for_status()
+    return dict(reply.json())
+
+
+def set_phone(phone: str) -> Any:
+    def change(patient: dict[str, Any]) -> None:
+        others = [t for t in patient.get("telecom", []) if t.get("system") != "phone"]
+        patient["telecom"] = [{"system": "phone", "value": phone, "use": "mobile"}, *others]
+
+    return change

@@ -39,7 +39,7 @@ from mappings.builders import security_labels
 from mappings.context import MappingContext, SecurityLabels
 from mappings.contract import EncounterSubmission
 from mappings.people import unmap_patient
-from tests.integration.support import FHIR_JSON, ehr_heart_rates, encounter
+from tests.integration.support import FHIR_JSON, ehr_edit, ehr_heart_rates, encounter, set_phone
 from tests.integration.test_clinic_api import serving
 
 pytestmark = pytest.mark.integration
@@ -135,30 +135,6 @@ def _assert_reconciled(engine: Engine, base: str, ctx: MappingContext) -> None:
     assert found.differences == []
 
 
-def _ehr_edit(base: str, resource_type: str, ehr_id: str, change: Any) -> dict[str, Any]:
-    """Read, change and write back one resource on the sandbox, as an EHR user would."""
-    current = requests.get(f"{base}/{resource_type}/{ehr_id}", headers=FHIR_JSON, timeout=30)
-    current.raise_for_status()
-    body = current.json()
-    change(body)
-    reply = requests.put(
-        f"{base}/{resource_type}/{ehr_id}",
-        data=orjson.dumps(body),
-        headers={**FHIR_JSON, "If-Match": current.headers["ETag"]},
-        timeout=30,
-    )
-    reply.raise_for_status()
-    return dict(reply.json())
-
-
-def _set_phone(phone: str) -> Any:
-    def change(patient: dict[str, Any]) -> None:
-        others = [t for t in patient.get("telecom", []) if t.get("system") != "phone"]
-        patient["telecom"] = [{"system": "phone", "value": phone, "use": "mobile"}, *others]
-
-    return change
-
-
 def _statement(patient_ehr_id: str, rxnorm: str, name: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationStatement",
@@ -190,7 +166,7 @@ def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
     _ingest(store, sub, ctx)
     _push(store, fhir_base_url, ctx)
     patient = _row(store, ctx, "Patient")
-    _ehr_edit(fhir_base_url, "Patient", patient.ehr_id, _set_phone("+1 555 0199"))
+    ehr_edit(fhir_base_url, "Patient", patient.ehr_id, set_phone("+1 555 0199"))
     added = _ehr_create(fhir_base_url, _statement(patient.ehr_id, "312938", "sertraline 50 MG"))
 
     summary = _puller(store, fhir_base_url).pull(ctx.tenant)
@@ -255,7 +231,7 @@ def _changed_on_both_sides(
     _ingest(store, sub, ctx)
     _push(store, base, ctx)
     patient = _row(store, ctx, "Patient")
-    _ehr_edit(base, "Patient", patient.ehr_id, _set_phone(phone))
+    ehr_edit(base, "Patient", patient.ehr_id, set_phone(phone))
     changed = sub.model_copy(update={"patient": sub.patient.model_copy(update={"email": email})})
     _ingest(store, changed, ctx)
     return patient
@@ -474,7 +450,7 @@ def test_service__pulls_on_its_schedule__ehr_edit_arrives_without_a_command(
         engine = create_store_engine(database)
         try:
             patient = _wait_for(lambda: _pushed_patient(engine, ctx), "the patient to be pushed")
-            _ehr_edit(fhir_base_url, "Patient", patient.ehr_id, _set_phone("+1 555 0123"))
+            ehr_edit(fhir_base_url, "Patient", patient.ehr_id, set_phone("+1 555 0123"))
             _ehr_create(fhir_base_url, _statement(patient.ehr_id, "197361", "amlodipine 5 MG"))
             record = _wait_for(
                 lambda: _record_with_ehr_items(url, sub.patient.mrn),

@@ -1,9 +1,10 @@
-"""No URL that could carry an identifier reaches a log: queries and id-like path segments are
+"""Logs. No URL that could carry an identifier reaches a log: queries and id-like path segments are
 hidden in every record our handler writes, urllib3's DEBUG request lines and tracebacks
 included; other text is left as it is."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.logs import RedactUrls, redact_urls
+from adapter.logs import REQUEST_ID, JsonLines, RedactUrls, redact_urls
 
 ROOT = Path(__file__).resolve().parents[3]
 MRN = "SENTINEL-MRN-7731"
@@ -109,3 +110,23 @@ def test_configured_logging__urllib3_request_line_at_debug__no_identifier() -> N
     assert "DEBUG urllib3.connectionpool: http://127.0.0.1:" in done.stderr
     assert '"GET /fhir/Patient/…?… HTTP/1.1" 200' in done.stderr
     assert MRN not in done.stderr
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("adapter.test", logging.WARNING, __file__, 1, message, (), None)
+
+
+def test_json_lines__inside_a_request__carry_its_id() -> None:
+    token = REQUEST_ID.set("0123abcd")
+    try:
+        line = json.loads(JsonLines().format(record("outbox 7 parked")))
+    finally:
+        REQUEST_ID.reset(token)
+    assert line["request_id"] == "0123abcd"
+    assert line["level"] == "WARNING"
+    assert line["logger"] == "adapter.test"
+    assert line["message"] == "outbox 7 parked"
+
+
+def test_json_lines__outside_a_request__request_id_null() -> None:
+    assert json.loads(JsonLines().format(record("pull done")))["request_id"] is None

@@ -25,7 +25,7 @@ def test_serve__flags_given__override_settings_passed_to_uvicorn(
 
     monkeypatch.setattr("uvicorn.run", fake_run)
     monkeypatch.setattr("adapter.api.app.served", lambda app: app)  # no freeze in tests
-    monkeypatch.setattr(serve, "configure_logging", lambda level: None)
+    monkeypatch.setattr(serve, "configure_logging", lambda level, log_format: None)
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", "")
     monkeypatch.setenv("ADAPTER_DATABASE_URL", "sqlite://")
     args = argparse.Namespace(host="0.0.0.0", port=9001)

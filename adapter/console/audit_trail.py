@@ -1,0 +1,18 @@
+"""Console actions in the audit trail, under the operator's name."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from adapter.api.audit import AuditRecord, AuditWriter
+from adapter.console.session import Operator
+
+
+async def record_action(
+    request: Request, operator: Operator, action: str, target: str, count: int, outcome: str
+) -> None:
+    """Queue an audit row: `action` (`console-replay`, ...) on `target` by the operator."""
+    writer: AuditWriter = request.app.state.audit_writer
+    now = request.app.state.clock()
+    record = AuditRecord(now, operator.tenant, operator.name, action, target, count, outcome)
+    await writer.submit_waiting(record)
