@@ -116,6 +116,8 @@ def _name(value: JsonValue) -> str | None:
 def _concept(value: JsonValue) -> str | None:
     """A CodeableConcept (or the first of a list of them) in words."""
     concept = value if isinstance(value, dict) else next(iter(objs(value)), {})
+    if "code" in concept:  # a Coding (AuditEvent.type, say)
+        return _coding(concept)
     codings = objs(concept.get("coding"))
     displayed = next((d for c in codings if (d := str_field(c, "display"))), None)
     return displayed or str_field(concept, "text") or next(iter(map(_coding, codings)), None)
