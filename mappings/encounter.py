@@ -19,6 +19,7 @@ from mappings.lookup import (
     resolve,
     str_field,
 )
+from mappings.narrative import with_narrative
 
 
 def encounter_type_key(infusion: InfusionProcedure | None) -> str:
@@ -63,7 +64,7 @@ def map_encounter(
             }
         ]
     out["serviceProvider"] = identity.organization(ctx).ref(ctx.clinic_name)
-    return out
+    return with_narrative(out)
 
 
 def _participant(
@@ -95,7 +96,7 @@ def map_indication(
     out["code"] = _indication_code(reason, ctx)
     out["subject"] = identity.patient(ctx, patient_mrn).ref()
     out["encounter"] = identity.encounter(ctx, encounter_id).ref()
-    return out
+    return with_narrative(out)
 
 
 def _indication_code(reason: Indication, ctx: MappingContext) -> JsonObject:

@@ -42,6 +42,7 @@ from mappings.lookup import (
     objs,
     str_field,
 )
+from mappings.narrative import with_narratives
 from mappings.people import practitioner_ref, provider_id_of
 from mappings.scope import EncounterScope
 
@@ -70,7 +71,7 @@ def map_infusion(
         suspect = identity.infusion_administration(ctx, key)
     out.extend(map_adjuncts(record, scope, ctx))
     out.extend(map_adverse_events(record, suspect, scope, ctx))
-    return out
+    return with_narratives(out)
 
 
 def _procedure(record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext) -> Resource:

@@ -25,6 +25,7 @@ from mappings.intake_responses import map_responses, unmap_responses
 from mappings.intake_scores import map_scores
 from mappings.jsontypes import Resource
 from mappings.lookup import identifiers, obj, resolve
+from mappings.narrative import with_narratives
 from mappings.scope import EncounterScope
 
 
@@ -32,7 +33,8 @@ def map_intake(
     record: IntakeScreening, scope: EncounterScope, ctx: MappingContext
 ) -> list[Resource]:
     frame = IntakeFrame(record, scope, ctx)
-    return [*map_responses(frame), *map_scores(frame), *map_findings(frame), *map_alerts(frame)]
+    resources = [*map_responses(frame), *map_scores(frame), *map_findings(frame)]
+    return with_narratives([*resources, *map_alerts(frame)])
 
 
 def unmap_intake(

@@ -2,11 +2,19 @@
 
 Totals are computed from the items (never taken from the sender), each Observation
 points at the response it was derived from (`derivedFrom`), and severity bands are
-the instruments' published scoring, written as `interpretation`.
+the instruments' published scoring, written as a `component` of the total.
+
+Why a component and not `interpretation`: R4 binds `Observation.interpretation`
+(extensibly) to v3 ObservationInterpretation, which has no depression or anxiety severity
+bands, and LOINC's PHQ-9 severity code (44262-4) is deprecated; a clinic code there draws
+a validator warning on every total. `component.code` (example binding) and its
+`valueCodeableConcept` (no binding) take the clinic's own codes, and keep the band beside
+the score it was computed from.
 """
 
 from __future__ import annotations
 
+from mappings import identity
 from mappings.builders import quantity, term
 from mappings.contract import CssrsScreener, IntakeScreening
 from mappings.intake_base import CHECKLIST, IntakeFrame
@@ -98,7 +106,7 @@ def _observation(
     derived_from: str,
     category: str = "category-survey",
     self_reported: bool = False,
-    interpretation: JsonObject | None = None,
+    component: JsonObject | None = None,
 ) -> Resource:
     out = frame.head("Observation", part)
     out["status"] = "final"
@@ -107,12 +115,13 @@ def _observation(
     out["subject"] = frame.patient
     out["encounter"] = frame.encounter
     out["effectiveDateTime"] = frame.completed
-    if self_reported:
-        out["performer"] = [frame.patient]
+    # Self-reported: the patient; else the clinic that recorded it (a performer is what
+    # R4's validator asks every Observation for).
+    out["performer"] = [frame.patient if self_reported else _clinic(frame)]
     out.update(value)
-    if interpretation is not None:
-        out["interpretation"] = [interpretation]
     out["derivedFrom"] = [frame.response_ref(derived_from)]
+    if component is not None:
+        out["component"] = [component]
     return out
 
 
@@ -125,8 +134,19 @@ def _total(frame: IntakeFrame, part: str, total: int) -> Resource:
         {"valueInteger": total},
         derived_from=part,
         self_reported=True,
-        interpretation=None if band is None else term(SEVERITY, band, frame.ctx),
+        component=None if band is None else _severity(frame, band),
     )
+
+
+def _clinic(frame: IntakeFrame) -> JsonObject:
+    return identity.organization(frame.ctx).ref(frame.ctx.clinic_name)
+
+
+def _severity(frame: IntakeFrame, band: str) -> JsonObject:
+    return {
+        "code": term(SEVERITY, "severity-band", frame.ctx),
+        "valueCodeableConcept": term(SEVERITY, band, frame.ctx),
+    }
 
 
 def _cssrs_risk(frame: IntakeFrame, cssrs: CssrsScreener) -> Resource:

@@ -22,6 +22,7 @@ from mappings.lookup import identifier_value, str_field
 from mappings.medication_review_allergies import map_allergies, unmap_allergies
 from mappings.medication_review_interactions import map_interactions
 from mappings.medication_review_statements import map_statements, unmap_statements
+from mappings.narrative import with_narratives
 from mappings.people import provider_id_of
 from mappings.scope import EncounterScope
 
@@ -36,7 +37,7 @@ def map_medication_review(
     out.extend(map_statements(record, scope, ctx))
     out.extend(map_allergies(record, scope, ctx))
     out.extend(map_interactions(record, scope, ctx))
-    return out
+    return with_narratives(out)
 
 
 def _review(record: MedicationReview, scope: EncounterScope, ctx: MappingContext) -> Resource:

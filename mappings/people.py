@@ -19,6 +19,7 @@ from mappings.lookup import (
     resolve,
     str_field,
 )
+from mappings.narrative import with_narrative, with_narratives
 from mappings.scope import EncounterScope
 
 ACLS_EXTENSION = "acls-certified"
@@ -42,7 +43,7 @@ def map_patient(patient: Patient, ctx: MappingContext) -> Resource:
     if patient.address is not None:
         out["address"] = [_address(patient.address)]
     out["managingOrganization"] = identity.organization(ctx).ref(ctx.clinic_name)
-    return out
+    return with_narrative(out)
 
 
 def _address(address: Address) -> JsonObject:
@@ -61,7 +62,7 @@ def map_organization(ctx: MappingContext) -> Resource:
     out = resource(identity.organization(ctx), ctx)
     out["active"] = True
     out["name"] = ctx.clinic_name
-    return out
+    return with_narrative(out)
 
 
 def map_device(ctx: MappingContext) -> Resource:
@@ -70,12 +71,12 @@ def map_device(ctx: MappingContext) -> Resource:
     out["deviceName"] = [{"name": ctx.adapter_name, "type": "user-friendly-name"}]
     out["type"] = term("records", "device-adapter", ctx)
     out["owner"] = identity.organization(ctx).ref(ctx.clinic_name)
-    return out
+    return with_narrative(out)
 
 
 def map_provider(provider: Provider, ctx: MappingContext) -> list[Resource]:
     """A Practitioner (NPI, ACLS) and a PractitionerRole (SNOMED role, NUCC specialty)."""
-    return [_practitioner(provider, ctx), _practitioner_role(provider, ctx)]
+    return with_narratives([_practitioner(provider, ctx), _practitioner_role(provider, ctx)])
 
 
 def _practitioner(provider: Provider, ctx: MappingContext) -> Resource:

@@ -9,6 +9,7 @@ from mappings import identity
 from mappings.builders import fhir_datetime, resource, term
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject, JsonValue, Resource
+from mappings.narrative import with_narrative
 
 
 def map_provenance(
@@ -49,7 +50,7 @@ def map_provenance(
     out["agent"] = agents
     source = identity.encounter(ctx, encounter_id)
     out["entity"] = [{"role": "source", "what": {"identifier": source.identifier()}}]
-    return out
+    return with_narrative(out)
 
 
 def _ref(res: Resource) -> JsonObject:

@@ -19,6 +19,8 @@ from mappings.builders import coding, extension, fhir_datetime, number, quantity
 from mappings.context import MappingContext
 from mappings.contract import Measurement, VitalsObservation
 from mappings.jsontypes import JsonObject, JsonValue, Resource
+from mappings.lookup import obj
+from mappings.narrative import with_narratives
 from mappings.scope import EncounterScope
 from mappings.vitals_interpretation import baseline_reading, interpret, policy_from, worst
 from mappings.vitals_measures import (
@@ -31,6 +33,7 @@ from mappings.vitals_measures import (
     PHASE_EXTENSION,
     PHASES,
     POSITIONS,
+    PROFILES,
     SEQUENCE_EXTENSION,
     SINGLE_MEASURES,
     SYSTOLIC,
@@ -62,7 +65,7 @@ def map_vitals(
     out: list[Resource] = []
     for sequence, record in enumerate(records, start=1):
         out.extend(_reading_set(record, sequence, judge, scope, ctx))
-    return out
+    return with_narratives(out)
 
 
 def _reading_set(
@@ -100,6 +103,7 @@ def _observation(
     """What every Observation of a reading set shares, in the R4 element order."""
     key = scope.key(ctx, identity.VITALS, record.vitals_id)
     head = resource(vitals_identity(ctx, key, part), ctx)
+    head["meta"] = {"profile": [PROFILES[part]], **obj(head["meta"])}
     identifier = head.pop("identifier")
     listed: list[JsonValue] = [*extensions]
     out: Resource = {**head, "extension": listed, "identifier": identifier}
@@ -112,7 +116,17 @@ def _observation(
     out["subject"] = identity.patient(ctx, scope.patient_mrn).ref()
     out["encounter"] = identity.encounter(ctx, scope.encounter_id).ref()
     out["effectiveDateTime"] = fhir_datetime(record.taken_at)
+    out["performer"] = [_performer(scope, ctx)]
     return out
+
+
+def _performer(scope: EncounterScope, ctx: MappingContext) -> JsonObject:
+    """Who took the readings: the infusion's monitoring provider when the record names one,
+    else the clinic (the vital-signs profiles ask for a performer)."""
+    monitor = scope.infusion.monitored_by if scope.infusion is not None else None
+    if monitor is not None:
+        return identity.practitioner(ctx, monitor).ref()
+    return identity.organization(ctx).ref(ctx.clinic_name)
 
 
 def _single(

@@ -29,6 +29,20 @@ KIND = "vitals"
 PANEL = "panel"
 BLOOD_PRESSURE = "blood-pressure"
 
+_R4_PROFILE = "http://hl7.org/fhir/StructureDefinition/"
+PROFILES = {
+    PANEL: _R4_PROFILE + "vitalspanel",
+    BLOOD_PRESSURE: _R4_PROFILE + "bp",
+    "heart-rate": _R4_PROFILE + "heartrate",
+    "respiratory-rate": _R4_PROFILE + "resprate",
+    "oxygen-saturation": _R4_PROFILE + "oxygensat",
+    "body-temperature": _R4_PROFILE + "bodytemp",
+    "body-weight": _R4_PROFILE + "bodyweight",
+    "body-height": _R4_PROFILE + "bodyheight",
+}
+"""The R4 vital-signs profile each Observation of a reading set declares in `meta.profile`
+and meets (FHIR's own canonicals, not terminology): each derives from `vitalsigns`."""
+
 
 @dataclass(frozen=True)
 class Measure:

@@ -4,10 +4,14 @@ Needs the scope `admin/AuditEvent.rs` (or `admin/AuditEvent.read`, `admin/*.rs`,
 `admin/*.*`, ...): no `system/` or `clinic/` scope grants it, so a key that reads clinical
 data does not also see who else read it. Only the caller's tenant's rows are returned.
 
-Parameters (any other is 400): `date` (repeatable; prefixes `ge`, `gt`, `le`, `lt`, `eq`,
-a FHIR date or dateTime, UTC when no offset), `agent` (the caller name as recorded:
-`key:<8 hex>`, `jwt:<client>`), `outcome` (`0` success, `4` refused, `8` failed), `_count`
-(default 100, clamped to 1..1000) and `_cursor` (from the `next` link). Newest first.
+`GET /admin/AuditEvent/{id}` reads one event of the caller's tenant (404 for any other id,
+another tenant's included): the `fullUrl` of each search entry answers.
+
+Parameters of the search (any other is 400): `date` (repeatable; prefixes `ge`, `gt`,
+`le`, `lt`, `eq`, a FHIR date or dateTime, UTC when no offset), `agent` (the caller name as
+recorded: `key:<8 hex>`, `jwt:<client>`), `outcome` (`0` success, `4` refused, `8` failed),
+`_count` (default 100, clamped to 1..1000) and `_cursor` (from the `next` link). Newest
+first.
 
 An AuditEvent's id is the row's random public id, and the `_cursor` holds only the last
 event's `recorded` time and id: nothing a tenant reads counts the other tenants' calls.
@@ -43,15 +47,17 @@ from adapter.api.fhir_common import (
     instant,
     media_type,
 )
-from adapter.errors import InsufficientScope, RequestRefused
+from adapter.errors import InsufficientScope, NotFound, RequestRefused
 from adapter.store.schema import audit
 from mappings.jsontypes import JsonObject, JsonValue
+from mappings.narrative import with_narrative
 
 ADMIN_AUDIT_READ = "admin/AuditEvent.rs"
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 PARAMETERS = frozenset({"date", "agent", "outcome", "_count", "_cursor", "_format"})
 ADAPTER_DISPLAY = "Ketamine clinic FHIR adapter"
+_PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
 _ADMIN_SCOPE = re.compile(r"admin/(AuditEvent|\*)\.(read|\*|[cuds]*r[cuds]*)")
 _DATE = re.compile(
     r"(?P<prefix>eq|ge|gt|le|lt)?(?P<value>\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)"
@@ -141,6 +147,22 @@ def search_audit_events(
     return fhir_response(bundle, media=media)
 
 
+@router.get("/AuditEvent/{event_id}")
+def read_audit_event(
+    event_id: str, request: Request, caller: AuditReader, engine: EngineDep, _: StoreReady
+) -> Response:
+    media = media_type(request)
+    row = None
+    if _PUBLIC_ID.fullmatch(event_id):
+        query = select(audit).where(audit.c.tenant == caller.tenant, audit.c.public_id == event_id)
+        with engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+    if row is None:
+        raise NotFound("no AuditEvent by that id")
+    namespace: str = request.app.state.settings.namespace
+    return fhir_response(audit_event(row, namespace), media=media)
+
+
 def audit_event(row: RowMapping, namespace: str) -> JsonObject:
     """One audit row as an R4 AuditEvent (see the module doc for the mapping)."""
     interaction = str(row["action"])
@@ -168,7 +190,7 @@ def audit_event(row: RowMapping, namespace: str) -> JsonObject:
     }
     if not is_push:
         event["subtype"] = [{"system": _RESTFUL, "code": interaction}]
-    return event
+    return with_narrative(event)
 
 
 def _entity(what: str, count: int) -> JsonObject:
@@ -237,7 +259,7 @@ def _after(cursor: str) -> ColumnElement[bool]:
         moment = datetime.fromisoformat(moment_text)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise RequestRefused("_cursor: not a paging cursor of this server") from None
-    if not re.fullmatch(r"[0-9a-f]{32}", public_id):
+    if not _PUBLIC_ID.fullmatch(public_id):
         raise RequestRefused("_cursor: not a paging cursor of this server")
     same_time = and_(audit.c.at == moment, audit.c.public_id < public_id)
     return or_(audit.c.at < moment, same_time)

@@ -13,6 +13,7 @@ from adapter.api.fhir_common import FHIR_JSON, SERVED_TYPES, instant
 from adapter.api.fhir_params import REFERENCE_TARGETS
 from adapter.store.search_index import PARAMETERS, paths_for
 from mappings.jsontypes import JsonObject, JsonValue
+from mappings.narrative import with_narrative
 
 # `date` is when this statement last changed: for an `instance` statement, process start.
 _STARTED = instant(datetime.now(UTC))
@@ -43,7 +44,7 @@ def capability_statement(base_url: str, token_url: str | None = None) -> JsonObj
     """The R4 CapabilityStatement of this server, served at `base_url`; with `token_url`
     (SMART clients configured), its security names the token endpoint (oauth-uris)."""
     resources: list[JsonValue] = [_resource(resource_type) for resource_type in SERVED_TYPES]
-    return {
+    statement: JsonObject = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": _STARTED,
@@ -66,6 +67,7 @@ def capability_statement(base_url: str, token_url: str | None = None) -> JsonObj
             }
         ],
     }
+    return with_narrative(statement)
 
 
 def _security(token_url: str | None) -> JsonObject:

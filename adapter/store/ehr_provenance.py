@@ -29,6 +29,7 @@ from mappings.context import SecurityLabels
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
 from mappings.lookup import objs, str_field
+from mappings.narrative import with_narrative
 from mappings.serialize import dumps
 
 LINEAGE_SYSTEM = "urn:ketamine-fhir-adapter:ehr-version"
@@ -71,11 +72,11 @@ class Lineage:
         return index_values(pk, tenant, "Provenance", self.provenance)
 
     def resource(self, security: SecurityLabels) -> Resource:
-        """The Provenance as served: our id, our labels, the pull's content."""
+        """The Provenance as served: our id, our labels, the pull's content, a narrative."""
         head: Resource = {"resourceType": "Provenance", "id": self.identity.id, "meta": None}
         head.update(self.provenance)  # keeps the places above, takes the pull's values
         head["resourceType"], head["id"] = "Provenance", self.identity.id
-        return labelled(head, security)
+        return with_narrative(labelled(head, security))
 
 
 def insert_lineage(

@@ -16,7 +16,10 @@ For each resource an EHR search answers, in one transaction per page:
 
 Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
 our terms throughout (`ehr_view.localise`), and carries the security labels our rules give
-every resource (`mappings.builders.labelled`): what the EHR sent may lack them. Each version
+every resource (`mappings.builders.labelled`): what the EHR sent may lack them. Its narrative
+is made anew from what it says (`mappings.narrative.refreshed`) unless a person wrote it, so
+a narrative the EHR regenerated or dropped is no change (the comparison ignores `text`) and
+never leaves a stale one behind. Each version
 written gets its Provenance as a resource too (`adapter.store.ehr_provenance`).
 
 Nothing of another tenant comes in: an EHR resource carrying an identifier another tenant
@@ -62,6 +65,7 @@ from mappings.context import SecurityLabels
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
 from mappings.lookup import obj, objs, str_field
+from mappings.narrative import refreshed
 from mappings.serialize import dumps
 
 SOURCE_EHR = "ehr"
@@ -390,10 +394,10 @@ class Merger:
         self._imports = []
 
     def _local(self, resource: Resource, logical_id: str, ours: dict[EhrRef, str]) -> Resource:
-        """The page's copy of `resource` in our terms, labelled as our rules label it (the
-        page is not used after)."""
+        """The page's copy of `resource` in our terms, labelled as our rules label it, its
+        narrative made anew unless a person wrote it (the page is not used after)."""
         content = localise(resource, self._holders[id(resource)], logical_id, ours, self.ehr_base)
-        return labelled(content, self.security)
+        return refreshed(labelled(content, self.security))
 
     def _patient_of(self, resource: Resource, held: dict[EhrRef, Local]) -> Local | None:
         for element in ("subject", "patient"):

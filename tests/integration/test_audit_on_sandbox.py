@@ -98,3 +98,22 @@ def test_audit_events__recorded_on_postgres_and_valid_for_hapi(
         issues = reply.json().get("issue", [])
         errors = [i for i in issues if i.get("severity") in ("error", "fatal")]
         assert errors == [], (event, errors)
+
+
+def test_audit_bundle__valid_for_hapi_and_every_full_url_answers_its_event(
+    service: str, fhir_base_url: str
+) -> None:
+    patient = requests.get(f"{service}/fhir/Patient/nobody", headers=_auth(READER), timeout=10)
+    assert patient.status_code == 404
+    for _ in range(3):
+        assert requests.get(f"{service}/admin/AuditEvent", headers=_auth(ADMIN), timeout=10).ok
+    bundle = _audit_bundle(service)
+    reply = requests.post(
+        f"{fhir_base_url}/Bundle/$validate", data=json.dumps(bundle), headers=FHIR_JSON, timeout=60
+    )
+    issues = reply.json().get("issue", [])
+    assert [i for i in issues if i.get("severity") in ("error", "fatal")] == []
+    for entry in bundle["entry"]:
+        read = requests.get(entry["fullUrl"], headers=_auth(ADMIN), timeout=10)
+        assert read.status_code == 200, entry["fullUrl"]
+        assert read.json() == entry["resource"]

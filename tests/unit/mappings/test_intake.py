@@ -182,6 +182,7 @@ def test_map_intake__pcl5__integer_answers_and_total() -> None:
     total = _one(resources, "Observation", "pcl5-total")
     assert total["valueInteger"] == sum(items) == 40
     assert "interpretation" not in total
+    assert "component" not in total
 
 
 def test_map_intake__checklist__false_answers_kept_and_optional_ones_absent() -> None:
@@ -221,11 +222,12 @@ def test_map_intake__escort_and_notes__kept_in_checklist() -> None:
         (27, "severe"),
     ],
 )
-def test_map_intake__phq9_total__severity_band_as_interpretation(total: int, band: str) -> None:
+def test_map_intake__phq9_total__severity_band_as_component(total: int, band: str) -> None:
     items = [min(3, max(0, total - 3 * i)) for i in range(9)]
     res = _one(map_intake(_record(phq9=items), UNPLANNED, CTX), "Observation", "phq9-total")
     assert res["valueInteger"] == total
-    assert _codes(res["interpretation"][0]) == [f"phq9-severity-{band}"]
+    assert _severity_band(res) == [f"phq9-severity-{band}"]
+    assert "interpretation" not in res  # R4 binds it to v3 codes, which have no such bands
     assert res["category"][0]["coding"][0]["code"] == "survey"
     assert res["derivedFrom"] == [
         identity.identity(CTX, "QuestionnaireResponse", "intake", "ENC-1~SCR-1", "phq9").ref()
@@ -247,10 +249,13 @@ def test_map_intake__phq9_total__severity_band_as_interpretation(total: int, ban
 def test_map_intake__gad7_total__severity_band(total: int, band: str) -> None:
     items = [min(3, max(0, total - 3 * i)) for i in range(7)]
     res = _one(map_intake(_record(gad7=items), UNPLANNED, CTX), "Observation", "gad7-total")
-    assert (res["valueInteger"], _codes(res["interpretation"][0])) == (
-        total,
-        [f"gad7-severity-{band}"],
-    )
+    assert (res["valueInteger"], _severity_band(res)) == (total, [f"gad7-severity-{band}"])
+
+
+def _severity_band(total: Res) -> list[str]:
+    (component,) = total["component"]
+    assert _codes(component["code"]) == ["severity-band"]
+    return _codes(component["valueCodeableConcept"])
 
 
 @pytest.mark.parametrize(
@@ -568,3 +573,10 @@ def test_map_intake__generated_records__valid_and_round_trip(record: IntakeScree
         assert_model_equivalent(res)
     assert unmap_intake(resources, PLANNED, CTX) == record
     assert unmap_intake(_as_ehr_returns(resources), PLANNED, CTX) == record
+
+
+def test_map_intake__observations_not_self_reported__performed_by_the_clinic() -> None:
+    resources = map_intake(_record(), UNPLANNED, CTX)
+    clinic = identity.organization(CTX).ref(CTX.clinic_name)
+    fasting = _one(resources, "Observation", "fasting-duration")
+    assert fasting["performer"] == [clinic]

@@ -500,3 +500,53 @@ def test_interpret__fahrenheit__converted_to_celsius_only_to_judge() -> None:
     normal = _reading(temperature={"value": 100.3, "unit": "degF"})  # 37.94 Cel
     assert interpret(measure, fever, None, policy) == "high"
     assert interpret(measure, normal, None, policy) == "normal"
+
+
+# ---- R4 vital-signs profiles and performer ------------------------------------------------
+
+R4_PROFILES = {
+    "85353-1": "vitalspanel",
+    "85354-9": "bp",
+    "8867-4": "heartrate",
+    "9279-1": "resprate",
+    "2708-6": "oxygensat",
+    "8310-5": "bodytemp",
+    "29463-7": "bodyweight",
+    "8302-2": "bodyheight",
+}
+VITAL_UNITS = {"mm[Hg]", "/min", "%", "Cel", "[degF]", "kg", "[lb_av]", "cm", "[in_i]"}
+
+
+def _quantities(res: Res) -> list[Res]:
+    found = [res["valueQuantity"]] if "valueQuantity" in res else []
+    return found + [c["valueQuantity"] for c in res.get("component", [])]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_map_vitals__every_observation__declares_and_meets_its_r4_profile(name: str) -> None:
+    records, scope = _example(name)
+    for res in _map(records, scope):
+        code = res["code"]["coding"][0]["code"]
+        profile = f"http://hl7.org/fhir/StructureDefinition/{R4_PROFILES[code]}"
+        assert res["meta"]["profile"] == [profile]
+        assert res["category"][0]["coding"][0]["code"] == "vital-signs"
+        assert res["subject"]["reference"].startswith("Patient/")
+        assert "effectiveDateTime" in res
+        assert all(
+            (q["system"], q["code"] in VITAL_UNITS) == (UCUM, True) for q in _quantities(res)
+        )
+
+
+def test_map_vitals__infusion_names_a_monitor__every_observation_performed_by_them() -> None:
+    monitored = INFUSION.model_copy(update={"monitored_by": "PRV-9"})
+    scope = EncounterScope("ENC-1", "MRN-1", infusion=monitored)
+    resources = _map([_reading(heart_rate={"value": 70, "unit": "/min"})], scope)
+    expected = [identity.practitioner(CTX, "PRV-9").ref()]
+    assert [r["performer"] for r in resources] == [expected, expected]
+
+
+def test_map_vitals__no_monitor_known__performed_by_the_clinic() -> None:
+    scope = EncounterScope("ENC-1", "MRN-1")
+    (panel, reading) = _map([_reading(heart_rate={"value": 70, "unit": "/min"})], scope)
+    clinic = identity.organization(CTX).ref(CTX.clinic_name)
+    assert panel["performer"] == reading["performer"] == [clinic]

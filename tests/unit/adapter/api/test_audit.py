@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -268,3 +269,25 @@ def test_push_worker_rows__shown_as_export_events(audited: TestClient) -> None:
     assert event["outcome"] == "8"
     assert event["entity"][0]["description"] == "outbox/7"
     assert_model_equivalent(event)
+
+
+def test_admin__every_full_url__reads_its_event_in_its_tenant_only(audited: TestClient) -> None:
+    assert post_encounter(audited, example("typical-ketamine-infusion")).status_code == 201
+    audited.app.state.audit_writer.flush()  # type: ignore[attr-defined]
+    bundle = audited.get("/admin/AuditEvent", headers=bearer(ADMIN_A)).json()
+    assert bundle["entry"]
+    for entry in bundle["entry"]:
+        path = urlsplit(entry["fullUrl"]).path
+        reply = audited.get(path, headers=bearer(ADMIN_A))
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == entry["resource"]
+        assert reply.json()["text"]["status"] == "generated"
+        assert audited.get(path, headers=bearer(ADMIN_B)).status_code == 404
+        assert audited.get(path, headers=bearer(FHIR_READER_A)).status_code == 403
+
+
+@pytest.mark.parametrize("event_id", ["0" * 32, "not-an-id", "X" * 200])
+def test_admin__read_of_an_unknown_event__404_outcome(audited: TestClient, event_id: str) -> None:
+    reply = audited.get(f"/admin/AuditEvent/{event_id}", headers=bearer(ADMIN_A))
+    assert reply.status_code == 404
+    assert reply.json()["resourceType"] == "OperationOutcome"

@@ -15,12 +15,14 @@ from adapter.sync.compare import (
     Ours,
     Scope,
     Tally,
+    changed_paths,
     compare,
     content_hash,
 )
 from adapter.sync.payload import Stored
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
+from mappings.narrative import with_narrative
 
 SYSTEM = "https://fhir.example-clinic.org/sid/vitals"
 
@@ -81,6 +83,18 @@ def test_compare__same_content_other_id_meta_and_text__identical() -> None:
     mine = _ours("V1", "101")
     theirs = _theirs(mine, "101", text={"status": "generated", "div": "<div>x</div>"})
     assert _compare([mine], [theirs]) == ([], Tally(in_store=1, on_ehr=1, identical=1))
+
+
+def test_compare__our_narrative_dropped_or_regenerated_on_the_ehr__identical() -> None:
+    mine = _ours("V1", "101")
+    assert mine.view is not None
+    mine.view["text"] = with_narrative(mine.view)["text"]
+    dropped = _theirs(mine, "101")
+    dropped.pop("text")
+    regenerated = _theirs(mine, "101", text={"status": "generated", "div": "<div>HAPI</div>"})
+    for theirs in (dropped, regenerated):
+        assert _compare([mine], [theirs]) == ([], Tally(in_store=1, on_ehr=1, identical=1))
+        assert changed_paths(mine.view, theirs) == []
 
 
 def test_compare__field_changed_on_the_ehr__content_differs_with_its_path() -> None:

@@ -191,3 +191,59 @@ def test_another_tenant_holding_a_s_patient__takes_nothing_of_it(engine: Engine)
 def _patient_ref(engine: Engine) -> str:
     row = _row(engine, "clinic-a", "Patient", "p1")
     return f"Patient/{row.logical_id}"
+
+
+# ---- narratives: the EHR's own, or none, is no change; ours is made anew on a real one ----
+
+HAPI_NARRATIVE = {
+    "status": "generated",
+    "div": '<div xmlns="http://www.w3.org/1999/xhtml">Observation o1, as HAPI words it</div>',
+}
+
+
+@pytest.mark.parametrize("text", [HAPI_NARRATIVE, None], ids=["regenerated", "dropped"])
+def test_ehr_copy_with_its_own_narrative_or_none__seen_without_a_new_version(
+    engine: Engine, text: dict[str, str] | None
+) -> None:
+    with write_transaction(engine) as conn:  # every reference of o1 names an EHR resource
+        conn.execute(
+            update(resources)
+            .where(resources.c.ehr_id.is_(None))
+            .values(ehr_id=resources.c.logical_id, ehr_version="1")
+        )
+    copy = _ehr_copy(engine, "clinic-a", "Observation", "o1")
+    copy.pop("text")
+    if text is not None:
+        copy["text"] = text
+    before = _row(engine, "clinic-a", "Observation", "o1")
+    assert _merge(engine, "clinic-a", copy) == [Outcome.SEEN]
+    after = _row(engine, "clinic-a", "Observation", "o1")
+    assert (after.version, after.content) == (before.version, before.content)
+
+
+def test_ehr_edit_carrying_our_old_narrative__stored_with_one_that_says_the_edit(
+    engine: Engine,
+) -> None:
+    edited = _ehr_copy(engine, "clinic-a", "Observation", "o1")
+    assert "final" in edited["text"]["div"]
+    edited["status"] = "amended"
+    assert _merge(engine, "clinic-a", edited) == [Outcome.UPDATED]
+    text = orjson.loads(_row(engine, "clinic-a", "Observation", "o1").content)["text"]
+    assert text["status"] == "generated"
+    assert "amended" in text["div"]
+    assert "final" not in text["div"]
+
+
+def test_ehr_edit_with_a_narrative_a_person_wrote__kept(engine: Engine) -> None:
+    edited = _ehr_copy(engine, "clinic-a", "Observation", "o1")
+    written = {"status": "additional", "div": HAPI_NARRATIVE["div"]}
+    edited["text"], edited["status"] = written, "amended"
+    _merge(engine, "clinic-a", edited)
+    assert orjson.loads(_row(engine, "clinic-a", "Observation", "o1").content)["text"] == written
+
+
+def test_import__ehr_created_without_narrative__gets_a_generated_one(engine: Engine) -> None:
+    _merge(engine, "clinic-a", _statement("ms1"))
+    content = orjson.loads(_row(engine, "clinic-a", "MedicationStatement", "ms1").content)
+    assert content["text"]["status"] == "generated"
+    assert "sertraline 50 mg" in content["text"]["div"]
