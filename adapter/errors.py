@@ -7,8 +7,12 @@
     │   ├── NotAuthenticated      401  stop   no API key, or not one we know
     │   ├── InsufficientScope     403  stop   the key lacks the scope the endpoint needs
     │   ├── NotFound              404  stop   nothing by that id for the caller's tenant
+    │   ├── MethodNotAllowed      405  stop   a write on the read-only FHIR API
+    │   ├── NotAcceptable         406  stop   a format other than JSON was asked for
     │   ├── IdempotencyKeyBusy    409  retry  a request with the same key is being processed
     │   ├── IdConflict            409  stop   ids the contract's identity rules forbid here
+    │   ├── EncounterNotSent      409  stop   a record names an encounter not sent yet
+    │   ├── Gone                  410  stop   the resource (or that version) was deleted
     │   ├── UnsupportedMediaType  415  stop   the body is not `application/json`
     │   ├── InvalidIdempotencyKey 400  stop   the `Idempotency-Key` header is unusable
     │   ├── IdempotencyKeyReused  422  stop   the key was first used with another body
@@ -27,6 +31,14 @@
         └── EhrRejected           502  stop   any other 4xx, carrying the OperationOutcome
             ├── EhrNotFound       404  stop   404 or 410 on a read
             └── EhrAuthFailed     502  stop   401/403, or the token endpoint refused us
+
+    Signal                             not errors of a request: news passed between the
+    │                                  adapter's own parts, caught where they are meant to be
+    ├── BodyTooLarge                   a streamed body passed the limit (answered as 413)
+    ├── JwksUnavailable                the JWKS could not be read (the cached keys are kept)
+    ├── PullBusy                       another pull holds the tenant's lease
+    ├── PullStopped                    the service is stopping; the pull ended cleanly
+    └── PortInUse                      the address `adapter serve` is to listen on is taken
 
 `retry` means `retryable` is True: the same request may succeed later, so a worker backs
 off and sends it again (or a clinic retries its request); `stop` means it will fail the same
@@ -143,6 +155,25 @@ class NotFound(RequestRefused):
     title = "Not found"
 
 
+class MethodNotAllowed(RequestRefused):
+    """The FHIR API here is read-only."""
+
+    status_code = 405
+    code = "method-not-allowed"
+    title = "Method not allowed"
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": "GET"}
+
+
+class NotAcceptable(RequestRefused):
+    """The caller asked for a format other than JSON (`_format` or `Accept`)."""
+
+    status_code = 406
+    code = "not-acceptable"
+    title = "Not acceptable"
+
+
 class IdempotencyKeyBusy(RequestRefused):
     """A request with the same `Idempotency-Key` is still being processed."""
 
@@ -184,6 +215,33 @@ class IdConflict(RequestRefused):
     def problem_detail(self) -> dict[str, object]:
         found = [{"field": r.field, "id": r.id, "message": r.message} for r in self.refusals]
         return super().problem_detail() | {"errors": found}
+
+
+class EncounterNotSent(RequestRefused):
+    """A per-record submission names a patient or encounter the clinic has not sent (409).
+
+    `field` names the submission's field (`patient_mrn` or `encounter_id`); the message
+    never quotes its value.
+    """
+
+    status_code = 409
+    code = "encounter-not-sent"
+    title = "Encounter not sent yet"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def problem_detail(self) -> dict[str, object]:
+        return super().problem_detail() | {"errors": [{"field": self.field, "message": str(self)}]}
+
+
+class Gone(RequestRefused):
+    """The resource (or that version of it) was deleted."""
+
+    status_code = 410
+    code = "gone"
+    title = "Gone"
 
 
 class UnsupportedMediaType(RequestRefused):
@@ -353,3 +411,27 @@ class EhrAuthFailed(EhrRejected):
     status_code = 502
     code = "ehr-auth-failed"
     title = "EHR refused our credentials"
+
+
+class Signal(Exception):
+    """Base of what the adapter's parts tell each other by raising; never sent to a caller."""
+
+
+class BodyTooLarge(Signal):
+    """Raised inside `receive` when a streamed body passes the limit."""
+
+
+class JwksUnavailable(Signal):
+    """The JWKS could not be fetched or read (the message names why, never a key)."""
+
+
+class PullBusy(Signal):
+    """Another pull holds the tenant's lease."""
+
+
+class PullStopped(Signal):
+    """The service is shutting down: the pull ended after its last committed page."""
+
+
+class PortInUse(Signal):
+    """The address to listen on is taken by another program."""

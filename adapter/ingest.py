@@ -20,7 +20,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, select
 
 from adapter import identity_rules
-from adapter.errors import IdConflict, RequestRefused
+from adapter.errors import EncounterNotSent, IdConflict
 from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
@@ -154,25 +154,6 @@ _INFUSION_TYPES = (
     "MedicationAdministration",
     "AdverseEvent",
 )
-
-
-class EncounterNotSent(RequestRefused):
-    """A per-record submission names a patient or encounter the clinic has not sent (409).
-
-    `field` names the submission's field (`patient_mrn` or `encounter_id`); the message
-    never quotes its value.
-    """
-
-    status_code = 409
-    code = "encounter-not-sent"
-    title = "Encounter not sent yet"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-    def problem_detail(self) -> dict[str, object]:
-        return super().problem_detail() | {"errors": [{"field": self.field, "message": str(self)}]}
 
 
 @dataclass(frozen=True)

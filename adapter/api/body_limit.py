@@ -10,9 +10,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLarge(Exception):
-    """Raised inside `receive` when a streamed body passes the limit."""
+from adapter.errors import BodyTooLarge
 
 
 class BodySizeLimit:

@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException
 
 from adapter.api.auth import FHIR_READ, Caller, authenticated_caller
 from adapter.api.fhir_types import SERVED_TYPES as SERVED_TYPES  # re-exported
-from adapter.errors import AdapterError, InsufficientScope, RequestRefused
+from adapter.errors import AdapterError, InsufficientScope, NotAcceptable
 from mappings.jsontypes import JsonObject, JsonScalar
 from mappings.serialize import dumps
 
@@ -77,33 +77,6 @@ _ISSUE_CODES = {
     422: "too-costly",
     503: "transient",
 }
-
-
-class Gone(RequestRefused):
-    """The resource (or that version of it) was deleted."""
-
-    status_code = 410
-    code = "gone"
-    title = "Gone"
-
-
-class NotAcceptable(RequestRefused):
-    """The caller asked for a format other than JSON (`_format` or `Accept`)."""
-
-    status_code = 406
-    code = "not-acceptable"
-    title = "Not acceptable"
-
-
-class MethodNotAllowed(RequestRefused):
-    """The FHIR API here is read-only."""
-
-    status_code = 405
-    code = "method-not-allowed"
-    title = "Method not allowed"
-
-    def headers(self) -> dict[str, str]:
-        return {"Allow": "GET"}
 
 
 def operation_outcome(status: int, diagnostics: str) -> JsonObject:

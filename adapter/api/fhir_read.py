@@ -31,8 +31,6 @@ from adapter.api.fhir_common import (
     SERVED_TYPES,
     AnswerValue,
     FhirRoute,
-    Gone,
-    MethodNotAllowed,
     as_utc,
     fhir_response,
     instant,
@@ -41,7 +39,7 @@ from adapter.api.fhir_common import (
     stored_resource,
 )
 from adapter.api.fhir_reading import Reading, ReadingDep, off_loop, read_by_key
-from adapter.errors import NotFound, RequestRefused, StoreUnavailable
+from adapter.errors import Gone, MethodNotAllowed, NotFound, RequestRefused, StoreUnavailable
 from adapter.store.schema import resource_versions, resources
 from mappings.jsontypes import JsonValue
 

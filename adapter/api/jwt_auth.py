@@ -34,7 +34,7 @@ import requests
 
 from adapter.api.auth import TENANT_PATTERN, Caller
 from adapter.config import ASYMMETRIC_JWT_ALGORITHMS, DEFAULT_JWT_ALGORITHMS, Settings
-from adapter.errors import NotAuthenticated
+from adapter.errors import JwksUnavailable, NotAuthenticated
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ FETCH_TIMEOUT_SECONDS = 5.0
 _TENANT = re.compile(TENANT_PATTERN)
 # The caller's name as kept in logs and audit: printable, bounded.
 _CALLER_NAME = re.compile(r"[\x21-\x7e]{1,100}")
-
-
-class JwksUnavailable(Exception):
-    """The JWKS could not be fetched or read (the message names why, never a key)."""
 
 
 @dataclass(frozen=True)

@@ -40,15 +40,14 @@ from adapter.api.encounters import (
 from adapter.api.idempotency import Answer
 from adapter.api.openapi_bodies import contract_body
 from adapter.config import Settings
-from adapter.errors import IdConflict, InvalidDocument, MalformedDocument, StoreUnavailable
-from adapter.ingest import (
-    INFUSION,
-    INTAKE_SCREENING,
-    MEDICATION_REVIEW,
-    VITALS,
+from adapter.errors import (
     EncounterNotSent,
-    ingest_record,
+    IdConflict,
+    InvalidDocument,
+    MalformedDocument,
+    StoreUnavailable,
 )
+from adapter.ingest import INFUSION, INTAKE_SCREENING, MEDICATION_REVIEW, VITALS, ingest_record
 from adapter.runtime import mapping_context
 from mappings.context import MappingContext
 from mappings.contract.submissions import (

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from adapter.commands.exits import Exit
 from adapter.config import get_settings
-from adapter.errors import ConfigError, EhrError, NotFound
+from adapter.errors import ConfigError, EhrError, NotFound, PullBusy
 from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
@@ -33,7 +33,7 @@ from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
 from adapter.sync.conflicts import list_conflicts, resolve
 from adapter.sync.merge import Outcome
-from adapter.sync.pull import PullBusy, PullSummary
+from adapter.sync.pull import PullSummary
 from adapter.sync.push import Backoff
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from adapter.config import Settings, get_settings
+from adapter.errors import PortInUse
 from adapter.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if not settings.paging_secret:
         os.environ[PAGING_SECRET_VARIABLE] = secrets.token_hex(32)
     from adapter.background import BackgroundWork
-    from adapter.commands.web_processes import Listen, PortInUse, WebProcesses
+    from adapter.commands.web_processes import Listen, WebProcesses
     from adapter.store.engine import create_store_engine
 
     engine = create_store_engine(settings.database_url)

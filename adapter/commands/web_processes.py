@@ -30,6 +30,8 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Protocol
 
+from adapter.errors import PortInUse
+
 log = logging.getLogger(__name__)
 
 APP_FACTORY = "adapter.api.app:web_process_app"
@@ -38,10 +40,6 @@ STOP_SECONDS = 30.0  # how long a stopping web process may take before it is kil
 RESTART_PAUSE_SECONDS = 1.0
 BACKLOG = 2048
 STARTUP_SECONDS = 120.0  # how long a web process may take to start before its first beat
-
-
-class PortInUse(Exception):
-    """The address to listen on is taken by another program."""
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
-"""Talking to other FHIR servers (the EHR): client, retry policy, auth and paging as they grow."""
+"""Our client of the EHR's FHIR server: HTTP and retry policy, auth, capabilities, sending
+transactions (or batches), and reading OperationOutcomes."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
-"""Persistence: the database engine now; resources, versions and the outbox as they are built."""
+"""Persistence: the engine, the schema and its migrations, resources and their versions, the
+search index, the outbox, ownership of ids, and the tenants' numbering."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Sync with the EHR: push (outbox worker) and, later, pull."""
+"""Sync with the EHR: push (the outbox worker), pull (the EHR's changes back), merge and
+conflicts, and reconcile (every difference left)."""

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from adapter.errors import EhrBadResponse, EhrError
+from adapter.errors import EhrBadResponse, EhrError, PullBusy, PullStopped
 from adapter.fhir.capability import Capabilities
 from adapter.fhir.client import Page
 from adapter.fhir.http import Params
@@ -129,14 +129,6 @@ class PullSummary:
             f"{c[Outcome.SEEN]} already held, {c[Outcome.IGNORED]} ignored; "
             f"{len(self.failed)} channels failed"
         )
-
-
-class PullBusy(Exception):
-    """Another pull holds the tenant's lease."""
-
-
-class PullStopped(Exception):
-    """The service is shutting down: the pull ended after its last committed page."""
 
 
 def utc_now() -> datetime:

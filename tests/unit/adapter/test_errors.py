@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 import adapter.errors
@@ -19,6 +22,7 @@ from adapter.errors import (
     EhrRejected,
     EhrTimeout,
     EhrUnavailable,
+    Signal,
 )
 from mappings.jsontypes import JsonObject
 
@@ -73,9 +77,34 @@ def test_error_tree__docstring__names_every_class() -> None:
     classes = [
         name
         for name, value in vars(adapter.errors).items()
-        if isinstance(value, type) and issubclass(value, AdapterError)
+        if isinstance(value, type) and issubclass(value, (AdapterError, Signal))
     ]
     assert all(f" {name} " in tree for name in classes)
+
+
+def test_error_tree__no_exception_class_defined_outside_it() -> None:
+    """Every exception the adapter raises is a branch of the one tree in `adapter.errors`."""
+    root = Path(adapter.errors.__file__).parent
+    strays = [
+        f"{path.relative_to(root)}:{node.name}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and any(_is_exception(base) for base in node.bases)
+    ]
+    assert strays == []
+
+
+def _is_exception(base: ast.expr) -> bool:
+    name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
+    return name.endswith(("Error", "Exception", "Refused", "Signal")) or name in _TREE
+
+
+_TREE = {
+    name
+    for name, value in vars(adapter.errors).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 
 def test_ehr_error__outcome__carried_but_not_in_the_message() -> None:

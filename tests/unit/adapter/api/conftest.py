@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from adapter.api.app import create_app
 from adapter.config import Settings
+from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 WRITER_A = "writer-of-clinic-a-0123456789abcdef"
@@ -58,7 +59,7 @@ def write_keys(folder: Path, keys: object = KEYS) -> Path:
 
 def settings_for(folder: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{folder / 'adapter.db'}",
+        "database_url": migrated_sqlite(folder / "adapter.db"),
         "ehr_base_url": "",
         "api_keys_file": str(write_keys(folder)),
     }

@@ -15,12 +15,13 @@ from adapter.runtime import open_store
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
 from adapter.store.schema import outbox
+from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, EXAMPLES_DIR
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("ADAPTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", migrated_sqlite(tmp_path / "store.db"))
     folder = tmp_path / "inbox"
     folder.mkdir()
     for name in EXAMPLE_NAMES:

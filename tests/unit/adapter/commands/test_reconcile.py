@@ -18,6 +18,7 @@ from adapter.runtime import open_store
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
 from mappings.jsontypes import JsonObject, JsonValue
+from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 BASE = "https://ehr.test/fhir"
@@ -28,7 +29,7 @@ SEARCH = re.compile(re.escape(BASE) + r"/[A-Za-z]+\?.*")
 @pytest.fixture
 def pushed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One example in the store, every resource acknowledged by the EHR as if pushed."""
-    monkeypatch.setenv("ADAPTER_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("ADAPTER_DATABASE_URL", migrated_sqlite(tmp_path / "store.db"))
     monkeypatch.setenv("ADAPTER_EHR_BASE_URL", BASE)
     assert main(["ingest", str(EXAMPLES_DIR / "esketamine-session.json")]) == 0
     engine = open_store(get_settings())

@@ -17,12 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from adapter.commands.web_processes import (
-    STARTUP_SECONDS,
-    PortInUse,
-    WebProcess,
-    check_port_free,
-)
+from adapter.commands.web_processes import STARTUP_SECONDS, WebProcess, check_port_free
+from adapter.errors import PortInUse
 
 ROOT = Path(__file__).resolve().parents[4]
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
+from tests.store_template import migrated_sqlite
 
 
 @pytest.fixture(
@@ -17,7 +18,7 @@ from adapter.store.migrate import upgrade
 )
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
+        url = migrated_sqlite(tmp_path / "store.db")
     else:
         url = request.getfixturevalue("postgres_url")
     made = create_store_engine(url)

@@ -18,13 +18,13 @@ from adapter.store import compartment, search
 from adapter.store.accept import Submission, accept
 from adapter.store.ehr_provenance import LINEAGE_SYSTEM
 from adapter.store.engine import create_store_engine, write_transaction
-from adapter.store.migrate import upgrade
 from adapter.store.schema import DONE, outbox, resources, search_index
 from adapter.store.search import take_snapshot
 from adapter.sync.ehr_view import EhrRef
 from adapter.sync.merge import EhrVersion, Merger, Outcome
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.submission import map_submission
+from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import load_example
 
 EHR = "http://ehr.example/fhir"
@@ -42,8 +42,7 @@ LABELS = [
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """Clinic A's pushed visit (through the identity rules: A owns its ids); the patient's
     EHR id is `p1`, an Observation's `o1`."""
-    made = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(made)
+    made = create_store_engine(migrated_sqlite(tmp_path / "store.db"))
     document = load_example("esketamine-session").model_dump_json(exclude_none=True)
     ingest_encounter(made, document.encode(), SHARED, clock=lambda: T0)
     with write_transaction(made) as conn:

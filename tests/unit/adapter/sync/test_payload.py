@@ -12,11 +12,11 @@ from sqlalchemy import Engine, select
 
 from adapter.ingest import ingest_encounter
 from adapter.store.engine import create_store_engine
-from adapter.store.migrate import upgrade
 from adapter.store.schema import outbox
 from adapter.sync.payload import build
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
+from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import load_example
 
 CTX = MappingContext()
@@ -24,8 +24,7 @@ CTX = MappingContext()
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    made = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(made)
+    made = create_store_engine(migrated_sqlite(tmp_path / "store.db"))
     yield made
     made.dispose()
 

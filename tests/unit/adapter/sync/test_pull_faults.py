@@ -19,17 +19,18 @@ import requests
 import responses
 from sqlalchemy import Engine, select, update
 
+from adapter.errors import PullBusy, PullStopped
 from adapter.fhir.client import FhirClient
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
-from adapter.store.migrate import upgrade
 from adapter.store.schema import DONE, outbox, resources, sync_state
 from adapter.sync.merge import Outcome
-from adapter.sync.pull import LEASE_NAME, PullBusy, Puller, PullOptions, PullStopped
+from adapter.sync.pull import LEASE_NAME, Puller, PullOptions
 from adapter.sync.push import Backoff
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
 from mappings.submission import map_submission
+from tests.store_template import migrated_sqlite
 from tests.unit.adapter.fhir.support import BASE
 from tests.unit.mappings.fhircheck import load_example
 
@@ -43,8 +44,7 @@ Reply = tuple[int, dict[str, str], str]
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A store holding one pushed encounter (the patient's EHR id is `p1`)."""
-    made = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(made)
+    made = create_store_engine(migrated_sqlite(tmp_path / "store.db"))
     with write_transaction(made) as conn:
         sub = load_example("esketamine-session")
         doc = Submission(TENANT, "encounter", sub.encounter_id, sub.patient.mrn, "e", b"{}")

@@ -17,12 +17,12 @@ from adapter.fhir.client import FhirClient
 from adapter.store import outbox as box
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
-from adapter.store.migrate import upgrade
 from adapter.store.schema import audit, delivered_resources, deliveries, outbox, resources
 from adapter.sync.push import Backoff, PushWorker
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject
 from mappings.submission import map_submission
+from tests.store_template import migrated_sqlite
 from tests.unit.adapter.fhir.support import BASE, capability
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at
@@ -46,8 +46,7 @@ class Clock:
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    made = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(made)
+    made = create_store_engine(migrated_sqlite(tmp_path / "store.db"))
     with write_transaction(made) as conn:
         sub = load_example("esketamine-session")
         mapped = map_submission(sub, CTX)
