@@ -14,6 +14,8 @@ from adapter import __version__
 from adapter.api import (
     admin_audit,
     encounters,
+    fhir_conformance,
+    fhir_everything,
     fhir_read,
     fhir_search,
     health,
@@ -112,7 +114,15 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
         app.include_router(router)
     app.include_router(admin_audit.router)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
-    for router in (fhir_search.early, fhir_read.router, fhir_search.router, fhir_read.fallback):
+    fhir_routers = (
+        fhir_search.early,
+        fhir_conformance.router,
+        fhir_read.router,
+        fhir_search.router,
+        fhir_everything.router,
+        fhir_read.fallback,
+    )
+    for router in fhir_routers:
         app.include_router(router)
     return app
 
