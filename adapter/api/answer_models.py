@@ -18,7 +18,7 @@ ResourceReference = Annotated[
     str, Field(description="`<Type>/<logical id>` of a resource on this adapter's `/fhir`")
 ]
 # The audit trail's AuditEvents travel in Bundles too (`/admin/AuditEvent`).
-ResourceType = Literal[(*SERVED_TYPES, "AuditEvent")]  # type: ignore[valid-type]
+ResourceType = Literal[(*SERVED_TYPES, "AuditEvent", "SearchParameter")]  # type: ignore[valid-type]
 
 
 class _Closed(BaseModel):

@@ -15,6 +15,8 @@ from adapter.api import (
     admin_audit,
     bulk_export,
     encounters,
+    fhir_conformance,
+    fhir_everything,
     fhir_read,
     fhir_search,
     health,
@@ -133,13 +135,16 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.include_router(metrics_route.router)
     add_console(app, settings, engine)
     # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
-    for router in (
+    fhir_routers = (
         bulk_export.router,
         fhir_search.early,
+        fhir_conformance.router,
         fhir_read.router,
         fhir_search.router,
+        fhir_everything.router,
         fhir_read.fallback,
-    ):
+    )
+    for router in fhir_routers:
         app.include_router(router)
     return app
 

@@ -1,7 +1,10 @@
-"""`GET /fhir/metadata`'s CapabilityStatement: exactly what the read-only FHIR API does.
+"""`GET /fhir/metadata`'s CapabilityStatement: exactly what the read-only FHIR API does,
+and the SearchParameter resources of the parameters that are ours, not R4's.
 
 The search parameters per type come from the search index's own table of what it reads
-(adapter.store.search_index.PARAMETERS), so the statement cannot claim one it lacks.
+(adapter.store.search_parameters.TABLE), so the statement cannot claim one it lacks; each
+names its definition: R4's canonical, or `{base}/SearchParameter/{Type}-{name}` for one of
+ours (`CUSTOM`), which `GET /fhir/SearchParameter/{id}` serves.
 """
 
 from __future__ import annotations
@@ -11,14 +14,26 @@ from datetime import UTC, datetime
 from adapter import __version__
 from adapter.api.fhir_common import FHIR_JSON, SERVED_TYPES, instant
 from adapter.api.fhir_params import REFERENCE_TARGETS
-from adapter.store.search_index import PARAMETERS, paths_for
+from adapter.store.search_parameters import CUSTOM, TABLE, custom_id, definition
 from mappings.jsontypes import JsonObject, JsonValue
 from mappings.narrative import with_narrative
 
 # `date` is when this statement last changed: for an `instance` statement, process start.
 _STARTED = instant(datetime.now(UTC))
 _INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
-_KINDS = {"token": "token", "reference": "reference", "date": "date"}
+_BASE_DEFINITIONS = {
+    "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
+    "_lastUpdated": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+}
+_MODIFIERS_DOC = (
+    "Strict: an unsupported parameter, modifier, chain or prefix is 400 naming it; "
+    "`Prefer: handling=lenient` ignores it and reports it in an OperationOutcome entry. "
+    "Modifiers: :missing (all), :not (token), :exact and :contains (string), :identifier "
+    "and :[type] (reference). Chains: patient.*, subject:Patient.*, encounter.*, context.*; "
+    "_has:[type]:[reference]:[parameter]. Date prefixes eq ne gt lt ge le sa eb ap. "
+    "POST [type]/_search (form-encoded) answers as the GET; _summary (true, text, data, "
+    "count) and _elements."
+)
 _EVERYTHING = {
     "Patient": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
     "Encounter": "http://hl7.org/fhir/OperationDefinition/Encounter-everything",
@@ -43,7 +58,7 @@ OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-u
 def capability_statement(base_url: str, token_url: str | None = None) -> JsonObject:
     """The R4 CapabilityStatement of this server, served at `base_url`; with `token_url`
     (SMART clients configured), its security names the token endpoint (oauth-uris)."""
-    resources: list[JsonValue] = [_resource(resource_type) for resource_type in SERVED_TYPES]
+    resources: list[JsonValue] = [_resource(name, base_url) for name in SERVED_TYPES]
     statement: JsonObject = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -60,10 +75,11 @@ def capability_statement(base_url: str, token_url: str | None = None) -> JsonObj
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Read-only: read, vread, history, search and $everything, "
-                "JSON only.",
+                "documentation": "Read-only: read, vread, history, search (GET and POST) and "
+                "$everything (GET and POST), JSON only. " + _MODIFIERS_DOC,
                 "security": _security(token_url),
-                "resource": resources,
+                "resource": [*resources, _search_parameter_resource()],
+                "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
     }
@@ -92,7 +108,7 @@ def _security(token_url: str | None) -> JsonObject:
     return security
 
 
-def _resource(resource_type: str) -> JsonValue:
+def _resource(resource_type: str, base_url: str) -> JsonValue:
     params = search_parameters(resource_type)
     references = [name for name, kind in params if kind == "reference"]
     resource: JsonObject = {
@@ -105,7 +121,7 @@ def _resource(resource_type: str) -> JsonValue:
         "searchInclude": [f"{resource_type}:{name}" for name in references],
         "searchRevInclude": _rev_includes(resource_type),
         "searchParam": [
-            {"name": name, "type": kind}
+            {"name": name, "definition": _definition(resource_type, name, base_url), "type": kind}
             for name, kind in [("_id", "token"), ("_lastUpdated", "date"), *params]
         ],
     }
@@ -114,13 +130,51 @@ def _resource(resource_type: str) -> JsonValue:
     return resource
 
 
+def _definition(resource_type: str, name: str, base_url: str) -> str:
+    if name in _BASE_DEFINITIONS:
+        return _BASE_DEFINITIONS[name]
+    return (
+        definition(resource_type, name)
+        or f"{base_url}/SearchParameter/{custom_id(resource_type, name)}"
+    )
+
+
+def _search_parameter_resource() -> JsonValue:
+    return {"type": "SearchParameter", "interaction": [{"code": "read"}, {"code": "search-type"}]}
+
+
 def search_parameters(resource_type: str) -> list[tuple[str, str]]:
     """(name, FHIR search parameter type) of every parameter searchable on the type."""
+    return [(name, kind) for name, (kind, _) in TABLE.get(resource_type, {}).items()]
+
+
+def custom_search_parameters(base_url: str) -> list[JsonObject]:
+    """Our SearchParameter resources: the parameters we keep that R4 does not define."""
     return [
-        (name, _KINDS[kind])
-        for name, (kind, _) in PARAMETERS.items()
-        if paths_for(name, resource_type)
+        _custom(resource_type, name, description, base_url)
+        for (resource_type, name), description in CUSTOM.items()
     ]
+
+
+def _custom(resource_type: str, name: str, description: str, base_url: str) -> JsonObject:
+    kind, paths = TABLE[resource_type][name]
+    logical_id = custom_id(resource_type, name)
+    expression = " | ".join(f"{resource_type}.{path}" for path in paths)
+    parameter: JsonObject = {
+        "resourceType": "SearchParameter",
+        "id": logical_id,
+        "url": f"{base_url}/SearchParameter/{logical_id}",
+        "name": logical_id.replace("-", "_"),
+        "status": "active",
+        "description": description,
+        "code": name,
+        "base": [resource_type],
+        "type": kind,
+        "expression": expression,
+    }
+    if kind == "reference":
+        parameter["target"] = [REFERENCE_TARGETS.get(name, "Patient")]
+    return parameter
 
 
 def _rev_includes(resource_type: str) -> list[JsonValue]:

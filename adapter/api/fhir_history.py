@@ -32,18 +32,25 @@ def history_bundle(
     tenant, resource_type = of
     snapshot, since, count = bounds
     position = _position(paging)
-    rows = history_page(conn, tenant, resource_type, (snapshot, since), count, position)
+    # `_count=0`: the total only, no entry and no `next`.
+    rows = (
+        history_page(conn, tenant, resource_type, (snapshot, since), count, position)
+        if count
+        else []
+    )
     paged = Paged.of(rows, count, paging.cursor)
     links = page_links(request, tokens, paged, _key, (paging.digest, snapshot))
     base = f"{base_url(request)}/{resource_type}"
-    return {
+    bundle: dict[str, AnswerValue] = {
         "resourceType": "Bundle",
         "meta": {"lastUpdated": instant(snapshot.at)},
         "type": "history",
         "total": history_total(conn, tenant, resource_type, (snapshot, since)),
         "link": links,
-        "entry": [_entry(base, resource_type, row) for row in paged.rows],
     }
+    if paged.rows:
+        bundle["entry"] = [_entry(base, resource_type, row) for row in paged.rows]
+    return bundle
 
 
 def _position(paging: PageRequest) -> HistoryPosition | None:

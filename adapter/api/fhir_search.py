@@ -1,23 +1,26 @@
-"""`/fhir` search, type history and `$everything`, per tenant, paged by signed tokens.
+"""`/fhir` search and type history, per tenant, paged by signed tokens.
 
-    GET /fhir/{type}?...                       searchset Bundle (see adapter.api.fhir_params)
-    GET /fhir/{type}/_history                  history Bundle of every version, newest first
-    GET /fhir/Patient/{id}/$everything         the patient's resources and what they cite
-    GET /fhir/Encounter/{id}/$everything       the encounter's resources and what they cite
+    GET  /fhir/{type}?...           searchset Bundle (see adapter.api.fhir_params)
+    POST /fhir/{type}/_search       the same search, its parameters form-encoded in the body
+                                    (and the query string): the same answer as the GET
+    GET  /fhir/{type}/_history      history Bundle of every version, newest first
 
 Every page carries `self`, and `next`/`previous` links when there is more; the `_cursor`
-in them is a signed token (adapter.api.fhir_paging) holding no tenant. Resources the
-caller may not read (by type, under its scopes) are left out of includes and
-`$everything`. Logs name the key, the type and counts, never ids or values.
+in them is a signed token (adapter.api.fhir_paging) holding no tenant. A POST search's
+links are those of the same search by GET. Resources the caller may not read (by type,
+under its scopes) are left out of includes. Logs name the key, the type and counts, never
+ids or values.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -37,7 +40,6 @@ from adapter.api.fhir_bundle import (
     token_key,
 )
 from adapter.api.fhir_common import (
-    ID_PATTERN,
     SERVED_TYPES,
     AnswerValue,
     FhirRoute,
@@ -56,7 +58,9 @@ from adapter.api.fhir_limits import (
 )
 from adapter.api.fhir_params import parse_count, parse_date, parse_search, shown
 from adapter.api.fhir_reading import Reading, ReadingDep, off_loop
-from adapter.errors import NotFound, RequestRefused, StoreUnavailable
+from adapter.api.fhir_summary import summarised_entry
+from adapter.api.openapi_answers import SEARCH_FORM
+from adapter.errors import NotFound, RequestRefused, StoreUnavailable, UnsupportedMediaType
 from adapter.store import compartment, search
 from adapter.store.budget import bounded_read
 from adapter.store.search import (
@@ -74,7 +78,7 @@ log = logging.getLogger(__name__)
 # `router` after them (`/{type}` would take `/metadata`); see adapter.api.app.
 early = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
 router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=FhirRoute)
-EVERYTHING_TYPES = ("Patient", "Encounter")
+FORM = "application/x-www-form-urlencoded"
 
 
 @router.get("/{resource_type}", name="fhir_search")
@@ -90,17 +94,51 @@ async def search_type(
     return await off_loop(partial(_search_type, resource_type, request, reading), threads)
 
 
+@router.post("/{resource_type}/_search", name="fhir_search_post", openapi_extra=SEARCH_FORM)
+async def search_type_by_post(
+    resource_type: str,
+    request: Request,
+    reading: ReadingDep,
+) -> Response:
+    pairs = list(request.query_params.multi_items()) + await form_pairs(request)
+    same = as_get(request, f"/fhir/{resource_type}", pairs)
+    return await off_loop(partial(_search_type, resource_type, same, reading), reading.threads)
+
+
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    """The parameters of a form-encoded body (415 for any other body)."""
+    body = await request.body()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != FORM and (body or media):
+        raise UnsupportedMediaType(f"the search parameters are sent as {FORM}")
+    try:
+        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise RequestRefused("the form is not UTF-8") from exc
+
+
+def as_get(request: Request, path: str, pairs: list[tuple[str, str]]) -> Request:
+    """`request` as the GET of `path` with `pairs` as its query string: what a POST search
+    or operation answers (and links to) is that GET's."""
+    _ = request.state  # made now, so the GET shares it (the audit trail reads it)
+    scope = dict(request.scope)
+    query = urlencode(pairs).encode()
+    scope.update(method="GET", path=path, raw_path=path.encode(), query_string=query)
+    return Request(scope, request.receive)
+
+
 def _search_type(
     resource_type: str,
     request: Request,
     reading: Reading,
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
-    media = _served(request, resource_type)
+    media = served(request, resource_type)
     pairs = list(request.query_params.multi_items())
-    query = parse_search(resource_type, pairs, strict=is_strict(request))
+    check_search(request.url.query, pairs, reading.limits)
+    query = parse_search(resource_type, pairs, strict=not is_lenient(request))
     paging = PageRequest.of(request, tokens)
-    with _reading(engine, reading.limits) as conn:
+    with reading_store(engine, reading.limits) as conn:
         snapshot = paging.snapshot() or take_snapshot(conn, clock())
         entries: list[AnswerValue] = []
         ignored = set(query.unknown)
@@ -114,8 +152,8 @@ def _search_type(
                 request, tokens, paged, _search_key(query), (paging.digest, snapshot), ignored
             )
             base = base_url(request)
-            entries = [entry(base, found, "match") for found in paged.rows]
-            entries += [entry(base, found, "include") for found in extra]
+            entries = [_entry(base, found, "match", query) for found in paged.rows]
+            entries += [_entry(base, found, "include", query) for found in extra]
     if query.unknown:
         entries.append(_unknown_outcome(query.unknown))
     log.info(
@@ -125,7 +163,13 @@ def _search_type(
         matched,
         len(query.unknown),
     )
-    return _answer(request, searchset(matched, links, entries, snapshot.at), media)
+    return answer(request, searchset(matched, links, entries, snapshot.at), media)
+
+
+def _entry(base: str, found: Found, mode: str, query: SearchQuery) -> AnswerValue:
+    if query.summary is None and not query.elements:
+        return entry(base, found, mode)
+    return summarised_entry(base, found, mode, (query.summary, query.elements))
 
 
 def _matched(
@@ -169,64 +213,6 @@ def _search_key(query: SearchQuery) -> Callable[[Found], tuple[object, int]]:
     return lambda found: (token_key(found.sort_key), found.pk)
 
 
-@router.get("/{resource_type}/{logical_id}/$everything", name="fhir_everything")
-async def everything(
-    resource_type: str,
-    logical_id: str,
-    request: Request,
-    reading: ReadingDep,
-) -> Response:
-    work = partial(_everything, resource_type, logical_id, request, reading)
-    return await off_loop(work, reading.threads)
-
-
-def _everything(
-    resource_type: str,
-    logical_id: str,
-    request: Request,
-    reading: Reading,
-) -> Response:
-    caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
-    media = _served(request, resource_type)
-    if resource_type not in EVERYTHING_TYPES:
-        raise NotFound("$everything is served for Patient and Encounter only")
-    if not ID_PATTERN.fullmatch(logical_id):
-        raise RequestRefused("the id is not a valid FHIR id ([A-Za-z0-9-.]{1,64})")
-    check_query_length(request.url.query, reading.limits)
-    since, count = _since_and_count(request, ("_since", "_count"))
-    paging = PageRequest.of(request, tokens)
-    with _reading(engine, reading.limits) as conn:
-        focal = search.by_reference(conn, caller.tenant, [f"{resource_type}/{logical_id}"])
-        if not focal:
-            raise NotFound(f"no such {resource_type}")
-        snapshot = paging.snapshot() or take_snapshot(conn, clock())
-        pks = compartment.everything(conn, caller.tenant, focal[0], snapshot, since)
-        found = compartment.rows(conn, pks)
-    readable = [f for f in found if may_read(caller, f.resource_type)]
-    paged = Paged.of(_from_cursor(readable, paging, count), count, paging.cursor)
-    links = page_links(request, tokens, paged, lambda f: (f.pk, f.pk), (paging.digest, snapshot))
-    base = base_url(request)
-    entries: list[AnswerValue] = [entry(base, f, "match") for f in paged.rows]
-    log.info(
-        "FHIR API: key %s read the $everything of a %s (%d resources)",
-        caller.key_id,
-        resource_type,
-        len(readable),
-    )
-    return _answer(request, searchset(len(readable), links, entries, snapshot.at), media)
-
-
-def _from_cursor(rows: list[Found], paging: PageRequest, count: int) -> list[Found]:
-    """The rows a keyed page reads from `rows` (by primary key): up to `count + 1`."""
-    cursor = paging.cursor
-    if cursor is None:
-        return rows[: count + 1]
-    if cursor.forward:
-        return [f for f in rows if f.pk > cursor.pk][: count + 1]
-    before = [f for f in rows if f.pk < cursor.pk]
-    return before[-(count + 1) :]
-
-
 @early.get("/{resource_type}/_history", name="fhir_type_history")
 async def type_history(
     resource_type: str,
@@ -242,50 +228,51 @@ def _type_history(
     reading: Reading,
 ) -> Response:
     caller, engine, clock, tokens = reading.caller, reading.engine, reading.clock, reading.tokens
-    media = _served(request, resource_type)
+    media = served(request, resource_type)
     check_query_length(request.url.query, reading.limits)
-    since, count = _since_and_count(request, ("_since", "_count"))
+    since, count = since_and_count(request, ("_since", "_count"))
     paging = PageRequest.of(request, tokens)
-    with _reading(engine, reading.limits) as conn:
+    with reading_store(engine, reading.limits) as conn:
         snapshot = paging.snapshot() or take_snapshot(conn, clock())
         bundle = history_bundle(
             conn, request, tokens, (caller.tenant, resource_type), (snapshot, since, count), paging
         )
     log.info("FHIR API: key %s read the history of type %s", caller.key_id, resource_type)
-    return _answer(request, bundle, media)
+    return answer(request, bundle, media)
 
 
-def _answer(request: Request, bundle: dict[str, AnswerValue], media: str) -> Response:
+def answer(request: Request, bundle: dict[str, AnswerValue], media: str) -> Response:
     """The Bundle as the answer, its entry count handed to the audit trail (no re-parse)."""
     hand_over_count(request, answer_count(bundle))
     return fhir_response(bundle, media=media)
 
 
-def _served(request: Request, resource_type: str) -> str:
+def served(request: Request, resource_type: str) -> str:
     if resource_type not in SERVED_TYPES:
         raise NotFound("this server holds no resources of that type")
     return media_type(request)
 
 
-def _since_and_count(request: Request, known: tuple[str, ...]) -> tuple[datetime | None, int]:
-    """`_since` and `_count` of a history or `$everything` request; others are refused
-    under `Prefer: handling=strict` and ignored otherwise."""
+def since_and_count(request: Request, known: tuple[str, ...]) -> tuple[datetime | None, int]:
+    """`_since` and `_count` (0: the total only) of a history or `$everything` request;
+    any parameter not `known` is refused, or ignored under `Prefer: handling=lenient`."""
     params = request.query_params
-    if is_strict(request):
+    if not is_lenient(request):
         for name in params:
             if name not in (*known, "_cursor", "_format"):
                 raise RequestRefused(f"unknown parameter {shown(name)}")
     since_text = params.get("_since")
     since = None if since_text is None else parse_date("_since", since_text).lo
     count_text = params.get("_count")
-    return since, DEFAULT_COUNT if count_text is None else max(parse_count(count_text), 1)
+    return since, DEFAULT_COUNT if count_text is None else parse_count(count_text)
 
 
-def is_strict(request: Request) -> bool:
-    """`Prefer: handling=strict`: refuse unknown parameters instead of ignoring them."""
+def is_lenient(request: Request) -> bool:
+    """`Prefer: handling=lenient`: ignore (and report) what is not supported instead of
+    refusing it (strict, R4's other choice, is the default here)."""
     prefer = request.headers.get("prefer", "")
     wishes = {part.strip().replace(" ", "") for part in prefer.replace(";", ",").split(",")}
-    return "handling=strict" in wishes
+    return "handling=lenient" in wishes
 
 
 def _unknown_outcome(names: list[str]) -> JsonValue:
@@ -298,11 +285,15 @@ def _unknown_outcome(names: list[str]) -> JsonValue:
         }
         for name in dict.fromkeys(names)
     ]
-    return {"resource": outcome, "search": {"mode": "outcome"}}
+    return {
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": outcome,
+        "search": {"mode": "outcome"},
+    }
 
 
 @contextmanager
-def _reading(engine: Engine, limits: SearchLimits) -> Iterator[Connection]:
+def reading_store(engine: Engine, limits: SearchLimits) -> Iterator[Connection]:
     """A connection whose statements have the time budget; a failure of the store (never
     of the request: adapter.store.budget tells them apart) is 503."""
     try:

@@ -226,8 +226,8 @@ OTHER_PARAMETERS: Schema = {
     "explode": True,
     "required": False,
     "description": "Any other parameter (a modifier such as `code:text` included) is not "
-    "supported here: it is ignored and named in an OperationOutcome entry of the Bundle "
-    "(`search.mode` `outcome`), or refused with 400 under `Prefer: handling=strict`",
+    "supported here: it is refused with 400 naming it, or, under `Prefer: handling=lenient`, "
+    "ignored and named in an OperationOutcome entry of the Bundle (`search.mode` `outcome`)",
     "schema": {
         "type": "object",
         "propertyNames": {"not": {"enum": list(KNOWN_PARAMETERS)}},
@@ -235,12 +235,73 @@ OTHER_PARAMETERS: Schema = {
     },
 }
 SEARCH_PARAMETERS_TEXT = (
-    " Besides the parameters listed, the type's own search parameters (`identifier`, "
-    "`patient`, `subject`, `encounter`, `code`, `category`, `status`, `date`, "
-    "`_lastUpdated`, `_include`, `_revinclude`; see docs/fhir-api.md): a parameter the type "
-    "lacks is ignored and reported in an OperationOutcome entry, or refused (400) under "
-    "`Prefer: handling=strict`. Paging: follow the `next` link (its `_cursor` is signed)."
+    " Besides the parameters listed, the type's R4 search parameters by R4's names (each "
+    "in the CapabilityStatement with its definition; e.g. `identifier`, `patient`, `code`, "
+    "`date`, `context`, `authoredon`, `name`, `birthdate`), their modifiers (`:missing`, "
+    "`:not`, `:exact`, `:contains`, `:identifier`, `:[type]`), chains (`patient.identifier`, "
+    "`subject:Patient.identifier`, `encounter.identifier`), `_has`, `_lastUpdated`, "
+    "`_include`, `_revinclude`, `_elements`; see docs/fhir-api.md. A parameter, modifier, "
+    "chain or prefix not supported is refused (400, naming it), or, under `Prefer: "
+    "handling=lenient`, ignored and reported in an OperationOutcome entry. Paging: follow "
+    "the `next` link (its `_cursor` is signed)."
 )
+SEARCH_FORM = {
+    "requestBody": {
+        "required": False,
+        "description": "The search parameters, form-encoded as in a GET's query string: "
+        "any the GET takes (only a few are listed here)",
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "_id": {"type": "string", "pattern": r"^[A-Za-z0-9\-.]{1,64}$"},
+                        "_count": {"type": "integer", "minimum": 0},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _input(name: str, value: str, schema: Schema) -> Schema:
+    """One `Parameters.parameter` of `$everything`: its name and its one value."""
+    return {
+        "type": "object",
+        "required": ["name", value],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string", "enum": [name]}, value: schema},
+    }
+
+
+_EVERYTHING_INPUTS = [
+    _input("_count", "valueInteger", {"type": "integer", "minimum": 0, "maximum": 1000}),
+    _input("_type", "valueCode", {"type": "string", "enum": list(SERVED_TYPES)}),
+    _input("start", "valueDate", {"type": "string", "format": "date"}),
+    _input("end", "valueDate", {"type": "string", "format": "date"}),
+    _input("_since", "valueInstant", {"type": "string", "format": "date-time"}),
+]
+PARAMETERS_BODY = {
+    "requestBody": {
+        "required": False,
+        "description": "A FHIR `Parameters` resource: `_type`, `start`, `end`, `_since`, "
+        "`_count`, each with one simple value",
+        "content": {
+            "application/fhir+json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": {
+                        "resourceType": {"type": "string", "enum": ["Parameters"]},
+                        "parameter": {"type": "array", "items": {"oneOf": _EVERYTHING_INPUTS}},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def fhir_operation(
@@ -250,4 +311,12 @@ def fhir_operation(
     parameters: tuple[Schema, ...] = (),
     secured: bool = True,
 ) -> Operation:
+    """A `/fhir` operation; a GET takes `_format` (a POST may too, undocumented here: its
+    body is what a fuzzer should vary)."""
     return Operation(summary, description, answers, secured, (*parameters, FORMAT))
+
+
+def fhir_post(
+    summary: str, description: str, *answers: Answer, parameters: tuple[Schema, ...] = ()
+) -> Operation:
+    return Operation(summary, description, answers, True, parameters)

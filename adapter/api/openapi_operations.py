@@ -11,10 +11,12 @@ from __future__ import annotations
 from adapter.api.answer_models import (
     Bundle,
     CapabilityStatement,
+    FhirResource,
     Health,
     Readiness,
     SubmissionStatus,
 )
+from adapter.api.fhir_types import SERVED_TYPES
 from adapter.api.openapi_answers import (
     BUG,
     BUNDLE_ANSWERS,
@@ -30,6 +32,7 @@ from adapter.api.openapi_answers import (
     SEARCH_PARAMETERS_TEXT,
     SINCE,
     fhir_operation,
+    fhir_post,
     outcome_answer,
     path_parameter,
     path_type,
@@ -40,6 +43,44 @@ from adapter.api.openapi_answers import (
 )
 from adapter.api.openapi_doc import Answer, Operation
 from adapter.api.patient_schema import PatientRecordView
+
+SEARCH_ANSWERS = (
+    Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
+    outcome_answer(
+        400,
+        "A bad value of a known parameter (named, never repeated), a bad `_cursor`, a "
+        "search beyond the cost limits, or a parameter, modifier, chain or prefix not "
+        "supported (unless `Prefer: handling=lenient`)",
+    ),
+    outcome_answer(404, "Not a type this adapter serves"),
+    *BUNDLE_ANSWERS,
+)
+EVERYTHING_TEXT = (
+    "The resource, everything citing it, their Provenances and what all of them cite, in "
+    "a `searchset` Bundle paged like a search. `_type` keeps the types named; `start` and "
+    "`end` keep, of the resources with a clinical date, those whose date meets the "
+    "period; `_count=0` gives the total only."
+)
+EVERYTHING_ANSWERS = (
+    Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
+    outcome_answer(
+        400,
+        "The id is not a FHIR id, a bad `_since`, `_count`, `_type`, `start`, `end` or "
+        "`_cursor`, or an unknown parameter (unless `Prefer: handling=lenient`)",
+    ),
+    outcome_answer(404, "No such Patient or Encounter for the caller's tenant"),
+    *BUNDLE_ANSWERS,
+)
+_TYPES = "|".join(SERVED_TYPES)
+EVERYTHING_MORE = (
+    query_parameter(
+        "_type",
+        "Resource types to return, `,` between them",
+        {"type": "string", "pattern": f"^({_TYPES})(,({_TYPES}))*$"},
+    ),
+    query_parameter("start", "Care dates from this date", {"type": "string", "format": "date"}),
+    query_parameter("end", "Care dates up to this date", {"type": "string", "format": "date"}),
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/health"): Operation(
@@ -137,6 +178,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
         ),
     ),
+    ("get", "/admin/AuditEvent/{event_id}"): fhir_operation(
+        "Read one audit event",
+        "One record of the caller's tenant's audit trail as a FHIR AuditEvent: the `fullUrl` "
+        "each entry of `GET /admin/AuditEvent` names. Another tenant's event answers as one "
+        "that does not exist. Scope `admin/AuditEvent.rs`.",
+        Answer(200, "The AuditEvent", FhirResource, FHIR_MEDIA),
+        outcome_answer(404, "No such event for the caller's tenant"),
+        *BUNDLE_ANSWERS,
+        parameters=(
+            path_parameter("event_id", "The event's id (32 hex digits)", "^[0-9a-f]{32}$"),
+        ),
+    ),
     ("get", "/fhir/metadata"): fhir_operation(
         "The FHIR CapabilityStatement",
         "What this read-only FHIR R4 server offers: every type, its interactions, search "
@@ -179,8 +232,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         Answer(200, "A history Bundle", Bundle, FHIR_MEDIA),
         outcome_answer(
             400,
-            "A bad `_since`, `_count` or `_cursor` (or, under `Prefer: "
-            "handling=strict`, an unknown parameter)",
+            "A bad `_since`, `_count` or `_cursor`, or an unknown parameter (unless "
+            "`Prefer: handling=lenient`)",
         ),
         outcome_answer(404, "Not a type this adapter serves"),
         *BUNDLE_ANSWERS,
@@ -190,15 +243,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Search a resource type",
         "The current resources of the caller's tenant that match, in a `searchset` Bundle "
         "with `total` and `self`/`next`/`previous` links." + SEARCH_PARAMETERS_TEXT,
-        Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
-        outcome_answer(
-            400,
-            "A bad value of a known parameter (named, never repeated), a bad "
-            "`_cursor`, a search beyond the cost limits, or an unknown parameter under "
-            "`Prefer: handling=strict`",
-        ),
-        outcome_answer(404, "Not a type this adapter serves"),
-        *BUNDLE_ANSWERS,
+        *SEARCH_ANSWERS,
         parameters=(
             path_type(),
             query_parameter(
@@ -214,19 +259,70 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ),
             query_parameter(
                 "_summary",
-                "`count`: the total only",
-                {"type": "string", "enum": ["count", "false"]},
+                "`count`: the total only; `true`, `text`, `data`: each resource subsetted "
+                "(tagged `SUBSETTED`)",
+                {"type": "string", "enum": ["true", "text", "data", "count", "false"]},
+            ),
+            query_parameter(
+                "_elements",
+                "Top-level elements to keep, `,` between them (tagged `SUBSETTED`)",
+                {"type": "string", "pattern": "^[A-Za-z]+(,[A-Za-z]+)*$"},
             ),
         ),
     ),
+    ("post", "/fhir/{resource_type}/_search"): fhir_post(
+        "Search a resource type by POST",
+        "The same search as `GET /fhir/{resource_type}`, its parameters form-encoded in the "
+        "body (and any in the query string): the same answer, the same limits; its links "
+        "are the GET's." + SEARCH_PARAMETERS_TEXT,
+        *SEARCH_ANSWERS,
+        outcome_answer(415, "A body that is not `application/x-www-form-urlencoded`"),
+        parameters=(path_type(),),
+    ),
     ("get", "/fhir/{resource_type}/{logical_id}/$everything"): fhir_operation(
         "Everything about a patient or an encounter",
-        "The resource, everything citing it, their Provenances and what all of them cite, in "
-        "a `searchset` Bundle paged like a search.",
+        EVERYTHING_TEXT,
+        *EVERYTHING_ANSWERS,
+        parameters=(path_type(EVERYTHING_TYPES), LOGICAL_ID, SINCE, COUNT, *EVERYTHING_MORE),
+    ),
+    ("post", "/fhir/{resource_type}/{logical_id}/$everything"): fhir_post(
+        "Everything about a patient or an encounter, by POST",
+        "The same as the GET, its parameters in a `Parameters` body (R4: operations by "
+        "POST). " + EVERYTHING_TEXT,
+        *EVERYTHING_ANSWERS,
+        outcome_answer(415, "A body that is not FHIR JSON"),
+        parameters=(path_type(EVERYTHING_TYPES), LOGICAL_ID),
+    ),
+    ("get", "/fhir/Patient/{logical_id}/{compartment_type}"): fhir_operation(
+        "Search in a patient's compartment",
+        "The search of `compartment_type` narrowed to the resources of the patient's "
+        "compartment (as `patient=Patient/{id}`, or `subject`): the same answer as that "
+        "search." + SEARCH_PARAMETERS_TEXT,
+        *SEARCH_ANSWERS,
+        parameters=(
+            LOGICAL_ID,
+            path_parameter("compartment_type", "A resource type of the patient compartment"),
+        ),
+    ),
+    ("get", "/fhir/SearchParameter"): fhir_operation(
+        "Our own search parameters",
+        "The SearchParameter resources of the parameters this server keeps that R4 does not "
+        "define, in a `searchset` Bundle; the CapabilityStatement names each as its "
+        "`definition`. No credential needed.",
         Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
-        outcome_answer(400, "The id is not a FHIR id, or a bad `_since`, `_count` or `_cursor`"),
-        outcome_answer(404, "No such Patient or Encounter for the caller's tenant"),
-        *BUNDLE_ANSWERS,
-        parameters=(path_type(EVERYTHING_TYPES), LOGICAL_ID, SINCE, COUNT),
+        outcome_answer(406, "A format other than JSON was asked for (`_format` or `Accept`)"),
+        outcome_answer(500, BUG),
+        secured=False,
+    ),
+    ("get", "/fhir/SearchParameter/{logical_id}"): fhir_operation(
+        "One of our own search parameters",
+        "The SearchParameter resource a `definition` of the CapabilityStatement names "
+        "(`{base}/SearchParameter/{Type}-{name}`). No credential needed.",
+        Answer(200, "The SearchParameter", FhirResource, FHIR_MEDIA),
+        outcome_answer(404, "No such SearchParameter"),
+        outcome_answer(406, "A format other than JSON was asked for (`_format` or `Accept`)"),
+        outcome_answer(500, BUG),
+        parameters=(LOGICAL_ID,),
+        secured=False,
     ),
 }

@@ -107,6 +107,32 @@ def _bounded(
     return sorted(conn.execute(statement, named).scalars())
 
 
+# Dates that say when care happened; a birth date does not.
+_NOT_CARE_DATES = ("birthdate",)
+_DATED = select(search_index.c.resource_pk).where(
+    search_index.c.resource_pk.in_(bindparam("pks", expanding=True)),
+    search_index.c.date_lo.is_not(None),
+    search_index.c.param.not_in(_NOT_CARE_DATES),
+)
+
+
+def in_period(
+    conn: Connection, pks: list[int], start: datetime | None, end: datetime | None
+) -> list[int]:
+    """`pks` but the resources with a care date none of which meets [start, end)."""
+    if not pks:
+        return []
+    named = {"pks": pks}
+    dated = set(conn.execute(_DATED, named).scalars())
+    meeting = _DATED
+    if start is not None:
+        meeting = meeting.where(search_index.c.date_hi > start)
+    if end is not None:
+        meeting = meeting.where(search_index.c.date_lo < end)
+    kept = set(conn.execute(meeting, named).scalars())
+    return [pk for pk in pks if pk not in dated or pk in kept]
+
+
 def rows(conn: Connection, pks: list[int]) -> list[Found]:
     """The resources `pks`, in that order."""
     if not pks:

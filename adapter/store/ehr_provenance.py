@@ -23,12 +23,11 @@ from sqlalchemy import Connection, bindparam, select
 from adapter.store.accept import sha256
 from adapter.store.bulk import insert_many
 from adapter.store.schema import resource_versions, resources, search_index
-from adapter.store.search_index import INDEX_COLUMNS, index_values, lineage_values
+from adapter.store.search_index import INDEX_COLUMNS, index_values
 from mappings.builders import labelled
 from mappings.context import SecurityLabels
 from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
-from mappings.lookup import objs, str_field
 from mappings.narrative import with_narrative
 from mappings.serialize import dumps
 
@@ -62,13 +61,7 @@ class Lineage:
         return Identity("Provenance", LINEAGE_SYSTEM, f"{self.target}/_history/{self.version}")
 
     def index_rows(self, pk: int, tenant: str) -> list[tuple[Any, ...]]:
-        """Its search index rows: made directly for the pull's own shape (one target, a
-        `recorded`), by the general walk for anything else."""
-        targets, recorded = objs(self.provenance.get("target")), self.provenance.get("recorded")
-        if len(targets) == 1 and isinstance(recorded, str):
-            target = str_field(targets[0], "reference")
-            if target is not None:
-                return lineage_values(pk, tenant, target, recorded)
+        """Its search index rows, as of any Provenance (agent, entity and target alike)."""
         return index_values(pk, tenant, "Provenance", self.provenance)
 
     def resource(self, security: SecurityLabels) -> Resource:

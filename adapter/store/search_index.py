@@ -2,13 +2,15 @@
 
 Search must not scan JSON, so every write of a resource (`reindex`) replaces its rows in
 the same transaction, and a tombstone removes them (`unindex`). What each parameter reads,
-per type, is `PARAMETERS` below; the API's search answers from these rows only.
+per type, is adapter.store.search_parameters.TABLE; the API's search answers from these
+rows only.
 
-    token      identifier, code, category, status   (system, value)
-    reference  patient, subject, encounter, target  value `Type/id` (of any version: a
-                                                    versioned `Type/id/_history/n` is indexed
-                                                    as `Type/id`, as FHIR search matches it)
-    date       date                                  [date_lo, date_hi) in UTC
+    token      (system, value): an Identifier's, a Coding's, a code, a boolean
+    string     value: the text normalised (case, accents), system: as written (`:exact`)
+    reference  value `Type/id` (of any version: a versioned `Type/id/_history/n` is
+               indexed as `Type/id`, as FHIR search matches it); a Reference's
+               `identifier` as a token row of `{param}:identifier`
+    date       [date_lo, date_hi) in UTC
     REFERENCES every reference in the resource, for `$everything` (never a search parameter)
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,105 +28,24 @@ from sqlalchemy import Connection, delete
 
 from adapter.store.bulk import insert_many
 from adapter.store.schema import search_index
+from adapter.store.search_parameters import REFERENCE_TYPES, TABLE
 
 REFERENCES = "~ref"
-
-_SUBJECT_TYPES = (
-    "AdverseEvent",
-    "Condition",
-    "Encounter",
-    "Flag",
-    "MedicationAdministration",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Observation",
-    "Procedure",
-    "QuestionnaireResponse",
-)
-# Their status lives elsewhere (clinicalStatus, actuality) under other parameter names.
-_NO_STATUS = ("AdverseEvent", "Condition")
-_MEDICATION_TYPES = ("MedicationAdministration", "MedicationRequest", "MedicationStatement")
-_IDENTIFIED_TYPES = (
-    *_SUBJECT_TYPES,
-    "AllergyIntolerance",
-    "DetectedIssue",
-    "Device",
-    "Organization",
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-)
+# The row of a reference parameter's `Reference.identifier` (`patient:identifier`).
+IDENTIFIER_SUFFIX = ":identifier"
 
 
-def _each(types: tuple[str, ...], *paths: str) -> dict[str, tuple[str, ...]]:
-    return dict.fromkeys(types, paths)
+def _by_name() -> dict[str, tuple[str, dict[str, tuple[str, ...]]]]:
+    table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {}
+    for resource_type, params in TABLE.items():
+        for name, (kind, paths) in params.items():
+            table.setdefault(name, (kind, {}))[1][resource_type] = paths
+    return table
 
 
-# param -> (kind, {type: paths}); a path is dotted, each step may be a list. A type not
+# param -> (kind, {type: paths}) of adapter.store.search_parameters.TABLE: a type not
 # listed under a parameter does not have it (the CapabilityStatement says so too).
-PARAMETERS: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "identifier": ("token", _each(_IDENTIFIED_TYPES, "identifier")),
-    "status": (
-        "token",
-        _each(
-            tuple(t for t in (*_SUBJECT_TYPES, "DetectedIssue") if t not in _NO_STATUS),
-            "status",
-        ),
-    ),
-    "code": (
-        "token",
-        _each(
-            (
-                "Observation",
-                "Condition",
-                "Flag",
-                "Procedure",
-                "AllergyIntolerance",
-                "DetectedIssue",
-            ),
-            "code",
-        )
-        | _each(_MEDICATION_TYPES, "medicationCodeableConcept"),
-    ),
-    "category": (
-        "token",
-        _each(("Observation", "Condition", "Flag", *_MEDICATION_TYPES), "category"),
-    ),
-    "patient": (
-        "reference",
-        _each(_SUBJECT_TYPES, "subject")
-        | _each(("AllergyIntolerance", "DetectedIssue"), "patient"),
-    ),
-    "subject": ("reference", _each(_SUBJECT_TYPES, "subject")),
-    "encounter": (
-        "reference",
-        _each(
-            ("AdverseEvent", "Condition", "Flag", "Observation", "Procedure", "AllergyIntolerance"),
-            "encounter",
-        )
-        | _each(("MedicationRequest", "QuestionnaireResponse"), "encounter")
-        | _each(("MedicationAdministration", "MedicationStatement"), "context"),
-    ),
-    "target": ("reference", {"Provenance": ("target",)}),
-    "date": (
-        "date",
-        {
-            "Observation": ("effectiveDateTime", "effectivePeriod", "effectiveInstant"),
-            "Encounter": ("period",),
-            "MedicationAdministration": ("effectiveDateTime", "effectivePeriod"),
-            "MedicationStatement": ("effectiveDateTime", "effectivePeriod", "dateAsserted"),
-            "MedicationRequest": ("authoredOn",),
-            "Procedure": ("performedDateTime", "performedPeriod"),
-            "Condition": ("recordedDate", "onsetDateTime"),
-            "AllergyIntolerance": ("recordedDate",),
-            "AdverseEvent": ("date",),
-            "DetectedIssue": ("identifiedDateTime",),
-            "Flag": ("period",),
-            "QuestionnaireResponse": ("authored",),
-            "Provenance": ("recorded",),
-        },
-    ),
-}
+PARAMETERS = _by_name()
 
 _DATE = re.compile(
     r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -206,9 +128,9 @@ def _entries(
             if kind == "token":
                 _tokens(found, param, value)
             elif kind == "reference":
-                ref = value.get("reference") if isinstance(value, dict) else None
-                if isinstance(ref, str) and (param != "patient" or ref.startswith("Patient/")):
-                    found.append((param, None, unversioned(ref), None, None))
+                _reference(found, param, value)
+            elif kind == "string":
+                _strings(found, param, value)
             else:
                 _dates(found, param, value)
     cited = _references(content) if references is None else references
@@ -235,8 +157,14 @@ def _plan(resource_type: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
 
 
 def _walk(node: Any, steps: tuple[str, ...]) -> list[Any]:
-    """What a dotted path reaches, in document order: each step, and the end, may be a list."""
-    if len(steps) == 1 and isinstance(node, dict):  # every path today: one element
+    """What a dotted path reaches, in document order: each step, and the end, may be a list;
+    a last step `name[key=value]` keeps the items whose `key` is `value`."""
+    last, _, where = steps[-1].partition("[")
+    if where:
+        key, _, wanted = where.rstrip("]").partition("=")
+        reached = _walk(node, (*steps[:-1], last))
+        return [item for item in reached if isinstance(item, dict) and item.get(key) == wanted]
+    if len(steps) == 1 and isinstance(node, dict):  # most paths: one element
         if steps[0] not in node:
             return []
         found = node[steps[0]]
@@ -253,17 +181,62 @@ def _walk(node: Any, steps: tuple[str, ...]) -> list[Any]:
 
 
 def _tokens(found: list[_Entry], param: str, value: Any) -> None:
+    if isinstance(value, bool):
+        found.append((param, None, "true" if value else "false", None, None))
+        return
     if isinstance(value, str):
         found.append((param, None, value, None, None))
         return
     if not isinstance(value, dict):
         return
-    if isinstance(value.get("value"), str):  # an Identifier
+    if isinstance(value.get("value"), str):  # an Identifier, a ContactPoint
         found.append((param, _text(value.get("system")), value["value"], None, None))
+    if isinstance(value.get("code"), str):  # a Coding
+        found.append((param, _text(value.get("system")), value["code"], None, None))
     codings = value.get("coding")
     for coding in codings if isinstance(codings, list) else ():
         if isinstance(coding, dict) and isinstance(coding.get("code"), str):
             found.append((param, _text(coding.get("system")), coding["code"], None, None))
+
+
+def _reference(found: list[_Entry], param: str, value: Any) -> None:
+    """`Type/id` of a Reference (only of `REFERENCE_TYPES[param]`, when named there), its
+    `identifier` as a token row of `{param}:identifier`; a canonical (a string) as is."""
+    if isinstance(value, str):
+        found.append((param, None, value, None, None))
+        return
+    if not isinstance(value, dict):
+        return
+    ref, only = value.get("reference"), REFERENCE_TYPES.get(param)
+    if isinstance(ref, str) and (only is None or ref.startswith(f"{only}/")):
+        found.append((param, None, unversioned(ref), None, None))
+    identifier = value.get("identifier")
+    if only is None and isinstance(identifier, dict):
+        _tokens(found, param + IDENTIFIER_SUFFIX, identifier)
+
+
+# The parts of a HumanName or an Address a string parameter on the whole of it matches.
+_STRING_PARTS = ("text", "family", "given", "prefix", "suffix", "line", "city", "district")
+_STRING_PARTS_MORE = ("state", "postalCode", "country")
+
+
+def _strings(found: list[_Entry], param: str, value: Any) -> None:
+    """A string's rows: `value` normalised (see `normalised`), `system` as written
+    (for `:exact`); a HumanName or an Address gives one row per part."""
+    if isinstance(value, str):
+        found.append((param, value[:512], normalised(value)[:512], None, None))
+    elif isinstance(value, dict):
+        for part in (*_STRING_PARTS, *_STRING_PARTS_MORE):
+            text = value.get(part)
+            for item in text if isinstance(text, list) else (text,):
+                if isinstance(item, str):
+                    found.append((param, item[:512], normalised(item)[:512], None, None))
+
+
+def normalised(text: str) -> str:
+    """What a string search compares: case and accents ignored (R4's default matching)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _dates(found: list[_Entry], param: str, value: Any) -> None:
@@ -330,19 +303,6 @@ def index_values(
         (pk, tenant, resource_type, *entry)
         for entry in _entries(resource_type, content, references)
     ]
-
-
-def lineage_values(pk: int, tenant: str, target: str, recorded: str) -> list[tuple[Any, ...]]:
-    """The rows `index_values` gives a Provenance with one `target` and a `recorded` time,
-    made without walking it: the pull writes one such Provenance per version it takes."""
-    ref = unversioned(target)
-    rows: list[tuple[Any, ...]] = [(pk, tenant, "Provenance", "target", None, ref, None, None)]
-    bounds = date_range(recorded)
-    if bounds is not None:
-        rows.append((pk, tenant, "Provenance", "date", None, None, *bounds))
-    if ref.count("/") == 1:
-        rows.append((pk, tenant, "Provenance", REFERENCES, None, ref, None, None))
-    return rows
 
 
 def unindex(conn: Connection, pk: int) -> None:

@@ -27,12 +27,29 @@ class DateBound:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """What a chained (`patient.identifier`) or reverse-chained (`_has:Observation:patient:
+    code`) parameter looks up: `param` (of `kind`) of the resources of `target`; for a
+    reverse chain, those whose reference parameter `via` names the searched resource."""
+
+    target: str
+    param: str
+    kind: str
+    via: str | None = None
+
+
+@dataclass(frozen=True)
 class Criterion:
-    """One occurrence of a parameter: its alternatives (OR)."""
+    """One occurrence of a parameter: its alternatives (OR), and its modifier (`missing`,
+    `not`, `exact`, `contains`, `identifier`; "" for none) or chain. A value is a `Token`
+    (token, `:identifier`), a `DateBound`, or text: a reference `Type/id` (`*/id` for any
+    type), a string as asked, or `true`/`false` for `:missing`."""
 
     param: str
     kind: str
     values: tuple[Token | DateBound | str, ...]
+    modifier: str = ""
+    chain: Chain | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,10 @@ class SearchQuery:
     revincludes: list[Include] = field(default_factory=list)
     only_count: bool = False
     unknown: list[str] = field(default_factory=list)
+    summary: str | None = None
+    """`_summary` true, text or data (None: the whole resource; count is `only_count`)."""
+    elements: tuple[str, ...] = ()
+    """`_elements`: the top-level elements asked for (empty: all)."""
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,16 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
+    literal,
+    not_,
     or_,
     select,
     true,
 )
 
 from adapter.store.schema import resources, search_index
-from adapter.store.search_index import PARAMETERS
-from adapter.store.search_query import DateBound, SearchQuery, Snapshot, Token
+from adapter.store.search_index import IDENTIFIER_SUFFIX, PARAMETERS, normalised
+from adapter.store.search_query import Chain, Criterion, DateBound, SearchQuery, Snapshot, Token
 
 FOUND_COLUMNS = (
     resources.c.pk,
@@ -45,7 +47,9 @@ FOUND_COLUMNS = (
     resources.c.last_updated,
 )
 # Criteria on the resource row itself; every other one goes through the index (`_has`).
-RESOURCE_SIDE = ("_id", "_lastUpdated")
+RESOURCE_SIDE = ("_id", "_lastUpdated", "_has")
+# Modifiers whose criterion cannot start a query (it holds for resources without rows).
+_NEGATIVE = ("missing", "not")
 # Distinct shapes kept built; real clients ask a handful.
 CACHED_SHAPES = 512
 # What a `date` sort puts resources without a date at: first.
@@ -53,17 +57,32 @@ _NO_DATE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class Shape:
-    """What a search's SQL depends on: each criterion's parameter and the kind of each of
-    its values (see `_value_shape`), and the sort."""
+class CriterionShape:
+    """A criterion as its SQL sees it: parameter, the kind of each value (`_value_shape`),
+    modifier and chain."""
 
-    criteria: tuple[tuple[str, tuple[Hashable, ...]], ...]
+    param: str
+    kinds: tuple[Hashable, ...]
+    modifier: str = ""
+    chain: Chain | None = None
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a search's SQL depends on: its criteria's shapes, and the sort."""
+
+    criteria: tuple[CriterionShape, ...]
     sort: str | None
 
 
 def shape_of(query: SearchQuery) -> Shape:
     criteria = tuple(
-        (c.param, () if c.param == "_id" else tuple(_value_shape(v) for v in _chosen(c)))
+        CriterionShape(
+            c.param,
+            () if c.param == "_id" else tuple(_value_shape(c, v) for v in _chosen(c)),
+            c.modifier,
+            c.chain,
+        )
         for c in query.criteria
     )
     return Shape(criteria, query.sort)
@@ -88,9 +107,24 @@ def values(tenant: str, query: SearchQuery, snapshot: Snapshot) -> dict[str, Any
                 bound[f"{name}_system"] = value.system
             elif isinstance(value, DateBound):
                 bound[f"{name}_lo"], bound[f"{name}_hi"] = value.lo, value.hi
-            else:
+            elif _matched_kind(criterion) == "string":
+                bound[name] = _string_pattern(value, criterion.modifier)
+            elif criterion.modifier != "missing":
                 bound[name] = f"%/{value[2:]}" if value.startswith("*/") else value
     return bound
+
+
+def _matched_kind(criterion: Criterion) -> str:
+    """The kind of the values: the chained parameter's for a chain."""
+    return criterion.kind if criterion.chain is None else criterion.chain.kind
+
+
+def _string_pattern(text: str, modifier: str) -> str:
+    """`:exact` compares as written; else the normalised start (`:contains`: anywhere)."""
+    if modifier == "exact":
+        return text
+    escaped = normalised(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ("%" if modifier == "contains" else "") + escaped + "%"
 
 
 @lru_cache(maxsize=CACHED_SHAPES)
@@ -117,11 +151,15 @@ def _chosen(criterion: Any) -> tuple[Any, ...]:
     return tuple(criterion.values)
 
 
-def _value_shape(value: Token | DateBound | str) -> Hashable:
+def _value_shape(criterion: Criterion, value: Token | DateBound | str) -> Hashable:
     if isinstance(value, Token):
         return ("token", value.system is None, value.system == "")
     if isinstance(value, DateBound):
         return ("date", value.prefix)
+    if criterion.modifier == "missing":
+        return ("missing", value == "true")
+    if _matched_kind(criterion) == "string":
+        return ("string", criterion.modifier == "exact")
     return ("like",) if value.startswith("*/") else ("equal",)
 
 
@@ -149,7 +187,8 @@ def _beyond(sort: ColumnElement[Any], ascending: bool) -> ColumnElement[bool]:
 def _matching(shape: Shape) -> list[ColumnElement[bool]]:
     tenant_column: ColumnElement[str] = resources.c.tenant
     type_column: ColumnElement[str] = resources.c.resource_type
-    if any(param not in RESOURCE_SIDE for param, _ in shape.criteria):
+    drivers = [c for c in shape.criteria if _can_drive(c)]
+    if drivers:
         # The index subqueries (see `_has`) name the tenant and type themselves and hold
         # few rows; checked as plain columns here, they would let SQLite (no statistics)
         # walk every resource of the type by the (tenant, type) index instead, 10x slower
@@ -165,36 +204,87 @@ def _matching(shape: Shape) -> list[ColumnElement[bool]]:
     ]
     if shape.sort is not None:
         conditions.append(resources.c.last_updated <= bindparam("snapshot_at"))
-    indexed = [p for p, _ in shape.criteria if p not in RESOURCE_SIDE]
-    driver = min(indexed, key=_drive_rank, default=None)
+    driver = min(drivers, key=_drive_rank, default=None)
     conditions.extend(
-        _criterion(i, param, kinds, drives=param == driver)
-        for i, (param, kinds) in enumerate(shape.criteria)
+        _criterion(i, criterion, drives=criterion is driver)
+        for i, criterion in enumerate(shape.criteria)
     )
     return conditions
 
 
-def _drive_rank(param: str) -> int:
-    """Which index criterion the query starts from: a reference names one patient's or one
-    encounter's few rows, a token (a code, a status) may name rows of every patient, a date
-    range more. The others are then checked per candidate, by its own index rows."""
-    kind = PARAMETERS.get(param, ("",))[0]
+def _can_drive(criterion: CriterionShape) -> bool:
+    return criterion.param not in RESOURCE_SIDE and criterion.modifier not in _NEGATIVE
+
+
+def _drive_rank(criterion: CriterionShape) -> int:
+    """Which index criterion the query starts from: a reference (or a chain) names one
+    patient's or one encounter's few rows, a token (a code, a status) may name rows of
+    every patient, a date range or a string more. The others are then checked per
+    candidate, by its own index rows."""
+    if criterion.chain is not None:
+        return 0
+    kind = PARAMETERS.get(criterion.param, ("",))[0]
     return {"reference": 0, "token": 1}.get(kind, 2)
 
 
-def _criterion(
-    i: int, param: str, kinds: tuple[Hashable, ...], *, drives: bool = True
-) -> ColumnElement[bool]:
+def _criterion(i: int, criterion: CriterionShape, *, drives: bool) -> ColumnElement[bool]:
+    param, kinds, chain = criterion.param, criterion.kinds, criterion.chain
     if param == "_id":
         return resources.c.logical_id.in_(bindparam(f"c{i}_ids", expanding=True))
     named = [(kind, f"c{i}_{j}") for j, kind in enumerate(kinds)]
     if param == "_lastUpdated":
         column = resources.c.last_updated
         return or_(*(_instant(column, kind, name) for kind, name in named))
-    alternatives = [_value_matches(kind, name) for kind, name in named]
-    if drives:
-        return _has(param, or_(*alternatives))
-    return _has_own(param, or_(*alternatives))
+    if criterion.modifier == "missing":
+        present = _has(param, true())
+        return or_(*(not_(present) if kind[1] else present for kind, _ in named))  # type: ignore[index]
+    if chain is not None and chain.via is not None:
+        return _cited_by(chain, named)
+    condition: ColumnElement[bool]
+    if chain is not None:
+        condition = search_index.c.value.in_(_chain_targets(chain, named))
+    else:
+        condition = or_(*(_value_matches(kind, name) for kind, name in named))
+    if criterion.modifier == "not":
+        return not_(_has_own(param, condition))
+    if criterion.modifier == "identifier":
+        param += IDENTIFIER_SUFFIX
+    return _has(param, condition) if drives else _has_own(param, condition)
+
+
+def _chain_matches(chain: Chain, named: list[tuple[Hashable, str]]) -> Select[Any]:
+    """The keys of the `chain.target` resources (of the tenant) whose `chain.param` matches."""
+    inner = search_index.alias("chained")
+    return select(inner.c.resource_pk).where(
+        inner.c.tenant == bindparam("tenant"),
+        inner.c.resource_type == chain.target,
+        inner.c.param == chain.param,
+        or_(*(_value_matches(kind, name, inner.c) for kind, name in named)),
+    )
+
+
+def _chain_targets(chain: Chain, named: list[tuple[Hashable, str]]) -> Select[Any]:
+    """`Type/id` of the tenant's current `chain.target` resources matching the chain."""
+    target = resources.alias("target")
+    return select(literal(f"{chain.target}/") + target.c.logical_id).where(
+        target.c.tenant == bindparam("tenant"),
+        target.c.resource_type == chain.target,
+        target.c.deleted.is_(False),
+        target.c.pk.in_(_chain_matches(chain, named)),
+    )
+
+
+def _cited_by(chain: Chain, named: list[tuple[Hashable, str]]) -> ColumnElement[bool]:
+    """`_has`: the resource is named by `chain.via` of a matching `chain.target` resource."""
+    citing = search_index.alias("citing")
+    cited = select(citing.c.value).where(
+        citing.c.tenant == bindparam("tenant"),
+        citing.c.resource_type == chain.target,
+        citing.c.param == chain.via,
+        citing.c.resource_pk.in_(_chain_matches(chain, named)),
+    )
+    own = resources.c.resource_type + literal("/") + resources.c.logical_id
+    return own.in_(cited)
 
 
 def _has(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -229,11 +319,13 @@ def _has_own(param: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return own
 
 
-def _value_matches(kind: Hashable, name: str) -> ColumnElement[bool]:
-    column = search_index.c
+def _value_matches(kind: Hashable, name: str, column: Any = search_index.c) -> ColumnElement[bool]:
+    """Whether an index row (of `column`, the index or an alias of it) matches the value
+    bound as `name`, of kind `kind` (see `_value_shape`)."""
+    matched: ColumnElement[bool]
     match kind:
         case ("token", no_system, empty_system):
-            code = column.value == bindparam(f"{name}_code")
+            code: ColumnElement[bool] = column.value == bindparam(f"{name}_code")
             if no_system:
                 return code
             if empty_system:
@@ -241,10 +333,15 @@ def _value_matches(kind: Hashable, name: str) -> ColumnElement[bool]:
             return and_(code, column.system == bindparam(f"{name}_system"))
         case ("date", prefix):
             return _range(column.date_lo, column.date_hi, str(prefix), name)
+        case ("string", True):
+            matched = column.system == bindparam(name)
+        case ("string", False):
+            matched = column.value.like(bindparam(name), escape="\\")
         case ("like",):
-            return column.value.like(bindparam(name))
+            matched = column.value.like(bindparam(name))
         case _:
-            return column.value == bindparam(name)
+            matched = column.value == bindparam(name)
+    return matched
 
 
 def _bounds(name: str) -> tuple[BindParameter[Any], BindParameter[Any]]:
@@ -266,6 +363,14 @@ def _range(
         return hi > bound_hi
     if prefix == "lt":
         return lo < bound_lo
+    if prefix == "sa":
+        return lo >= bound_hi
+    if prefix == "eb":
+        return hi <= bound_lo
+    if prefix == "ne":
+        return not_(and_(lo >= bound_lo, hi <= bound_hi))
+    if prefix == "ap":  # the parameter's range already widened (adapter.api.fhir_params)
+        return and_(lo < bound_hi, hi > bound_lo)
     return false()
 
 
@@ -283,4 +388,12 @@ def _instant(column: ColumnElement[datetime], kind: Hashable, name: str) -> Colu
         return column >= bound_hi
     if prefix == "lt":
         return column < bound_lo
+    if prefix == "sa":
+        return column >= bound_hi
+    if prefix == "eb":
+        return column < bound_lo
+    if prefix == "ne":
+        return or_(column < bound_lo, column >= bound_hi)
+    if prefix == "ap":
+        return and_(column >= bound_lo, column < bound_hi)
     return true()

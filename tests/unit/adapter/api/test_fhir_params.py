@@ -78,9 +78,7 @@ def test_date__no_prefix_is_eq__space_reads_as_plus() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "value", ["ne2026", "sa2026", "ap2026", "2026-13-01", "2026-02-30", "today"]
-)
+@pytest.mark.parametrize("value", ["qq2026", "xy2026", "2026-13-01", "2026-02-30", "today"])
 def test_date__unsupported_prefix_or_bad_date__400(value: str) -> None:
     with pytest.raises(RequestRefused, match="date"):
         parse_date("date", value)
@@ -112,7 +110,7 @@ def test_unknown__lenient_collects_names__strict_refuses() -> None:
     lenient = parse_search("Observation", pairs, strict=False)
     assert lenient.unknown == ["code:text", "given"]
     assert [c.param for c in lenient.criteria] == ["status", "subject"]
-    with pytest.raises(RequestRefused, match="'code:text'"):
+    with pytest.raises(RequestRefused, match="modifier 'code:text'"):
         parse_search("Observation", pairs, strict=True)
 
 

@@ -123,3 +123,27 @@ def test_migration__backfills_the_index_of_resources_stored_before_it(
     upgrade(engine)
     assert before > 0
     assert len(_search(engine, tenant, "Observation", "category=vital-signs")) == before
+
+
+def test_search__chains_has_strings_and_modifiers__on_this_database(
+    engine: Engine, tenant: str
+) -> None:
+    created = _ingest(engine, tenant, "typical-ketamine-infusion")
+    _ingest(engine, "another-tenant", "typical-ketamine-infusion")
+    patient = _patient_id(created)
+    own = {f.logical_id for f in _search(engine, tenant, "Observation", f"patient={patient}")}
+
+    chained = _search(engine, tenant, "Observation", "patient.identifier=MRN-004211")
+    typed = _search(engine, tenant, "Observation", "subject:Patient.identifier=MRN-004211")
+
+    assert own
+    assert {f.logical_id for f in chained} == own == {f.logical_id for f in typed}
+    assert len(_search(engine, tenant, "Patient", "family=garc&given:contains=mar")) == 1
+    assert len(_search(engine, tenant, "Patient", "family:exact=García-López")) == 1
+    assert _search(engine, tenant, "Patient", "family=50%_") == []
+    assert len(_search(engine, tenant, "Patient", "_has:Observation:patient:code=8867-4")) == 1
+    assert _search(engine, tenant, "Observation", "subject:missing=true") == []
+    not_heart = _search(engine, tenant, "Observation", f"patient={patient}&code:not=8867-4")
+    assert 0 < len(not_heart) < len(own)
+    by_context = _search(engine, tenant, "MedicationAdministration", "context.identifier=x")
+    assert by_context == []
