@@ -25,6 +25,9 @@ from adapter.store.search_index import PARAMETERS
 MAX_COUNT = 1000
 SORTS = ("_lastUpdated", "date")
 SUMMARIES = ("true", "text", "data", "count", "false")
+# `_total` (R4) and `_totalMethod` (what fhirpy's `count()` sends): how exact the total may
+# be. Ours is always exact (counted under the read's time budget), which every value allows.
+TOTALS = {"_total": ("none", "estimate", "accurate"), "_totalMethod": ("count", "estimate", "none")}
 _RESULT_PARAMETERS = (
     "_count",
     "_sort",
@@ -33,6 +36,7 @@ _RESULT_PARAMETERS = (
     "_summary",
     "_elements",
     "_format",
+    *TOTALS,
 )
 _IGNORED = (CURSOR_PARAMETER, "_format")
 # Every parameter name a search reads (before any modifier or chain).
@@ -70,6 +74,9 @@ def _result_parameter(query: SearchQuery, name: str, raw: str) -> None:
         query.summary = None if raw in ("false", "count") else raw
     elif name == "_elements":
         query.elements = parse_elements(raw)
+    elif name in TOTALS:
+        if raw not in TOTALS[name]:
+            raise RequestRefused(f"{name} is one of {', '.join(TOTALS[name])}")
     elif name == "_sort":
         field_name = raw.removeprefix("-")
         if field_name not in SORTS:

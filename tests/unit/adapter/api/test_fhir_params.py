@@ -122,3 +122,19 @@ def test_unknown__name_not_a_parameter_name__not_repeated() -> None:
 
 def test_parameter_the_type_lacks__unknown() -> None:
     assert parse_search("Patient", [("code", "x")], strict=False).unknown == ["code"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("_total", "accurate"), ("_total", "none"), ("_totalMethod", "count")],
+)
+def test_total__r4_and_fhirpy_forms__taken_under_strict(name: str, value: str) -> None:
+    query = parse_search("Observation", [(name, value), ("_count", "0")], strict=True)
+    assert query.only_count
+    assert query.unknown == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("_total", "exact"), ("_totalMethod", "")])
+def test_total__other_value__400_naming_the_parameter(name: str, value: str) -> None:
+    with pytest.raises(RequestRefused, match=name):
+        parse_search("Observation", [(name, value)], strict=True)
