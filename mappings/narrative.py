@@ -13,6 +13,7 @@ resource (one an EHR changed, say), and the reverse mappings ignore it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from html import escape
@@ -61,11 +62,9 @@ def with_narratives(resources: Iterable[Resource]) -> list[Resource]:
 
 def narrative_div(res: Resource) -> str:
     """The xhtml `div` of `res`: its kind in bold, then what it says."""
-    kind = str_field(res, "resourceType") or "Resource"
-    facts = [fact for fact in _facts(res) if fact]
-    said = "; ".join(escape(fact) for fact in facts)
-    sentence = f"<b>{escape(_words(kind))}</b>" + (f": {said}" if said else "")
-    return f'<div xmlns="{XHTML}"><p>{sentence}</p></div>'
+    said = escape("; ".join(fact for fact in _facts(res) if fact), quote=False)
+    title = _title(str_field(res, "resourceType") or "Resource")
+    return f'<div xmlns="{XHTML}"><p>{title}{": " if said else ""}{said}</p></div>'
 
 
 def _facts(res: Resource) -> list[str | None]:
@@ -81,10 +80,11 @@ def _facts(res: Resource) -> list[str | None]:
     ]
 
 
-def _words(kind: str) -> str:
-    """`MedicationAdministration` as `Medication administration`."""
+@functools.cache
+def _title(kind: str) -> str:
+    """`MedicationAdministration` as `<b>Medication administration</b>`."""
     first, *rest = _WORD_BREAK.split(kind)
-    return " ".join([first, *(word.lower() for word in rest)])
+    return f"<b>{escape(' '.join([first, *(word.lower() for word in rest)]))}</b>"
 
 
 def _what(res: Resource) -> str | None:
