@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from adapter.config import Settings, get_settings
 from adapter.errors import PortInUse
 from adapter.logs import configure_logging
-from adapter.metrics.series import use_multiprocess_dir
+from adapter.metrics.series import multiprocess_metrics
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -49,32 +49,37 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = get_settings().model_copy(update=overrides)
     configure_logging(settings.log_level, settings.log_format)
-    if settings.web_workers > 1:
-        # Before the metrics are first made here, and inherited by every web process.
-        use_multiprocess_dir()
+    if settings.web_workers == 1:
+        return _serve_one(settings)
+    # Before the metrics are first made here, and inherited by every web process.
+    with multiprocess_metrics():
+        return _serve_several(settings)
 
+
+def _serve_one(settings: Settings) -> int:
+    # No access log: request lines carry query strings, which may carry patient identifiers.
     import uvicorn  # deferred: `adapter --help` should not pay for the server stack
 
     from adapter.api.app import create_app, served
     from adapter.commands.http_protocol import CoalescingHttpTools
     from adapter.metrics.route import serve_on_port
 
-    # No access log: request lines carry query strings, which may carry patient identifiers.
-    level = settings.log_level.lower()
-    if settings.web_workers == 1:
-        app = create_app(settings)
-        _log_serving(settings)
-        if settings.metrics_port:
-            serve_on_port(settings, app.state.store_figures)
-        uvicorn.run(
-            served(app),
-            http=CoalescingHttpTools,
-            host=settings.host,
-            port=settings.port,
-            log_level=level,
-            access_log=False,
-        )
-        return 0
+    app = create_app(settings)
+    _log_serving(settings)
+    if settings.metrics_port:
+        serve_on_port(settings, app.state.store_figures)
+    uvicorn.run(
+        served(app),
+        http=CoalescingHttpTools,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return 0
+
+
+def _serve_several(settings: Settings) -> int:
     # Several processes: this one migrates and pushes; each web process only serves. What
     # would stop each of them at startup stops this one first, with one line (exit 2).
     from adapter.api.jwt_auth import verifier_from
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from adapter.background import BackgroundWork
     from adapter.commands.web_processes import Listen, WebProcesses
     from adapter.ingest import utc_now
+    from adapter.metrics.route import serve_on_port
     from adapter.metrics.store_figures import StoreFigures
     from adapter.store.engine import create_store_engine
 
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         serve_on_port(settings, StoreFigures(engine, utc_now))
     processes = WebProcesses(
-        Listen(settings.host, settings.port, level),
+        Listen(settings.host, settings.port, settings.log_level.lower()),
         settings.web_workers,
         hang_seconds=settings.web_timeout_seconds,
     )

@@ -2,7 +2,7 @@
 
 They are made lazily because `prometheus_client` chooses between its in-memory and its
 multiprocess storage once, from `PROMETHEUS_MULTIPROC_DIR`, when it is imported: `adapter
-serve` with several web processes sets that variable (`use_multiprocess_dir`) before
+serve` with several web processes sets that variable (`multiprocess_metrics`) before
 anything here is first used, so the parent's push and pull figures and every web process's
 request figures land in one folder that each `/metrics` answer adds up.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -74,15 +76,23 @@ def series() -> Series:
     )
 
 
-def use_multiprocess_dir() -> str:
-    """Point `PROMETHEUS_MULTIPROC_DIR` at an empty folder (a fresh one unless the variable
-    names one already) for this process and the web processes it starts; the folder."""
-    folder = os.environ.get(MULTIPROC_VARIABLE) or tempfile.mkdtemp(prefix="adapter-metrics-")
+@contextmanager
+def multiprocess_metrics() -> Iterator[str]:
+    """`PROMETHEUS_MULTIPROC_DIR` pointing at an empty folder for this process and the web
+    processes it starts, for as long as the block runs (a fresh folder, removed after it,
+    unless the variable names one already, which is emptied first): the folder."""
+    given = os.environ.get(MULTIPROC_VARIABLE)
+    folder = given or tempfile.mkdtemp(prefix="adapter-metrics-")
     for leftover in os.listdir(folder):
         path = os.path.join(folder, leftover)
         shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     os.environ[MULTIPROC_VARIABLE] = folder
-    return folder
+    try:
+        yield folder
+    finally:
+        if not given:
+            os.environ.pop(MULTIPROC_VARIABLE, None)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def is_multiprocess() -> bool:

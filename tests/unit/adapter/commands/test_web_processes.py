@@ -296,3 +296,34 @@ def test_parent_sigkilled__web_processes_exit__and_the_port_is_free(tmp_path: Pa
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_metrics_port__two_web_processes__requests_of_both_added_up(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port, metrics_port = free_port(), free_port()
+    env = serve_env(tmp_path, ADAPTER_METRICS_PORT=str(metrics_port))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while listening_on(port) < 2:
+                assert process.poll() is None, "service ended"
+                assert time.monotonic() < deadline, "service did not start"
+                time.sleep(0.2)
+            answered_by_both(process.pid, port)
+            here = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30)
+            assert here.status_code == 404
+            scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30)
+            families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+            health = [
+                s.value
+                for s in families["adapter_http_requests"].samples
+                if s.labels.get("route") == "/health" and s.name.endswith("_total")
+            ]
+            assert sum(health) >= 2, "each web process's /health answers, added up"
+            assert "adapter_outbox_entries" in families
+        finally:
+            _stop(process)
