@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from adapter.store.search_index import (
     REFERENCES,
     IndexRow,
     index_rows,
     index_values,
     lineage_values,
+    references_in,
 )
+from mappings.context import MappingContext
+from mappings.jsontypes import Resource
+from mappings.serialize import dumps
+from mappings.submission import map_submission
+from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 LOINC = "http://loinc.org"
 OBSERVATION = {
@@ -86,3 +94,17 @@ def test_lineage_values__the_rows_the_general_walk_gives_a_pull_provenance() -> 
     direct = lineage_values(7, "t", "Observation/kobs/_history/3", str(provenance["recorded"]))
     assert direct == general
     assert ("target", "Observation/kobs") in {(row[3], row[5]) for row in direct}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_references_in__mapped_text__the_rows_walking_the_object_gives(name: str) -> None:
+    for res in map_submission(load_example(name), MappingContext()):
+        kind = str(res["resourceType"])
+        from_text = index_values(1, "t", kind, res, references_in(dumps(res).decode()))
+        assert from_text == index_values(1, "t", kind, res)
+
+
+def test_references_in__a_quoted_member_inside_a_string__not_a_reference() -> None:
+    note: Resource = {"text": '"reference":"Patient/p9"', "subject": {"reference": "Patient/p1"}}
+
+    assert references_in(dumps(note).decode()) == ["Patient/p1"]
