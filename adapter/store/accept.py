@@ -20,10 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from adapter.store.schema import PENDING, outbox, resource_versions, resources, submissions
-from adapter.store.search_index import reindex, unindex
+from adapter.store.resource_writes import (
+    Current,
+    Incoming,
+    Written,
+    clinic_latest,
+    currents,
+    insert_new,
+    scope_rows,
+    tombstone,
+    update_changed,
+)
+from adapter.store.schema import PENDING, outbox, submissions
 from mappings.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
@@ -97,11 +107,11 @@ def accept(
         .returning(submissions.c.id)
     ).scalar_one()
     result = AcceptResult(submission_id, public_id)
-    kept: set[str] = set()
-    for res in mapped:
-        key = _store_resource(conn, sub, res, ctx, submission_id, now, result)
-        kept.add(key)
-    _tombstone_stale(conn, sub, kept, submission_id, now, result)
+    who = Written(sub.tenant, sub.patient_key, submission_id, now)
+    incoming = [_incoming(sub, res, ctx) for res in mapped]
+    for batch in _distinct_batches(incoming):
+        _store_batch(conn, who, batch, result)
+    _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
     if result.changed:
         result.outbox_id = _enqueue(conn, sub, submission_id, result.changed, now)
     conn.execute(
@@ -112,142 +122,72 @@ def accept(
     return result
 
 
-def _store_resource(
-    conn: Connection,
-    sub: Submission,
-    res: Resource,
-    ctx: MappingContext,
-    submission_id: int,
-    now: datetime,
-    result: AcceptResult,
-) -> str:
+def _incoming(sub: Submission, res: Resource, ctx: MappingContext) -> Incoming:
     ident = resource_identity(res, ctx)
     content = dumps(res).decode()
-    digest = sha256(content.encode())
     scope = None if ident.resource_type in SHARED_TYPES else sub.scope_key
     key = f"{ident.resource_type}/{ident.id}"
-    current = _current(conn, sub.tenant, ident.resource_type, ident.id)
-    if current is None:
-        pk = conn.execute(
-            insert(resources)
-            .values(
-                tenant=sub.tenant,
-                resource_type=ident.resource_type,
-                logical_id=ident.id,
-                identifier_system=ident.system,
-                identifier_value=ident.value,
-                patient_key=sub.patient_key,
-                scope_key=scope,
-                version=1,
-                content_hash=digest,
-                content=content,
-                deleted=False,
-                last_updated=now,
-            )
-            .returning(resources.c.pk)
-        ).scalar_one()
-        _record_version(conn, pk, 1, content, False, now, submission_id)
-        reindex(conn, pk, sub.tenant, ident.resource_type, res)
-        result.created.append(key)
-    elif (current.content_hash == digest and not current.deleted) or _clinic_sent(
-        conn, current.pk, digest
-    ):
-        result.unchanged.append(key)
-    else:
-        version = current.version + 1
-        conn.execute(
-            update(resources)
-            .where(resources.c.pk == current.pk)
-            .values(
-                version=version,
-                content_hash=digest,
-                content=content,
-                deleted=False,
-                scope_key=scope,
-                last_updated=now,
-            )
-        )
-        _record_version(conn, current.pk, version, content, False, now, submission_id)
-        reindex(conn, current.pk, sub.tenant, ident.resource_type, res)
-        result.updated.append(key)
-    return key
+    return Incoming(key, ident, res, content, sha256(content.encode()), scope)
 
 
-def _tombstone_stale(
-    conn: Connection,
-    sub: Submission,
-    kept: set[str],
-    submission_id: int,
-    now: datetime,
-    result: AcceptResult,
+def _distinct_batches(items: Sequence[Incoming]) -> list[list[Incoming]]:
+    """`items` in order, cut where a key comes again: a resource mapped twice is stored
+    twice, the second time over the first, as when resources were stored one by one."""
+    batches: list[list[Incoming]] = [[]]
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            batches.append([])
+            seen = set()
+        batches[-1].append(item)
+        seen.add(item.key)
+    return batches
+
+
+def _store_batch(
+    conn: Connection, who: Written, batch: Sequence[Incoming], result: AcceptResult
 ) -> None:
-    rows = conn.execute(
-        select(resources).where(
-            resources.c.tenant == sub.tenant,
-            resources.c.scope_key == sub.scope_key,
-            resources.c.deleted.is_(False),
-        )
-    ).all()
-    for row in rows:
-        key = f"{row.resource_type}/{row.logical_id}"
-        if key in kept:
-            continue
-        version = row.version + 1
-        conn.execute(
-            update(resources)
-            .where(resources.c.pk == row.pk)
-            .values(version=version, deleted=True, last_updated=now)
-        )
-        _record_version(conn, row.pk, version, row.content, True, now, submission_id)
-        unindex(conn, row.pk)
-        result.deleted.append(key)
+    """Store a batch of distinct resources: new ones created, changed ones given a new
+    version, the rest left alone; the result lists each key in the order given."""
+    current = currents(conn, who.tenant, [item.key for item in batch])
+    doubtful = [
+        row.pk
+        for item in batch
+        if (row := current.get(item.key)) is not None
+        and (row.content_hash != item.digest or row.deleted)
+    ]
+    sent = clinic_latest(conn, doubtful)
+    new: list[Incoming] = []
+    changed: list[tuple[Incoming, Current]] = []
+    for item in batch:
+        row = current.get(item.key)
+        if row is None:
+            new.append(item)
+            result.created.append(item.key)
+        elif (row.content_hash == item.digest and not row.deleted) or _clinic_sent(
+            sent.get(row.pk), item.digest
+        ):
+            result.unchanged.append(item.key)
+        else:
+            changed.append((item, row))
+            result.updated.append(item.key)
+    insert_new(conn, who, new)
+    update_changed(conn, who, changed)
 
 
-def _current(
-    conn: Connection, tenant: str, resource_type: str, logical_id: str
-) -> Row[tuple[object, ...]] | None:
-    return conn.execute(
-        select(resources).where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.logical_id == logical_id,
-        )
-    ).first()
-
-
-def _clinic_sent(conn: Connection, pk: int, digest: str) -> bool:
+def _clinic_sent(latest: str | None, digest: str) -> bool:
     """True when the clinic's own latest version of the resource is this content: the EHR
     changed it since (adapter.sync.merge), and a resend of what the clinic sent before is
     no change of the clinic's mind, so it must not undo the EHR's edit or deletion."""
-    latest = conn.execute(
-        select(resource_versions.c.content, resource_versions.c.deleted)
-        .where(resource_versions.c.resource_pk == pk, resource_versions.c.source == "clinic")
-        .order_by(resource_versions.c.version.desc())
-        .limit(1)
-    ).first()
-    return latest is not None and not latest.deleted and sha256(latest.content.encode()) == digest
+    return latest is not None and sha256(latest.encode()) == digest
 
 
-def _record_version(
-    conn: Connection,
-    pk: int,
-    version: int,
-    content: str,
-    deleted: bool,
-    now: datetime,
-    submission_id: int,
+def _tombstone_stale(
+    conn: Connection, sub: Submission, who: Written, kept: set[str], result: AcceptResult
 ) -> None:
-    conn.execute(
-        insert(resource_versions).values(
-            resource_pk=pk,
-            version=version,
-            content=content,
-            deleted=deleted,
-            recorded_at=now,
-            source="clinic",
-            submission_id=submission_id,
-        )
-    )
+    stale = [row for row in scope_rows(conn, sub.tenant, sub.scope_key) if row.key not in kept]
+    tombstone(conn, who, stale)
+    result.deleted.extend(row.key for row in stale)
 
 
 def _enqueue(

@@ -17,30 +17,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from adapter.store.bulk import insert_many
 from adapter.store.schema import identifier_owners
 from mappings.identity import Identity
 
 EXEMPT_TYPES = frozenset({"Device"})
-# (system, value) pairs per statement: two bound values each, far below SQLite's limit.
-CHUNK = 400
+# Values per statement: far below SQLite's and PostgreSQL's bound value limits.
+CHUNK = 2000
 
 Pair = tuple[str, str]
 
 
 def owners(conn: Connection, pairs: Iterable[Pair]) -> dict[Pair, str]:
-    """The owning tenant of each (system, value) pair that has one."""
+    """The owning tenant of each (system, value) pair that has one.
+
+    Asked as two IN lists (systems, values), not a row-value IN: PostgreSQL compares every
+    row of the table with every pair of a row-value list, a cost that grows with the store
+    times the document; this form is answered from the primary key. It can match a system
+    with another pair's value: only the pairs asked for are kept.
+    """
+    wanted = sorted(set(pairs))
     found: dict[Pair, str] = {}
-    for chunk in _chunks(sorted(set(pairs))):
+    for chunk in _chunks(wanted):
         rows = conn.execute(
             select(
                 identifier_owners.c.system, identifier_owners.c.value, identifier_owners.c.tenant
-            ).where(tuple_(identifier_owners.c.system, identifier_owners.c.value).in_(chunk))
+            ).where(
+                identifier_owners.c.system.in_({s for s, _ in chunk}),
+                identifier_owners.c.value.in_({v for _, v in chunk}),
+            )
         )
         found.update({(str(s), str(v)): str(t) for s, v, t in rows})
-    return found
+    asked = set(wanted)
+    return {pair: tenant for pair, tenant in found.items() if pair in asked}
 
 
 def owned_elsewhere(

@@ -257,6 +257,17 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# A `"reference":"..."` member of compact JSON. Only a member can match: inside a string
+# every quote is escaped. A value holding an escape is left out: no reference we make has one.
+_REFERENCE_MEMBER = re.compile(r'"reference":"([^"\\]*)"')
+
+
+def references_in(text: str) -> list[str]:
+    """The `reference` strings of a resource's compact JSON text (`mappings.serialize.dumps`),
+    read without parsing it: for what the mappings make, what walking the object finds."""
+    return _REFERENCE_MEMBER.findall(text)
+
+
 def _references(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():

@@ -136,3 +136,39 @@ def test_accept__failure_inside_transaction__keeps_neither_resources_nor_outbox(
     assert _count(engine, resources, tenant) == 0
     assert _count(engine, outbox, tenant) == 0
     assert _count(engine, submissions, tenant) == 0
+
+
+def test_accept__resource_mapped_twice__stored_twice_in_order_as_one_by_one(
+    engine: Engine, tenant: str
+) -> None:
+    result = _accept(engine, tenant, [_observation("VS-1", 72), _observation("VS-1", 80)])
+    assert len(result.created) == len(result.updated) == 1
+    assert result.created == result.updated
+    with engine.connect() as conn:
+        row = conn.execute(select(resources).where(resources.c.tenant == tenant)).one()
+        versions = conn.execute(
+            select(resource_versions.c.version).where(resource_versions.c.resource_pk == row.pk)
+        ).all()
+    assert row.version == 2
+    assert '"value":80' in row.content
+    assert sorted(v.version for v in versions) == [1, 2]
+
+
+def test_accept__many_readings_changed_and_dropped__each_versioned_in_document_order(
+    engine: Engine, tenant: str
+) -> None:
+    first = _accept(engine, tenant, [_observation(f"VS-{i}", 60) for i in range(2500)])
+    again = [_observation(f"VS-{i}", 60 + i % 2) for i in range(2400)]
+    result = _accept(engine, tenant, again, T0 + timedelta(minutes=1))
+    assert result.updated == first.created[1:2400:2]
+    assert result.unchanged == first.created[0:2400:2]
+    assert result.deleted == first.created[2400:]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(resources.c.version, resources.c.deleted)
+            .where(resources.c.tenant == tenant)
+            .order_by(resources.c.pk)
+        ).all()
+    assert [(r.version, r.deleted) for r in rows] == (
+        [(1, False), (2, False)] * 1200 + [(2, True)] * 100
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
-from adapter.store.bulk import insert_many
+from adapter.store.bulk import ARRAY_ROWS, insert_many
 from adapter.store.schema import resources, search_index
 from adapter.store.search_index import INDEX_COLUMNS
 
@@ -73,3 +73,15 @@ def test_insert_many__columns_out_of_the_tables_order__refused(engine: Engine) -
     swapped = ("tenant", "resource_pk", *INDEX_COLUMNS[2:])
     with engine.begin() as conn, pytest.raises(ValueError, match="table's order"):
         insert_many(conn, search_index, swapped, [("t", 1, "Observation", "code", None, "x")])
+
+
+def test_insert_many__more_rows_than_one_statement_takes__all_stored_in_order(
+    engine: Engine, tenant: str
+) -> None:
+    first, _ = _resources(engine, tenant)
+    count = 2 * ARRAY_ROWS + 7
+    rows = [(first, tenant, "Observation", "code", None, f"c{n}", None, None) for n in range(count)]
+    with engine.begin() as conn:
+        insert_many(conn, search_index, INDEX_COLUMNS, rows)
+
+    assert [row[5] for row in _stored(engine, tenant)] == [f"c{n}" for n in range(count)]

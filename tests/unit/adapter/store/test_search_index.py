@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from adapter.store.search_index import (
     REFERENCES,
     IndexRow,
     index_rows,
     index_values,
     normalised,
+    references_in,
 )
+from mappings.context import MappingContext
+from mappings.jsontypes import Resource
+from mappings.serialize import dumps
+from mappings.submission import map_submission
+from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 LOINC = "http://loinc.org"
 OBSERVATION = {
@@ -124,3 +132,17 @@ def test_index_rows__patient_demographics_by_r4_names() -> None:
 
 def test_normalised__case_and_accents_ignored() -> None:
     assert normalised("ÉLodie Ångström") == "elodie angstrom"
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_references_in__mapped_text__the_rows_walking_the_object_gives(name: str) -> None:
+    for res in map_submission(load_example(name), MappingContext()):
+        kind = str(res["resourceType"])
+        from_text = index_values(1, "t", kind, res, references_in(dumps(res).decode()))
+        assert from_text == index_values(1, "t", kind, res)
+
+
+def test_references_in__a_quoted_member_inside_a_string__not_a_reference() -> None:
+    note: Resource = {"text": '"reference":"Patient/p9"', "subject": {"reference": "Patient/p1"}}
+
+    assert references_in(dumps(note).decode()) == ["Patient/p1"]
