@@ -73,16 +73,21 @@ def paths_for(param: str, resource_type: str) -> tuple[str, ...]:
     return () if kind_paths is None else kind_paths[1].get(resource_type, ())
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def date_range(text: str) -> tuple[datetime, datetime] | None:
-    """A FHIR date/dateTime/instant as its UTC range [lo, hi) at its own precision."""
+    """A FHIR date/dateTime/instant as its UTC range [lo, hi) at its own precision; None for
+    what is not a calendar date. A range reaching past years 1-9999 once in UTC (a valid
+    `0001-01-01T00:03:00+02:00`, say) is cut at the ends of what can be represented."""
     match = _DATE.fullmatch(text)
     if match is None:
         return None
     try:
         return _utc_range(match)
-    except (ValueError, OverflowError):
-        # Not a calendar date, or one whose range leaves years 1-9999 once in UTC.
-        return None
+    except ValueError:
+        return None  # not a calendar date (Feb 30, hour 25)
 
 
 def _utc_range(match: re.Match[str]) -> tuple[datetime, datetime]:
@@ -90,18 +95,31 @@ def _utc_range(match: re.Match[str]) -> tuple[datetime, datetime]:
     if match["time"] is None:
         lo = datetime(year, month, day, tzinfo=UTC)
         if match["d"]:
-            return lo, lo + timedelta(days=1)
+            return lo, _later(lo, timedelta(days=1))
         if match["m"]:
             return lo, _next_month(lo)
-        return lo, lo.replace(year=year + 1)
+        return lo, _LATEST if year == datetime.max.year else lo.replace(year=year + 1)
     stamp = f"{match['y']}-{match['m']}-{match['d']}T{match['time']}"
     offset = match["tz"] or "Z"
-    moment = datetime.fromisoformat(stamp + offset.replace("Z", "+00:00")).astimezone(UTC)
-    return moment, moment + _STEPS.get(len(match["time"]), _FINEST)
+    local = datetime.fromisoformat(stamp + offset.replace("Z", "+00:00"))
+    try:
+        moment = local.astimezone(UTC)
+    except OverflowError:
+        moment = _EARLIEST if local.year == datetime.min.year else _LATEST
+    return moment, _later(moment, _STEPS.get(len(match["time"]), _FINEST))
+
+
+def _later(moment: datetime, step: timedelta) -> datetime:
+    try:
+        return moment + step
+    except OverflowError:
+        return _LATEST
 
 
 def _next_month(moment: datetime) -> datetime:
     if moment.month == 12:
+        if moment.year == datetime.max.year:
+            return _LATEST
         return moment.replace(year=moment.year + 1, month=1)
     return moment.replace(month=moment.month + 1)
 

@@ -138,3 +138,29 @@ def test_total__r4_and_fhirpy_forms__taken_under_strict(name: str, value: str) -
 def test_total__other_value__400_naming_the_parameter(name: str, value: str) -> None:
     with pytest.raises(RequestRefused, match=name):
         parse_search("Observation", [(name, value)], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "lo", "hi"),
+    [
+        (
+            "0001-01-01T00:03:00+02:00",
+            datetime.min.replace(tzinfo=UTC),
+            datetime.min.replace(tzinfo=UTC) + timedelta(seconds=1),
+        ),
+        ("9999-12-31T23:00:00-05:00", datetime.max.replace(tzinfo=UTC), None),
+        ("9999-12", datetime(9999, 12, 1, tzinfo=UTC), None),
+        ("9999", datetime(9999, 1, 1, tzinfo=UTC), None),
+    ],
+)
+def test_date_range__beyond_years_1_to_9999_in_utc__cut_at_the_ends(
+    text: str, lo: datetime, hi: datetime | None
+) -> None:
+    found = date_range(text)
+    assert found is not None
+    assert found[0] == lo
+    assert found[1] == (hi or datetime.max.replace(tzinfo=UTC))
+
+
+def test_date_range__not_a_calendar_date__none() -> None:
+    assert date_range("2026-02-30") is None
