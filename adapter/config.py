@@ -29,6 +29,12 @@ _DATABASE_URL_FORMS = "sqlite:///./adapter.db or postgresql+psycopg://user:passw
 DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# About 3,000 resources: accepted in well under a second on a quiet machine
+# (docs/benchmarks.md, "Large documents").
+DEFAULT_MAX_READINGS_PER_DOCUMENT = 1000
+# The most entries one Bundle takes to the EHR; an encounter is about 50, a document at
+# the readings limit about 3,000 (sent as several transactions: `adapter.fhir.chunks`).
+DEFAULT_MAX_BUNDLE_ENTRIES = 200
 DEFAULT_IDEMPOTENCY_TTL_HOURS = 24.0
 DEFAULT_SMART_SCOPE = "system/*.read system/*.write"
 DEFAULT_JWT_ALGORITHMS = "RS256,RS384,ES256,ES384"
@@ -92,6 +98,9 @@ class Settings(BaseSettings):
     ehr_base_url: str = DEFAULT_EHR_BASE_URL
     """FHIR base URL of the EHR to push to and pull from; empty string: no EHR configured."""
     ehr_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    ehr_max_bundle_entries: Annotated[int, Field(ge=10, le=10_000)] = DEFAULT_MAX_BUNDLE_ENTRIES
+    """The most entries one transaction to the EHR holds; a larger one is cut into several,
+    sent in dependency order."""
     ehr_retry_after_max_seconds: Annotated[float, Field(ge=0, le=86400)] = 300.0
     """The longest wait a `Retry-After` from the EHR (on 429 or 503) is kept to."""
     ehr_ca_bundle: str = ""
@@ -151,6 +160,11 @@ class Settings(BaseSettings):
     pull_deletions: bool = True
     """Read the EHR's `_history` for deletions, where its CapabilityStatement offers it."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
+    max_readings_per_document: Annotated[int, Field(ge=1, le=10_000)] = (
+        DEFAULT_MAX_READINGS_PER_DOCUMENT
+    )
+    """Vital-sign readings one encounter document may carry (`vitals`); more are refused
+    with 422 naming `vitals`, before anything is mapped or stored."""
     api_keys_file: str = ""
     """JSON list of the clinic API's keys ({key, tenant, scopes}); empty: every call is refused."""
     idempotency_ttl_hours: Annotated[float, Field(gt=0, le=24 * 30)] = DEFAULT_IDEMPOTENCY_TTL_HOURS

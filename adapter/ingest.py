@@ -20,6 +20,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, select
 
 from adapter import identity_rules
+from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
 from adapter.errors import EncounterNotSent, IdConflict
 from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
@@ -30,6 +31,7 @@ from mappings.builders import resource
 from mappings.claims import Claim, encounter_claims, record_claims
 from mappings.context import MappingContext
 from mappings.contract import (
+    EncounterSubmission,
     InfusionProcedure,
     InfusionProcedureSubmission,
     IntakeScreeningSubmission,
@@ -42,6 +44,7 @@ from mappings.contract import (
     parse_submission,
     parse_vitals_submission,
 )
+from mappings.errors import ContractViolation, FieldError
 from mappings.infusion import map_infusion, unmap_infusion
 from mappings.intake import map_intake
 from mappings.jsontypes import Resource
@@ -76,15 +79,18 @@ def ingest_encounter(
     ctx: MappingContext,
     *,
     clock: Clock = utc_now,
+    max_readings: int = DEFAULT_MAX_READINGS_PER_DOCUMENT,
 ) -> Ingested:
-    """Accept one encounter submission; raises `ContractViolation` naming every bad field,
-    or `IdConflict` (409) naming the ids the identity rules refuse.
+    """Accept one encounter submission; raises `ContractViolation` naming every bad field
+    (more than `max_readings` vital-sign readings included), or `IdConflict` (409) naming
+    the ids the identity rules refuse.
 
     Nothing is written unless the whole document is valid, mapped and its ids allowed; then
     its resources and its outbox entry are written in one transaction.
     """
     now = clock()
     sub = parse_submission(document, today=today(now))
+    check_readings(sub, max_readings)
     with engine.connect() as conn:
         ctx = encounter_context(conn, ctx, sub.encounter_id)
     mapped = map_submission(sub, ctx)
@@ -100,6 +106,20 @@ def ingest_encounter(
     with write_transaction(engine) as conn:
         result = _accept_checked(conn, doc, mapped, ctx, claims, "patient.mrn", now)
     return Ingested(sub.encounter_id, result)
+
+
+def check_readings(sub: EncounterSubmission, max_readings: int) -> None:
+    """Refuse a document with more vital-sign readings than one document may carry: its
+    cost grows with them (about three resources and fourteen search-index rows a reading),
+    and a clinic sends the rest as records of their own (`POST /clinic/vitals`)."""
+    count = len(sub.vitals or ())
+    if count > max_readings:
+        message = (
+            f"at most {max_readings} readings in one document "
+            f"(ADAPTER_MAX_READINGS_PER_DOCUMENT); this one has {count}: send the others "
+            "one at a time with POST /clinic/vitals"
+        )
+        raise ContractViolation([FieldError("vitals", message)])
 
 
 def today(now: datetime) -> date:

@@ -65,6 +65,8 @@ def service(database_url: str, folder: Path) -> Iterator[str]:
         "ADAPTER_PULL_INTERVAL_SECONDS": "0",
         "ADAPTER_LOG_LEVEL": "WARNING",
         "ADAPTER_WEB_WORKERS": "1",
+        # Past the default limit of readings a document may carry: what it costs is measured.
+        "ADAPTER_MAX_READINGS_PER_DOCUMENT": "10000",
     }
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=env, cwd=ROOT)

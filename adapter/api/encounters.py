@@ -70,7 +70,7 @@ async def post_encounter(
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
     def accept() -> Answer:
-        return _submit(engine, body, ctx, clock, caller)
+        return _submit(engine, body, ctx, clock, caller, settings.max_readings_per_document)
 
     def accept_once() -> Answer:
         if key is None:
@@ -96,10 +96,15 @@ def require_json(content_type: str | None) -> None:
 
 
 def _submit(
-    engine: Engine, body: bytes, ctx: MappingContext, clock: Clock, caller: Caller
+    engine: Engine,
+    body: bytes,
+    ctx: MappingContext,
+    clock: Clock,
+    caller: Caller,
+    max_readings: int,
 ) -> Answer:
     try:
-        ingested = ingest_encounter(engine, body, ctx, clock=clock)
+        ingested = ingest_encounter(engine, body, ctx, clock=clock, max_readings=max_readings)
     except ContractViolation as violation:
         log.info(
             "clinic API: key %s sent an invalid encounter, %d field errors",

@@ -51,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         for source in tqdm(files, unit="file", disable=len(files) == 1, file=sys.stderr):
             try:
-                ingested = ingest_encounter(engine, source.read_bytes(), ctx)
+                ingested = ingest_encounter(
+                    engine,
+                    source.read_bytes(),
+                    ctx,
+                    max_readings=settings.max_readings_per_document,
+                )
             except ContractViolation as violation:
                 counts["invalid"] += 1
                 for error in violation.errors:

@@ -35,18 +35,18 @@ def batch_entries(entries: Sequence[JsonObject]) -> list[tuple[int, JsonObject]]
     Raises `ValueError` when an entry referenced by `urn:uuid:` cannot be named otherwise:
     that is a Bundle we built wrongly, not something the EHR did.
     """
-    urns = {url: i for i, e in enumerate(entries) if (url := _urn(e)) is not None}
-    targets = {url: _standalone_reference(entries[i]) for url, i in urns.items()}
-    order = _dependency_order([_referenced(e, urns) for e in entries])
-    return [(i, _rewrite(entries[i], targets)) for i in order]
+    urns = {url: i for i, e in enumerate(entries) if (url := urn_of(e)) is not None}
+    targets = {url: standalone_reference(entries[i]) for url, i in urns.items()}
+    order = _dependency_order([referenced(e, urns) for e in entries])
+    return [(i, rewritten(entries[i], targets)) for i in order]
 
 
-def _urn(entry: JsonObject) -> str | None:
+def urn_of(entry: JsonObject) -> str | None:
     url = str_field(entry, "fullUrl")
     return url if url is not None and url.startswith(URN_PREFIX) else None
 
 
-def _standalone_reference(entry: JsonObject) -> str | None:
+def standalone_reference(entry: JsonObject) -> str | None:
     request = request_of(entry)
     url, method = str_field(request, "url") or "", str_field(request, "method")
     if "?" in url:
@@ -67,7 +67,7 @@ def _standalone_reference(entry: JsonObject) -> str | None:
     return None
 
 
-def _referenced(entry: JsonObject, urns: dict[str, int]) -> set[int]:
+def referenced(entry: JsonObject, urns: dict[str, int]) -> set[int]:
     """Indexes of the other entries that `entry`'s resource refers to."""
     found: set[int] = set()
     stack: list[JsonValue] = [entry.get("resource")]
@@ -94,7 +94,7 @@ def _dependency_order(depends_on: list[set[int]]) -> list[int]:
     return done
 
 
-def _rewrite(entry: JsonObject, targets: dict[str, str | None]) -> JsonObject:
+def rewritten(entry: JsonObject, targets: dict[str, str | None]) -> JsonObject:
     out = dict(entry)
     if "resource" in entry:
         out["resource"] = _rewrite_value(entry["resource"], targets)

@@ -34,14 +34,19 @@ class EntryResult:
     last_modified: str | None = None
     outcome: JsonObject | None = field(default=None, repr=False)
     if_match: bool = field(default=False, repr=False)
+    cause: EhrError | None = field(default=None, repr=False)
+    """For an entry of a chunk that failed as a whole (or was never sent after it): that
+    chunk's error; `status` is then its HTTP status, or 0 when no answer came."""
 
     @property
     def is_success(self) -> bool:
-        return 200 <= self.status < 300
+        return self.cause is None and 200 <= self.status < 300
 
     @property
     def error(self) -> EhrError | None:
         """What this entry's failure means, as the error a single request would have raised."""
+        if self.cause is not None:
+            return self.cause
         if self.is_success:
             return None
         what = f"entry {self.index} ({self.resource_type})"
@@ -72,7 +77,8 @@ class BundleResult:
     mode: BundleMode
     entries: tuple[EntryResult, ...]
     posts: int = 1
-    """How many Bundles were POSTed: 1, plus one per round of retried batch entries."""
+    """How many Bundles were POSTed: 1, plus one per round of retried batch entries, or
+    one per chunk of a transaction cut into several (`adapter.fhir.chunks`)."""
 
     @property
     def is_success(self) -> bool:
@@ -93,6 +99,22 @@ def entry_results(
     if not isinstance(answers, list) or len(objs(answers)) != len(sent):
         raise EhrBadResponse(f"the EHR's {mode}-response does not answer every entry")
     return [_entry_result(i, e, a) for (i, e), a in zip(sent, objs(answers), strict=True)]
+
+
+def unanswered(sent: Sequence[tuple[int, JsonObject]], cause: EhrError) -> list[EntryResult]:
+    """Results for entries of a chunk that failed as a whole, or that were never sent."""
+    return [
+        EntryResult(
+            index=i,
+            resource_type=entry_resource_type(entry),
+            status=cause.http_status or 0,
+            request_url=str_field(request_of(entry), "url") or "",
+            outcome=cause.outcome,
+            if_match="ifMatch" in request_of(entry),
+            cause=cause,
+        )
+        for i, entry in sent
+    ]
 
 
 def _entry_result(index: int, sent: JsonObject, answer: JsonObject) -> EntryResult:

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from adapter.config import Settings
+from adapter.config import DEFAULT_MAX_BUNDLE_ENTRIES, Settings
 from adapter.errors import ConfigError, EhrAmbiguousMatch, EhrBadResponse, EhrError
 from adapter.fhir.auth import EhrAuth, auth_from_settings
 from adapter.fhir.bundles import BundleResult
@@ -84,6 +84,7 @@ class FhirClient:
         sleep: Callable[[float], None] = time.sleep,
         entry_retry_delays: Sequence[float] = DEFAULT_ENTRY_RETRY_DELAYS,
         retry_after_max_seconds: float = DEFAULT_RETRY_AFTER_MAX_SECONDS,
+        max_bundle_entries: int = DEFAULT_MAX_BUNDLE_ENTRIES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session or new_session()
@@ -94,7 +95,11 @@ class FhirClient:
         self._capabilities: Capabilities | None = None
         self._lock = threading.Lock()
         self._sender = BundleSender(
-            self._post_bundle, self._error, sleep=sleep, retry_delays=entry_retry_delays
+            self._post_bundle,
+            self._error,
+            sleep=sleep,
+            retry_delays=entry_retry_delays,
+            max_entries=max_bundle_entries,
         )
 
     @classmethod
@@ -120,6 +125,7 @@ class FhirClient:
             clock=clock,
             sleep=sleep,
             retry_after_max_seconds=settings.ehr_retry_after_max_seconds,
+            max_bundle_entries=settings.ehr_max_bundle_entries,
         )
 
     def __repr__(self) -> str:

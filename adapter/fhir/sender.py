@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 
 import requests
 
+from adapter.config import DEFAULT_MAX_BUNDLE_ENTRIES
 from adapter.errors import EhrError
 from adapter.fhir.batch import batch_entries, request_of
-from adapter.fhir.bundles import BundleResult, EntryResult, entry_results
+from adapter.fhir.bundles import BundleResult, EntryResult, entry_results, unanswered
+from adapter.fhir.chunks import transaction_chunks
 from adapter.fhir.http import json_object
 from adapter.fhir.outcome import is_too_large, operation_outcome
-from mappings.jsontypes import JsonObject
+from mappings.jsontypes import JsonObject, JsonValue
 from mappings.lookup import objs
 
 # Pauses before each new round of retried batch entries; the worker backs off longer.
@@ -41,26 +43,56 @@ class BundleSender:
         *,
         sleep: Callable[[float], None],
         retry_delays: Sequence[float] = DEFAULT_ENTRY_RETRY_DELAYS,
+        max_entries: int = DEFAULT_MAX_BUNDLE_ENTRIES,
     ) -> None:
         self._post = post
         self._to_error = to_error
         self._sleep = sleep
         self._retry_delays = tuple(retry_delays)
+        self._max_entries = max_entries
 
     def send(self, bundle: JsonObject, *, use_transaction: Callable[[], bool]) -> BundleResult:
         """Every entry's answer; raises `EhrError` only when no entry got an answer."""
         entries = _entries_of(bundle)
         if bundle.get("type") == "transaction" and use_transaction():
-            result = self._send_transaction(bundle, entries)
+            if len(entries) > self._max_entries:
+                return self._send_in_chunks(entries)
+            result = self._send_transaction(list(enumerate(entries)))
             if result is not None:
-                return result
-        return self._send_batch(entries)
+                return _logged(result)
+        return _logged(self._send_batch(list(enumerate(entries))))
 
-    def _send_transaction(
-        self, bundle: JsonObject, entries: list[JsonObject]
-    ) -> BundleResult | None:
+    def _send_in_chunks(self, entries: list[JsonObject]) -> BundleResult:
+        """A transaction past the most entries the EHR is sent at once, as several in
+        dependency order; a failed chunk ends the sending, and its entries and those of
+        the chunks after it carry its error (the push retries just those)."""
+        chunks = transaction_chunks(entries, self._max_entries)
+        results: list[EntryResult] = []
+        posts = 0
+        for n, chunk in enumerate(chunks):
+            try:
+                part = self._send_transaction(chunk) or self._send_batch(chunk)
+            except EhrError as exc:
+                if not results:
+                    raise
+                results += unanswered([sent for rest in chunks[n:] for sent in rest], exc)
+                break
+            results += part.entries
+            posts += part.posts
+            if not part.is_success:
+                cause = next(e.error for e in part.entries if e.error is not None)
+                assert cause is not None
+                results += unanswered([sent for rest in chunks[n + 1 :] for sent in rest], cause)
+                break
+        log.info("transaction of %d entries sent in %d chunk(s)", len(entries), len(chunks))
+        ordered = tuple(sorted(results, key=lambda r: r.index))
+        return _logged(BundleResult("transaction", ordered, posts))
+
+    def _send_transaction(self, sent: list[tuple[int, JsonObject]]) -> BundleResult | None:
         """The transaction's result, or None when the EHR found it too large."""
-        reply = self._post(bundle)
+        entries = [e for _, e in sent]
+        entry: list[JsonValue] = list(entries)
+        reply = self._post({"resourceType": "Bundle", "type": "transaction", "entry": entry})
         if reply.status_code >= 400:
             if is_too_large(reply.status_code, operation_outcome(reply)):
                 log.info(
@@ -71,11 +103,11 @@ class BundleSender:
                 return None
             raise self._to_error(reply, "a transaction", _any_if_match(entries))
         body = json_object(reply, "a transaction")
-        results = entry_results(body, "transaction", list(enumerate(entries)))
-        return _logged(BundleResult("transaction", tuple(results)))
+        return BundleResult("transaction", tuple(entry_results(body, "transaction", sent)))
 
-    def _send_batch(self, entries: list[JsonObject]) -> BundleResult:
-        pending = batch_entries(entries)
+    def _send_batch(self, sent: list[tuple[int, JsonObject]]) -> BundleResult:
+        indexes = [i for i, _ in sent]
+        pending = [(indexes[j], e) for j, e in batch_entries([e for _, e in sent])]
         results: dict[int, EntryResult] = {}
         posts = 0
         for delay in (None, *self._retry_delays):
@@ -93,7 +125,7 @@ class BundleSender:
             pending = [(i, e) for i, e in pending if results[i].is_retryable]
             if not pending:
                 break
-        return _logged(BundleResult("batch", tuple(results[i] for i in sorted(results)), posts))
+        return BundleResult("batch", tuple(results[i] for i in sorted(results)), posts)
 
     def _post_batch(self, sent: list[tuple[int, JsonObject]]) -> list[EntryResult]:
         entries = [e for _, e in sent]

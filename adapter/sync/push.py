@@ -286,7 +286,7 @@ class PushWorker:
             else:
                 self._park(entry, box.DEAD, error, summary, now, status=permanent[0].status)
         else:
-            self._failed(entry, first_error, summary, status=failed[0][1].status)
+            self._failed(entry, first_error, summary, status=failed[0][1].status or None)
 
     def _failed(
         self, entry: box.Entry, exc: EhrError, summary: PushSummary, status: int | None = None

@@ -25,6 +25,7 @@ import requests
 from sqlalchemy import Engine, func, select
 
 from adapter.cli import main
+from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
 from adapter.fhir.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
@@ -48,6 +49,7 @@ from tests.integration.support import (
     run_context,
     sandbox_count,
 )
+from tests.large_documents import with_readings
 
 pytestmark = pytest.mark.integration
 
@@ -135,6 +137,22 @@ def test_push__200_encounters__every_resource_on_the_ehr_exactly_once(
     _assert_each_once(fhir_base_url, _expected(subs, ctx), ctx)
     _ingest(store, subs, ctx)  # an identical resend of everything: no new work at all
     assert _states(store) == {box.DONE: 200}
+
+
+def test_push__document_at_the_readings_limit__every_resource_on_the_ehr_once(
+    fhir_base_url: str, store: Engine
+) -> None:
+    """The largest document the default limit lets in (1,000 readings, about 3,000
+    resources) is one transaction the EHR takes whole."""
+    ctx = run_context()
+    sub = EncounterSubmission.model_validate(
+        with_readings(DEFAULT_MAX_READINGS_PER_DOCUMENT, "ENC-AT-LIMIT")
+    )
+    _ingest(store, [sub], ctx)
+    expected = _expected([sub], ctx)
+    assert len(expected) > 3 * DEFAULT_MAX_READINGS_PER_DOCUMENT
+    assert _worker(store, fhir_base_url).drain().done == 1
+    _assert_each_once(fhir_base_url, expected, ctx)
 
 
 def test_push__concurrent_bundles__other_patients_together_one_patient_in_order(

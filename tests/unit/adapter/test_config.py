@@ -18,6 +18,7 @@ def test_get_settings__empty_environment__safe_defaults() -> None:
     assert settings.tenant == "default"
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 1024 * 1024
+    assert settings.max_readings_per_document == 1000
 
 
 def test_get_settings__variables_set__read_with_adapter_prefix(
@@ -53,6 +54,8 @@ def test_get_settings__empty_ehr_url__no_ehr_configured(monkeypatch: pytest.Monk
         ("ADAPTER_EHR_BASE_URL", "ehr.example/fhir"),
         ("ADAPTER_EHR_TIMEOUT_SECONDS", "0"),
         ("ADAPTER_MAX_BODY_BYTES", "-1"),
+        ("ADAPTER_MAX_READINGS_PER_DOCUMENT", "0"),
+        ("ADAPTER_MAX_READINGS_PER_DOCUMENT", "10001"),
         ("ADAPTER_LOG_LEVEL", "LOUD"),
         ("ADAPTER_HOST", ""),
         ("ADAPTER_DATABASE_URL", "not a url"),

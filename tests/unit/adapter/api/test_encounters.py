@@ -20,6 +20,7 @@ from mappings.bundle import resource_identity
 from mappings.contract import parse_submission
 from mappings.serialize import dumps
 from mappings.submission import map_submission
+from tests.large_documents import with_readings
 from tests.unit.adapter.api.conftest import (
     JSON,
     WRITER_A,
@@ -141,6 +142,41 @@ def test_post__body_over_limit__413_problem(tmp_path: Path) -> None:
         assert reply.headers["content-type"] == "application/problem+json"
         with app.state.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(resources)).scalar_one() == 0
+
+
+def _stored_rows(app: FastAPI) -> tuple[int, int]:
+    with app.state.engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(resources)).scalar_one()
+        queued = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    return count, queued
+
+
+def test_post__readings_at_the_default_limit__201__one_more__422_naming_vitals(
+    app: FastAPI, client: TestClient
+) -> None:
+    assert post_encounter(client, with_readings(1000, "ENC-AT-LIMIT")).status_code == 201
+    before = _stored_rows(app)
+    reply = post_encounter(client, with_readings(1001, "ENC-OVER-LIMIT"))
+    assert reply.status_code == 422
+    [error] = reply.json()["errors"]
+    assert error["field"] == "vitals"
+    assert "at most 1000 readings" in error["message"]
+    assert "this one has 1001" in error["message"]
+    assert _stored_rows(app) == before  # refused whole; what was accepted before stays
+
+
+def test_post__readings_limit_is_the_setting__a_resend_over_it_keeps_the_stored_version(
+    tmp_path: Path,
+) -> None:
+    app = create_app(settings_for(tmp_path, max_readings_per_document=3))
+    for client in running(app):
+        assert post_encounter(client, with_readings(3, "ENC-1")).status_code == 201
+        before = _stored_rows(app)
+        reply = post_encounter(client, with_readings(4, "ENC-1"))
+        assert reply.status_code == 422
+        assert reply.json()["errors"][0]["field"] == "vitals"
+        assert "at most 3 readings" in reply.json()["errors"][0]["message"]
+        assert _stored_rows(app) == before
 
 
 def test_post__several_invalid_fields__422_listing_every_one(

@@ -57,6 +57,17 @@ def test_ingest__invalid_file__reported_by_field_and_others_still_accepted(
     assert "2 new, 0 changed, 0 unchanged, 1 invalid" in err
 
 
+def test_ingest__more_readings_than_the_setting__that_file_invalid_naming_vitals(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER_MAX_READINGS_PER_DOCUMENT", "2")
+    crowded = json.loads((store / "stopped-infusion.json").read_text())
+    assert len(crowded["vitals"]) > 2
+    assert main(["ingest", str(store / "stopped-infusion.json")]) == 1
+    err = capsys.readouterr().err
+    assert f"{store / 'stopped-infusion.json'}: vitals: at most 2 readings" in err
+
+
 def test_ingest__ids_the_rules_refuse__one_line_per_id_exit_1_nothing_changed(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
