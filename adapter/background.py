@@ -22,6 +22,7 @@ from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.runtime import ehr_client, puller, push_worker
+from adapter.store.audit_upkeep import upkeep_in_background
 from adapter.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class BackgroundWork:
         if not self.lead:
             return
         watch_in_background(self.settings, self.engine, self._stop)
+        upkeep_in_background(self.engine, self.settings.audit_retention_days, self._stop)
         pulling = self.settings.pull_interval_seconds > 0
         if not (self.settings.is_ehr_configured and (self.settings.run_worker or pulling)):
             log.info("push worker and pull not started (off, or no EHR configured)")

@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     pull_deletions: bool = True
     """Read the EHR's `_history` for deletions, where its CapabilityStatement offers it."""
     max_body_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
+    audit_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 2192
+    """Days the audit trail keeps a row (six years by default); 0: every row for ever."""
     max_readings_per_document: Annotated[int, Field(ge=1, le=10_000)] = (
         DEFAULT_MAX_READINGS_PER_DOCUMENT
     )
