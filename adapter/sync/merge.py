@@ -294,6 +294,7 @@ class Merger:
         if not self._imports:
             return
         imports, now = self._imports, self.now
+        # Each row's values in the order of `ehr_versions.IMPORTED_COLUMNS`.
         rows = [
             (
                 self.tenant,
@@ -400,7 +401,7 @@ class Merger:
     def _version_row(
         self, pk: int, version: int, text: str, deleted: bool, provenance: str
     ) -> tuple[object, ...]:
-        """A `resource_versions` row (VERSION_COLUMNS)."""
+        """A version's row, its values in the order of `ehr_versions.VERSION_COLUMNS`."""
         return (pk, version, text, deleted, self.now, SOURCE_EHR, None, provenance)
 
     def _lineage(
