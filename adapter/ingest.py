@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final
 
-from sqlalchemy import Connection, Engine, select
-
 from adapter import identity_rules
 from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
 from adapter.errors import EncounterNotSent, IdConflict
 from adapter.store.accept import AcceptResult, Submission, accept
-from adapter.store.engine import write_transaction
-from adapter.store.schema import resources
+from adapter.store.encounter_rows import CurrentRow, current_rows
+from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.tenants import encounter_context, pin
 from mappings import identity
 from mappings.builders import resource
@@ -297,14 +295,14 @@ def _stored_encounter(
     conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
 ) -> _StoredEncounter:
     patient = identity.patient(ctx, mrn)
-    if not _current_rows(conn, ctx.tenant, ("Patient",), patient.system, patient.value):
+    if not current_rows(conn, ctx.tenant, ("Patient",), patient.system, patient.value):
         raise EncounterNotSent(
             "patient_mrn",
             "no patient with this patient_mrn was sent by this clinic: "
             "send the encounter first (POST /clinic/encounters)",
         )
     encounter = identity.encounter(ctx, encounter_id)
-    rows = _current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
+    rows = current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
     bound = identity_rules.encounter_patient(conn, ctx, encounter_id)
     if bound is not None and bound != mrn:
         raise IdConflict([identity_rules.moved_refusal(encounter_id, "patient_mrn")])
@@ -314,7 +312,7 @@ def _stored_encounter(
             "no encounter with this encounter_id was sent by this clinic: "
             "send the encounter first (POST /clinic/encounters)",
         )
-    staff = [_content(r) for r in _current_rows(conn, ctx.tenant, _STAFF_TYPES)]
+    staff = [_content(r) for r in current_rows(conn, ctx.tenant, _STAFF_TYPES)]
     provider_system = identity.practitioner(ctx, "-").system
     ids = frozenset(
         value
@@ -333,35 +331,7 @@ def _stored_encounter(
 _STAFF_TYPES = ("Practitioner", "PractitionerRole")
 
 
-def _current_rows(
-    conn: Connection,
-    tenant: str,
-    types: Sequence[str],
-    system: str | None = None,
-    value: str | None = None,
-    patient_key: str | None = None,
-) -> list[_Row]:
-    query = select(resources.c.patient_key, resources.c.content).where(
-        resources.c.tenant == tenant,
-        resources.c.resource_type.in_(types),
-        resources.c.deleted.is_(False),
-    )
-    if system is not None:
-        query = query.where(resources.c.identifier_system == system)
-    if value is not None:
-        query = query.where(resources.c.identifier_value == value)
-    if patient_key is not None:
-        query = query.where(resources.c.patient_key == patient_key)
-    return [_Row(row.patient_key, row.content) for row in conn.execute(query)]
-
-
-@dataclass(frozen=True)
-class _Row:
-    patient_key: str | None
-    content: str
-
-
-def _content(row: _Row) -> Resource:
+def _content(row: CurrentRow) -> Resource:
     loaded = json.loads(row.content)
     return loaded if isinstance(loaded, dict) else {}
 
@@ -397,7 +367,7 @@ def _stored_infusion(
     conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
 ) -> InfusionProcedure | None:
     """The encounter's stored infusion, which readings, alerts and interactions refer to."""
-    rows = _current_rows(conn, ctx.tenant, _INFUSION_TYPES, patient_key=mrn)
+    rows = current_rows(conn, ctx.tenant, _INFUSION_TYPES, patient_key=mrn)
     try:
         return unmap_infusion([_content(r) for r in rows], EncounterScope(encounter_id, mrn), ctx)
     except ValueError:  # pydantic's ValidationError included: refer to no infusion

@@ -28,8 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
-
+from adapter.store.engine import Connection
 from adapter.store.patient_rows import (
     StoredResource,
     Wanted,
