@@ -18,7 +18,6 @@ from typing import Annotated, TypeVar
 import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy import Engine
 
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, app_clock, app_engine, migrated_store
@@ -26,6 +25,7 @@ from adapter.api.fhir_bundle import paging_tokens
 from adapter.api.fhir_common import fhir_reader
 from adapter.api.fhir_limits import SearchLimits
 from adapter.api.fhir_paging import PagingTokens
+from adapter.store.engine import Engine
 
 
 @dataclass(frozen=True)
