@@ -23,8 +23,6 @@ from datetime import timedelta
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from adapter.api import idempotency
@@ -49,6 +47,7 @@ from adapter.errors import (
 )
 from adapter.ingest import INFUSION, INTAKE_SCREENING, MEDICATION_REVIEW, VITALS, ingest_record
 from adapter.runtime import mapping_context
+from adapter.store.engine import Engine, StoreError
 from mappings.context import MappingContext
 from mappings.contract.submissions import (
     InfusionProcedureSubmission,
@@ -118,7 +117,7 @@ async def _post_record(
 
     try:
         answer = await run_in_threadpool(accept_once)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("clinic API: store error %s on a %s record", type(exc).__name__, kind)
         raise StoreUnavailable("the store could not take the record; retry shortly") from exc
     if answer.is_replay:

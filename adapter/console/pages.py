@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlalchemy import and_, select
 
-from adapter.api.admin_audit import audit_event, date_condition, outcome_condition
+from adapter.api.admin_audit import audit_event, date_moment, outcome_class
 from adapter.api.deps import EngineDep, SettingsDep, StoreReady
 from adapter.api.status import submission_status
 from adapter.console.access import SignedIn
@@ -19,8 +18,8 @@ from adapter.console.reconcile_run import Reconciles
 from adapter.console.render import page
 from adapter.errors import RequestRefused
 from adapter.readiness import check_ehr
-from adapter.store import operations
-from adapter.store.schema import audit
+from adapter.store import audit, operations
+from adapter.store.audit import AuditSearch
 from adapter.sync.compare import KINDS
 from adapter.sync.conflicts import list_conflicts
 
@@ -141,18 +140,19 @@ def audit_trail(
     agent: Annotated[str, Query(max_length=128)] = "",
     outcome: Annotated[str, Query(max_length=1)] = "",
 ) -> HTMLResponse:
-    conditions = [audit.c.tenant == operator.tenant]
     try:
-        conditions += [date_condition(value) for value in date or [] if value]
-        if outcome:
-            conditions.append(outcome_condition(outcome))
+        dates = [date_moment(value) for value in date or [] if value]
+        asked = AuditSearch(
+            operator.tenant,
+            AUDIT_ROWS,
+            dates,
+            agent or None,
+            outcome_class(outcome) if outcome else None,
+        )
     except RequestRefused as exc:
         return page(request, "audit.html", operator, 400, events=[], error=str(exc), query={})
-    if agent:
-        conditions.append(audit.c.actor == agent)
-    query = select(audit).where(and_(*conditions)).order_by(audit.c.at.desc()).limit(AUDIT_ROWS)
     with engine.connect() as conn:
-        rows = list(conn.execute(query).mappings())
+        rows = audit.search(conn, asked)
     events = [audit_event(row, settings.namespace) for row in rows]
     shown = {"date": (date or [""])[0], "agent": agent, "outcome": outcome}
     return page(request, "audit.html", operator, events=events, error=None, query=shown)

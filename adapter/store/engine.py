@@ -29,6 +29,7 @@ __all__ = [
     "StoreError",
     "check_connection",
     "create_store_engine",
+    "is_sqlite_file",
     "ping",
     "write_transaction",
 ]
@@ -130,6 +131,13 @@ def check_connection(engine: Engine) -> None:
         raise StoreUnavailable(
             f"ADAPTER_DATABASE_URL ({where}): cannot connect: {reason}; {_advice(engine)}"
         ) from exc
+
+
+def is_sqlite_file(engine: Engine) -> bool:
+    """Whether the store is a SQLite file: a read by key there takes microseconds and never
+    waits for a writer (WAL); an in-memory database lives in one thread's connection."""
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
 
 def _advice(engine: Engine) -> str:
