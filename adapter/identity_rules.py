@@ -25,11 +25,11 @@ from sqlalchemy import Connection, select
 from adapter.errors import IdConflict, IdRefusal
 from adapter.store import owners
 from adapter.store.schema import resources
-from mappings import identity
-from mappings.bundle import resource_identity
 from mappings.claims import Claim, claim_of
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.identity import Identity
 from mappings.context import MappingContext
-from mappings.identity import Identity
 from mappings.jsontypes import Resource
 
 MOVED = (

@@ -25,9 +25,13 @@ from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
 from adapter.store.tenants import encounter_context, pin
-from mappings import identity
-from mappings.builders import resource
 from mappings.claims import Claim, encounter_claims, record_claims
+from mappings.common import identity
+from mappings.common.builders import resource
+from mappings.common.lookup import identifier_value, obj, str_field
+from mappings.common.people import unmap_provider
+from mappings.common.provenance import map_provenance
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import (
     InfusionProcedure,
@@ -42,15 +46,11 @@ from mappings.contract import (
     parse_submission,
     parse_vitals_submission,
 )
+from mappings.encounter import map_submission
 from mappings.infusion import map_infusion, unmap_infusion
 from mappings.intake import map_intake
 from mappings.jsontypes import Resource
-from mappings.lookup import identifier_value, obj, str_field
 from mappings.medication_review import map_medication_review
-from mappings.people import unmap_provider
-from mappings.provenance import map_provenance
-from mappings.scope import EncounterScope
-from mappings.submission import map_submission
 from mappings.vitals import map_vitals
 
 Clock = Callable[[], datetime]

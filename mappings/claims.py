@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mappings import identity
-from mappings import medication_review_refs as review_refs
+from mappings.common import identity
+from mappings.common.identity import PART_SEPARATOR, Identity
 from mappings.context import MappingContext
 from mappings.contract import (
     EncounterSubmission,
@@ -34,10 +34,10 @@ from mappings.contract import (
     MedicationReviewSubmission,
     VitalsObservationSubmission,
 )
-from mappings.identity import PART_SEPARATOR, Identity
-from mappings.infusion_common import ADJUNCT_KIND, ADVERSE_EVENT_KIND
-from mappings.intake_base import KIND as INTAKE_KIND
-from mappings.vitals_measures import KIND as VITALS_KIND
+from mappings.infusion.common import ADJUNCT_KIND, ADVERSE_EVENT_KIND
+from mappings.intake.base import KIND as INTAKE_KIND
+from mappings.medication_review import refs as review_refs
+from mappings.vitals.measures import KIND as VITALS_KIND
 
 PATIENT_KINDS = ("mrn",)
 ENCOUNTER_KINDS = ("encounter", "indication", "submission")

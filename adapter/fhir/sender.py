@@ -19,8 +19,8 @@ from adapter.fhir.batch import batch_entries, request_of
 from adapter.fhir.bundles import BundleResult, EntryResult, entry_results
 from adapter.fhir.http import json_object
 from adapter.fhir.outcome import is_too_large, operation_outcome
+from mappings.common.lookup import objs
 from mappings.jsontypes import JsonObject
-from mappings.lookup import objs
 
 # Pauses before each new round of retried batch entries; the worker backs off longer.
 DEFAULT_ENTRY_RETRY_DELAYS = (0.5, 2.0)

@@ -18,7 +18,7 @@ from adapter.fhir.bundles import EntryResult
 from adapter.store.schema import delivered_resources, deliveries, outbox
 from adapter.sync.payload import Stored
 from mappings import terminology
-from mappings.builders import concept, fhir_datetime
+from mappings.common.builders import concept, fhir_datetime
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject, JsonValue
 

@@ -29,8 +29,8 @@ from sqlalchemy import Connection, Row, select
 
 from adapter.store.references import REFERENCE, key_of, keyed, referenced_keys
 from adapter.store.schema import resources
-from mappings.bundle import WRITTEN_BY_ID, conditional_url
-from mappings.identity import Identity
+from mappings.common.bundle import WRITTEN_BY_ID, conditional_url
+from mappings.common.identity import Identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
 

@@ -61,8 +61,8 @@ from adapter.sync.pull_state import (
     save_state,
 )
 from adapter.sync.push import Backoff
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj, objs, str_field
 
 log = logging.getLogger(__name__)
 

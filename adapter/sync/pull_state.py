@@ -13,8 +13,8 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 
 from adapter.store.schema import sync_state
+from mappings.common.lookup import obj
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj
 
 
 @dataclass

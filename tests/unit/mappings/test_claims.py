@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from mappings import identity
-from mappings.bundle import resource_identity
 from mappings.claims import claim_of, encounter_claims, record_claims
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.identity import PART_SEPARATOR
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission, parse_vitals_submission
-from mappings.identity import PART_SEPARATOR
-from mappings.submission import map_submission, scope_of, unmap_submission
-from mappings.vitals import map_vitals
+from mappings.encounter.submission import map_submission, scope_of, unmap_submission
+from mappings.vitals.readings import map_vitals
 from tests.unit.mappings import strategies as gen
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
