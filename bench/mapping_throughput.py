@@ -28,6 +28,7 @@ from fhir.resources.R4B import get_fhir_model_class
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mappings import map_submission  # noqa: E402
 from mappings.common.bundle import transaction_bundle  # noqa: E402
 from mappings.common.serialize import dumps  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
@@ -37,7 +38,6 @@ from mappings.contract import (  # noqa: E402
     VitalsObservation,
     parse_submission,
 )
-from mappings.encounter import map_submission  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "typical-ketamine-infusion.json"
 CTX = MappingContext()

@@ -52,7 +52,7 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 # The identifier kinds of the records inside an encounter, by the contract field naming
-# them (as mappings.claims.RECORD_KINDS, written out: a migration must not change later).
+# them (as in mappings.kinds, written out: a migration must not change later).
 RECORD_FIELDS = {
     "intake": "screening_id",
     "infusion": "procedure_id",
