@@ -1,11 +1,10 @@
 """Medication and allergy list entries as an EHR wrote them, read as the contract's items.
 
 The clinic's own statements and allergies come back through the review's reverse mapping
-(`medication_review_statements`, `medication_review_allergies`), which reads the
-identifiers and extensions we wrote. What an EHR wrote (a MedicationStatement or
-MedicationRequest a psychiatrist added, an AllergyIntolerance) carries none of them, and
-an EHR's edit of one of ours may have changed what they describe; both are read here from
-plain R4 elements, whoever wrote them:
+(`statements.py`, `allergies.py`), which reads the identifiers and extensions we wrote.
+What an EHR wrote (a MedicationStatement or MedicationRequest a psychiatrist added, an
+AllergyIntolerance) carries none of them, and an EHR's edit of one of ours may have changed
+what they describe; both are read here from plain R4 elements, whoever wrote them:
 
     name        medicationCodeableConcept.text, else its first coding's display,
                 else medicationReference.display

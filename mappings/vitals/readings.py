@@ -5,7 +5,7 @@ Each reading set (one VitalsObservation) becomes a vital-signs panel (85353-1) w
 with systolic/diastolic components, SpO2 with both LOINC codes. Every Observation keeps
 the unit the clinic sent (as its UCUM code), carries the infusion phase in a clinic
 extension and, during the infusion, is `partOf` the ketamine MedicationAdministration;
-`interpretation` comes from the clinic's alert policy (`vitals_interpretation`).
+`interpretation` comes from the clinic's alert policy (`interpretation.py`).
 The panel also records the set's place in the list, so the reverse mapping gives the
 list back in the order it was sent.
 """
