@@ -24,11 +24,11 @@ from adapter.errors import IdConflict, IdRefusal
 from adapter.store import owners
 from adapter.store.encounter_rows import encounter_patient as stored_patient
 from adapter.store.engine import Connection
-from mappings import identity
-from mappings.bundle import resource_identity
 from mappings.claims import Claim, claim_of
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.identity import Identity
 from mappings.context import MappingContext
-from mappings.identity import Identity
 from mappings.jsontypes import Resource
 
 MOVED = (

@@ -48,8 +48,8 @@ from adapter.api.fhir_common import (
 from adapter.errors import InsufficientScope, NotFound, RequestRefused
 from adapter.store import audit
 from adapter.store.audit import AuditEntry, AuditSearch, Moment
+from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.narrative import with_narrative
 
 ADMIN_AUDIT_READ = "admin/AuditEvent.rs"
 DEFAULT_COUNT = 100

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, select
 
 from adapter.store.references import key_of, keyed
 from adapter.store.schema import resources
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 from mappings.jsontypes import Resource
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from adapter.store.schema import resources
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 
 
 @dataclass(frozen=True)

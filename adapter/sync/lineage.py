@@ -15,7 +15,7 @@ from adapter.store import lineage as store
 from adapter.store.engine import Connection
 from adapter.sync.payload import Stored
 from mappings import terminology
-from mappings.builders import concept, fhir_datetime
+from mappings.common.builders import concept, fhir_datetime
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject, JsonValue
 

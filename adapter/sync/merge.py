@@ -16,8 +16,8 @@ For each resource an EHR search answers, in one transaction per page:
 
 Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
 our terms throughout (`ehr_view.localise`), and carries the security labels our rules give
-every resource (`mappings.builders.labelled`): what the EHR sent may lack them. Its narrative
-is made anew from what it says (`mappings.narrative.refreshed`) unless a person wrote it, so
+every resource (`mappings.common.builders.labelled`): what the EHR sent may lack them. Its narrative
+is made anew from what it says (`mappings.common.narrative.refreshed`) unless a person wrote it, so
 a narrative the EHR regenerated or dropped is no change (the comparison ignores `text`) and
 never leaves a stale one behind. Each version
 written gets its Provenance as a resource too (`adapter.store.ehr_provenance`).
@@ -49,13 +49,13 @@ from adapter.store.owners import owners
 from adapter.store.search_index import index_values, reindex, unindex
 from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull_scope import SHARED_TYPES
-from mappings.builders import labelled
+from mappings.common.builders import labelled
+from mappings.common.identity import Identity
+from mappings.common.lookup import obj, objs, str_field
+from mappings.common.narrative import refreshed
+from mappings.common.serialize import dumps
 from mappings.context import SecurityLabels
-from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
-from mappings.lookup import obj, objs, str_field
-from mappings.narrative import refreshed
-from mappings.serialize import dumps
 
 __all__ = ["EhrVersion", "Local", "Merger", "Outcome", "load_local", "version_of"]
 

@@ -28,7 +28,7 @@ import orjson
 from adapter.store.delivery_rows import Stored, load
 from adapter.store.engine import Connection
 from adapter.store.references import REFERENCE, referenced_keys
-from mappings.bundle import WRITTEN_BY_ID, conditional_url
+from mappings.common.bundle import WRITTEN_BY_ID, conditional_url
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
 __all__ = ["Payload", "Stored", "as_ehr_would_hold", "build", "ehr_references", "load"]

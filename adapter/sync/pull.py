@@ -53,8 +53,8 @@ from adapter.sync.prefetch import Prefetch
 from adapter.sync.pull_scope import Channel, channels
 from adapter.sync.pull_state import ChannelState, Run, format_instant, instant
 from adapter.sync.push import Backoff
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj, objs, str_field
 
 log = logging.getLogger(__name__)
 

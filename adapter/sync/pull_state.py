@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mappings.common.lookup import obj
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj
 
 
 @dataclass
