@@ -89,3 +89,14 @@ def test_sign_out__ends_the_session(client: TestClient) -> None:
     token = csrf_of(client.get("/console").text)
     client.post("/console/sign-out", data={"csrf_token": token})
     assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_keys_file__every_tenant_with_a_clinic_scope__refused(tmp_path: Path) -> None:
+    from adapter.api.keys_file import load_api_keys
+    from adapter.errors import ConfigError
+
+    good = {"key": ADMIN, "tenant": "*", "scopes": ["admin/*.*"]}
+    assert len(load_api_keys(str(write_keys(tmp_path, [good])))) == 1
+    bad = {"key": VIEWER, "tenant": "*", "scopes": ["admin/console.read", "clinic/*.*"]}
+    with pytest.raises(ConfigError, match=r"entry 1 of 1: scopes\.1: a key of every tenant"):
+        load_api_keys(str(write_keys(tmp_path, [bad])))
