@@ -40,7 +40,7 @@ async def overview(
         conflicts = operations.open_conflict_count(conn, tenant)
         refusals = operations.parked_entries(conn, tenant, limit=5)
         channels = operations.pull_channels(conn, tenant)
-        last_push = operations.last_delivery(conn, tenant)
+        last_push = console_views.last_push(conn, tenant)
     ehr = await run_in_threadpool(check_ehr, settings)
     fragment = request.headers.get("HX-Request") == "true"
     return page(

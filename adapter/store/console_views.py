@@ -8,6 +8,7 @@ Ids, states and instants only: never a resource's content.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, and_, select, unio
 from adapter.store.schema import (
     CONFLICT,
     DEAD,
+    DONE,
     OPEN,
     audit,
     outbox,
@@ -23,6 +25,48 @@ from adapter.store.schema import (
     submissions,
     tenants,
 )
+
+
+@dataclass(frozen=True)
+class LastPush:
+    """The outbox entry the push last tried, and how that went (ids and statuses only)."""
+
+    entry_id: int
+    tenant: str
+    state: str
+    last_status: int | None
+    error_class: str
+    """The class of the last error (`EhrRefused`), empty when there was none."""
+    at: datetime
+
+    @property
+    def result(self) -> str:
+        status = f"HTTP {self.last_status}" if self.last_status is not None else ""
+        why = ", ".join(part for part in (status, self.error_class) if part)
+        if self.state == DONE:
+            return "delivered"
+        if self.state in (DEAD, CONFLICT):
+            return f"{'refused' if self.state == DEAD else 'conflict'} ({why or 'no answer'})"
+        return f"retrying ({why})" if why else "being sent"
+
+
+def last_push(conn: Connection, tenant: str | None) -> LastPush | None:
+    """The entry the push last tried (of `tenant` when given), None when it never tried."""
+    query = select(outbox).where(outbox.c.attempts > 0)
+    if tenant is not None:
+        query = query.where(outbox.c.tenant == tenant)
+    row = conn.execute(query.order_by(outbox.c.updated_at.desc(), outbox.c.id.desc())).first()
+    if row is None:
+        return None
+    at: datetime = row.updated_at
+    return LastPush(
+        entry_id=int(row.id),
+        tenant=str(row.tenant),
+        state=str(row.state),
+        last_status=None if row.last_status is None else int(row.last_status),
+        error_class=str(row.last_error or "").partition(":")[0],
+        at=at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+    )
 
 
 def known_tenants(conn: Connection) -> list[str]:

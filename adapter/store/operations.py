@@ -21,7 +21,6 @@ from adapter.store.schema import (
     IN_FLIGHT,
     OPEN,
     PENDING,
-    deliveries,
     outbox,
     pull_conflicts,
     submissions,
@@ -78,6 +77,8 @@ class PullChannel:
     """`Patient`, `history/Observation`, ..."""
     cursor: datetime | None
     updated_at: datetime
+    is_finished: bool = True
+    """False while a run is under way, or when one stopped part-way (the next resumes it)."""
 
 
 def outbox_figures(conn: Connection, tenant: str | None = None) -> OutboxFigures:
@@ -129,15 +130,6 @@ def conflicts_opened(conn: Connection, since: datetime) -> list[int]:
     return [int(found) for found in conn.execute(query).scalars()]
 
 
-def last_delivery(conn: Connection, tenant: str | None = None) -> datetime | None:
-    """When the EHR last took an entry of ours."""
-    query = select(func.max(deliveries.c.at))
-    if tenant is not None:
-        query = query.where(deliveries.c.tenant == tenant)
-    found: datetime | None = conn.execute(query).scalar()
-    return _utc(found) if found is not None else None
-
-
 def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChannel]:
     query = select(sync_state).where(
         sync_state.c.name.startswith(PULL_PREFIX), sync_state.c.name != PULL_LEASE
@@ -154,6 +146,7 @@ def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChann
                 channel=row.name.removeprefix(PULL_PREFIX),
                 cursor=_utc(datetime.fromisoformat(cursor)) if isinstance(cursor, str) else None,
                 updated_at=_utc(row.updated_at),
+                is_finished=value.get("run") is None,
             )
         )
     return channels
