@@ -203,6 +203,9 @@ def test_console__operator_scenario__in_chromium(
     assert int(done.text) >= 2
     assert browser.find_element(By.ID, "operator-name").text.startswith("key:")
     screenshot(browser, "1-overview")
+    # The keyboard: the first Tab reaches the skip link, which leads to the content.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
     _never_sees_the_other_tenant(browser, url, service, other_document["encounter_id"])
 
     # The dead letter: seen with the EHR's status, its cause fixed, replayed from the page.
@@ -244,6 +247,7 @@ def test_console__operator_scenario__in_chromium(
     assert "+1 555 0111" not in page_text
     screenshot(browser, "3-conflicts")
     _parked_entry_would_change_telecom(browser, url)
+    browser.get(f"{url}/console/conflicts")
     ours_id, theirs_id = edited
     browser.find_element(By.ID, f"keep-ours-{ours_id}").click()
     assert f"Conflict {ours_id} resolved" in _text_of(browser, "resolved")
