@@ -6,21 +6,30 @@ element path only."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from adapter.console.reconcile_run import Reconciles
 from adapter.store.schema import DEAD, audit, outbox
 from tests.unit.adapter.api.conftest import (
+    KEYS,
     SENTINELS,
     WRITER_A,
     WRITER_B,
     post_encounter,
+    running,
     sentinel_document,
+    settings_for,
+    write_keys,
 )
 from tests.unit.adapter.console.conftest import (
     ADMIN,
+    OPERATOR_KEYS,
     OPERATOR_OF_ALL,
     csrf_of,
     engine_of,
@@ -117,8 +126,8 @@ def test_replay__by_an_operator_of_every_tenant__audited_in_each_tenants_trail(
     assert f"outbox:{entries['clinic-a']}" not in shown
 
 
-def _audit_of(client: TestClient, action: str) -> list[dict[str, Any]]:
-    """The audit rows of `action`, once the writer has stored them (it writes in the
+def _audit_of(client: TestClient, action: str, wanted: int = 2) -> list[dict[str, Any]]:
+    """The audit rows of `action`, once the writer has stored `wanted` (it writes in the
     background: polled up to 30 s)."""
     import time
 
@@ -126,12 +135,12 @@ def _audit_of(client: TestClient, action: str) -> list[dict[str, Any]]:
     while True:
         with engine_of(client).connect() as conn:
             rows = conn.execute(select(audit).where(audit.c.action == action)).mappings().all()
-        if len(rows) >= 2 or time.monotonic() > deadline:
+        if len(rows) >= wanted or time.monotonic() > deadline:
             return [dict(row) for row in rows]
         time.sleep(0.2)
 
 
-def test_reconcile__operator_of_every_tenant__must_name_a_known_tenant(
+def test_reconcile__no_ehr_configured__refused_before_the_tenant_is_read(
     client: TestClient,
 ) -> None:
     _dead_letters(client)
@@ -153,3 +162,60 @@ def test_dead_letter_page__what_would_be_sent__paths_and_ids_only(client: TestCl
     for sentinel in SENTINELS[:-2]:  # the encounter id is an id: shown; the values are not
         assert sentinel not in page.text, sentinel
     assert SENTINELS[-1] not in page.text
+
+
+@pytest.fixture
+def with_ehr(tmp_path: Path) -> Iterator[TestClient]:
+    """The app with an EHR configured (nowhere: nothing listens there) and neither push nor
+    pull running: a reconcile starts, and fails at its first call to the EHR."""
+    from adapter.api.app import create_app
+
+    (tmp_path / "keys").mkdir()
+    keys_file = write_keys(tmp_path / "keys", [*KEYS, *OPERATOR_KEYS])
+    settings = settings_for(
+        tmp_path,
+        api_keys_file=str(keys_file),
+        ehr_base_url="http://127.0.0.1:9/fhir",
+        run_worker=False,
+        pull_interval_seconds=0,
+    )
+    yield from running(create_app(settings))
+
+
+def _on_the_reconcile_page(client: TestClient, key: str) -> tuple[str, Reconciles]:
+    """Both clinics hold a document; the operator of `key` signed in, on the reconcile page:
+    the form's CSRF token, and the service's reconciles."""
+    _dead_letters(client)
+    assert sign_in(client, key) == 303
+    runs: Reconciles = client.app.state.console_reconciles  # type: ignore[attr-defined]
+    return csrf_of(client.get("/console/reconcile").text), runs
+
+
+def test_reconcile__operator_of_every_tenant__runs_for_the_tenant_chosen(
+    with_ehr: TestClient,
+) -> None:
+    client = with_ehr
+    token, runs = _on_the_reconcile_page(client, OPERATOR_OF_ALL)
+    for tenant, why in (("", "choose the tenant"), ("clinic-z", "nothing of tenant clinic-z")):
+        refused = client.post("/console/reconcile", data={"csrf_token": token, "tenant": tenant})
+        assert refused.status_code == 403
+        assert why in refused.text
+    started = client.post(
+        "/console/reconcile",
+        data={"csrf_token": token, "tenant": "clinic-b"},
+        follow_redirects=False,
+    )
+    assert started.headers["location"] == "/console/reconcile?tenant=clinic-b"
+    assert [run.tenant for run in runs.latest_of(None)] == ["clinic-b"]
+    [row] = _audit_of(client, "console-reconcile", 1)
+    assert (row["tenant"], row["actor"][:4]) == ("clinic-b", "key:")
+
+
+def test_reconcile__operator_of_one_tenant__runs_for_their_own_whatever_asked(
+    with_ehr: TestClient,
+) -> None:
+    client = with_ehr
+    token, runs = _on_the_reconcile_page(client, ADMIN)
+    client.post("/console/reconcile", data={"csrf_token": token, "tenant": "clinic-b"})
+    assert [run.tenant for run in runs.latest_of(None)] == ["clinic-a"]
+    assert "clinic-b" not in client.get("/console/reconcile?tenant=clinic-b").text
