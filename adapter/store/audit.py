@@ -46,11 +46,12 @@ class Moment:
 
 @dataclass(frozen=True)
 class AuditSearch:
-    """What to find in one tenant's trail: every date criterion, the actor, the outcome
-    class (as AuditEvent.outcome: `0` success, `4` refused, `8` failed), entries older
-    than `after` (time, public id), and at most `limit` of them."""
+    """What to find in one tenant's trail (`None`: every tenant's, for the console's
+    operator of every tenant): every date criterion, the actor, the outcome class (as
+    AuditEvent.outcome: `0` success, `4` refused, `8` failed), entries older than `after`
+    (time, public id), and at most `limit` of them."""
 
-    tenant: str
+    tenant: str | None
     limit: int
     dates: Sequence[Moment] = ()
     actor: str | None = None
@@ -63,7 +64,7 @@ def insert_entries(conn: Connection, entries: Sequence[AuditEntry]) -> None:
 
 
 def search(conn: Connection, asked: AuditSearch) -> list[AuditEntry]:
-    conditions = [audit.c.tenant == asked.tenant]
+    conditions = [] if asked.tenant is None else [audit.c.tenant == asked.tenant]
     conditions += [_date_condition(moment) for moment in asked.dates]
     if asked.actor is not None:
         conditions.append(audit.c.actor == asked.actor)
