@@ -66,7 +66,7 @@ def test_0011__reindexes_every_current_resource_by_r4_names(tmp_path: Path) -> N
             )
         ).fetchall()
 
-    upgrade(engine)
+    upgrade(engine, "0011")
 
     assert current_revision(engine) == "0011"
     expected = {
