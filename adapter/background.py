@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.runtime import ehr_client, puller, push_worker
 from adapter.store.audit_upkeep import upkeep_in_background
+from adapter.store.engine import Engine, StoreError
 from adapter.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -57,7 +55,7 @@ class BackgroundWork:
                 if current_revision(self.engine) == head_revision():
                     break
                 self._stop.wait(FOLLOW_SECONDS)
-            except SQLAlchemyError as exc:
+            except StoreError as exc:
                 log.warning("migration failed (%s); retrying", type(exc).__name__)
                 self._stop.wait(RETRY_SECONDS)
         else:

@@ -20,16 +20,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, select
-
 from adapter.errors import IdConflict, IdRefusal
 from adapter.store import owners
-from adapter.store.schema import resources
-from mappings import identity
-from mappings.bundle import resource_identity
+from adapter.store.encounter_rows import encounter_patient as stored_patient
+from adapter.store.engine import Connection
 from mappings.claims import Claim, claim_of
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.identity import Identity
 from mappings.context import MappingContext
-from mappings.identity import Identity
 from mappings.jsontypes import Resource
 
 MOVED = (
@@ -65,16 +64,7 @@ def claim(conn: Connection, ctx: MappingContext, mapped: Sequence[Resource], now
 
 def encounter_patient(conn: Connection, ctx: MappingContext, encounter_id: str) -> str | None:
     """The MRN the tenant's encounter was first sent for, if the store holds it."""
-    encounter = identity.encounter(ctx, encounter_id)
-    found = conn.execute(
-        select(resources.c.patient_key).where(
-            resources.c.tenant == ctx.tenant,
-            resources.c.resource_type == "Encounter",
-            resources.c.identifier_system == encounter.system,
-            resources.c.identifier_value == encounter.value,
-        )
-    ).scalar()
-    return None if found is None else str(found)
+    return stored_patient(conn, ctx.tenant, identity.encounter(ctx, encounter_id))
 
 
 def moved_refusal(encounter_id: str, mrn_field: str) -> IdRefusal:

@@ -15,46 +15,31 @@ import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Final
-
-from sqlalchemy import Connection, Engine, select
 
 from adapter import identity_rules
 from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
 from adapter.errors import EncounterNotSent, IdConflict
 from adapter.store.accept import AcceptResult, Submission, accept
-from adapter.store.engine import write_transaction
-from adapter.store.schema import resources
+from adapter.store.encounter_rows import CurrentRow, current_rows
+from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.tenants import encounter_context, pin
-from mappings import identity
-from mappings.builders import resource
+from mappings import Record, map_submission, parse_submission, record_kind
 from mappings.claims import Claim, encounter_claims, record_claims
+from mappings.common import identity
+from mappings.common.builders import resource
+from mappings.common.lookup import identifier_value, obj, str_field
+from mappings.common.people import unmap_provider
+from mappings.common.provenance import map_provenance
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import (
     EncounterSubmission,
     InfusionProcedure,
-    InfusionProcedureSubmission,
-    IntakeScreeningSubmission,
-    MedicationReviewSubmission,
     Provider,
-    VitalsObservationSubmission,
-    parse_infusion_submission,
-    parse_intake_submission,
-    parse_medication_review_submission,
-    parse_submission,
-    parse_vitals_submission,
 )
 from mappings.errors import ContractViolation, FieldError
-from mappings.infusion import map_infusion, unmap_infusion
-from mappings.intake import map_intake
+from mappings.infusion import unmap_infusion
 from mappings.jsontypes import Resource
-from mappings.lookup import identifier_value, obj, str_field
-from mappings.medication_review import map_medication_review
-from mappings.people import unmap_provider
-from mappings.provenance import map_provenance
-from mappings.scope import EncounterScope
-from mappings.submission import map_submission
-from mappings.vitals import map_vitals
 
 Clock = Callable[[], datetime]
 
@@ -147,25 +132,6 @@ def _accept_checked(
 
 # ---------------------------------------------------------------- one record at a time
 
-RecordSubmission = (
-    IntakeScreeningSubmission
-    | InfusionProcedureSubmission
-    | VitalsObservationSubmission
-    | MedicationReviewSubmission
-)
-RecordParser = Callable[..., RecordSubmission]
-
-INTAKE_SCREENING: Final = "intake-screening"
-INFUSION: Final = "infusion"
-VITALS: Final = "vitals"
-MEDICATION_REVIEW: Final = "medication-review"
-_PARSERS: dict[str, RecordParser] = {
-    INTAKE_SCREENING: parse_intake_submission,
-    INFUSION: parse_infusion_submission,
-    VITALS: parse_vitals_submission,
-    MEDICATION_REVIEW: parse_medication_review_submission,
-}
-RECORD_KINDS = tuple(_PARSERS)
 # What the stored infusion of an encounter is rebuilt from (see `_stored_infusion`).
 _INFUSION_TYPES = (
     "Encounter",
@@ -194,7 +160,7 @@ def ingest_record(
     *,
     clock: Clock = utc_now,
 ) -> Ingested:
-    """Accept one record sent alone (`kind` is one of `RECORD_KINDS`).
+    """Accept one record sent alone (`kind` names one of `mappings.RECORD_KINDS`).
 
     Raises `ContractViolation` naming every bad field (a provider the clinic never sent
     included), `EncounterNotSent` (409) when the store holds no Patient with its
@@ -205,75 +171,33 @@ def ingest_record(
     only: the encounter's other records are neither updated nor deleted.
     """
     now = clock()
-    parse = _PARSERS[kind]
-    sub = parse(document)  # the structure first: a malformed record is 422 before any look-up
+    record_type = record_kind(kind)
+    # The structure first: a malformed record is 422 before any look-up.
+    rec = record_type.parse(document)
     with engine.connect() as conn:
-        ctx = encounter_context(conn, ctx, sub.encounter_id)
-        stored = _stored_encounter(conn, ctx, sub.encounter_id, sub.patient_mrn)
-    sub = parse(document, known_provider_ids=stored.provider_ids)
-    record_id = _record_id(sub)
-    infusion = sub if isinstance(sub, InfusionProcedureSubmission) else stored.infusion
-    scope = EncounterScope(sub.encounter_id, sub.patient_mrn, stored.providers, infusion)
-    mapped = _map_record(sub, scope, ctx)
-    mapped.append(_record_provenance(kind, record_id, sub, mapped, stored.start, ctx))
+        ctx = encounter_context(conn, ctx, rec.encounter_id)
+        stored = _stored_encounter(conn, ctx, rec.encounter_id, rec.patient_mrn)
+    rec = record_type.parse(document, known_provider_ids=stored.provider_ids)
+    infusion = rec.infusion if rec.infusion is not None else stored.infusion
+    scope = EncounterScope(rec.encounter_id, rec.patient_mrn, stored.providers, infusion)
+    mapped = rec.map(scope, ctx)
+    mapped.append(_record_provenance(rec, mapped, stored.start, ctx))
     doc = Submission(
         tenant=ctx.tenant,
         kind=kind,
-        encounter_key=sub.encounter_id,
-        patient_key=sub.patient_mrn,
-        scope_key=f"{kind}:{sub.encounter_id}:{record_id}",
+        encounter_key=rec.encounter_id,
+        patient_key=rec.patient_mrn,
+        scope_key=f"{kind}:{rec.encounter_id}:{rec.record_id}",
         document=document,
     )
-    claims = record_claims(sub, ctx)
+    claims = record_claims(rec, ctx)
     with write_transaction(engine) as conn:
         result = _accept_checked(conn, doc, mapped, ctx, claims, "patient_mrn", now)
-    return Ingested(sub.encounter_id, result)
-
-
-def _record_id(sub: RecordSubmission) -> str:
-    if isinstance(sub, IntakeScreeningSubmission):
-        return sub.screening_id
-    if isinstance(sub, InfusionProcedureSubmission):
-        return sub.procedure_id
-    if isinstance(sub, VitalsObservationSubmission):
-        return sub.vitals_id
-    return sub.review_id
-
-
-def _map_record(
-    sub: RecordSubmission, scope: EncounterScope, ctx: MappingContext
-) -> list[Resource]:
-    if isinstance(sub, IntakeScreeningSubmission):
-        return map_intake(sub, scope, ctx)
-    if isinstance(sub, InfusionProcedureSubmission):
-        return map_infusion(sub, scope, ctx)
-    if isinstance(sub, VitalsObservationSubmission):
-        return map_vitals([sub], scope, ctx)
-    return map_medication_review(sub, scope, ctx)
-
-
-def _record_times(sub: RecordSubmission) -> list[datetime]:
-    if isinstance(sub, IntakeScreeningSubmission):
-        return [sub.completed_at]
-    if isinstance(sub, InfusionProcedureSubmission):
-        return [t for t in (sub.start, sub.end, sub.recovery_end) if t is not None]
-    if isinstance(sub, VitalsObservationSubmission):
-        return [sub.taken_at]
-    return [sub.reviewed_at]
-
-
-def _author(sub: RecordSubmission) -> str | None:
-    if isinstance(sub, InfusionProcedureSubmission):
-        return sub.administered_by
-    if isinstance(sub, MedicationReviewSubmission):
-        return sub.reviewed_by
-    return None
+    return Ingested(rec.encounter_id, result)
 
 
 def _record_provenance(
-    kind: str,
-    record_id: str,
-    sub: RecordSubmission,
+    rec: Record,
     targets: Sequence[Resource],
     encounter_start: datetime | None,
     ctx: MappingContext,
@@ -283,10 +207,11 @@ def _record_provenance(
     `recorded` is the newest time the record (or its encounter's start) carries, not the
     clock, so an identical resend stays byte-identical.
     """
-    times = _record_times(sub) + ([encounter_start] if encounter_start is not None else [])
+    times = [*rec.times, *([encounter_start] if encounter_start is not None else [])]
     recorded = max(times) if times else datetime(1970, 1, 1, tzinfo=UTC)
-    out = map_provenance(sub.encounter_id, targets, recorded, _author(sub), ctx)
-    own = identity.identity(ctx, "Provenance", "submission", sub.encounter_id, kind, record_id)
+    out = map_provenance(rec.encounter_id, targets, recorded, rec.author, ctx)
+    parts = (rec.encounter_id, rec.kind.name, rec.record_id)
+    own = identity.identity(ctx, "Provenance", "submission", *parts)
     head = resource(own, ctx)
     out["id"] = head["id"]
     out["extension"] = head["extension"]
@@ -297,14 +222,14 @@ def _stored_encounter(
     conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
 ) -> _StoredEncounter:
     patient = identity.patient(ctx, mrn)
-    if not _current_rows(conn, ctx.tenant, ("Patient",), patient.system, patient.value):
+    if not current_rows(conn, ctx.tenant, ("Patient",), patient.system, patient.value):
         raise EncounterNotSent(
             "patient_mrn",
             "no patient with this patient_mrn was sent by this clinic: "
             "send the encounter first (POST /clinic/encounters)",
         )
     encounter = identity.encounter(ctx, encounter_id)
-    rows = _current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
+    rows = current_rows(conn, ctx.tenant, ("Encounter",), encounter.system, encounter.value)
     bound = identity_rules.encounter_patient(conn, ctx, encounter_id)
     if bound is not None and bound != mrn:
         raise IdConflict([identity_rules.moved_refusal(encounter_id, "patient_mrn")])
@@ -314,7 +239,7 @@ def _stored_encounter(
             "no encounter with this encounter_id was sent by this clinic: "
             "send the encounter first (POST /clinic/encounters)",
         )
-    staff = [_content(r) for r in _current_rows(conn, ctx.tenant, _STAFF_TYPES)]
+    staff = [_content(r) for r in current_rows(conn, ctx.tenant, _STAFF_TYPES)]
     provider_system = identity.practitioner(ctx, "-").system
     ids = frozenset(
         value
@@ -333,35 +258,7 @@ def _stored_encounter(
 _STAFF_TYPES = ("Practitioner", "PractitionerRole")
 
 
-def _current_rows(
-    conn: Connection,
-    tenant: str,
-    types: Sequence[str],
-    system: str | None = None,
-    value: str | None = None,
-    patient_key: str | None = None,
-) -> list[_Row]:
-    query = select(resources.c.patient_key, resources.c.content).where(
-        resources.c.tenant == tenant,
-        resources.c.resource_type.in_(types),
-        resources.c.deleted.is_(False),
-    )
-    if system is not None:
-        query = query.where(resources.c.identifier_system == system)
-    if value is not None:
-        query = query.where(resources.c.identifier_value == value)
-    if patient_key is not None:
-        query = query.where(resources.c.patient_key == patient_key)
-    return [_Row(row.patient_key, row.content) for row in conn.execute(query)]
-
-
-@dataclass(frozen=True)
-class _Row:
-    patient_key: str | None
-    content: str
-
-
-def _content(row: _Row) -> Resource:
+def _content(row: CurrentRow) -> Resource:
     loaded = json.loads(row.content)
     return loaded if isinstance(loaded, dict) else {}
 
@@ -397,7 +294,7 @@ def _stored_infusion(
     conn: Connection, ctx: MappingContext, encounter_id: str, mrn: str
 ) -> InfusionProcedure | None:
     """The encounter's stored infusion, which readings, alerts and interactions refer to."""
-    rows = _current_rows(conn, ctx.tenant, _INFUSION_TYPES, patient_key=mrn)
+    rows = current_rows(conn, ctx.tenant, _INFUSION_TYPES, patient_key=mrn)
     try:
         return unmap_infusion([_content(r) for r in rows], EncounterScope(encounter_id, mrn), ctx)
     except ValueError:  # pydantic's ValidationError included: refer to no infusion

@@ -15,14 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from adapter.config import Settings
 from adapter.errors import EhrError
 from adapter.fhir.capability import fetch_capability_statement
 from adapter.fhir.pace import Pace
-from adapter.store.engine import ping
+from adapter.store.engine import Engine, StoreError, ping
 
 CheckStatus = Literal["ok", "down", "not_configured"]
 # Readiness must answer quickly even when the EHR timeout is long.
@@ -65,7 +62,7 @@ def check_database(engine: Engine) -> CheckResult:
         ping(engine)
         return f"{engine.dialect.name} answered SELECT 1"
 
-    return _timed("database", probe, SQLAlchemyError)
+    return _timed("database", probe, StoreError)
 
 
 def check_ehr(settings: Settings) -> CheckResult:

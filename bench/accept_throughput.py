@@ -35,7 +35,7 @@ from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import parse_submission  # noqa: E402
-from mappings.submission import map_submission  # noqa: E402
+from mappings.encounter.submission import map_submission  # noqa: E402
 from tests.integration.support import encounters  # noqa: E402
 
 

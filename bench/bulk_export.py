@@ -53,10 +53,10 @@ from read_throughput import (  # noqa: E402  (bench/, beside this file)
     settle,
 )
 
-from mappings.bundle import transaction_bundle  # noqa: E402
+from mappings import map_submission  # noqa: E402
+from mappings.common.bundle import transaction_bundle  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
-from mappings.submission import map_submission  # noqa: E402
 from tests.integration.support import encounters  # noqa: E402
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}

@@ -28,7 +28,9 @@ from fhir.resources.R4B import get_fhir_model_class
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mappings.bundle import transaction_bundle  # noqa: E402
+from mappings import map_submission  # noqa: E402
+from mappings.common.bundle import transaction_bundle  # noqa: E402
+from mappings.common.serialize import dumps  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import (  # noqa: E402
     EncounterSubmission,
@@ -36,8 +38,6 @@ from mappings.contract import (  # noqa: E402
     VitalsObservation,
     parse_submission,
 )
-from mappings.serialize import dumps  # noqa: E402
-from mappings.submission import map_submission  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "typical-ketamine-infusion.json"
 CTX = MappingContext()

@@ -43,7 +43,7 @@ def without_narratives() -> Iterator[None]:
     swapped = []
     for module in [m for name, m in sys.modules.items() if name.startswith("mappings.")]:
         for name, stand_in in (("with_narrative", _unchanged), ("with_narratives", _unchanged_all)):
-            if name in vars(module) and module.__name__ != "mappings.narrative":
+            if name in vars(module) and module.__name__ != "mappings.common.narrative":
                 swapped.append((module, name, getattr(module, name)))
                 setattr(module, name, stand_in)
     try:

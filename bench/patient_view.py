@@ -34,7 +34,7 @@ from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.store.patient_rows import current_patient  # noqa: E402
 from adapter.sync.patient_view import patient_view  # noqa: E402
-from mappings import identity  # noqa: E402
+from mappings.common import identity  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from tests.unit.adapter.api.pulled import imported  # noqa: E402
 

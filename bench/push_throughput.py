@@ -57,11 +57,11 @@ from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.store.references import REFERENCE  # noqa: E402
 from adapter.sync.push import PushWorker  # noqa: E402
-from mappings.bundle import transaction_bundle  # noqa: E402
+from mappings import map_submission  # noqa: E402
+from mappings.common.bundle import transaction_bundle  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
 from mappings.jsontypes import JsonValue, Resource  # noqa: E402
-from mappings.submission import map_submission  # noqa: E402
 from tests.integration.support import encounter, encounters  # noqa: E402
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

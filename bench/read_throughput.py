@@ -56,11 +56,11 @@ from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.store.schema import resources  # noqa: E402
-from mappings.bundle import transaction_bundle  # noqa: E402
+from mappings import map_submission  # noqa: E402
+from mappings.common.bundle import transaction_bundle  # noqa: E402
+from mappings.common.lookup import obj, objs, str_field  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
-from mappings.lookup import obj, objs, str_field  # noqa: E402
-from mappings.submission import map_submission  # noqa: E402
 from tests.integration.support import encounters  # noqa: E402
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

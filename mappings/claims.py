@@ -24,42 +24,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mappings import identity
-from mappings import medication_review_refs as review_refs
+from mappings.common import identity
+from mappings.common.identity import PART_SEPARATOR, Identity
 from mappings.context import MappingContext
-from mappings.contract import (
-    EncounterSubmission,
-    InfusionProcedureSubmission,
-    IntakeScreeningSubmission,
-    MedicationReviewSubmission,
-    VitalsObservationSubmission,
-)
-from mappings.identity import PART_SEPARATOR, Identity
-from mappings.infusion_common import ADJUNCT_KIND, ADVERSE_EVENT_KIND
-from mappings.intake_base import KIND as INTAKE_KIND
-from mappings.vitals_measures import KIND as VITALS_KIND
+from mappings.contract import EncounterSubmission
+from mappings.kinds import Record, kind_by_id_field
 
 PATIENT_KINDS = ("mrn",)
 ENCOUNTER_KINDS = ("encounter", "indication", "submission")
 PROVIDER_KINDS = ("provider", "provider-role")
-RECORD_KINDS = {
-    identity.SCREENING: (INTAKE_KIND,),
-    identity.PROCEDURE: ("infusion", ADJUNCT_KIND, ADVERSE_EVENT_KIND),
-    identity.VITALS: (VITALS_KIND,),
-    identity.REVIEW: (
-        review_refs.REVIEW_KIND,
-        review_refs.STATEMENT_KIND,
-        review_refs.ALLERGY_KIND,
-        review_refs.INTERACTION_KIND,
-    ),
-}
-
-RecordSubmission = (
-    IntakeScreeningSubmission
-    | InfusionProcedureSubmission
-    | VitalsObservationSubmission
-    | MedicationReviewSubmission
-)
 
 
 @dataclass(frozen=True)
@@ -106,26 +79,15 @@ def encounter_claims(sub: EncounterSubmission, ctx: MappingContext) -> list[Clai
     return found
 
 
-def record_claims(sub: RecordSubmission, ctx: MappingContext) -> list[Claim]:
+def record_claims(record: Record, ctx: MappingContext) -> list[Claim]:
     """Every clinic id of a per-record document (its providers are claimed elsewhere)."""
-    eid, mrn = sub.encounter_id, sub.patient_mrn
-    field, rid = record_field(sub)
+    eid, mrn = record.encounter_id, record.patient_mrn
+    field = record.kind.id_field
     return [
         Claim("encounter_id", eid, ENCOUNTER_KINDS, eid),
         Claim("patient_mrn", mrn, PATIENT_KINDS, mrn),
-        _record(ctx, eid, field, field, rid),
+        _record(ctx, eid, field, field, record.record_id),
     ]
-
-
-def record_field(sub: RecordSubmission) -> tuple[str, str]:
-    """The record id field of a per-record document, and its value."""
-    if isinstance(sub, IntakeScreeningSubmission):
-        return identity.SCREENING, sub.screening_id
-    if isinstance(sub, InfusionProcedureSubmission):
-        return identity.PROCEDURE, sub.procedure_id
-    if isinstance(sub, VitalsObservationSubmission):
-        return identity.VITALS, sub.vitals_id
-    return identity.REVIEW, sub.review_id
 
 
 def claim_of(ident: Identity, claims: Sequence[Claim], ctx: MappingContext) -> Claim | None:
@@ -135,4 +97,4 @@ def claim_of(ident: Identity, claims: Sequence[Claim], ctx: MappingContext) -> C
 
 def _record(ctx: MappingContext, encounter_id: str, field: str, path: str, rid: str) -> Claim:
     key = identity.record_key(ctx, field, encounter_id, rid)
-    return Claim(path, rid, RECORD_KINDS[field], key)
+    return Claim(path, rid, kind_by_id_field(field).identifier_kinds, key)

@@ -54,7 +54,7 @@ class MappingContext:
     record ids were scoped by their encounter: `(field, encounter_id, record_id)`, e.g.
     `("vitals_id", "E-1", "VS-1")`. A store upgraded from that scheme lists the records it
     already holds (and has pushed) there, so a resend updates them in place instead of
-    creating copies under new identifiers; see `mappings.identity.record_key`.
+    creating copies under new identifiers; see `mappings.common.identity.record_key`.
     """
 
     namespace: str = DEFAULT_NAMESPACE

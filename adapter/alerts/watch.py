@@ -18,8 +18,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from adapter.alerts.webhook import (
     CONFLICT,
     DEAD_LETTER,
@@ -32,8 +30,9 @@ from adapter.config import Settings
 from adapter.ingest import utc_now
 from adapter.readiness import CheckResult, check_ehr
 from adapter.store import operations
-from adapter.store.schema import CONFLICT as CONFLICT_STATE
-from adapter.store.schema import DEAD
+from adapter.store.engine import Engine
+from adapter.store.outbox import CONFLICT as CONFLICT_STATE
+from adapter.store.outbox import DEAD
 
 log = logging.getLogger(__name__)
 CONSOLE_PATH = "/console"

@@ -34,8 +34,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.engine import RowMapping
 
 from adapter.api.auth import Caller, authenticated_caller
 from adapter.api.deps import EngineDep, StoreReady
@@ -48,9 +46,10 @@ from adapter.api.fhir_common import (
     media_type,
 )
 from adapter.errors import InsufficientScope, NotFound, RequestRefused
-from adapter.store.schema import audit
+from adapter.store import audit
+from adapter.store.audit import AuditEntry, AuditSearch, Moment
+from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.narrative import with_narrative
 
 ADMIN_AUDIT_READ = "admin/AuditEvent.rs"
 DEFAULT_COUNT = 100
@@ -109,18 +108,13 @@ def search_audit_events(
     if unknown:
         raise RequestRefused(f"unknown search parameter: {', '.join(unknown)}")
     count = _count(params.get("_count"))
-    conditions = [audit.c.tenant == caller.tenant]
-    conditions += [date_condition(value) for value in params.getlist("date")]
-    if "agent" in params:
-        conditions.append(audit.c.actor == params["agent"])
-    if "outcome" in params:
-        conditions.append(outcome_condition(params["outcome"]))
-    if "_cursor" in params:
-        conditions.append(_after(params["_cursor"]))
-    newest_first = (audit.c.at.desc(), audit.c.public_id.desc())
-    query = select(audit).where(and_(*conditions)).order_by(*newest_first).limit(count + 1)
+    dates = [date_moment(value) for value in params.getlist("date")]
+    agent = params.get("agent")
+    outcome = outcome_class(params["outcome"]) if "outcome" in params else None
+    after = _after(params["_cursor"]) if "_cursor" in params else None
+    asked = AuditSearch(caller.tenant, count + 1, dates, agent, outcome, after)
     with engine.connect() as connection:
-        rows = list(connection.execute(query).mappings())
+        rows = audit.search(connection, asked)
     base = str(request.base_url).rstrip("/")
     namespace: str = request.app.state.settings.namespace
     bundle: JsonObject = {
@@ -129,7 +123,7 @@ def search_audit_events(
         "link": [{"relation": "self", "url": str(request.url)}],
         "entry": [
             {
-                "fullUrl": f"{base}/admin/AuditEvent/{row['public_id']}",
+                "fullUrl": f"{base}/admin/AuditEvent/{row.public_id}",
                 "resource": audit_event(row, namespace),
                 "search": {"mode": "match"},
             }
@@ -154,39 +148,38 @@ def read_audit_event(
     media = media_type(request)
     row = None
     if _PUBLIC_ID.fullmatch(event_id):
-        query = select(audit).where(audit.c.tenant == caller.tenant, audit.c.public_id == event_id)
         with engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
+            row = audit.read(connection, caller.tenant, event_id)
     if row is None:
         raise NotFound("no AuditEvent by that id")
     namespace: str = request.app.state.settings.namespace
     return fhir_response(audit_event(row, namespace), media=media)
 
 
-def audit_event(row: RowMapping, namespace: str) -> JsonObject:
+def audit_event(row: AuditEntry, namespace: str) -> JsonObject:
     """One audit row as an R4 AuditEvent (see the module doc for the mapping)."""
-    interaction = str(row["action"])
+    interaction = row.action
     is_push = interaction.startswith("push-")
-    outcome = str(row["outcome"])
+    outcome = row.outcome
     event: JsonObject = {
         "resourceType": "AuditEvent",
-        "id": str(row["public_id"]),
+        "id": row.public_id,
         "type": _EXPORT_TYPE if is_push else _REST_TYPE,
         "action": "E" if is_push else _ACTIONS.get(interaction, "E"),
-        "recorded": instant(row["at"]),
+        "recorded": instant(row.at),
         "outcome": _outcome_code(interaction, outcome),
         "outcomeDesc": outcome if is_push else f"HTTP {outcome}",
         "agent": [
             {
                 "who": {
-                    "identifier": {"system": f"{namespace}/api-caller", "value": row["actor"]},
-                    "display": row["actor"],
+                    "identifier": {"system": f"{namespace}/api-caller", "value": row.actor},
+                    "display": row.actor,
                 },
                 "requestor": not is_push,
             }
         ],
-        "source": {"site": row["tenant"], "observer": {"display": ADAPTER_DISPLAY}},
-        "entity": [_entity(str(row["object"]), int(row["count"]))],
+        "source": {"site": row.tenant, "observer": {"display": ADAPTER_DISPLAY}},
+        "entity": [_entity(row.object, row.count)],
     }
     if not is_push:
         event["subtype"] = [{"system": _RESTFUL, "code": interaction}]
@@ -207,22 +200,15 @@ def _outcome_code(interaction: str, outcome: str) -> str:
     return {"1": "0", "2": "0", "3": "0", "4": "4"}.get(outcome[:1], "8")
 
 
-def outcome_condition(value: str) -> ColumnElement[bool]:
-    status = and_(audit.c.outcome >= "100", audit.c.outcome <= "599")
-    push = audit.c.action.startswith("push-")
-    match value:
-        case "0":
-            return and_(status, audit.c.outcome < "400", ~push)
-        case "4":
-            api = and_(status, audit.c.outcome >= "400", audit.c.outcome < "500", ~push)
-            return or_(api, audit.c.action == "push-conflict")
-        case "8":
-            api = and_(status, audit.c.outcome >= "500", ~push)
-            return or_(api, and_(push, audit.c.action != "push-conflict"))
-    raise RequestRefused("outcome: must be 0, 4 or 8")
+def outcome_class(value: str) -> str:
+    """The `outcome` asked for, once known to be one of the classes searched for."""
+    if value not in ("0", "4", "8"):
+        raise RequestRefused("outcome: must be 0, 4 or 8")
+    return value
 
 
-def date_condition(value: str) -> ColumnElement[bool]:
+def date_moment(value: str) -> Moment:
+    """A `date` parameter as the store's criterion: a date covers its whole (UTC) day."""
     match = _DATE.fullmatch(value)
     if match is None:
         raise RequestRefused("date: must be [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss[Z|+hh:mm]]")
@@ -232,26 +218,16 @@ def date_condition(value: str) -> ColumnElement[bool]:
     except ValueError:
         raise RequestRefused("date: not a valid date or dateTime") from None
     end = start + timedelta(days=1) if "T" not in text else start
-    match match["prefix"] or "eq":
-        case "ge":
-            return audit.c.at >= start
-        case "gt":
-            return audit.c.at >= end if end != start else audit.c.at > start
-        case "le":
-            return audit.c.at < end if end != start else audit.c.at <= start
-        case "lt":
-            return audit.c.at < start
-    return and_(audit.c.at >= start, audit.c.at < end) if end != start else audit.c.at == start
+    return Moment(match["prefix"] or "eq", start, end)
 
 
-def _cursor(row: RowMapping) -> str:
+def _cursor(row: AuditEntry) -> str:
     """Where the next page starts: after this event (its time and id, nothing else)."""
-    moment = row["at"]
-    text = f"{moment.isoformat()}|{row['public_id']}"
+    text = f"{row.at.isoformat()}|{row.public_id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _after(cursor: str) -> ColumnElement[bool]:
+def _after(cursor: str) -> tuple[datetime, str]:
     """The events older than the cursor's, in the order of the answer (400 if unreadable)."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -261,8 +237,7 @@ def _after(cursor: str) -> ColumnElement[bool]:
         raise RequestRefused("_cursor: not a paging cursor of this server") from None
     if not _PUBLIC_ID.fullmatch(public_id):
         raise RequestRefused("_cursor: not a paging cursor of this server")
-    same_time = and_(audit.c.at == moment, audit.c.public_id < public_id)
-    return or_(audit.c.at < moment, same_time)
+    return moment, public_id
 
 
 def _count(value: str | None) -> int:

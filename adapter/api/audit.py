@@ -43,14 +43,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Request
-from sqlalchemy import Engine, insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter.api.auth import Caller
 from adapter.api.fhir_common import ID_PATTERN
 from adapter.logs import REQUEST_ID
-from adapter.store.engine import write_transaction
-from adapter.store.schema import audit
+from adapter.store.audit import AuditEntry, insert_entries
+from adapter.store.engine import Engine, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +86,18 @@ class AuditRecord:
     count: int
     outcome: str
 
-    def as_row(self) -> dict[str, object]:
-        return {
+    def as_entry(self) -> AuditEntry:
+        return AuditEntry(
             # The AuditEvent's id: random, so a tenant's ids count nothing of the others'.
-            "public_id": secrets.token_hex(16),
-            "at": self.at,
-            "tenant": self.tenant,
-            "actor": self.actor,
-            "action": self.interaction,
-            "object": self.target,
-            "count": self.count,
-            "outcome": self.outcome,
-        }
+            public_id=secrets.token_hex(16),
+            at=self.at,
+            tenant=self.tenant,
+            actor=self.actor,
+            action=self.interaction,
+            object=self.target,
+            count=self.count,
+            outcome=self.outcome,
+        )
 
 
 class AuditWriter:
@@ -176,11 +175,11 @@ class AuditWriter:
     def _write(self, records: list[AuditRecord]) -> None:
         while not self.ready.wait(1.0):
             pass  # the store is being migrated: the audit table may not exist yet
-        rows = [record.as_row() for record in records]
+        entries = [record.as_entry() for record in records]
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with write_transaction(self.engine) as connection:
-                    connection.execute(insert(audit), rows)
+                    insert_entries(connection, entries)
             except Exception as exc:  # the trail must never take the service down
                 log.error(
                     "audit: %s writing %d records (attempt %d of %d)",

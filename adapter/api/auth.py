@@ -7,6 +7,10 @@ stored digest by `hmac.compare_digest`, without stopping at a match, so the time
 not tell which key it resembles. No file configured means no keys: every protected
 endpoint answers 401; the API is never open by default.
 
+A key whose tenant is `*` (`EVERY_TENANT`) is an operator's of every tenant: it may hold
+`admin/` scopes only (`adapter.api.keys_file` refuses any other), and the console shows it
+every tenant's rows.
+
 Scopes read `clinic/<resource>.<access>`, e.g. `clinic/encounters.write`; a `*` in either
 part grants every value there (`clinic/*.write`, `clinic/submissions.*`, `clinic/*.*`).
 """
@@ -34,6 +38,9 @@ KEYS_FILE_VARIABLE = "ADAPTER_API_KEYS_FILE"
 # 32 characters is 128 bits from `openssl rand -hex 16`; shorter keys can be guessed.
 MIN_KEY_CHARS = 32
 TENANT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+# An operator's key of every tenant (the keys file's `"tenant": "*"`, admin scopes only):
+# no record carries it, so a face that filters by the caller's tenant finds nothing.
+EVERY_TENANT = "*"
 
 ENCOUNTERS_WRITE = "clinic/encounters.write"
 SUBMISSIONS_READ = "clinic/submissions.read"

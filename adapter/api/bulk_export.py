@@ -28,7 +28,6 @@ from typing import Annotated, Any, cast
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import Engine
 
 from adapter.api.audit import AUDIT_INTERACTION, AUDIT_TARGET, hand_over_count
 from adapter.api.auth import Caller, authenticated_caller
@@ -46,6 +45,7 @@ from adapter.export.groups import ALL_PATIENTS, Groups
 from adapter.export.request import GROUP, PATIENT, SYSTEM, ExportRequest, export_request
 from adapter.export.runner import ExportPlan, run_export
 from adapter.store import export_jobs
+from adapter.store.engine import Engine
 from adapter.store.export_jobs import COMPLETED, FAILED, ExportJob
 from adapter.store.export_read import patient_keys_of
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
 
 from adapter.api.auth import (
     ENCOUNTERS_WRITE,
@@ -25,6 +24,7 @@ from adapter.api.auth import (
 from adapter.background import BackgroundWork
 from adapter.config import Settings
 from adapter.errors import StoreUnavailable
+from adapter.store.engine import Engine
 
 Clock = Callable[[], datetime]
 

@@ -20,8 +20,6 @@ from datetime import timedelta
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from adapter.api import idempotency
@@ -40,6 +38,7 @@ from adapter.errors import (
 )
 from adapter.ingest import Ingested, ingest_encounter
 from adapter.runtime import mapping_context
+from adapter.store.engine import Engine, StoreError
 from mappings.context import MappingContext
 from mappings.contract.models import EncounterSubmission
 from mappings.contract.parse import MalformedJson
@@ -79,7 +78,7 @@ async def post_encounter(
 
     try:
         answer = await run_in_threadpool(accept_once)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("clinic API: store error %s on an encounter", type(exc).__name__)
         raise StoreUnavailable("the store could not take the document; retry shortly") from exc
     if answer.is_replay:

@@ -15,8 +15,8 @@ from adapter import __version__
 from adapter.api.fhir_common import FHIR_JSON, SERVED_TYPES, instant
 from adapter.api.fhir_params import REFERENCE_TARGETS
 from adapter.store.search_parameters import CUSTOM, TABLE, custom_id, definition
+from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.narrative import with_narrative
 
 # `date` is when this statement last changed: for an `instance` statement, process start.
 _STARTED = instant(datetime.now(UTC))

@@ -35,8 +35,8 @@ from starlette.exceptions import HTTPException
 from adapter.api.auth import FHIR_READ, Caller, authenticated_caller
 from adapter.api.fhir_types import SERVED_TYPES as SERVED_TYPES  # re-exported
 from adapter.errors import AdapterError, InsufficientScope, NotAcceptable
+from mappings.common.serialize import dumps
 from mappings.jsontypes import JsonObject, JsonScalar
-from mappings.serialize import dumps
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 AnswerValue: TypeAlias = (
     JsonScalar | orjson.Fragment | Sequence["AnswerValue"] | Mapping[str, "AnswerValue"]
 )
-# How the store writes every resource (`mappings.serialize.dumps` of a mapped resource):
+# How the store writes every resource (`mappings.common.serialize.dumps` of a mapped resource):
 # type, id and `meta` first; see `stored_resource`.
 _STORED_HEAD = re.compile(
     r'\{"resourceType":"[A-Za-z]{1,64}","id":"[A-Za-z0-9\-.]{1,64}","meta":\{'

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import Request
-from sqlalchemy import Connection
 
 from adapter.api.fhir_bundle import Paged, PageRequest, base_url, page_links, token_key
 from adapter.api.fhir_common import AnswerValue, instant, stored_fragment
 from adapter.api.fhir_paging import PagingTokens
 from adapter.errors import RequestRefused
+from adapter.store.engine import Connection
 from adapter.store.history import HistoryPosition, HistoryRow, history_page, history_total
 from adapter.store.search import Snapshot, sort_value
 from mappings.jsontypes import JsonValue

@@ -18,7 +18,6 @@ from typing import Annotated, TypeVar
 import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy import Engine
 
 from adapter.api.auth import Caller
 from adapter.api.deps import Clock, app_clock, app_engine, migrated_store
@@ -26,6 +25,7 @@ from adapter.api.fhir_bundle import paging_tokens
 from adapter.api.fhir_common import fhir_reader
 from adapter.api.fhir_limits import SearchLimits
 from adapter.api.fhir_paging import PagingTokens
+from adapter.store.engine import Engine, is_sqlite_file
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,6 @@ async def read_by_key(
     store (a server's round trip must not hold the loop, and an in-memory SQLite database
     lives in one thread's connection) it runs on the read threads (`off_loop`).
     """
-    url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+    if is_sqlite_file(engine):
         return lookup()
     return await off_loop(lookup, threads)

@@ -24,8 +24,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.audit import answer_count, hand_over_count
 from adapter.api.auth import Caller
@@ -63,6 +61,7 @@ from adapter.api.openapi_answers import SEARCH_FORM
 from adapter.errors import NotFound, RequestRefused, StoreUnavailable, UnsupportedMediaType
 from adapter.store import compartment, search
 from adapter.store.budget import bounded_read
+from adapter.store.engine import Connection, Engine, StoreError
 from adapter.store.search import (
     DEFAULT_COUNT,
     Found,
@@ -299,6 +298,6 @@ def reading_store(engine: Engine, limits: SearchLimits) -> Iterator[Connection]:
     try:
         with bounded_read(engine, limits.statement_timeout_ms) as conn:
             yield conn
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("FHIR API: store error %s while searching", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc

@@ -1,13 +1,8 @@
 """`Idempotency-Key` on the clinic API: a retried POST gets its first answer again.
 
-    begin()    one transaction: purge expired keys, then look up (tenant, key):
-               none                      -> reserve it (status NULL)         -> Reserved
-               stored with another body  -> IdempotencyKeyReused (422)
-               answered                  -> Replay(status, body)
-               reserved, request running -> IdempotencyKeyBusy (409, retry)
-               reserved STALE_AFTER ago  -> its process died: take it over   -> Reserved
-    finish()   store the answer on the reservation
-    release()  drop the reservation of a request that failed, so a retry runs again
+`run_once` reserves the key in the store (`adapter.store.idempotency`, which says what
+each stored state answers), runs the work, then stores its answer; a retry gets the stored
+answer back, a concurrent one 409, a reuse with another body 422.
 
 Only answers are stored, never errors: a refused document can be corrected and sent again
 under the same key. The accept runs in `ingest_encounter`'s own transaction, which this
@@ -27,15 +22,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from adapter.errors import InvalidIdempotencyKey
+from adapter.store import idempotency as keys
+from adapter.store.engine import Engine, StoreError
 
-from adapter.errors import IdempotencyKeyBusy, IdempotencyKeyReused, InvalidIdempotencyKey
-from adapter.store.engine import write_transaction
-from adapter.store.schema import idempotency_keys as keys
-
-# A request holds its reservation for milliseconds; a minute means its process is gone.
-STALE_AFTER = timedelta(seconds=60)
 MAX_KEY_CHARS = 255
 _KEY = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
@@ -47,11 +37,6 @@ class Answer:
     status: int
     body: bytes
     is_replay: bool = False
-
-
-@dataclass(frozen=True)
-class Reserved:
-    row_id: int
 
 
 def parse_key(header: str | None) -> str | None:
@@ -78,67 +63,14 @@ def run_once(
     work: Callable[[], Answer],
 ) -> Answer:
     """`work()`'s answer, or the one stored for (tenant, key) when this is a retry."""
-    step = begin(engine, tenant, key, hashlib.sha256(body).hexdigest(), now, ttl)
-    if isinstance(step, Answer):
-        return step
+    step = keys.begin(engine, tenant, key, hashlib.sha256(body).hexdigest(), now, ttl)
+    if isinstance(step, keys.Stored):
+        return Answer(step.status, step.body, is_replay=True)
     try:
         answer = work()
     except BaseException:
-        with suppress(SQLAlchemyError):  # else the reservation goes stale and is taken over
-            release(engine, step)
+        with suppress(StoreError):  # else the reservation goes stale and is taken over
+            keys.release(engine, step)
         raise
-    finish(engine, step, answer)
+    keys.finish(engine, step, answer.status, answer.body)
     return answer
-
-
-def begin(
-    engine: Engine, tenant: str, key: str, body_sha256: str, now: datetime, ttl: timedelta
-) -> Answer | Reserved:
-    try:
-        with write_transaction(engine) as conn:
-            return _begin(conn, tenant, key, body_sha256, now, ttl)
-    except IntegrityError:
-        # A concurrent first use reserved the key between our look-up and our insert
-        # (PostgreSQL; SQLite lets one writer in at a time): look again and see theirs.
-        with write_transaction(engine) as conn:
-            return _begin(conn, tenant, key, body_sha256, now, ttl)
-
-
-def _begin(
-    conn: Connection, tenant: str, key: str, body_sha256: str, now: datetime, ttl: timedelta
-) -> Answer | Reserved:
-    conn.execute(delete(keys).where(keys.c.created_at < now - ttl))
-    row = conn.execute(
-        select(
-            keys.c.id,
-            keys.c.body_sha256,
-            keys.c.status,
-            keys.c.response_body,
-            (keys.c.created_at < now - STALE_AFTER).label("is_stale"),
-        ).where(keys.c.tenant == tenant, keys.c.key == key)
-    ).first()
-    if row is None:
-        values = {"tenant": tenant, "key": key, "body_sha256": body_sha256, "created_at": now}
-        return Reserved(conn.execute(insert(keys).values(values).returning(keys.c.id)).scalar_one())
-    if row.body_sha256 != body_sha256:
-        raise IdempotencyKeyReused("this Idempotency-Key was first used with a different body")
-    if row.status is not None:
-        return Answer(int(row.status), str(row.response_body).encode(), is_replay=True)
-    if not row.is_stale:
-        raise IdempotencyKeyBusy("a request with this Idempotency-Key is still being processed")
-    conn.execute(update(keys).where(keys.c.id == row.id).values(created_at=now))
-    return Reserved(int(row.id))
-
-
-def finish(engine: Engine, reserved: Reserved, answer: Answer) -> None:
-    with write_transaction(engine) as conn:
-        conn.execute(
-            update(keys)
-            .where(keys.c.id == reserved.row_id)
-            .values(status=answer.status, response_body=answer.body.decode())
-        )
-
-
-def release(engine: Engine, reserved: Reserved) -> None:
-    with write_transaction(engine) as conn:
-        conn.execute(delete(keys).where(keys.c.id == reserved.row_id, keys.c.status.is_(None)))

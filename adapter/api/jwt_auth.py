@@ -1,9 +1,9 @@
 """Who is calling, when the bearer credential is a JWT access token: verified against a JWKS.
 
-The JWKS comes from `ADAPTER_JWKS_URL`, an http(s) URL or a file path, and is cached. A
-token whose `kid` the cache lacks makes one refetch (key rotation), at most once every
-`REFETCH_INTERVAL_SECONDS`, so a flood of forged `kid`s cannot turn the service into a
-load generator against the authorisation server.
+The JWKS comes from `ADAPTER_JWKS_URL`, an http(s) URL or a file path, and is cached by
+PyJWT's `PyJWKClient` (see `JwksCache`). A token whose `kid` the cache lacks makes one
+refetch (key rotation), at most once every `REFETCH_INTERVAL_SECONDS`, so a flood of forged
+`kid`s cannot turn the service into a load generator against the authorisation server.
 
 Checked on every token, in this order, and refused with a 401 on the first failure:
 - the header's `alg` is in the configured allow-list, which only ever holds asymmetric
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -31,6 +32,8 @@ from typing import Any
 
 import jwt
 import requests
+from jwt import PyJWK, PyJWKClient, PyJWKSet
+from jwt.jwk_set_cache import JWKSetCache
 
 from adapter.api.auth import TENANT_PATTERN, Caller
 from adapter.config import ASYMMETRIC_JWT_ALGORITHMS, DEFAULT_JWT_ALGORITHMS, Settings
@@ -54,13 +57,40 @@ class JwksKey:
     algorithm: str | None
 
 
+class _JwksClient(PyJWKClient):
+    """PyJWT's JWKS client, reading `source` itself: an http(s) URL through `requests` (so
+    its timeout and errors are ours), or a file; it hands PyJWT only the entries a token may
+    be verified with (`signing_entries`) and remembers the `alg` each declares."""
+
+    def __init__(self, source: str) -> None:
+        # PyJWKClient takes only an http(s) URI, and reads it only in `fetch_data`, which
+        # reads `source` instead: a file path gets a stand-in.
+        uri = source if _is_url(source) else "https://jwks.file.invalid/"
+        # The set is kept until a fetch replaces it (an outage keeps the keys we had);
+        # refetching for an unknown `kid` is throttled by `JwksCache` on its own clock.
+        super().__init__(uri, lifespan=math.inf, cooldown_duration=0, timeout=FETCH_TIMEOUT_SECONDS)
+        self.source = source
+        self.declared: dict[str, str | None] = {}
+
+    def fetch_data(self) -> Any:
+        entries = signing_entries(_load(self.source, self.timeout))
+        self.declared = declared_algorithms(entries)
+        return {"keys": entries}
+
+
 class JwksCache:
-    """The signing keys by `kid`, fetched lazily, refetched for an unknown `kid` (throttled)."""
+    """The signing keys by `kid`, fetched lazily, refetched for an unknown `kid` (throttled).
+
+    PyJWT's `PyJWKClient` fetches, parses, caches the set and matches the `kid`; this class
+    decides when it may fetch, on a clock of its own (PyJWKClient's cooldown reads
+    `time.monotonic` and does not count a failed fetch, so a flood of forged `kid`s during
+    an outage of the JWKS would each fetch again).
+    """
 
     def __init__(self, source: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self._clock = clock
-        self._keys: dict[str, JwksKey] = {}
+        self._client = _JwksClient(source)
         self._fetched_at: float | None = None
         self._lock = threading.Lock()
 
@@ -69,15 +99,22 @@ class JwksCache:
         """A cache holding the keys of a JWKS given inline (never fetched; `source` names
         it in logs)."""
         cache = cls(source, clock=lambda: 0.0)
-        cache._keys = parse_jwks(document)
-        cache._fetched_at = float("inf")
+        entries = signing_entries(document)
+        cache._client.declared = declared_algorithms(entries)
+        if entries:
+            cache._sets().put(PyJWKSet.from_dict({"keys": entries}))
+        cache._fetched_at = math.inf
         return cache
 
     def key(self, kid: str) -> JwksKey | None:
         with self._lock:
-            if kid not in self._keys and self._may_fetch():
+            found = self._held(kid)
+            if found is None and self._may_fetch():
                 self._refresh()
-            return self._keys.get(kid)
+                found = self._held(kid)
+            if found is None:
+                return None
+            return JwksKey(found.key, self._client.declared.get(kid))
 
     def preload(self) -> None:
         """Fetch the JWKS now unless already fetched: the service calls it in a thread at
@@ -87,6 +124,11 @@ class JwksCache:
             if self._fetched_at is None:
                 self._refresh()
 
+    def _held(self, kid: str) -> PyJWK | None:
+        if self._sets().get() is None:
+            return None  # never fetched, or nothing usable: get_signing_keys would fetch
+        return self._client.match_kid(self._client.get_signing_keys(), kid)
+
     def _may_fetch(self) -> bool:
         return (
             self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL_SECONDS
@@ -95,19 +137,31 @@ class JwksCache:
     def _refresh(self) -> None:
         self._fetched_at = self._clock()
         try:
-            document = _load(self.source)
+            fetched = self._client.get_jwk_set(refresh=True)
         except JwksUnavailable as exc:
             # Keep the keys we had: an outage of the JWKS must not log everybody out.
-            log.warning("JWKS: keeping %d cached keys: %s", len(self._keys), exc)
+            log.warning("JWKS: keeping the cached keys: %s", exc)
             return
-        self._keys = parse_jwks(document)
-        log.info("JWKS: %d signing keys loaded", len(self._keys))
+        except jwt.PyJWTError:
+            self._sets().put(None)  # the JWKS holds no usable signing key now
+            log.info("JWKS: 0 signing keys loaded")
+            return
+        log.info("JWKS: %d signing keys loaded", len(fetched.keys))
+
+    def _sets(self) -> JWKSetCache:
+        sets = self._client.jwk_set_cache
+        assert sets is not None  # made with cache_jwk_set (PyJWKClient's default)
+        return sets
 
 
-def _load(source: str) -> object:
-    if source.startswith(("http://", "https://")):
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _load(source: str, timeout: float) -> object:
+    if _is_url(source):
         try:
-            reply = requests.get(source, timeout=FETCH_TIMEOUT_SECONDS)
+            reply = requests.get(source, timeout=timeout)
         except requests.RequestException as exc:
             raise JwksUnavailable(f"fetch failed: {type(exc).__name__}") from None
         if reply.status_code != 200:
@@ -124,12 +178,23 @@ def _load(source: str) -> object:
         raise JwksUnavailable("not JSON") from None
 
 
-def parse_jwks(document: object) -> dict[str, JwksKey]:
+def declared_algorithms(entries: list[dict[str, Any]]) -> dict[str, str | None]:
+    """The `alg` each `kid` is restricted to, if any; the first entry of a `kid` counts, as
+    in PyJWKClient's `match_kid`."""
+    declared: dict[str, str | None] = {}
+    for entry in entries:
+        declared.setdefault(entry["kid"], entry.get("alg"))
+    return declared
+
+
+def signing_entries(document: object) -> list[dict[str, Any]]:
+    """The JWKS's entries that may verify an access token: each with a `kid`, for
+    signatures, not a shared secret, and usable by PyJWT; what is skipped is logged."""
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         log.warning("JWKS: no `keys` list; no keys loaded")
-        return {}
-    keys: dict[str, JwksKey] = {}
+        return []
+    usable: list[dict[str, Any]] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
             log.warning("JWKS: key %d has no kid; skipped", index)
@@ -137,11 +202,12 @@ def parse_jwks(document: object) -> dict[str, JwksKey]:
         if entry.get("use", "sig") != "sig" or entry.get("kty") == "oct":
             continue  # encryption keys and shared secrets never verify an access token
         try:
-            declared = entry.get("alg")
-            keys[entry["kid"]] = JwksKey(jwt.PyJWK(entry).key, declared)
+            jwt.PyJWK(entry)
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
             log.warning("JWKS: key %d unusable (%s); skipped", index, type(exc).__name__)
-    return keys
+            continue
+        usable.append(entry)
+    return usable
 
 
 class JwtVerifier:

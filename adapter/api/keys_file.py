@@ -4,7 +4,8 @@ The file is a JSON list of `{"key": ..., "tenant": ..., "scopes": [...]}`. `load
 reads it once at startup and refuses, with a `ConfigError` naming the file and the entry
 by its position (never the key itself), anything that would only fail later: a file that
 cannot be read or is not JSON, a key shorter than 32 characters, the same key twice, a
-malformed tenant, and a scope that grants nothing here (`clinic/encounter.write`, a typo,
+malformed tenant, a tenant `*` (every tenant) with a scope other than an operator's `admin/`
+one, and a scope that grants nothing here (`clinic/encounter.write`, a typo,
 would otherwise fail every call with 403). Whether a scope grants something is asked of
 the same checks the routes use, so the two cannot disagree.
 
@@ -29,6 +30,7 @@ from adapter.api.admin_audit import grants_audit_read
 from adapter.api.admin_scopes import ADMIN_SCOPES, grants_any
 from adapter.api.auth import (
     CLINIC_SCOPES,
+    EVERY_TENANT,
     KEYS_FILE_VARIABLE,
     MIN_KEY_CHARS,
     TENANT_PATTERN,
@@ -47,6 +49,9 @@ SCOPE_FORMS = (
     f"{', '.join(ADMIN_SCOPES)} for operators"
 )
 
+# A clinic's tenant, or `*`: an operator's key of every tenant.
+KEY_TENANT_PATTERN = rf"{TENANT_PATTERN}|^\{EVERY_TENANT}$"
+
 
 class KeyEntry(BaseModel):
     """One entry of the keys file, checked field by field."""
@@ -54,7 +59,7 @@ class KeyEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     key: Annotated[str, Field(min_length=MIN_KEY_CHARS, max_length=512)]
-    tenant: Annotated[str, Field(pattern=TENANT_PATTERN)]
+    tenant: Annotated[str, Field(pattern=KEY_TENANT_PATTERN)]
     scopes: Annotated[list[str], Field(min_length=1)]
 
 
@@ -150,10 +155,22 @@ def _entry(path: str, number: int, total: int, item: object) -> KeyEntry:
     except ValidationError as exc:
         # Locations and messages only: the input would echo the key itself.
         raise _refused(path, f"{where}: {validation_problems(exc)}") from None
-    problem = scopes_problem(entry.scopes)
+    problem = scopes_problem(entry.scopes) or _every_tenant_problem(entry)
     if problem is not None:
         raise _refused(path, f"{where}: {problem}")
     return entry
+
+
+def _every_tenant_problem(entry: KeyEntry) -> str | None:
+    if entry.tenant != EVERY_TENANT:
+        return None
+    for index, scope in enumerate(entry.scopes):
+        if not scope.startswith("admin/"):
+            return (
+                f"scopes.{index}: a key of every tenant (tenant *) may hold admin/ scopes "
+                "only; give a clinic's scope to a key of that clinic"
+            )
+    return None
 
 
 def _stored_keys(path: str, entries: list[KeyEntry]) -> list[StoredKey]:

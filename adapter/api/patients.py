@@ -12,13 +12,13 @@ import logging
 import re
 
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.audit import AUDIT_TARGET
 from adapter.api.deps import EngineDep, PatientReader, SettingsDep, StoreReady
 from adapter.api.patient_schema import PatientRecordView
 from adapter.errors import NotFound, StoreUnavailable
 from adapter.runtime import mapping_context
+from adapter.store.engine import StoreError
 from adapter.store.tenants import tenant_context
 from adapter.sync.patient_view import patient_view
 from mappings.contract.fields import ID_PATTERN
@@ -51,7 +51,7 @@ def get_patient(
     try:
         with engine.connect() as conn:
             found = patient_view(conn, tenant_context(conn, ctx), mrn)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("clinic API: store error %s reading a patient", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc
     if found is None:

@@ -23,8 +23,6 @@ from datetime import timedelta
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from adapter.api import idempotency
@@ -47,15 +45,11 @@ from adapter.errors import (
     MalformedDocument,
     StoreUnavailable,
 )
-from adapter.ingest import INFUSION, INTAKE_SCREENING, MEDICATION_REVIEW, VITALS, ingest_record
+from adapter.ingest import ingest_record
 from adapter.runtime import mapping_context
+from adapter.store.engine import Engine, StoreError
+from mappings import RECORD_KINDS
 from mappings.context import MappingContext
-from mappings.contract.submissions import (
-    InfusionProcedureSubmission,
-    IntakeScreeningSubmission,
-    MedicationReviewSubmission,
-    VitalsObservationSubmission,
-)
 from mappings.errors import ContractViolation
 
 log = logging.getLogger(__name__)
@@ -79,18 +73,13 @@ def _endpoint(kind: str) -> Callable[..., Awaitable[Response]]:
     return post_record
 
 
-for _path, _kind, _model in (
-    ("/intake-screenings", INTAKE_SCREENING, IntakeScreeningSubmission),
-    ("/infusions", INFUSION, InfusionProcedureSubmission),
-    ("/vitals", VITALS, VitalsObservationSubmission),
-    ("/medication-reviews", MEDICATION_REVIEW, MedicationReviewSubmission),
-):
+for _kind in RECORD_KINDS.values():
     router.add_api_route(
-        _path,
-        _endpoint(_kind),
+        f"/{_kind.collection}",
+        _endpoint(_kind.name),
         methods=["POST"],
         status_code=201,
-        openapi_extra=contract_body(_model),
+        openapi_extra=contract_body(_kind.model),
     )
 
 
@@ -118,7 +107,7 @@ async def _post_record(
 
     try:
         answer = await run_in_threadpool(accept_once)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("clinic API: store error %s on a %s record", type(exc).__name__, kind)
         raise StoreUnavailable("the store could not take the record; retry shortly") from exc
     if answer.is_replay:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapter.api.auth import TENANT_PATTERN
-from adapter.api.jwt_auth import JwksCache, parse_jwks
+from adapter.api.jwt_auth import JwksCache, signing_entries
 from adapter.api.keys_file import read_json_list_file, scopes_problem, validation_problems
 from adapter.errors import ConfigError
 
@@ -82,7 +82,7 @@ def _client(path: str, where: str, item: object) -> SmartClient:
         raise _refused(path, f"{where}: {problem}")
     source = f"{CLIENTS_FILE_VARIABLE} {where}"
     if entry.jwks is not None:
-        if not parse_jwks(entry.jwks):
+        if not signing_entries(entry.jwks):
             raise _refused(path, f"{where}: jwks: holds no usable signing key with a `kid`")
         keys = JwksCache.of_document(entry.jwks, source)
     else:

@@ -19,8 +19,6 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.access_tokens import ACCESS_TOKEN_SECONDS, AccessTokens
 from adapter.api.deps import ClockDep, SettingsDep, StoreReady
@@ -28,6 +26,7 @@ from adapter.api.smart_clients import SmartClient
 from adapter.api.token_requests import ASSERTION_ALGORITHMS, grant
 from adapter.errors import NotFound, StoreUnavailable, TokenRequestRefused
 from adapter.store.assertions import remember_assertion
+from adapter.store.engine import Engine, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ async def token(
     def remember(client_id: str, jti: str, expires: datetime) -> bool:
         try:
             return remember_assertion(engine, client_id, jti, expires, now)
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             raise StoreUnavailable("the store could not record the assertion") from exc
 
     try:

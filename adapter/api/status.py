@@ -17,22 +17,11 @@ work still waiting), and then share its status.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
-from sqlalchemy import Connection, select
 
-from adapter.store.schema import (
-    CONFLICT,
-    DEAD,
-    DONE,
-    IN_FLIGHT,
-    PENDING,
-    delivered_resources,
-    deliveries,
-    outbox,
-    submissions,
-)
+from adapter.store import submissions
+from adapter.store.engine import Connection
+from adapter.store.outbox import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING
 
 STATUS_OF_STATE = {
     PENDING: "stored",
@@ -50,53 +39,33 @@ def status_url(public_id: str) -> str:
 
 def submission_status(conn: Connection, tenant: str, public_id: str) -> dict[str, object] | None:
     """The submission's status document, or None when the tenant has no such submission."""
-    row = conn.execute(
-        select(
-            submissions.c.encounter_key, submissions.c.received_at, submissions.c.outbox_id
-        ).where(submissions.c.public_id == public_id, submissions.c.tenant == tenant)
-    ).first()
-    if row is None:
+    submission = submissions.find(conn, tenant, public_id)
+    if submission is None:
         return None
     found: dict[str, object] = {
         "submission_id": public_id,
-        "encounter_id": row.encounter_key,
-        "received_at": _utc(row.received_at).isoformat(),
+        "encounter_id": submission.encounter_key,
+        "received_at": submission.received_at.isoformat(),
         "status": UNCHANGED,
         "status_url": status_url(public_id),
     }
-    if row.outbox_id is None:
+    if submission.outbox_id is None:
         return found
-    entry = conn.execute(
-        select(outbox.c.state, outbox.c.attempts, outbox.c.last_status, outbox.c.outcome).where(
-            outbox.c.id == row.outbox_id, outbox.c.tenant == tenant
-        )
-    ).one()
+    entry = submissions.entry_state(conn, tenant, submission.outbox_id)
     found["status"] = STATUS_OF_STATE[entry.state]
     found["attempts"] = entry.attempts
     if entry.state == DONE:
-        found["ehr_references"] = _delivered(conn, tenant, row.outbox_id)
+        found["ehr_references"] = [
+            {
+                "resource": d.resource_key,
+                "ehr_reference": d.ehr_reference,
+                "ehr_version": d.ehr_version,
+            }
+            for d in submissions.delivered(conn, tenant, submission.outbox_id)
+        ]
     elif entry.state in (DEAD, CONFLICT):
         found["reason"] = _reason(entry.last_status, entry.outcome)
     return found
-
-
-def _delivered(conn: Connection, tenant: str, outbox_id: int) -> list[dict[str, object]]:
-    """What the EHR calls each delivered resource; the newest delivery of each wins."""
-    rows = conn.execute(
-        select(
-            delivered_resources.c.resource_key,
-            delivered_resources.c.ehr_reference,
-            delivered_resources.c.ehr_version,
-        )
-        .join(deliveries, deliveries.c.id == delivered_resources.c.delivery_id)
-        .where(deliveries.c.tenant == tenant, deliveries.c.outbox_id == outbox_id)
-        .order_by(deliveries.c.id)
-    ).all()
-    newest = {r.resource_key: r for r in rows}
-    return [
-        {"resource": key, "ehr_reference": r.ehr_reference, "ehr_version": r.ehr_version}
-        for key, r in newest.items()
-    ]
 
 
 def _reason(http_status: int | None, kept_outcome: str | None) -> dict[str, object]:
@@ -125,8 +94,3 @@ def _diagnostic(issue: object) -> str | None:
         details = issue.get("details")
         text = details.get("text") if isinstance(details, dict) else None
     return text if isinstance(text, str) else None
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back the stored UTC time without its offset.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,12 +10,12 @@ import logging
 import re
 
 from fastapi import APIRouter
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.api.answer_models import SubmissionStatus
 from adapter.api.deps import EngineDep, StoreReady, SubmissionReader
 from adapter.api.status import submission_status
 from adapter.errors import NotFound, StoreUnavailable
+from adapter.store.engine import StoreError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/clinic", tags=["clinic"])
@@ -39,7 +39,7 @@ def get_submission(
     try:
         with engine.connect() as conn:
             found = submission_status(conn, caller.tenant, submission_id)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         log.warning("clinic API: store error %s reading a submission", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc
     if found is None:

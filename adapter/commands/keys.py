@@ -43,7 +43,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description="Add an entry with a fresh random key (43 characters) to the keys file, "
         "creating it readable by its owner only; the key is printed alone on stdout.",
     )
-    new.add_argument("--tenant", required=True, help="the clinic the key's records belong to")
+    new.add_argument(
+        "--tenant",
+        required=True,
+        help="the clinic the key's records belong to; * for an operator's key of every "
+        "tenant (admin/ scopes only)",
+    )
     new.add_argument(
         "--scope",
         action="append",

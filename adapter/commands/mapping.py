@@ -42,14 +42,13 @@ from adapter.runtime import mapping_context
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import current_revision, head_revision
 from adapter.store.tenants import encounter_context
-from mappings.bundle import transaction_bundle
 from mappings.claims import encounter_claims
+from mappings.common.bundle import transaction_bundle
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission, parse_submission
-from mappings.coverage import field_coverage, round_trip_differences
+from mappings.encounter import field_coverage, map_submission, round_trip_differences
 from mappings.errors import ContractViolation, FieldError
-from mappings.serialize import dumps
-from mappings.submission import map_submission
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers

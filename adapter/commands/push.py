@@ -31,8 +31,8 @@ from adapter.store.schema import outbox
 from adapter.sync.diff import diff
 from adapter.sync.payload import Stored, as_ehr_would_hold, build
 from adapter.sync.push import PushSummary
+from mappings.common.serialize import dumps
 from mappings.jsontypes import JsonObject
-from mappings.serialize import dumps
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers

@@ -1,12 +1,15 @@
 """The console's actions (POST): sign in and out, replay dead letters, settle a conflict,
-start a reconcile. Each checks the form's CSRF token and the scope it needs, calls what
-the command line calls, and is audited under the operator's name."""
+start a reconcile. Each checks the form's CSRF token and the scope it needs, acts only on
+what the operator's tenant reach covers (their own tenant's rows; any tenant's for a key of
+every tenant), calls what the command line calls, and is audited under the operator's name
+in the trail of the tenant acted on."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +29,7 @@ from adapter.console.session import (
     start_session,
 )
 from adapter.errors import ConsoleRefused, NotFound, SignInRefused
-from adapter.store import operations
+from adapter.store import console_views
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
 from adapter.sync.conflicts import resolve
@@ -79,12 +82,19 @@ async def replay(
     wanted = [int(v) for v in form.getlist("id") if isinstance(v, str) and v.isdigit()]
     if not wanted:
         raise ConsoleRefused("choose at least one entry to replay")
+    # Each entry is checked against the operator's reach, and audited in its tenant's trail.
     with write_transaction(engine) as conn:
-        mine = operations.parked_ids(conn, operator.tenant, wanted)
-        count = box.replay(conn, mine, request.app.state.clock())
-    ids = ",".join(str(i) for i in mine) or "-"
-    await record_action(request, operator, "console-replay", f"outbox:{ids}", count, "ok")
-    return RedirectResponse(f"/console/dead-letters?replayed={count}", status_code=303)
+        found = console_views.parked_by_tenant(conn, operator.reach(), wanted)
+        counts = {t: box.replay(conn, ids, request.app.state.clock()) for t, ids in found.items()}
+    for tenant, ids in found.items():
+        target = "outbox:" + ",".join(str(i) for i in ids)
+        await record_action(
+            request, operator, "console-replay", target, counts[tenant], "ok", tenant
+        )
+    if not found:
+        await record_action(request, operator, "console-replay", "outbox:-", 0, "ok")
+    replayed = sum(counts.values())
+    return RedirectResponse(f"/console/dead-letters?replayed={replayed}", status_code=303)
 
 
 @router.post("/conflicts/{conflict_id}/resolve")
@@ -103,7 +113,7 @@ async def resolve_conflict(
     side: Literal["ehr", "clinic"] = "ehr" if keep == "ehr" else "clinic"
     try:
         with write_transaction(engine) as conn:
-            if not operations.is_open_conflict(conn, conflict_id, operator.tenant):
+            if console_views.open_conflict_tenant(conn, conflict_id, operator.reach()) is None:
                 raise NotFound(f"no open conflict {conflict_id}")
             resolve(
                 conn,
@@ -124,15 +134,23 @@ async def start_reconcile(
     operator: SignedIn,
     runs: Annotated[Reconciles, Depends(reconciles)],
     settings: SettingsDep,
+    engine: EngineDep,
     _: StoreReady,
 ) -> Response:
-    await acting(request, operator, RECONCILE_WRITE)
+    form = await acting(request, operator, RECONCILE_WRITE)
     if not settings.is_ehr_configured:
         raise ConsoleRefused("no EHR is configured (ADAPTER_EHR_BASE_URL)")
-    started = runs.start(operator.tenant, operator.name)
+    tenant = operator.reach(str(form.get("tenant", "")).strip())
+    if tenant is None:
+        raise ConsoleRefused("tenant: choose the tenant to reconcile")
+    with engine.connect() as conn:
+        if operator.of_every_tenant and tenant not in console_views.known_tenants(conn):
+            raise ConsoleRefused(f"tenant: the store holds nothing of tenant {tenant}")
+    started = runs.start(tenant, operator.name)
     outcome = "started" if started else "already-running"
-    await record_action(request, operator, "console-reconcile", "reconcile", 0, outcome)
-    return RedirectResponse("/console/reconcile", status_code=303)
+    await record_action(request, operator, "console-reconcile", "reconcile", 0, outcome, tenant)
+    shown = f"?tenant={quote(tenant, safe='')}" if operator.of_every_tenant else ""
+    return RedirectResponse(f"/console/reconcile{shown}", status_code=303)
 
 
 def _sign_in_page(request: Request, message: str | None, status: int) -> HTMLResponse:

@@ -9,10 +9,18 @@ from adapter.console.session import Operator
 
 
 async def record_action(
-    request: Request, operator: Operator, action: str, target: str, count: int, outcome: str
+    request: Request,
+    operator: Operator,
+    action: str,
+    target: str,
+    count: int,
+    outcome: str,
+    tenant: str | None = None,
 ) -> None:
-    """Queue an audit row: `action` (`console-replay`, ...) on `target` by the operator."""
+    """Queue an audit row: `action` (`console-replay`, ...) on `target` by the operator, in
+    the trail of `tenant` (the one acted on; the operator's own when None)."""
     writer: AuditWriter = request.app.state.audit_writer
     now = request.app.state.clock()
-    record = AuditRecord(now, operator.tenant, operator.name, action, target, count, outcome)
+    owner = tenant or operator.tenant
+    record = AuditRecord(now, owner, operator.name, action, target, count, outcome)
     await writer.submit_waiting(record)

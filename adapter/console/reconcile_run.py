@@ -45,6 +45,12 @@ class Reconciles:
     def latest(self, tenant: str) -> ReconcileRun | None:
         return self._runs.get(tenant)
 
+    def latest_of(self, tenant: str | None) -> list[ReconcileRun]:
+        """The latest run of `tenant`, or of every tenant (None), by tenant."""
+        with self._lock:
+            runs = dict(self._runs)
+        return [runs[t] for t in sorted(runs) if tenant is None or t == tenant]
+
     def start(self, tenant: str, operator: str) -> bool:
         """Start a run for `tenant`; False when one is under way already."""
         with self._lock:

@@ -1,6 +1,7 @@
 """The console's sign-in: an admin credential exchanged for a signed session cookie.
 
-The cookie holds the operator's name (`key:<8 hex>`, `jwt:<client>`), tenant, admin scopes,
+The cookie holds the operator's name (`key:<8 hex>`, `jwt:<client>`), tenant (`*` for a key
+of every tenant, which sees every tenant's rows and acts on any), admin scopes,
 a CSRF token and its expiry, signed with HMAC-SHA256. It is `HttpOnly`, `SameSite=Strict`,
 `Secure` when the request came over TLS, and lasts `ADAPTER_CONSOLE_SESSION_MINUTES`. The
 signing key comes from `ADAPTER_PAGING_SECRET` when set (the same on every web process),
@@ -22,7 +23,7 @@ from fastapi.responses import Response
 
 from adapter.api.admin_scopes import CONSOLE_READ, holds
 from adapter.api.audit import actor_name
-from adapter.api.auth import ApiKeys, Caller, looks_like_jwt
+from adapter.api.auth import EVERY_TENANT, ApiKeys, Caller, looks_like_jwt
 from adapter.api.jwt_auth import JwtVerifier
 from adapter.errors import AdapterError, SignInRefused
 
@@ -40,6 +41,21 @@ class Operator:
 
     def may(self, scope: str) -> bool:
         return holds(self.scopes, scope)
+
+    @property
+    def of_every_tenant(self) -> bool:
+        """Signed in with a key of every tenant (`"tenant": "*"`)."""
+        return self.tenant == EVERY_TENANT
+
+    def reach(self, asked: str = "") -> str | None:
+        """The tenant whose rows a page shows: the operator's own, whatever was `asked`;
+        for an operator of every tenant the one asked for, or every tenant (None)."""
+        if not self.of_every_tenant:
+            return self.tenant
+        return asked or None
+
+    def may_see(self, tenant: str) -> bool:
+        return self.of_every_tenant or tenant == self.tenant
 
 
 def signing_key(paging_secret: str) -> bytes:

@@ -2,7 +2,7 @@
 
 A batch entry cannot point at another entry's `urn:uuid:` fullUrl, so each such reference
 becomes the conditional reference `Type?identifier=system|value` of the entry it named
-(its conditional `request.url`, which `mappings.bundle` built the same way). The entries
+(its conditional `request.url`, which `mappings.common.bundle` built the same way). The entries
 are also put in dependency order, referenced ones first: servers such as HAPI process a
 batch in order, and a conditional reference only resolves once its target exists.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mappings.bundle import conditional_url
-from mappings.identity import Identity
+from mappings.common.bundle import conditional_url
+from mappings.common.identity import Identity
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import obj, objs, str_field
 
 URN_PREFIX = "urn:uuid:"
 

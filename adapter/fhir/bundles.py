@@ -15,8 +15,8 @@ from typing import Literal
 from adapter.errors import EhrBadResponse, EhrError
 from adapter.fhir.batch import entry_resource_type, request_of
 from adapter.fhir.outcome import error_for_status
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import obj, objs, str_field
 
 BundleMode = Literal["transaction", "batch"]
 

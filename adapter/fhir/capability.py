@@ -21,8 +21,8 @@ from adapter.errors import EhrBadResponse
 from adapter.fhir.http import FHIR_JSON, Timeout, call, json_object
 from adapter.fhir.outcome import error_for_status
 from adapter.fhir.pace import Pace
+from mappings.common.lookup import objs, str_field
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import objs, str_field
 
 # CapabilityStatement.rest.resource flags, read as interactions of their own.
 CONDITIONAL_FLAGS = {

@@ -41,8 +41,8 @@ from adapter.fhir.http import (
 from adapter.fhir.outcome import error_for_status, operation_outcome
 from adapter.fhir.pace import DEFAULT_RETRY_AFTER_MAX_SECONDS, Clock, Pace
 from adapter.fhir.sender import DEFAULT_ENTRY_RETRY_DELAYS, BundleSender
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj, objs, str_field
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")

@@ -25,8 +25,8 @@ from adapter.fhir.assertion import CLIENT_ASSERTION_TYPE, SigningKey, client_ass
 from adapter.fhir.http import Timeout, call, json_object
 from adapter.fhir.outcome import error_for_status
 from adapter.fhir.pace import Clock, Pace
+from mappings.common.lookup import str_field
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import str_field
 
 # SMART servers must send expires_in; when one does not, assume a short life.
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300.0

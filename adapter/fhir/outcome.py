@@ -23,8 +23,8 @@ from adapter.errors import (
     EhrTimeout,
     EhrUnavailable,
 )
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj, objs, str_field
 
 # How servers say a conditional operation found several resources (HAPI: "this search
 # matched 2 resources") or that a version precondition failed.

@@ -21,8 +21,8 @@ from adapter.fhir.bundles import BundleResult, EntryResult, entry_results, unans
 from adapter.fhir.chunks import transaction_chunks
 from adapter.fhir.http import json_object
 from adapter.fhir.outcome import is_too_large, operation_outcome
+from mappings.common.lookup import objs
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import objs
 
 # Pauses before each new round of retried batch entries; the worker backs off longer.
 DEFAULT_ENTRY_RETRY_DELAYS = (0.5, 2.0)

@@ -34,10 +34,10 @@ from adapter.store.resource_writes import (
     update_changed,
 )
 from adapter.store.schema import PENDING, outbox, submissions
-from mappings.bundle import resource_identity
+from mappings.common.bundle import resource_identity
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
-from mappings.serialize import dumps
 
 # Resources every patient's Bundles may refer to.
 TENANT_SHARED_TYPES = frozenset({"Organization", "Device", "Practitioner", "PractitionerRole"})

@@ -7,6 +7,11 @@ columns, each column's own bind conversion is taken from its type (SQLite stores
 datetime as text, a boolean as 0/1; PostgreSQL's driver takes them as they are), and the
 rows go to the driver's `executemany` as they are. What is stored is the same.
 
+Only SQLAlchemy's public API is used: `TypeEngine.dialect_impl()` and
+`TypeEngine.bind_processor()` (the "Base Type API"; the dialect's own type object they
+return is private to the dialect, but is only called, never subclassed or named), the
+compiler's documented `binds`, `Dialect.positional` and the dialect's `identifier_preparer`.
+
 On PostgreSQL even a pipelined `executemany` is one statement a row (about 0.1 ms each:
 seconds for a large document's 100,000 index rows); there the rows go as one array a
 column, unpacked by the server (`INSERT ... SELECT * FROM unnest(...)`), a few
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, insert
+from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any]
 
@@ -98,13 +104,20 @@ def _prepare(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Prepa
     )
     converts = []
     for position, name in enumerate(columns):
-        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        convert = _bind_conversion(table.c[name].type, dialect)
         if convert is not None:
             converts.append((position, convert))
     if dialect.name == "postgresql":
         return _unnest(dialect, table, columns, tuple(converts))
-    names = None if compiled.positional else tuple(compiled.binds[c].key for c in columns)
+    names = None if dialect.positional else tuple(compiled.binds[c].key for c in columns)
     return _Prepared(str(compiled), tuple(converts), names)
+
+
+def _bind_conversion(column_type: TypeEngine[Any], dialect: Dialect) -> Processor | None:
+    """What SQLAlchemy does to a value of `column_type` before `dialect`'s driver gets it
+    (None: nothing), through the public type API: the dialect's implementation of the type,
+    and its bind processor."""
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _unnest(

@@ -24,12 +24,12 @@ from adapter.store.accept import sha256
 from adapter.store.bulk import insert_many
 from adapter.store.schema import resource_versions, resources, search_index
 from adapter.store.search_index import INDEX_COLUMNS, index_values
-from mappings.builders import labelled
+from mappings.common.builders import labelled
+from mappings.common.identity import Identity
+from mappings.common.narrative import with_narrative
+from mappings.common.serialize import dumps
 from mappings.context import SecurityLabels
-from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
-from mappings.narrative import with_narrative
-from mappings.serialize import dumps
 
 LINEAGE_SYSTEM = "urn:ketamine-fhir-adapter:ehr-version"
 SOURCE_EHR = "ehr"

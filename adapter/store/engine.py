@@ -2,6 +2,11 @@
 
 The engine connects lazily: making it never touches the database, so the service starts even
 while the database is down and readiness reports it.
+
+`Engine`, `Connection` and `StoreError` are named here for the code outside the store, which
+passes engines and connections along (opened with `engine.connect()` for a read,
+`write_transaction(engine)` for a write) into the store's functions without importing
+SQLAlchemy (see `adapter.store`).
 """
 
 from __future__ import annotations
@@ -11,12 +16,26 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapter.config import behind_pooler
 from adapter.errors import StoreUnavailable
 from adapter.store.budget import watch_statements
+
+__all__ = [
+    "Connection",
+    "Engine",
+    "StoreError",
+    "check_connection",
+    "create_store_engine",
+    "is_sqlite_file",
+    "ping",
+    "write_transaction",
+]
+
+StoreError = SQLAlchemyError
+"""Any failure of the database or of a statement, as the store's callers catch it."""
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
@@ -112,6 +131,13 @@ def check_connection(engine: Engine) -> None:
         raise StoreUnavailable(
             f"ADAPTER_DATABASE_URL ({where}): cannot connect: {reason}; {_advice(engine)}"
         ) from exc
+
+
+def is_sqlite_file(engine: Engine) -> bool:
+    """Whether the store is a SQLite file: a read by key there takes microseconds and never
+    waits for a writer (WAL); an in-memory database lives in one thread's connection."""
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
 
 def _advice(engine: Engine) -> str:

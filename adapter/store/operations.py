@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -21,7 +21,6 @@ from adapter.store.schema import (
     IN_FLIGHT,
     OPEN,
     PENDING,
-    deliveries,
     outbox,
     pull_conflicts,
     submissions,
@@ -78,6 +77,8 @@ class PullChannel:
     """`Patient`, `history/Observation`, ..."""
     cursor: datetime | None
     updated_at: datetime
+    is_finished: bool = True
+    """False while a run is under way, or when one stopped part-way (the next resumes it)."""
 
 
 def outbox_figures(conn: Connection, tenant: str | None = None) -> OutboxFigures:
@@ -119,23 +120,6 @@ def parked_entries(
     return [_parked(row._mapping) for row in conn.execute(_of(query, tenant))]
 
 
-def parked_ids(conn: Connection, tenant: str, ids: Sequence[int]) -> list[int]:
-    """Those of `ids` that are the tenant's dead letters or conflicts."""
-    query = select(outbox.c.id).where(
-        outbox.c.id.in_(ids), outbox.c.tenant == tenant, outbox.c.state.in_((DEAD, CONFLICT))
-    )
-    return sorted(int(found) for found in conn.execute(query).scalars())
-
-
-def is_open_conflict(conn: Connection, conflict_id: int, tenant: str) -> bool:
-    query = select(pull_conflicts.c.id).where(
-        pull_conflicts.c.id == conflict_id,
-        pull_conflicts.c.tenant == tenant,
-        pull_conflicts.c.state == OPEN,
-    )
-    return conn.execute(query).first() is not None
-
-
 def conflicts_opened(conn: Connection, since: datetime) -> list[int]:
     """Ids of the conflicts the pull parked after `since` (still open), oldest first."""
     query = (
@@ -144,40 +128,6 @@ def conflicts_opened(conn: Connection, since: datetime) -> list[int]:
         .order_by(pull_conflicts.c.id)
     )
     return [int(found) for found in conn.execute(query).scalars()]
-
-
-def last_delivery(conn: Connection, tenant: str | None = None) -> datetime | None:
-    """When the EHR last took an entry of ours."""
-    query = select(func.max(deliveries.c.at))
-    if tenant is not None:
-        query = query.where(deliveries.c.tenant == tenant)
-    found: datetime | None = conn.execute(query).scalar()
-    return _utc(found) if found is not None else None
-
-
-def find_submissions(
-    conn: Connection,
-    tenant: str,
-    *,
-    public_id: str = "",
-    encounter_id: str = "",
-    received_on: date | None = None,
-    limit: int = 50,
-) -> list[str]:
-    """Public ids of the tenant's submissions matching every filter given, newest first."""
-    query = select(submissions.c.public_id).where(submissions.c.tenant == tenant)
-    if public_id:
-        query = query.where(submissions.c.public_id == public_id)
-    if encounter_id:
-        query = query.where(submissions.c.encounter_key == encounter_id)
-    if received_on is not None:
-        start = datetime.combine(received_on, time.min, UTC)
-        query = query.where(
-            submissions.c.received_at >= start,
-            submissions.c.received_at < start + timedelta(days=1),
-        )
-    query = query.order_by(submissions.c.received_at.desc()).limit(limit)
-    return [str(found) for found in conn.execute(query).scalars()]
 
 
 def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChannel]:
@@ -196,6 +146,7 @@ def pull_channels(conn: Connection, tenant: str | None = None) -> list[PullChann
                 channel=row.name.removeprefix(PULL_PREFIX),
                 cursor=_utc(datetime.fromisoformat(cursor)) if isinstance(cursor, str) else None,
                 updated_at=_utc(row.updated_at),
+                is_finished=value.get("run") is None,
             )
         )
     return channels

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Row, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, case, func, insert, or_, select, update
 
 from adapter.store.references import key_of, keyed, referenced_keys
 from adapter.store.schema import (
@@ -32,6 +32,7 @@ from adapter.store.schema import (
     DONE,
     IN_FLIGHT,
     PENDING,
+    audit,
     outbox,
     resources,
     submissions,
@@ -47,6 +48,8 @@ __all__ = [
     "Waiting",
     "claim",
     "counts",
+    "narrow",
+    "record_parked",
     "replay",
     "settle",
     "waiting",
@@ -188,6 +191,29 @@ def settle(
         .values(**values)
     )
     return done.rowcount == 1
+
+
+def narrow(conn: Connection, entry_id: int, keys: Sequence[str]) -> None:
+    """Leave only `keys` in an entry: the EHR took the others (a partly successful batch)."""
+    conn.execute(update(outbox).where(outbox.c.id == entry_id).values(resource_keys=list(keys)))
+
+
+def record_parked(
+    conn: Connection, entry: Entry, actor: str, state: str, now: datetime, reason: str
+) -> None:
+    """The audit row of an entry just parked as `state` (dead or conflict): the alert an
+    operator reads, naming the submission and the error's class (`reason`), no content."""
+    conn.execute(
+        insert(audit).values(
+            at=now,
+            tenant=entry.tenant,
+            actor=actor,
+            action=f"push-{state}",
+            object=public_name(conn, entry.id),
+            count=len(entry.resource_keys),
+            outcome=reason[:32],
+        )
+    )
 
 
 def public_name(conn: Connection, entry_id: int) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from adapter.store.bulk import insert_many
 from adapter.store.schema import identifier_owners
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 
 EXEMPT_TYPES = frozenset({"Device"})
 # Values per statement: far below SQLite's and PostgreSQL's bound value limits.

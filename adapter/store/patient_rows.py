@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, Select, and_, func, or_, select
 
 from adapter.store.schema import resource_versions, resources
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 from mappings.jsontypes import Resource
 
 

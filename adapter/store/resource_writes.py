@@ -20,7 +20,7 @@ from adapter.store.bulk import insert_many
 from adapter.store.references import key_of, keyed
 from adapter.store.schema import resource_versions, resources, search_index
 from adapter.store.search_index import INDEX_COLUMNS, index_values, references_in
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 from mappings.jsontypes import Resource
 
 # Keys (or row numbers) per statement: well below SQLite's 32,766 bound values and

@@ -274,7 +274,7 @@ tenants = Table(
 )
 
 # The records a store held (and may have pushed) before record ids were scoped by their
-# encounter: their identifiers keep the older form (`mappings.identity.record_key`). Written
+# encounter: their identifiers keep the older form (`mappings.common.identity.record_key`). Written
 # once, by migration 0007; `field` is the contract's id field (`vitals_id`, ...).
 legacy_records = Table(
     "legacy_records",

@@ -281,8 +281,8 @@ _REFERENCE_MEMBER = re.compile(r'"reference":"([^"\\]*)"')
 
 
 def references_in(text: str) -> list[str]:
-    """The `reference` strings of a resource's compact JSON text (`mappings.serialize.dumps`),
-    read without parsing it: for what the mappings make, what walking the object finds."""
+    """The `reference` strings of a resource's compact JSON text (`mappings.dumps`), read
+    without parsing it: for what the mappings make, what walking the object finds."""
     return _REFERENCE_MEMBER.findall(text)
 
 

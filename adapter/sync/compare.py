@@ -25,8 +25,8 @@ import orjson
 
 from adapter.sync.diff import IGNORED, diff
 from adapter.sync.payload import Stored
+from mappings.common.lookup import identifiers, str_field
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.lookup import identifiers, str_field
 
 NOT_YET_SENT = "not yet sent"
 MISSING_ON_EHR = "missing on the EHR"

@@ -1,9 +1,8 @@
 """Lineage: every delivery leaves a Provenance from the clinic submission to the EHR's ids.
 
-Kept in the store (`deliveries`, with one `delivered_resources` row per resource for
-lookups), not sent: it records what the EHR answered (its ids, versions and ETags), so any
-resource in the EHR can be traced back to the clinic document it came from
-(`adapter lineage Type/id`).
+Kept in the store (`adapter.store.lineage`), not sent: it records what the EHR answered (its
+ids, versions and ETags), so any resource in the EHR can be traced back to the clinic
+document it came from (`adapter lineage Type/id`).
 """
 
 from __future__ import annotations
@@ -11,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import orjson
-from sqlalchemy import Connection, insert, select
-
 from adapter.fhir.bundles import EntryResult
-from adapter.store.schema import delivered_resources, deliveries, outbox
+from adapter.store import lineage as store
+from adapter.store.engine import Connection
 from adapter.sync.payload import Stored
 from mappings import terminology
-from mappings.builders import concept, fhir_datetime
+from mappings.common.builders import concept, fhir_datetime
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject, JsonValue
 
@@ -74,33 +71,12 @@ def record_delivery(
     owner: str,
     now: datetime,
 ) -> None:
-    submission_id = int(
-        conn.execute(select(outbox.c.submission_id).where(outbox.c.id == outbox_id)).scalar_one()
-    )
+    submission_id = store.submission_of(conn, outbox_id)
     record = provenance(delivered, submission_id, owner, now)
     if record is None:
         return
-    delivery_id = conn.execute(
-        insert(deliveries)
-        .values(
-            tenant=tenant,
-            outbox_id=outbox_id,
-            submission_id=submission_id,
-            at=now,
-            provenance=orjson.dumps(record).decode(),
-        )
-        .returning(deliveries.c.id)
-    ).scalar_one()
-    conn.execute(
-        insert(delivered_resources),
-        [
-            {
-                "delivery_id": delivery_id,
-                "resource_key": item.key,
-                "ehr_reference": ehr_reference(item, answer),
-                "ehr_version": answer.version_id,
-                "ehr_etag": answer.etag,
-            }
-            for item, answer in delivered
-        ],
-    )
+    rows = [
+        store.Delivered(item.key, ehr_reference(item, answer), answer.version_id, answer.etag)
+        for item, answer in delivered
+    ]
+    store.record_delivery(conn, tenant, outbox_id, submission_id, record, now, rows)

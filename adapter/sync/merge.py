@@ -16,8 +16,8 @@ For each resource an EHR search answers, in one transaction per page:
 
 Deletions (from the EHR's `_history`) tombstone the resource the same way. Content is in
 our terms throughout (`ehr_view.localise`), and carries the security labels our rules give
-every resource (`mappings.builders.labelled`): what the EHR sent may lack them. Its narrative
-is made anew from what it says (`mappings.narrative.refreshed`) unless a person wrote it, so
+every resource (`mappings.common.builders.labelled`): what the EHR sent may lack them. Its narrative
+is made anew from what it says (`mappings.common.narrative.refreshed`) unless a person wrote it, so
 a narrative the EHR regenerated or dropped is no change (the comparison ignores `text`) and
 never leaves a stale one behind. Each version
 written gets its Provenance as a resource too (`adapter.store.ehr_provenance`).
@@ -36,55 +36,34 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
+from adapter.store import conflicts, ehr_versions
 from adapter.store.accept import sha256
-from adapter.store.bulk import insert_many
 from adapter.store.ehr_provenance import Lineage, insert_lineage
+from adapter.store.ehr_versions import EhrCopy, Local, load_local
+from adapter.store.engine import Connection
+from adapter.store.outbox_holds import unsent_keys
 from adapter.store.owners import owners
-from adapter.store.schema import (
-    CONFLICT,
-    DEAD,
-    IN_FLIGHT,
-    OPEN,
-    PENDING,
-    outbox,
-    pull_conflicts,
-    resource_versions,
-    resources,
-    search_index,
-)
-from adapter.store.search_index import INDEX_COLUMNS, index_values, reindex, unindex
+from adapter.store.search_index import index_values, reindex, unindex
 from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull_scope import SHARED_TYPES
-from mappings.builders import labelled
+from mappings.common.builders import labelled
+from mappings.common.identity import Identity
+from mappings.common.lookup import obj, objs, str_field
+from mappings.common.narrative import refreshed
+from mappings.common.serialize import dumps
 from mappings.context import SecurityLabels
-from mappings.identity import Identity
 from mappings.jsontypes import JsonObject, Resource
-from mappings.lookup import obj, objs, str_field
-from mappings.narrative import refreshed
-from mappings.serialize import dumps
+
+__all__ = ["EhrVersion", "Local", "Merger", "Outcome", "load_local", "version_of"]
 
 SOURCE_EHR = "ehr"
-# An outbox entry in one of these states holds a clinic change the EHR has not taken yet.
-UNSENT_STATES = (PENDING, IN_FLIGHT, CONFLICT, DEAD)
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 # The `pk` of a resource imported by the page being merged, until the page is written.
 PENDING_PK = 0
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-# The columns the merge inserts, in the order of its rows.
-IMPORTED_COLUMNS = (
-    "tenant", "resource_type", "logical_id", "identifier_system", "identifier_value",
-    "patient_key", "scope_key", "version", "content_hash", "content", "deleted",
-    "last_updated", "ehr_id", "ehr_version", "ehr_etag",
-)  # fmt: skip
-VERSION_COLUMNS = (
-    "resource_pk", "version", "content", "deleted", "recorded_at", "source", "submission_id",
-    "provenance",
-)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -126,27 +105,6 @@ class _Import:
     @property
     def key(self) -> str:
         return f"{self.identity.resource_type}/{self.logical_id}"
-
-
-@dataclass(frozen=True)
-class Local:
-    """Our row for an EHR resource."""
-
-    pk: int
-    resource_type: str
-    logical_id: str
-    patient_key: str | None
-    version: int
-    content: str
-    deleted: bool
-    ehr_id: str | None
-    ehr_version: str | None
-    identifier_system: str
-    identifier_value: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.resource_type}/{self.logical_id}"
 
 
 def version_of(resource: Resource) -> EhrVersion | None:
@@ -242,11 +200,7 @@ class Merger:
             by_type.setdefault(ref.resource_type, set()).add(ref.ehr_id)
         found: dict[EhrRef, Local] = {}
         for resource_type, ids in by_type.items():
-            rows = self.conn.execute(
-                _BY_EHR_ID, {"tenant": self.tenant, "type": resource_type, "ids": sorted(ids)}
-            )
-            for row in rows:
-                local = _local(row)
+            for local in ehr_versions.held_by_ehr_ids(self.conn, self.tenant, resource_type, ids):
                 assert local.ehr_id is not None
                 found[EhrRef(resource_type, local.ehr_id)] = local
         return found
@@ -266,18 +220,17 @@ class Merger:
                     wanted[(v.ref.resource_type, system, value)] = v.ref
         if not wanted:
             return
-        rows = self.conn.execute(
-            _local_columns().where(
-                resources.c.tenant == self.tenant,
-                resources.c.resource_type.in_({t for t, _, _ in wanted}),
-                resources.c.identifier_system.in_({s for _, s, _ in wanted}),
-                resources.c.identifier_value.in_({v for _, _, v in wanted}),
-            )
+        found = ehr_versions.held_by_identifiers(
+            self.conn,
+            self.tenant,
+            {t for t, _, _ in wanted},
+            {s for _, s, _ in wanted},
+            {v for _, _, v in wanted},
         )
-        for row in rows:
-            ref = wanted.get((row.resource_type, row.identifier_system, row.identifier_value))
+        for local in found:
+            ref = wanted.get((local.resource_type, local.identifier_system, local.identifier_value))
             if ref is not None and ref not in held:
-                held[ref] = _local(row)
+                held[ref] = local
 
     def _owned_elsewhere(
         self, versions: Sequence[EhrVersion], held: dict[EhrRef, Local]
@@ -300,14 +253,7 @@ class Merger:
     def _unsent_keys(self, locals_: Iterable[Local]) -> set[str]:
         """The keys of our resources among `locals_` that a not-yet-done outbox entry holds."""
         patients = {local.patient_key for local in locals_ if local.patient_key is not None}
-        rows = self.conn.execute(
-            select(outbox.c.resource_keys).where(
-                outbox.c.tenant == self.tenant,
-                outbox.c.state.in_(UNSENT_STATES),
-                or_(outbox.c.patient_key.in_(sorted(patients)), outbox.c.carries_shared),
-            )
-        )
-        return {key for (keys,) in rows for key in keys}
+        return unsent_keys(self.conn, self.tenant, patients)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -348,6 +294,7 @@ class Merger:
         if not self._imports:
             return
         imports, now = self._imports, self.now
+        # Each row's values in the order of `ehr_versions.IMPORTED_COLUMNS`.
         rows = [
             (
                 self.tenant,
@@ -368,20 +315,13 @@ class Merger:
             )
             for i in imports
         ]
-        # One executemany, then one query for the keys: SQLite cannot return keys in
-        # parameter order from a many-row insert.
-        insert_many(self.conn, resources, IMPORTED_COLUMNS, rows)
-        ids = [i.logical_id for i in imports]
-        types = sorted({i.identity.resource_type for i in imports})
-        keyed_rows = self.conn.execute(_KEYS, {"tenant": self.tenant, "types": types, "ids": ids})
-        found = {logical_id: pk for logical_id, pk in keyed_rows}
-        pks = [int(found[logical_id]) for logical_id in ids]
+        pks = ehr_versions.import_resources(self.conn, self.tenant, rows)
         lineage = [self._lineage(i.key, 1, i.patient_key, i.version, "CREATE") for i in imports]
         versions = [
             self._version_row(pk, 1, i.text, False, dumps(found.provenance).decode())
             for pk, i, found in zip(pks, imports, lineage, strict=True)
         ]
-        insert_many(self.conn, resource_versions, VERSION_COLUMNS, versions)
+        ehr_versions.insert_versions(self.conn, versions)
         insert_lineage(self.conn, self.tenant, lineage, self.security, now)
         index = [
             row
@@ -390,7 +330,7 @@ class Merger:
                 pk, self.tenant, i.identity.resource_type, i.content, i.references
             )
         ]
-        insert_many(self.conn, search_index, INDEX_COLUMNS, index)
+        ehr_versions.insert_index(self.conn, index)
         self._imports = []
 
     def _local(self, resource: Resource, logical_id: str, ours: dict[EhrRef, str]) -> Resource:
@@ -412,11 +352,7 @@ class Merger:
         content = labelled(content, self.security)
         text = dumps(content).decode()
         version = local.version + 1
-        self.conn.execute(
-            update(resources)
-            .where(resources.c.pk == local.pk)
-            .values(version=version, **_current(text, self.now), **_ehr_fields(v))
-        )
+        ehr_versions.set_current(self.conn, local.pk, version, text, self.now, _ehr_copy(local, v))
         self._record(local, version, text, False, v, "UPDATE")
         reindex(self.conn, local.pk, self.tenant, local.resource_type, content)
 
@@ -434,46 +370,19 @@ class Merger:
     def tombstone(self, local: Local, v: EhrVersion) -> None:
         """Record that the EHR deleted the resource (its version `v`)."""
         version = local.version + 1
-        self.conn.execute(
-            update(resources)
-            .where(resources.c.pk == local.pk)
-            .values(
-                version=version,
-                deleted=True,
-                last_updated=self.now,
-                ehr_version=v.version,
-                ehr_etag=_etag(v.version),
-            )
-        )
+        ehr_versions.set_deleted(self.conn, local.pk, version, self.now, _ehr_copy(local, v))
         self._record(local, version, local.content, True, v, "DELETE")
         unindex(self.conn, local.pk)
 
     def _note_ehr_version(self, local: Local, v: EhrVersion) -> None:
-        self.conn.execute(
-            update(resources).where(resources.c.pk == local.pk).values(**_ehr_fields(v))
-        )
+        ehr_versions.set_ehr_copy(self.conn, local.pk, _ehr_copy(local, v))
 
     def _conflict(self, local: Local, v: EhrVersion, ehr_content: str) -> Outcome:
-        known = self.conn.execute(
-            select(pull_conflicts.c.id).where(
-                pull_conflicts.c.resource_pk == local.pk,
-                pull_conflicts.c.ehr_version == v.version,
-            )
-        ).first()
-        if known is not None:
+        if conflicts.is_known(self.conn, local.pk, v.version):
             return Outcome.SEEN
-        self.conn.execute(
-            insert(pull_conflicts).values(
-                tenant=self.tenant,
-                resource_pk=local.pk,
-                ehr_id=v.ref.ehr_id,
-                ehr_version=v.version,
-                ehr_etag=_etag(v.version),
-                ehr_content=ehr_content,
-                local_version=local.version,
-                detected_at=self.now,
-                state=OPEN,
-            )
+        theirs = _ehr_copy(local, v)
+        conflicts.open_conflict(
+            self.conn, self.tenant, local.pk, local.version, theirs, ehr_content, self.now
         )
         log.warning(
             "ALERT pull: a %s changed on both sides; see `adapter conflicts`", local.resource_type
@@ -486,13 +395,13 @@ class Merger:
         """Our `version` of `local`, taken from the EHR's `v`, and its Provenance."""
         found = self._lineage(local.key, version, local.patient_key, v, operation)
         row = self._version_row(local.pk, version, text, deleted, dumps(found.provenance).decode())
-        insert_many(self.conn, resource_versions, VERSION_COLUMNS, [row])
+        ehr_versions.insert_versions(self.conn, [row])
         insert_lineage(self.conn, self.tenant, [found], self.security, self.now)
 
     def _version_row(
         self, pk: int, version: int, text: str, deleted: bool, provenance: str
     ) -> tuple[object, ...]:
-        """A `resource_versions` row (VERSION_COLUMNS)."""
+        """A version's row, its values in the order of `ehr_versions.VERSION_COLUMNS`."""
         return (pk, version, text, deleted, self.now, SOURCE_EHR, None, provenance)
 
     def _lineage(
@@ -523,75 +432,15 @@ class Merger:
         return provenance
 
 
-def load_local(conn: Connection, pk: int) -> Local | None:
-    row = conn.execute(_local_columns().where(resources.c.pk == pk)).first()
-    return None if row is None else _local(row)
-
-
-def _local_columns() -> Any:
-    return select(
-        resources.c.pk,
-        resources.c.resource_type,
-        resources.c.logical_id,
-        resources.c.patient_key,
-        resources.c.version,
-        resources.c.content,
-        resources.c.deleted,
-        resources.c.ehr_id,
-        resources.c.ehr_version,
-        resources.c.identifier_system,
-        resources.c.identifier_value,
-    )
-
-
-# Statements the merge runs for every page, built once (their values bound at each run).
-_BY_EHR_ID = _local_columns().where(
-    resources.c.tenant == bindparam("tenant"),
-    resources.c.resource_type == bindparam("type"),
-    resources.c.ehr_id.in_(bindparam("ids", expanding=True)),
-)
-_KEYS = select(resources.c.logical_id, resources.c.pk).where(
-    resources.c.tenant == bindparam("tenant"),
-    resources.c.resource_type.in_(bindparam("types", expanding=True)),
-    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
-)
-
-
-def _local(row: Row[Any]) -> Local:
-    return Local(
-        int(row.pk),
-        str(row.resource_type),
-        str(row.logical_id),
-        None if row.patient_key is None else str(row.patient_key),
-        int(row.version),
-        str(row.content),
-        bool(row.deleted),
-        None if row.ehr_id is None else str(row.ehr_id),
-        None if row.ehr_version is None else str(row.ehr_version),
-        str(row.identifier_system),
-        str(row.identifier_value),
-    )
-
-
 def _parsed(text: str) -> Resource:
     value = orjson.loads(text)
     assert isinstance(value, dict)
     return value
 
 
-def _current(text: str, now: datetime) -> dict[str, object]:
-    """The `resources` columns of a live current version with content `text`."""
-    return {
-        "content": text,
-        "content_hash": sha256(text.encode()),
-        "deleted": False,
-        "last_updated": now,
-    }
-
-
-def _ehr_fields(v: EhrVersion) -> dict[str, object]:
-    """The `resources` columns naming the EHR's version of the resource."""
-    return {"ehr_id": v.ref.ehr_id, "ehr_version": v.version, "ehr_etag": _etag(v.version)}
+def _ehr_copy(local: Local, v: EhrVersion) -> EhrCopy:
+    """What the EHR calls `local` at its version `v`."""
+    return EhrCopy(local.resource_type, local.logical_id, v.ref.ehr_id, v.version, _etag(v.version))
 
 
 def _etag(version: str) -> str:

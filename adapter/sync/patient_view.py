@@ -5,7 +5,7 @@ Every item names its `source`: `clinic` when its current version came from the c
 API, `ehr` when the pull wrote it (an EHR's edit of one of ours, or a resource the EHR
 created, imported under the EHR's identifier). Its `fhir` reference is our logical id,
 `updated_at` when the store last changed it. An item of ours the EHR edited shows the
-EHR's content, read as the EHR's own items are (`mappings.ehr_lists.edited_medication`).
+EHR's content, read as the EHR's own items are (`mappings.medication_review.edited_medication`).
 
 - `patient`: the Patient's current version through the reverse mapping; an EHR's edit the
   contract cannot hold (a partial birth date, say) is shown as the EHR wrote it.
@@ -28,31 +28,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
-
+from adapter.store.engine import Connection
 from adapter.store.patient_rows import (
     StoredResource,
     Wanted,
     current_patient,
     patient_resources,
 )
-from mappings import identity
-from mappings import medication_review_refs as refs
+from mappings.common import identity
+from mappings.common.identity import PART_SEPARATOR
+from mappings.common.lookup import by_position, str_field
+from mappings.common.people import patient_fields
 from mappings.context import MappingContext
 from mappings.contract import Patient
-from mappings.ehr_lists import (
+from mappings.jsontypes import JsonObject, JsonValue
+from mappings.medication_review import (
     edited_medication,
     ehr_allergy,
     ehr_medication,
     is_current_allergy,
     is_no_known_allergy,
+    refs,
+    unmap_allergy,
+    unmap_statement,
 )
-from mappings.identity import PART_SEPARATOR
-from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import by_position, str_field
-from mappings.medication_review_allergies import unmap_allergy
-from mappings.medication_review_statements import unmap_statement
-from mappings.people import patient_fields
 
 CLINIC = "clinic"
 REVIEW_PART_TYPES = ("MedicationStatement", "AllergyIntolerance")

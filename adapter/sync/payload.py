@@ -22,38 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import orjson
-from sqlalchemy import Connection, Row, select
 
-from adapter.store.references import REFERENCE, key_of, keyed, referenced_keys
-from adapter.store.schema import resources
-from mappings.bundle import WRITTEN_BY_ID, conditional_url
-from mappings.identity import Identity
+from adapter.store.delivery_rows import Stored, load
+from adapter.store.engine import Connection
+from adapter.store.references import REFERENCE, referenced_keys
+from mappings.common.bundle import WRITTEN_BY_ID, conditional_url
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
-
-@dataclass(frozen=True)
-class Stored:
-    """One resource of an outbox entry as the store holds it now.
-
-    `text` is the stored JSON: references are rewritten on it directly, and it is parsed
-    once, into the Bundle entry; `content` parses it only for those who need the object.
-    """
-
-    key: str
-    identity: Identity
-    text: str
-    deleted: bool
-    ehr_id: str | None
-    ehr_version: str | None
-
-    @cached_property
-    def content(self) -> Resource:
-        parsed = orjson.loads(self.text)
-        assert isinstance(parsed, dict)
-        return parsed
+__all__ = ["Payload", "Stored", "as_ehr_would_hold", "build", "ehr_references", "load"]
 
 
 @dataclass(frozen=True)
@@ -61,36 +39,6 @@ class Payload:
     bundle: JsonObject
     items: tuple[Stored, ...]
     """The store rows behind the Bundle's entries, in entry order."""
-
-
-def load(conn: Connection, tenant: str, keys: Sequence[str]) -> list[Stored]:
-    """The current rows for `keys` (`Type/logical-id`), in the order given."""
-    if not keys:
-        return []
-    rows = conn.execute(select(resources).where(keyed(tenant, keys))).all()
-    found = {key_of(r): r for r in rows}
-    return [_stored(found[key]) for key in keys if key in found]
-
-
-def _stored(row: Row[tuple[object, ...]]) -> Stored:
-    fields = row._mapping
-    ident = Identity(
-        str(fields["resource_type"]),
-        str(fields["identifier_system"]),
-        str(fields["identifier_value"]),
-    )
-    return Stored(
-        key=f"{ident.resource_type}/{fields['logical_id']}",
-        identity=ident,
-        text=str(fields["content"]),
-        deleted=bool(fields["deleted"]),
-        ehr_id=_text(fields["ehr_id"]),
-        ehr_version=_text(fields["ehr_version"]),
-    )
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def build(conn: Connection, tenant: str, keys: Sequence[str]) -> Payload:

@@ -40,29 +40,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, select
-
 from adapter.errors import EhrBadResponse, EhrError, PullBusy, PullStopped
 from adapter.fhir.capability import Capabilities
 from adapter.fhir.client import Page
 from adapter.fhir.http import Params
-from adapter.store.engine import write_transaction
-from adapter.store.schema import resource_versions, resources, sync_state
+from adapter.store.engine import Connection, Engine, write_transaction
+from adapter.store.pull_scope import tenants
+from adapter.store.pull_state import drop_state, load_state, oldest_ehr_version, save_state
 from adapter.sync.ehr_view import EhrRef, parse_reference
 from adapter.sync.merge import EhrVersion, Merger, Outcome, version_of
 from adapter.sync.prefetch import Prefetch
 from adapter.sync.pull_scope import Channel, channels
-from adapter.sync.pull_state import (
-    ChannelState,
-    Run,
-    format_instant,
-    instant,
-    load_state,
-    save_state,
-)
+from adapter.sync.pull_state import ChannelState, Run, format_instant, instant
 from adapter.sync.push import Backoff
+from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj, objs, str_field
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +180,7 @@ class Puller:
 
     def _tenants(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.execute(select(resources.c.tenant).distinct()).scalars())
+            return tenants(conn)
 
     def _pull_tenant(self, tenant: str, summary: PullSummary) -> None:
         self._take_lease(tenant)
@@ -403,30 +395,15 @@ class Puller:
 
     def _drop_lease(self, tenant: str) -> None:
         with write_transaction(self.engine) as conn:
-            conn.execute(
-                delete(sync_state).where(
-                    sync_state.c.tenant == tenant, sync_state.c.name == LEASE_NAME
-                )
-            )
+            drop_state(conn, tenant, LEASE_NAME)
 
 
 def _first_held(conn: Connection, tenant: str, resource_type: str) -> datetime | None:
     """Where a first read of a type's history starts: a while before the oldest version we
     hold of a resource the EHR has. Deletions before that cannot concern us, and the whole
     history of a busy EHR is not worth reading. The margin covers the two clocks' skew."""
-    oldest = conn.execute(
-        select(func.min(resource_versions.c.recorded_at))
-        .join(resources, resources.c.pk == resource_versions.c.resource_pk)
-        .where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.ehr_id.is_not(None),
-        )
-    ).scalar()
-    if not isinstance(oldest, datetime):
-        return None
-    aware = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)  # SQLite keeps no zone
-    return aware - HISTORY_MARGIN
+    oldest = oldest_ehr_version(conn, tenant, resource_type)
+    return None if oldest is None else oldest - HISTORY_MARGIN
 
 
 def _committing_first(pages: Iterable[Page], commit: Callable[[], None]) -> Iterator[Page]:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select
-
-from adapter.store.schema import resources
+from adapter.store.engine import Connection, Engine
+from adapter.store.pull_scope import held_ehr_ids, held_types, known_patients
 
 # What the EHR side changes that the clinic needs (issue: medication lists, allergies,
 # problems, demographics), before the types we push.
@@ -46,50 +45,8 @@ SHARED_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Device")
 
 def pulled_types(conn: Connection, tenant: str) -> list[str]:
     """The EHR-owned types first, then every other type the tenant's store holds."""
-    held = conn.execute(
-        select(resources.c.resource_type).where(resources.c.tenant == tenant).distinct()
-    ).scalars()
-    others = sorted(t for t in held if t not in EHR_OWNED_TYPES)
+    others = sorted(t for t in held_types(conn, tenant) if t not in EHR_OWNED_TYPES)
     return [*EHR_OWNED_TYPES, *others]
-
-
-@dataclass(frozen=True)
-class KnownPatient:
-    """One of the tenant's patients: our key (the MRN), our logical id, and the EHR's id."""
-
-    pk: int
-    patient_key: str
-    logical_id: str
-    identifier_system: str
-    identifier_value: str
-    ehr_id: str | None
-
-
-def known_patients(conn: Connection, tenant: str) -> list[KnownPatient]:
-    """Every Patient the tenant's store holds (tombstoned ones too), oldest first."""
-    rows = conn.execute(
-        select(
-            resources.c.pk,
-            resources.c.patient_key,
-            resources.c.logical_id,
-            resources.c.identifier_system,
-            resources.c.identifier_value,
-            resources.c.ehr_id,
-        )
-        .where(resources.c.tenant == tenant, resources.c.resource_type == "Patient")
-        .order_by(resources.c.pk)
-    ).all()
-    return [
-        KnownPatient(
-            int(r.pk),
-            str(r.patient_key),
-            str(r.logical_id),
-            str(r.identifier_system),
-            str(r.identifier_value),
-            None if r.ehr_id is None else str(r.ehr_id),
-        )
-        for r in rows
-    ]
 
 
 @dataclass(frozen=True)
@@ -128,19 +85,8 @@ def channels_in(conn: Connection, tenant: str, patients_only: bool) -> list[Chan
             out.append(Channel(resource_type, resource_type, param, by_id))
         else:
             out.append(
-                Channel(resource_type, resource_type, "_id", _held_ids(conn, tenant, resource_type))
+                Channel(
+                    resource_type, resource_type, "_id", held_ehr_ids(conn, tenant, resource_type)
+                )
             )
     return out
-
-
-def _held_ids(conn: Connection, tenant: str, resource_type: str) -> tuple[tuple[int, str], ...]:
-    rows = conn.execute(
-        select(resources.c.pk, resources.c.ehr_id)
-        .where(
-            resources.c.tenant == tenant,
-            resources.c.resource_type == resource_type,
-            resources.c.ehr_id.is_not(None),
-        )
-        .order_by(resources.c.pk)
-    )
-    return tuple((int(pk), str(ehr_id)) for pk, ehr_id in rows)

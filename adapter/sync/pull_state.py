@@ -1,4 +1,5 @@
-"""A pull channel's progress, kept in `sync_state` and committed with every page.
+"""A pull channel's progress, kept in `sync_state` (`adapter.store.pull_state`) and committed
+with every page.
 
 See adapter.sync.pull for what the fields mean; instants are stored as ISO 8601 in UTC with
 milliseconds, the precision FHIR servers give `meta.lastUpdated`.
@@ -9,12 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import orjson
-from sqlalchemy import Connection, insert, select, update
-
-from adapter.store.schema import sync_state
+from mappings.common.lookup import obj
 from mappings.jsontypes import JsonObject
-from mappings.lookup import obj
 
 
 @dataclass
@@ -59,27 +56,6 @@ class ChannelState:
                 "after": format_or_none(self.run.after),
             }
         return {"cursor": format_or_none(self.cursor), "upto": self.upto, "run": run}
-
-
-def load_state(conn: Connection, tenant: str, name: str) -> JsonObject:
-    value = conn.execute(
-        select(sync_state.c.value).where(sync_state.c.tenant == tenant, sync_state.c.name == name)
-    ).scalar()
-    loaded = orjson.loads(value) if value else {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def save_state(conn: Connection, tenant: str, name: str, value: JsonObject, now: datetime) -> None:
-    text = orjson.dumps(value).decode()
-    changed = conn.execute(
-        update(sync_state)
-        .where(sync_state.c.tenant == tenant, sync_state.c.name == name)
-        .values(value=text, updated_at=now)
-    ).rowcount
-    if not changed:
-        conn.execute(
-            insert(sync_state).values(tenant=tenant, name=name, value=text, updated_at=now)
-        )
 
 
 def instant(text: object) -> datetime | None:

@@ -31,15 +31,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, insert, update
 
 from adapter.errors import EhrBadResponse, EhrConflict, EhrError
 from adapter.fhir.bundles import BundleResult, EntryResult
 from adapter.fhir.client import FetchedResource
 from adapter.fhir.pace import Pace
 from adapter.store import outbox as box
-from adapter.store.engine import write_transaction
-from adapter.store.schema import audit, outbox, resources
+from adapter.store.ehr_versions import EhrCopy, record_ehr_copies
+from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.sync.lineage import record_delivery
 from adapter.sync.payload import Payload, Stored, build
 from mappings.jsontypes import JsonObject
@@ -266,10 +265,7 @@ class PushWorker:
             if delivered:
                 record_delivery(conn, entry.tenant, entry.id, delivered, self.owner, now)
             if failed:
-                remaining = [item.key for item, _ in failed]
-                conn.execute(
-                    update(outbox).where(outbox.c.id == entry.id).values(resource_keys=remaining)
-                )
+                box.narrow(conn, entry.id, [item.key for item, _ in failed])
             else:
                 box.settle(conn, entry, self.owner, box.DONE, now)
         if not failed:
@@ -349,17 +345,7 @@ class PushWorker:
                 outcome=orjson.dumps(kept).decode(),
             )
             if settled:
-                conn.execute(
-                    insert(audit).values(
-                        at=now,
-                        tenant=entry.tenant,
-                        actor=self.owner,
-                        action=f"push-{state}",
-                        object=box.public_name(conn, entry.id),
-                        count=len(entry.resource_keys),
-                        outcome=audited[:32],
-                    )
-                )
+                box.record_parked(conn, entry, self.owner, state, now, audited)
         if settled:
             if state == box.DEAD:
                 summary.dead += 1
@@ -405,30 +391,14 @@ def _remember(
     conn: Connection, tenant: str, delivered: Sequence[tuple[Stored, EntryResult]]
 ) -> None:
     """Record what the EHR calls our resources now (id, version, ETag); forget on delete."""
-    if not delivered:
-        return
-    rows = [
-        {
-            "b_tenant": tenant,
-            "b_type": item.identity.resource_type,
-            "b_id": item.identity.id,
-            "b_ehr_id": None if item.deleted else answer.resource_id or item.ehr_id,
-            "b_version": None if item.deleted else answer.version_id,
-            "b_etag": None if item.deleted else answer.etag,
-        }
+    copies = [
+        EhrCopy(
+            item.identity.resource_type,
+            item.identity.id,
+            None if item.deleted else answer.resource_id or item.ehr_id,
+            None if item.deleted else answer.version_id,
+            None if item.deleted else answer.etag,
+        )
         for item, answer in delivered
     ]
-    statement = (
-        update(resources)
-        .where(
-            resources.c.tenant == bindparam("b_tenant"),
-            resources.c.resource_type == bindparam("b_type"),
-            resources.c.logical_id == bindparam("b_id"),
-        )
-        .values(
-            ehr_id=bindparam("b_ehr_id"),
-            ehr_version=bindparam("b_version"),
-            ehr_etag=bindparam("b_etag"),
-        )
-    )
-    conn.execute(statement, rows)
+    record_ehr_copies(conn, tenant, copies)

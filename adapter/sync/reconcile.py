@@ -23,21 +23,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, Select, or_, select
-
 from adapter.errors import EhrBadResponse, EhrNotFound
 from adapter.fhir.client import FhirClient
-from adapter.store.ehr_provenance import LINEAGE_SYSTEM
-from adapter.store.schema import DONE, outbox, resources
+from adapter.store import reconcile as store
+from adapter.store.engine import Connection, Engine
+from adapter.store.outbox_holds import undelivered_keys
+from adapter.store.pull_scope import KnownPatient, known_patients
 from adapter.sync.compare import Difference, Ours, Scope, Tally, compare
 from adapter.sync.payload import as_ehr_would_hold, ehr_references, load
-from adapter.sync.pull_scope import (
-    PATIENT_PARAM,
-    SHARED_TYPES,
-    KnownPatient,
-    known_patients,
-    pulled_types,
-)
+from adapter.sync.pull_scope import PATIENT_PARAM, SHARED_TYPES, pulled_types
 from adapter.sync.push import Backoff
 from adapter.sync.retry import retried
 from mappings.jsontypes import JsonObject
@@ -77,15 +71,12 @@ def plan(conn: Connection, tenant: str) -> Plan:
     """What to compare for `tenant`; keys of undelivered outbox entries mark our changes
     that are not on the EHR yet (pending, retrying, dead letters and conflicts alike)."""
     types = pulled_types(conn, tenant)
-    pending = conn.execute(
-        select(outbox.c.resource_keys).where(outbox.c.tenant == tenant, outbox.c.state != DONE)
-    ).scalars()
     return Plan(
         tenant,
         tuple(known_patients(conn, tenant)),
         tuple(t for t in types if t not in SHARED_TYPES and t != "Patient"),
         tuple(t for t in types if t in SHARED_TYPES),
-        frozenset(key for keys in pending for key in keys),
+        undelivered_keys(conn, tenant),
     )
 
 
@@ -128,7 +119,8 @@ def reconcile_patient(
     ours by `_id`. A patient the EHR never acknowledged costs no request: all of it is
     simply not yet sent."""
     with engine.connect() as conn:
-        ours = _ours(conn, work, _patient_keys(conn, work.tenant, patient))
+        keys = store.patient_keys(conn, work.tenant, patient.patient_key, SHARED_TYPES)
+        ours = _ours(conn, work, keys)
     theirs: dict[str, list[JsonObject]] = {"Patient": _patient(client, patient)}
     for kind in work.patient_types:
         param = PATIENT_PARAM.get(kind)
@@ -144,10 +136,7 @@ def reconcile_shared(engine: Engine, client: FhirClient, work: Plan) -> Result:
     """The tenant's clinic and staff, by the EHR ids we hold: no patient search finds them,
     and another clinic's on the same EHR are none of our business."""
     with engine.connect() as conn:
-        keys = conn.execute(
-            _current_or_known(work.tenant).where(resources.c.resource_type.in_(work.shared_types))
-        ).all()
-        ours = _ours(conn, work, [f"{kind}/{logical_id}" for kind, logical_id in keys])
+        ours = _ours(conn, work, store.shared_keys(conn, work.tenant, work.shared_types))
     theirs: dict[str, list[JsonObject]] = {kind: [] for kind in work.shared_types}
     _find_the_rest(client, ours, theirs)
     return _compared(Scope(work.tenant, None), ours, theirs)
@@ -164,27 +153,6 @@ def _compared(
         for kind in sorted({*ours, *theirs})
     }
     return Result(scope.differences, tallies, patients)
-
-
-def _current_or_known(tenant: str) -> Select[str, str]:
-    """Our resources worth comparing: the current ones, and tombstones the EHR knows of (a
-    deletion not sent yet, or one the pull took from the EHR). The pull's own Provenances
-    are ours alone, never sent: nothing to compare."""
-    return select(resources.c.resource_type, resources.c.logical_id).where(
-        resources.c.tenant == tenant,
-        or_(resources.c.deleted.is_(False), resources.c.ehr_id.is_not(None)),
-        resources.c.identifier_system != LINEAGE_SYSTEM,
-    )
-
-
-def _patient_keys(conn: Connection, tenant: str, patient: KnownPatient) -> list[str]:
-    rows = conn.execute(
-        _current_or_known(tenant).where(
-            resources.c.patient_key == patient.patient_key,
-            resources.c.resource_type.not_in(SHARED_TYPES),
-        )
-    ).all()
-    return [f"{kind}/{logical_id}" for kind, logical_id in rows]
 
 
 def _ours(conn: Connection, work: Plan, keys: Sequence[str]) -> dict[str, list[Ours]]:
@@ -250,13 +218,5 @@ def _drop_held_elsewhere(
         strangers = {str(r["id"]) for r in found} - known
         if not strangers:
             continue
-        elsewhere = set(
-            conn.execute(
-                select(resources.c.ehr_id).where(
-                    resources.c.tenant == tenant,
-                    resources.c.resource_type == kind,
-                    resources.c.ehr_id.in_(strangers),
-                )
-            ).scalars()
-        )
+        elsewhere = store.held_among(conn, tenant, kind, strangers)
         theirs[kind] = [r for r in found if r["id"] not in elsewhere]

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from mappings import identity
+from mappings.common import identity
 from mappings.context import MappingContext
 from tests.integration.support import FHIR_JSON
 

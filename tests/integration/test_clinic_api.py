@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from mappings import identity
+from mappings.common import identity
 from mappings.context import MappingContext
 from tests.integration.support import FHIR_JSON
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, EXAMPLES_DIR

@@ -26,6 +26,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.select import Select
 from sqlalchemy import create_engine, make_url, text
 
 from tests.integration.browser import chromium, reload_until, screenshot, until
@@ -36,6 +37,8 @@ pytestmark = pytest.mark.integration
 
 ADMIN = f"console-admin-{uuid.uuid4().hex}"
 CLINIC = f"console-clinic-{uuid.uuid4().hex}"
+OTHER_CLINIC = f"console-other-clinic-{uuid.uuid4().hex}"
+OPERATOR_OF_ALL = f"console-admin-of-every-tenant-{uuid.uuid4().hex}"
 START_SECONDS = 120.0
 
 
@@ -43,26 +46,25 @@ START_SECONDS = 120.0
 class Service:
     url: str
     tenant: str
+    other_tenant: str
     namespace: str
 
-    def post(self, document: dict[str, Any]) -> dict[str, Any]:
+    def post(self, document: dict[str, Any], key: str = CLINIC) -> dict[str, Any]:
         reply = requests.post(
-            f"{self.url}/clinic/encounters", json=document, headers=_bearer(CLINIC), timeout=60
+            f"{self.url}/clinic/encounters", json=document, headers=_bearer(key), timeout=60
         )
         assert reply.status_code in (200, 201), reply.text
         receipt: dict[str, Any] = reply.json()
         return receipt
 
-    def status(self, receipt: dict[str, Any]) -> dict[str, Any]:
-        reply = requests.get(
-            f"{self.url}{receipt['status_url']}", headers=_bearer(CLINIC), timeout=60
-        )
+    def status(self, receipt: dict[str, Any], key: str = CLINIC) -> dict[str, Any]:
+        reply = requests.get(f"{self.url}{receipt['status_url']}", headers=_bearer(key), timeout=60)
         found: dict[str, Any] = reply.json()
         return found
 
-    def pushed(self, receipt: dict[str, Any]) -> dict[str, Any]:
+    def pushed(self, receipt: dict[str, Any], key: str = CLINIC) -> dict[str, Any]:
         return dict(
-            wait_for("the submission pushed", lambda: _if_pushed(self.status(receipt)), 180)
+            wait_for("the submission pushed", lambda: _if_pushed(self.status(receipt, key)), 180)
         )
 
 
@@ -101,9 +103,12 @@ def service(
 ) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("console")
     tenant = f"console-{uuid.uuid4().hex[:8]}"
+    other_tenant = f"console-other-{uuid.uuid4().hex[:8]}"
     keys = [
         {"key": ADMIN, "tenant": tenant, "scopes": ["admin/*.*"]},
         {"key": CLINIC, "tenant": tenant, "scopes": ["clinic/*.*"]},
+        {"key": OTHER_CLINIC, "tenant": other_tenant, "scopes": ["clinic/*.*"]},
+        {"key": OPERATOR_OF_ALL, "tenant": "*", "scopes": ["admin/*.*"]},
     ]
     (folder / "keys.json").write_text(json.dumps(keys))
     port = _free_port()
@@ -129,7 +134,7 @@ def service(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for("adapter serve to be ready", lambda: _ready(url), START_SECONDS)
-        yield Service(url, tenant, namespace)
+        yield Service(url, tenant, other_tenant, namespace)
     finally:
         process.terminate()
         try:
@@ -186,7 +191,11 @@ def test_console__operator_scenario__in_chromium(
         fhir_base_url, service.namespace, service.tenant, third_document["patient"]["mrn"]
     )
     third = service.post(third_document)
+    # Another clinic's visit: its operator's business, never this one's.
+    other_document = _document(4)
+    other = service.post(other_document, OTHER_CLINIC)
     first_status, second_status = service.pushed(first), service.pushed(second)
+    service.pushed(other, OTHER_CLINIC)
 
     _sign_in(browser, url, ADMIN)
     until("the overview", lambda: browser.find_elements(By.ID, "outbox-counts"))
@@ -194,11 +203,28 @@ def test_console__operator_scenario__in_chromium(
     assert int(done.text) >= 2
     assert browser.find_element(By.ID, "operator-name").text.startswith("key:")
     screenshot(browser, "1-overview")
+    # The keyboard: the first Tab reaches the skip link, which leads to the content.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
+    _never_sees_the_other_tenant(browser, url, service, other_document["encounter_id"])
 
     # The dead letter: seen with the EHR's status, its cause fixed, replayed from the page.
-    box = reload_until(browser, f"{url}/console/dead-letters", "a dead letter", "input[name=id]")
+    reload_until(browser, f"{url}/console/dead-letters", "a dead letter", "input[name=id]")
     assert "HTTP 412" in browser.find_element(By.ID, "parked").text
     screenshot(browser, "2-dead-letters")
+    # What it would send: the patient the sandbox holds twice cannot be compared, the
+    # encounter is new there; element paths only, no value.
+    browser.find_element(By.CSS_SELECTOR, "#parked tbody th a").click()
+    assert "412" in _text_of(browser, "entry-summary")
+    would_send = browser.find_element(By.TAG_NAME, "main").text
+    ambiguous = "PUT Patient by identifier: cannot read the EHR's version (EhrAmbiguousMatch)"
+    assert ambiguous in would_send
+    assert "PUT Encounter by identifier: new on the EHR" in would_send
+    assert third_document["patient"]["mrn"] not in would_send
+    assert third_document["patient"]["family_name"] not in would_send
+    screenshot(browser, "2-dead-letter-would-send")
+    browser.get(f"{url}/console/dead-letters")
+    box = browser.find_element(By.CSS_SELECTOR, "input[name=id]")
     delete_on_sandbox(fhir_base_url, f"Patient/{twins[1]}")
     box.send_keys(Keys.SPACE)
     assert box.is_selected()
@@ -220,6 +246,8 @@ def test_console__operator_scenario__in_chromium(
     assert "patient-1@example.org" not in page_text
     assert "+1 555 0111" not in page_text
     screenshot(browser, "3-conflicts")
+    _parked_entry_would_change_telecom(browser, url)
+    browser.get(f"{url}/console/conflicts")
     ours_id, theirs_id = edited
     browser.find_element(By.ID, f"keep-ours-{ours_id}").click()
     assert f"Conflict {ours_id} resolved" in _text_of(browser, "resolved")
@@ -265,6 +293,7 @@ def test_console__operator_scenario__in_chromium(
         browser.get(f"{url}{path}")
         screenshot(browser, name)
     assert "console-replay" in browser.find_element(By.ID, "audit").text
+    _readable_at_double_zoom(browser, url)
 
     # A form sent without its CSRF token, with the operator's own session: refused.
     session = browser.get_cookie("adapter_console")
@@ -289,6 +318,87 @@ def test_console__operator_scenario__in_chromium(
     error = until("the refusal", lambda: browser.find_elements(By.ID, "sign-in-error"))
     assert "admin/console.read" in error[0].text  # type: ignore[index]
     screenshot(browser, "7-clinic-key-refused")
+
+    _operator_of_every_tenant(browser, service, other_document["encounter_id"])
+
+
+def _readable_at_double_zoom(browser: WebDriver, url: str) -> None:
+    """At 200 % zoom (half the CSS pixels across, each drawn twice as large) no page needs
+    scrolling sideways: the text wraps, wide tables scroll inside themselves."""
+    metrics = {"width": 640, "height": 700, "deviceScaleFactor": 2, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        for page in ("", "/dead-letters", "/conflicts", "/submissions", "/reconcile", "/audit"):
+            browser.get(f"{url}/console{page}")
+            until(
+                f"{page or 'the overview'} at 200 %", lambda: browser.find_elements(By.ID, "main")
+            )
+            wide, shown = browser.execute_script(
+                "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];"
+            )
+            assert wide <= shown, f"/console{page} is {wide} px wide at 200 %, {shown} shown"
+        screenshot(browser, "6-audit-at-200-percent")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def _never_sees_the_other_tenant(
+    browser: WebDriver, url: str, service: Service, other_encounter: str
+) -> None:
+    """The operator of one tenant finds nothing of another, even when asking for it."""
+    for asked in ("", f"&tenant={service.other_tenant}"):
+        browser.get(f"{url}/console/submissions?encounter={other_encounter}{asked}")
+        assert "0 submissions found" in browser.find_element(By.ID, "submissions").text
+    assert not browser.find_elements(By.ID, "tenant")
+    assert service.other_tenant not in browser.page_source
+
+
+def _parked_entry_would_change_telecom(browser: WebDriver, url: str) -> None:
+    """An entry parked on a conflict: its page names the element paths our change would
+    alter on the EHR's version (the telecom), never the values."""
+    link = reload_until(
+        browser,
+        f"{url}/console/dead-letters",
+        "an entry parked on a conflict",
+        "#parked tr.conflict th a",
+    )
+    link.click()
+    paths = until(
+        "the paths that would change",
+        lambda: browser.find_elements(By.CSS_SELECTOR, "table.diff td code"),
+    )
+    assert isinstance(paths, list)
+    assert any(p.text.startswith("telecom") for p in paths)
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "PUT Patient/" in main
+    assert "@example.org" not in main
+    assert "+1 555" not in main
+
+
+def _operator_of_every_tenant(browser: WebDriver, service: Service, other_encounter: str) -> None:
+    """A key of every tenant: both tenants' rows, each with its tenant, and a filter."""
+    url = service.url
+    _sign_in(browser, url, OPERATOR_OF_ALL)
+    name = until("the overview", lambda: browser.find_elements(By.ID, "operator-name"))
+    assert isinstance(name, list)
+    assert "every tenant" in browser.find_element(By.CSS_SELECTOR, "form.sign-out").text
+    browser.get(f"{url}/console/submissions?encounter={other_encounter}")
+    found = browser.find_element(By.ID, "submissions").text
+    assert "1 submissions found" in found
+    assert service.other_tenant in found
+    browser.get(f"{url}/console/audit")
+    trail = browser.find_element(By.ID, "audit").text
+    assert service.tenant in trail
+    assert service.other_tenant in trail
+    Select(browser.find_element(By.ID, "tenant")).select_by_visible_text(service.other_tenant)
+    browser.find_element(By.ID, "tenant").submit()
+    until("the filtered trail", lambda: f"tenant={service.other_tenant}" in browser.current_url)
+    trail = browser.find_element(By.ID, "audit").text
+    assert service.other_tenant in trail
+    assert service.tenant not in trail
+    screenshot(browser, "8-every-tenant-audit")
+    browser.get(f"{url}/console/dead-letters")
+    assert "Tenant" in browser.find_element(By.ID, "tenant-filter").text
 
 
 def _conflicts_on(browser: WebDriver, url: str, path: str) -> list[str] | None:

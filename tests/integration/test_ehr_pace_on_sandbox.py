@@ -24,9 +24,9 @@ from adapter.store.schema import audit, submissions
 from adapter.sync.push import Backoff, PushWorker, RetryLimit
 from adapter.sync.reconcile import plan, reconcile_tenant
 from adapter.sync.retry import retried
-from mappings.bundle import resource_identity
+from mappings.common.bundle import resource_identity
 from mappings.context import MappingContext
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.integration.faultproxy import FaultProxy
 from tests.integration.support import encounter, run_context, sandbox_count
 

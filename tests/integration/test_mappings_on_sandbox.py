@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import requests
 
-from mappings.bundle import WRITTEN_BY_ID, resource_identity, transaction_bundle
+from mappings.common.bundle import WRITTEN_BY_ID, resource_identity, transaction_bundle
+from mappings.common.identity import Identity
 from mappings.context import MappingContext
 from mappings.contract import Measurement
-from mappings.identity import Identity
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 pytestmark = pytest.mark.integration

@@ -35,10 +35,10 @@ from adapter.sync.patient_view import patient_view
 from adapter.sync.pull import Puller, PullOptions
 from adapter.sync.push import Backoff, PushWorker
 from adapter.sync.reconcile import plan, reconcile_tenant
-from mappings.builders import security_labels
+from mappings.common.builders import security_labels
+from mappings.common.people import unmap_patient
 from mappings.context import MappingContext, SecurityLabels
 from mappings.contract import EncounterSubmission
-from mappings.people import unmap_patient
 from tests.integration.support import FHIR_JSON, ehr_edit, ehr_heart_rates, encounter, set_phone
 from tests.integration.test_clinic_api import serving
 

@@ -34,13 +34,13 @@ from adapter.store.migrate import upgrade
 from adapter.store.schema import outbox, resources
 from adapter.sync.payload import Payload
 from adapter.sync.push import Backoff, PushWorker
-from mappings.builders import number
-from mappings.bundle import WRITTEN_BY_ID, resource_identity
+from mappings.common.builders import number
+from mappings.common.bundle import WRITTEN_BY_ID, resource_identity
+from mappings.common.identity import identity
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
-from mappings.identity import identity
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
-from mappings.submission import map_submission
 from tests.integration.faultproxy import Exchange, FaultProxy
 from tests.integration.support import (
     FHIR_JSON,

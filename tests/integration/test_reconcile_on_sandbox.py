@@ -28,10 +28,10 @@ from adapter.store.references import referenced_keys
 from adapter.store.schema import resources
 from adapter.sync.pull_scope import SHARED_TYPES
 from adapter.sync.push import Backoff, PushWorker
+from mappings.common.identity import identity
+from mappings.common.identity import patient as patient_identity
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
-from mappings.identity import identity
-from mappings.identity import patient as patient_identity
 from tests.integration.support import FHIR_JSON, encounter, run_context
 
 pytestmark = pytest.mark.integration

@@ -45,7 +45,7 @@ from adapter.store.migrate import upgrade
 from adapter.store.schema import resources
 from adapter.sync.pull import Puller, PullOptions
 from adapter.sync.push import Backoff, PushWorker
-from mappings.bundle import WRITTEN_BY_ID
+from mappings.common.bundle import WRITTEN_BY_ID
 from tests.integration.support import FHIR_JSON, sandbox_count
 from tests.unit.adapter.store.legacy_store import accept_0006, migrated_to_0006, old_context
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR, load_example

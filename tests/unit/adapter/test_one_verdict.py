@@ -31,7 +31,7 @@ from adapter.api.app import create_app
 from adapter.cli import main
 from adapter.store.engine import create_store_engine
 from adapter.store.schema import resources
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 from tests.unit.adapter.api.conftest import WRITER_A, bearer, settings_for, write_keys
 from tests.unit.mappings import strategies as gen
 

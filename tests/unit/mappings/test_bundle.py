@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from mappings import identity
-from mappings.bundle import conditional_url, resource_identity, transaction_bundle
+from mappings.common import identity
+from mappings.common.bundle import conditional_url, resource_identity, transaction_bundle
+from mappings.common.people import map_patient
 from mappings.context import MappingContext
-from mappings.encounter import map_encounter
+from mappings.encounter.visit import map_encounter
 from mappings.jsontypes import Resource
-from mappings.people import map_patient
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at, str_at
 

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from mappings import identity
-from mappings.bundle import resource_identity
 from mappings.claims import claim_of, encounter_claims, record_claims
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.identity import PART_SEPARATOR
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission, parse_vitals_submission
-from mappings.identity import PART_SEPARATOR
-from mappings.submission import map_submission, scope_of, unmap_submission
-from mappings.vitals import map_vitals
+from mappings.encounter.submission import map_submission, scope_of, unmap_submission
+from mappings.kinds import VITALS
+from mappings.vitals.readings import map_vitals
 from tests.unit.mappings import strategies as gen
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
@@ -132,7 +133,7 @@ def test_claims__per_record_vitals__its_three_ids() -> None:
         "patient_mrn": "M-1",
     }
     sub = parse_vitals_submission(document)
-    claims = record_claims(sub, CTX)
+    claims = record_claims(VITALS.parse(document), CTX)
     assert [(c.path, c.clinic_id) for c in claims] == [
         ("encounter_id", "E-1"),
         ("patient_mrn", "M-1"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
-from mappings.coverage import field_coverage, round_trip_differences
+from mappings.encounter.coverage import field_coverage, round_trip_differences
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
-from mappings.submission import map_submission
 from tests.unit.mappings.fhircheck import load_example
 
 CTX = MappingContext()

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import MedicationReview
-from mappings.ehr_lists import (
+from mappings.medication_review.ehr_lists import (
     edited_medication,
     ehr_allergy,
     ehr_medication,
     is_current_allergy,
     is_no_known_allergy,
 )
-from mappings.medication_review import map_medication_review
-from mappings.scope import EncounterScope
+from mappings.medication_review.review import map_medication_review
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example")
 SCOPE = EncounterScope("ENC-1", "MRN-1")

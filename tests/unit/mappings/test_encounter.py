@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import pytest
 
+from mappings.common.people import map_provider
 from mappings.context import MappingContext
 from mappings.contract import Indication
-from mappings.encounter import (
+from mappings.encounter.visit import (
     map_encounter,
     map_indication,
     unmap_encounter_fields,
     unmap_indication,
 )
 from mappings.jsontypes import Resource
-from mappings.people import map_provider
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, objs_at, str_at
 

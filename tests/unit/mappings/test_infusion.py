@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings import identity
+from mappings.common import identity
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure, Provider
-from mappings.infusion import map_infusion, unmap_infusion
-from mappings.scope import EncounterScope
+from mappings.infusion.procedure import map_infusion, unmap_infusion
 from tests.unit.mappings.fhircheck import (
     EXAMPLE_NAMES,
     assert_golden,

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from mappings import identity, terminology
+from mappings import terminology
+from mappings.common import identity
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext, VitalThresholds
 from mappings.contract import IntakeScreening
-from mappings.intake import map_intake, unmap_intake
-from mappings.scope import EncounterScope
-from mappings.submission import scope_of
+from mappings.encounter.submission import scope_of
+from mappings.intake.screening import map_intake, unmap_intake
 from tests.unit.mappings.fhircheck import (
     EXAMPLE_NAMES,
     assert_golden,

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings import identity, terminology
-from mappings import medication_review_refs as refs
+from mappings import terminology
+from mappings.common import identity
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import InfusionProcedure, MedicationReview, Provider
-from mappings.medication_review import map_medication_review, unmap_medication_review
-from mappings.medication_review_codes import table_code
-from mappings.scope import EncounterScope
+from mappings.medication_review import refs
+from mappings.medication_review.codes import table_code
+from mappings.medication_review.review import map_medication_review, unmap_medication_review
 from tests.unit.mappings.fhircheck import (
     EXAMPLE_NAMES,
     assert_golden,

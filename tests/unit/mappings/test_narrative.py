@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from mappings.common.narrative import XHTML, narrative_div, refreshed, with_narrative
 from mappings.context import MappingContext
+from mappings.encounter.submission import map_submission, unmap_submission
 from mappings.jsontypes import Resource
-from mappings.narrative import XHTML, narrative_div, refreshed, with_narrative
-from mappings.submission import map_submission, unmap_submission
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example")

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mappings.context import MappingContext
-from mappings.contract import Patient, Provider
-from mappings.people import (
+from mappings.common.people import (
     map_device,
     map_organization,
     map_patient,
@@ -12,6 +10,8 @@ from mappings.people import (
     unmap_patient,
     unmap_provider,
 )
+from mappings.context import MappingContext
+from mappings.contract import Patient, Provider
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, obj_at
 

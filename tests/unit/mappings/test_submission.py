@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from mappings.bundle import transaction_bundle
+from mappings.common.bundle import transaction_bundle
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
+from mappings.encounter.submission import map_submission, unmap_submission
 from mappings.jsontypes import JsonValue
-from mappings.serialize import dumps
-from mappings.submission import map_submission, unmap_submission
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, objs_at, str_at
 from tests.unit.mappings.strategies import encounter_submissions

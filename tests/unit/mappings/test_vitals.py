@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings import identity
+from mappings.common import identity
+from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext, VitalThresholds
 from mappings.contract import InfusionProcedure, Measurement, VitalsObservation
-from mappings.scope import EncounterScope
-from mappings.vitals import map_vitals, unmap_vitals
-from mappings.vitals_interpretation import Limits, interpret, policy_from
-from mappings.vitals_measures import SINGLE_MEASURES, vitals_identity
+from mappings.vitals.interpretation import Limits, interpret, policy_from
+from mappings.vitals.measures import SINGLE_MEASURES, vitals_identity
+from mappings.vitals.readings import map_vitals, unmap_vitals
 from tests.unit.mappings.fhircheck import (
     EXAMPLE_NAMES,
     assert_golden,

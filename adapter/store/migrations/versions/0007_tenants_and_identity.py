@@ -8,7 +8,7 @@ again under a new identifier (which the EHR's conditional update would turn into
   whatever the settings say now;
 - `legacy_records`: every record (screening, infusion, vitals reading, medication review)
   the store holds keeps its identifiers without the encounter id in front
-  (`mappings.identity.record_key`), in the encounter it is in now;
+  (`mappings.common.identity.record_key`), in the encounter it is in now;
 - `identifier_owners`: each identifier the clinics wrote belongs to the tenant that stored
   it first (a count of identifiers two tenants share is logged; the later tenant's copies
   are refused on resend and ignored by the pull);
@@ -40,9 +40,9 @@ from alembic import op
 # written here is what it would have written.
 from adapter.store.accept import sha256
 from adapter.store.ehr_provenance import LINEAGE_SYSTEM, Lineage, insert_lineage
-from mappings.builders import labelled
+from mappings.common.builders import labelled
+from mappings.common.serialize import dumps
 from mappings.context import SecurityLabels
-from mappings.serialize import dumps
 
 revision = "0007"
 down_revision = "0006"
@@ -52,7 +52,7 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 # The identifier kinds of the records inside an encounter, by the contract field naming
-# them (as mappings.claims.RECORD_KINDS, written out: a migration must not change later).
+# them (as in mappings.kinds, written out: a migration must not change later).
 RECORD_FIELDS = {
     "intake": "screening_id",
     "infusion": "procedure_id",

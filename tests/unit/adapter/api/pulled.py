@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resource_versions, resources
-from mappings.identity import Identity
+from mappings.common.identity import Identity
 
 EHR_BASE = "http://ehr.example.org/fhir"
 EHR = "ehr"

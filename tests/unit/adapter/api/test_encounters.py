@@ -16,10 +16,10 @@ from adapter.api import encounters
 from adapter.api.app import create_app
 from adapter.runtime import mapping_context
 from adapter.store.schema import outbox, resources
-from mappings.bundle import resource_identity
+from mappings.common.bundle import resource_identity
+from mappings.common.serialize import dumps
 from mappings.contract import parse_submission
-from mappings.serialize import dumps
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.large_documents import with_readings
 from tests.unit.adapter.api.conftest import (
     JSON,

@@ -11,9 +11,9 @@ import pytest
 
 from adapter.api.audit import answer_count
 from adapter.api.fhir_common import stored_fragment, stored_resource, with_meta
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
-from mappings.serialize import dumps
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 AT = datetime(2026, 11, 25, 7, 30, 1, 123456, tzinfo=UTC)

@@ -20,7 +20,7 @@ from adapter.store.accept import Submission, accept
 from adapter.store.engine import write_transaction
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.contract import parse_submission
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.unit.adapter.api.conftest import (
     bearer,
     example,

@@ -13,10 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from adapter.api import idempotency
-from adapter.api.idempotency import STALE_AFTER, parse_key
+from adapter.api.idempotency import parse_key
 from adapter.errors import IdempotencyKeyReused, InvalidIdempotencyKey
+from adapter.store import idempotency
 from adapter.store.engine import write_transaction
+from adapter.store.idempotency import STALE_AFTER
 from adapter.store.schema import idempotency_keys, submissions
 from tests.unit.adapter.api.conftest import (
     WRITER_B,

@@ -247,6 +247,21 @@ def test_jwks_down__401_and_cached_keys_kept(rsa_key: SigningKey) -> None:
     assert check.caller(rsa_key.sign(claims())).tenant == "clinic-a"
 
 
+@responses.activate
+def test_jwks_down__forged_kids__one_failed_fetch_per_interval(rsa_key: SigningKey) -> None:
+    url = "https://auth.example.org/jwks.json"
+    responses.get(url, body=requests.ConnectionError("down"))
+    now = [0.0]
+    check = JwtVerifier(JwksCache(url, clock=lambda: now[0]), issuer=ISSUER, audience=AUDIENCE)
+    for number in range(5):
+        forged = SigningKey(f"forged-{number}", "RS256", rsa_key.private)
+        assert "does not hold" in refusal(check, forged.sign(claims()))
+    assert len(responses.calls) == 1  # a failed fetch starts the interval too
+    now[0] += jwt_auth.REFETCH_INTERVAL_SECONDS
+    refusal(check, SigningKey("forged-5", "RS256", rsa_key.private).sign(claims()))
+    assert len(responses.calls) == 2
+
+
 @pytest.mark.parametrize(
     "reply",
     [

@@ -20,10 +20,10 @@ from adapter.api import patients
 from adapter.api.app import create_app
 from adapter.runtime import mapping_context
 from adapter.store.schema import audit, resources
-from mappings import identity
-from mappings import medication_review_refs as refs
+from mappings.common import identity
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.contract import MedicationRecord
+from mappings.medication_review import refs
 from tests.unit.adapter.api.conftest import (
     SENTINELS,
     bearer,

@@ -259,6 +259,15 @@ def test_keys_new__unknown_scope__refused_and_file_left_alone(tmp_path: Path) ->
     assert not (tmp_path / "api-keys.json").exists()
 
 
+def test_keys_new__every_tenant__admin_scopes_only(tmp_path: Path) -> None:
+    refused = _adapter(tmp_path, "keys", "new", "--tenant", "*")
+    _one_line(refused, Exit.REFUSED, "a key of every tenant (tenant *) may hold admin/ scopes")
+    assert not (tmp_path / "api-keys.json").exists()
+    made = _adapter(tmp_path, "keys", "new", "--tenant", "*", "--scope", "admin/*.*")
+    assert made.returncode == Exit.OK, made.stderr
+    assert _adapter(tmp_path, "keys", "check").returncode == Exit.OK
+
+
 # -- options ----------------------------------------------------------------------------
 
 

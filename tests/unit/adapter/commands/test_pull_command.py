@@ -19,7 +19,7 @@ from adapter.store.migrate import upgrade
 from adapter.store.schema import sync_state
 from adapter.sync.pull import LEASE_NAME
 from mappings.context import MappingContext
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.unit.mappings.fhircheck import load_example
 
 

@@ -10,12 +10,12 @@ from adapter.errors import EhrUnavailable
 from adapter.fhir.batch import request_of, urn_of
 from adapter.fhir.chunks import Chunk, transaction_chunks
 from adapter.fhir.client import FhirClient
-from mappings.bundle import transaction_bundle
+from mappings.common.bundle import transaction_bundle
+from mappings.common.lookup import objs, str_field
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import objs, str_field
-from mappings.submission import map_submission
 from tests.large_documents import with_readings
 from tests.unit.adapter.fhir.support import BASE, FakeClock, capability, sent_json
 

@@ -20,11 +20,11 @@ from adapter.errors import (
     EhrTimeout,
     EhrUnavailable,
 )
-from mappings import identity
-from mappings.bundle import transaction_bundle
+from mappings.common import identity
+from mappings.common.bundle import transaction_bundle
+from mappings.common.lookup import obj, objs
 from mappings.context import MappingContext
 from mappings.jsontypes import JsonObject, JsonValue
-from mappings.lookup import obj, objs
 from tests.unit.adapter.fhir.support import (
     BASE,
     FakeClock,

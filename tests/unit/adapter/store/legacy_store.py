@@ -22,13 +22,13 @@ from adapter.store.bulk import insert_many
 from adapter.store.migrate import upgrade
 from adapter.store.schema import search_index
 from adapter.store.search_index import INDEX_COLUMNS, index_values
-from mappings import identity
-from mappings.bundle import resource_identity
+from mappings.common import identity
+from mappings.common.bundle import resource_identity
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
-from mappings.serialize import dumps
-from mappings.submission import map_submission
 
 REVISION = "0006"
 SHARED_TYPES = frozenset({"Organization", "Device", "Practitioner", "PractitionerRole", "Patient"})

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, Table, func, select
 from adapter.store.accept import AcceptResult, Submission, accept
 from adapter.store.engine import write_transaction
 from adapter.store.schema import outbox, resource_versions, resources, submissions
-from mappings import identity
-from mappings.builders import resource
+from mappings.common import identity
+from mappings.common.builders import resource
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
 

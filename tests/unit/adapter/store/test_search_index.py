@@ -14,10 +14,10 @@ from adapter.store.search_index import (
     normalised,
     references_in,
 )
+from mappings.common.serialize import dumps
 from mappings.context import MappingContext
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
-from mappings.serialize import dumps
-from mappings.submission import map_submission
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 LOINC = "http://loinc.org"

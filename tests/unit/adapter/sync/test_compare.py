@@ -20,9 +20,9 @@ from adapter.sync.compare import (
     content_hash,
 )
 from adapter.sync.payload import Stored
-from mappings.identity import Identity
+from mappings.common.identity import Identity
+from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, Resource
-from mappings.narrative import with_narrative
 
 SYSTEM = "https://fhir.example-clinic.org/sid/vitals"
 

@@ -23,7 +23,7 @@ from adapter.store.search import take_snapshot
 from adapter.sync.ehr_view import EhrRef
 from adapter.sync.merge import EhrVersion, Merger, Outcome
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
-from mappings.submission import map_submission
+from mappings.encounter.submission import map_submission
 from tests.store_template import migrated_sqlite
 from tests.unit.mappings.fhircheck import load_example
 

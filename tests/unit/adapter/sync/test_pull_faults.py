@@ -28,8 +28,8 @@ from adapter.sync.merge import Outcome
 from adapter.sync.pull import LEASE_NAME, Puller, PullOptions
 from adapter.sync.push import Backoff
 from mappings.context import MappingContext
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject
-from mappings.submission import map_submission
 from tests.store_template import migrated_sqlite
 from tests.unit.adapter.fhir.support import BASE
 from tests.unit.mappings.fhircheck import load_example

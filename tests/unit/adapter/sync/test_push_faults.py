@@ -28,8 +28,8 @@ from adapter.store.schema import (
 )
 from adapter.sync.push import Backoff, PushWorker, RetryLimit
 from mappings.context import MappingContext
+from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject
-from mappings.submission import map_submission
 from tests.store_template import migrated_sqlite
 from tests.unit.adapter.fhir.support import BASE, capability
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example

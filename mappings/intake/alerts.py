@@ -1,0 +1,111 @@
+"""What the screening warns about: DetectedIssues for the session, Flags for the chart.
+
+A DetectedIssue is a conflict with the planned treatment: a contraindication while the
+encounter has an infusion (planned = an infusion record exists), fasting shorter than
+the clinic's policy, or no confirmed escort home. A Flag is a standing banner: suicide
+risk, risk of mania. All are computed by the adapter, which is their author.
+"""
+
+from __future__ import annotations
+
+from mappings import terminology
+from mappings.common.builders import number, term
+from mappings.intake.base import CHECKLIST, IntakeFrame
+from mappings.intake.findings import finding_ref, finding_text, positive_contraindications
+from mappings.intake.scores import fasting_hours, has_suicide_risk, observation_ref
+from mappings.jsontypes import JsonObject, JsonValue, Resource
+
+CONTRAINDICATIONS = "contraindications"
+FINDINGS = "intake_findings"
+PREGNANT = "pregnant"
+
+
+def map_alerts(frame: IntakeFrame) -> list[Resource]:
+    out: list[Resource] = []
+    if frame.planned_request is not None:
+        out.extend(
+            _contraindication_issue(frame, key) for key in positive_contraindications(frame.record)
+        )
+    out.extend(_fasting_issue(frame))
+    out.extend(_escort_issue(frame))
+    if has_suicide_risk(frame.record):
+        out.append(_flag(frame, "suicide-risk", "flag-category-safety"))
+    record = frame.record
+    if record.bipolar_disorder or record.contraindications.bipolar_manic_phase:
+        out.append(_flag(frame, "mania-risk", "flag-category-clinical"))
+    return out
+
+
+def _issue(
+    frame: IntakeFrame,
+    part: str,
+    code: JsonObject,
+    severity: str,
+    implicated: list[JsonObject],
+    detail: str,
+) -> Resource:
+    out = frame.head("DetectedIssue", part)
+    out["status"] = "final"
+    out["code"] = code
+    out["severity"] = severity
+    out["patient"] = frame.patient
+    out["identifiedDateTime"] = frame.completed
+    out["author"] = frame.adapter
+    request = frame.planned_request
+    refs: list[JsonValue] = [*implicated, *([request] if request is not None else [])]
+    if refs:
+        out["implicated"] = refs
+    out["detail"] = detail
+    return out
+
+
+def _contraindication_issue(frame: IntakeFrame, key: str) -> Resource:
+    implicated = [finding_ref(frame, key)]
+    if key == PREGNANT:
+        implicated.append(observation_ref(frame, "pregnancy-status"))
+    return _issue(
+        frame,
+        f"issue-{key}",
+        term(CONTRAINDICATIONS, f"issue-{key}", frame.ctx),
+        "high",
+        implicated,
+        f"Contraindication to the planned ketamine treatment: {finding_text(key)}.",
+    )
+
+
+def _fasting_issue(frame: IntakeFrame) -> list[Resource]:
+    """Fasting shorter than policy at the end of the screening (unknown fasting: no issue)."""
+    hours = fasting_hours(frame.record)
+    required = frame.ctx.thresholds.fasting_hours_required
+    if hours is None or hours >= required:
+        return []
+    implicated = [observation_ref(frame, "fasting-duration")] if hours >= 0 else []
+    detail = (
+        f"Fasted {number(hours)} h at the end of the intake screening;"
+        f" clinic policy requires {number(required)} h."
+    )
+    code = term(FINDINGS, "issue-fasting", frame.ctx)
+    return [_issue(frame, "issue-fasting", code, "moderate", implicated, detail)]
+
+
+def _escort_issue(frame: IntakeFrame) -> list[Resource]:
+    escort = frame.record.escort
+    if escort is not None and escort.confirmed:
+        return []
+    detail = "No escort home confirmed at the intake screening."
+    code = term(FINDINGS, "issue-escort", frame.ctx)
+    implicated = [frame.response_ref(CHECKLIST)]
+    return [_issue(frame, "issue-escort", code, "moderate", implicated, detail)]
+
+
+def _flag(frame: IntakeFrame, part: str, category: str) -> Resource:
+    out = frame.head("Flag", part)
+    out["status"] = "active"
+    out["category"] = [term(FINDINGS, category, frame.ctx)]
+    code = terminology.code(FINDINGS, f"flag-{part}")
+    out["code"] = term(FINDINGS, f"flag-{part}", frame.ctx, text=code.display)  # the banner
+    out["subject"] = frame.patient
+    out["period"] = {"start": frame.completed}
+    out["encounter"] = frame.encounter
+    out["author"] = frame.adapter
+    return out
