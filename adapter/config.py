@@ -33,7 +33,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # (docs/benchmarks.md, "Large documents").
 DEFAULT_MAX_READINGS_PER_DOCUMENT = 1000
 # The most entries one Bundle takes to the EHR; an encounter is about 50, a document at
-# the readings limit about 3,000 (sent as several transactions: `adapter.fhir.chunks`).
+# the readings limit about 3,000 (sent as several transactions: `adapter.ehr.chunks`).
 DEFAULT_MAX_BUNDLE_ENTRIES = 200
 DEFAULT_IDEMPOTENCY_TTL_HOURS = 24.0
 DEFAULT_SMART_SCOPE = "system/*.read system/*.write"

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from adapter.config import Settings
+from adapter.ehr.capability import fetch_capability_statement
+from adapter.ehr.pace import Pace
 from adapter.errors import EhrError
-from adapter.fhir.capability import fetch_capability_statement
-from adapter.fhir.pace import Pace
 from adapter.store.engine import Engine, StoreError, ping
 
 CheckStatus = Literal["ok", "down", "not_configured"]

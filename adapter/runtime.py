@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from adapter.config import Settings
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.metrics.ehr import MeasuredEhr
 from adapter.store.engine import check_connection, create_store_engine
 from adapter.store.migrate import upgrade

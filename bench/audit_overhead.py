@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapter.api.app import create_app  # noqa: E402
-from adapter.api.audit import AuditTrail  # noqa: E402
+from adapter.api.middleware.audit import AuditTrail  # noqa: E402
 from adapter.config import Settings  # noqa: E402
 from adapter.store.schema import audit  # noqa: E402
 

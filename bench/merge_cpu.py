@@ -51,9 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 from pull_throughput import setup  # noqa: E402  (a neighbour in bench/)
 
-from adapter.fhir.capability import Capabilities  # noqa: E402
-from adapter.fhir.client import FhirClient, Page  # noqa: E402
-from adapter.fhir.http import Params  # noqa: E402
+from adapter.ehr.capability import Capabilities  # noqa: E402
+from adapter.ehr.client import FhirClient, Page  # noqa: E402
+from adapter.ehr.http import Params  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.sync.pull import Clock, PullEhr, Puller, PullOptions, PullSummary, utc_now  # noqa: E402
 

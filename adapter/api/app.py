@@ -11,37 +11,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapter import __version__
-from adapter.api import (
-    admin_audit,
-    bulk_export,
-    encounters,
-    fhir_conformance,
-    fhir_everything,
-    fhir_read,
-    fhir_search,
-    health,
-    patients,
-    records,
-    smart_token,
-    submissions,
-)
-from adapter.api.access_tokens import AccessTokens, signing_key
-from adapter.api.audit import AuditTrail, AuditWriter
-from adapter.api.auth import KEYS_FILE_VARIABLE
-from adapter.api.body_limit import BodySizeLimit
-from adapter.api.jwt_auth import verifier_from
-from adapter.api.keys_file import load_api_keys
-from adapter.api.openapi_doc import publish_openapi
-from adapter.api.openapi_operations import OPERATIONS
-from adapter.api.problems import UnhandledErrors, add_problem_handlers
-from adapter.api.smart_clients import load_smart_clients
+from adapter.api import routes
+from adapter.api.auth.access_tokens import AccessTokens, signing_key
+from adapter.api.auth.callers import KEYS_FILE_VARIABLE
+from adapter.api.auth.jwt_tokens import verifier_from
+from adapter.api.auth.keys_file import load_api_keys
+from adapter.api.auth.smart_clients import load_smart_clients
+from adapter.api.middleware.audit import AuditTrail, AuditWriter
+from adapter.api.middleware.body_limit import BodySizeLimit
+from adapter.api.middleware.problems import UnhandledErrors, add_problem_handlers
+from adapter.api.openapi.document import publish_openapi
+from adapter.api.openapi.operations import OPERATIONS
 from adapter.background import BackgroundWork
 from adapter.config import Settings, get_settings
 from adapter.console.mount import add_console
 from adapter.export.groups import load_groups
 from adapter.ingest import utc_now
 from adapter.logs import configure_logging
-from adapter.metrics import route as metrics_route
 from adapter.metrics.requests import RequestMetrics
 from adapter.metrics.store_figures import StoreFigures
 from adapter.store.engine import create_store_engine
@@ -122,29 +108,10 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     app.add_middleware(RequestMetrics, audit_depth=lambda: audit_writer.depth)
     add_problem_handlers(app)
     publish_openapi(app, OPERATIONS)
-    for router in (
-        health.router,
-        encounters.router,
-        records.router,
-        submissions.router,
-        patients.router,
-    ):
+    for router in routes.SERVICE:
         app.include_router(router)
-    app.include_router(admin_audit.router)
-    app.include_router(smart_token.router)
-    app.include_router(metrics_route.router)
     add_console(app, settings, engine)
-    # Order matters: the FHIR routes' paths overlap (see adapter.api.fhir_search).
-    fhir_routers = (
-        bulk_export.router,
-        fhir_search.early,
-        fhir_conformance.router,
-        fhir_read.router,
-        fhir_search.router,
-        fhir_everything.router,
-        fhir_read.fallback,
-    )
-    for router in fhir_routers:
+    for router in routes.FHIR:
         app.include_router(router)
     return app
 

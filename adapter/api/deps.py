@@ -14,7 +14,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from adapter.api.auth import (
+from adapter.api.auth.callers import (
     ENCOUNTERS_WRITE,
     PATIENTS_READ,
     SUBMISSIONS_READ,

@@ -17,8 +17,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adapter.api.auth import ENCOUNTERS_WRITE, KEYS_FILE_VARIABLE, PATIENTS_READ, SUBMISSIONS_READ
-from adapter.api.keys_file import add_key, load_api_keys
+from adapter.api.auth.callers import (
+    ENCOUNTERS_WRITE,
+    KEYS_FILE_VARIABLE,
+    PATIENTS_READ,
+    SUBMISSIONS_READ,
+)
+from adapter.api.auth.keys_file import add_key, load_api_keys
 from adapter.commands.exits import Exit
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from adapter.commands.exits import Exit
 from adapter.config import get_settings
+from adapter.ehr.client import FhirClient
 from adapter.errors import ConfigError, NotFound, PullBusy
-from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
 from adapter.store.engine import write_transaction

@@ -22,8 +22,8 @@ from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from adapter.config import get_settings
+from adapter.ehr.client import FhirClient
 from adapter.errors import EhrError
-from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, push_worker
 from adapter.store import outbox as box

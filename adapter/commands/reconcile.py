@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from adapter.commands.exits import Exit
 from adapter.config import Settings, get_settings
+from adapter.ehr.client import FhirClient
 from adapter.errors import ConfigError
-from adapter.fhir.client import FhirClient
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store
 from adapter.store.schema import resources

@@ -82,8 +82,8 @@ def _serve_one(settings: Settings) -> int:
 def _serve_several(settings: Settings) -> int:
     # Several processes: this one migrates and pushes; each web process only serves. What
     # would stop each of them at startup stops this one first, with one line (exit 2).
-    from adapter.api.jwt_auth import verifier_from
-    from adapter.api.keys_file import load_api_keys
+    from adapter.api.auth.jwt_tokens import verifier_from
+    from adapter.api.auth.keys_file import load_api_keys
 
     load_api_keys(settings.api_keys_file)
     verifier_from(settings)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from adapter.api.admin_scopes import CONFLICTS_WRITE, CONSOLE_READ, OUTBOX_WRITE, RECONCILE_WRITE
+from adapter.api.admin.scopes import CONFLICTS_WRITE, CONSOLE_READ, OUTBOX_WRITE, RECONCILE_WRITE
 from adapter.api.deps import EngineDep, SettingsDep, StoreReady
 from adapter.console.access import SignedIn, acting
 from adapter.console.audit_trail import record_action

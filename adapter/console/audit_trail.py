@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from adapter.api.audit import AuditRecord, AuditWriter
+from adapter.api.middleware.audit import AuditRecord, AuditWriter
 from adapter.console.session import Operator
 
 

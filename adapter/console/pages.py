@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from adapter.api.admin_audit import audit_event, date_moment, outcome_class
+from adapter.api.admin.audit_events import audit_event, date_moment, outcome_class
+from adapter.api.clinic.status import submission_status
 from adapter.api.deps import EngineDep, SettingsDep
-from adapter.api.status import submission_status
 from adapter.console.reconcile_run import Reconciles
 from adapter.console.render import page
 from adapter.console.viewing import Viewing

@@ -21,10 +21,10 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from adapter.api.admin_scopes import CONSOLE_READ, holds
-from adapter.api.audit import actor_name
-from adapter.api.auth import EVERY_TENANT, ApiKeys, Caller, looks_like_jwt
-from adapter.api.jwt_auth import JwtVerifier
+from adapter.api.admin.scopes import CONSOLE_READ, holds
+from adapter.api.auth.callers import EVERY_TENANT, ApiKeys, Caller, looks_like_jwt
+from adapter.api.auth.jwt_tokens import JwtVerifier
+from adapter.api.middleware.audit import actor_name
 from adapter.errors import AdapterError, SignInRefused
 
 COOKIE = "adapter_console"

@@ -16,8 +16,8 @@ from typing import Literal, Protocol
 
 from sqlalchemy import Connection
 
+from adapter.ehr.client import FetchedResource
 from adapter.errors import EhrError, EhrNotFound
-from adapter.fhir.client import FetchedResource
 from adapter.sync.diff import diff
 from adapter.sync.payload import Stored, as_ehr_would_hold, build, ehr_references
 from mappings.jsontypes import JsonObject

@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapter.api.auth import TENANT_PATTERN
-from adapter.api.keys_file import read_json_list_file, validation_problems
+from adapter.api.auth.callers import TENANT_PATTERN
+from adapter.api.auth.keys_file import read_json_list_file, validation_problems
 from adapter.errors import ConfigError
 
 GROUPS_FILE_VARIABLE = "ADAPTER_EXPORT_GROUPS_FILE"

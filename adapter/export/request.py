@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from adapter.api.fhir_params import parse_date, parse_search
-from adapter.api.fhir_types import SERVED_TYPES
+from adapter.api.fhir.params import parse_date, parse_search
+from adapter.api.fhir.resource_types import SERVED_TYPES
 from adapter.errors import RequestRefused
 from adapter.store.search_index import paths_for
 

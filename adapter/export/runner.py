@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl
 import orjson
 from sqlalchemy import Connection, Engine
 
-from adapter.api.fhir_common import stored_resource
-from adapter.api.fhir_params import parse_search
+from adapter.api.fhir.common import stored_resource
+from adapter.api.fhir.params import parse_search
 from adapter.errors import ExportCancelled
 from adapter.export.request import GROUP, ExportRequest
 from adapter.store import export_jobs

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from adapter.ehr.bundles import BundleResult
+from adapter.ehr.capability import Capabilities
+from adapter.ehr.client import FetchedResource, FhirClient, Page
+from adapter.ehr.http import Params
+from adapter.ehr.pace import Pace
 from adapter.errors import EhrError
-from adapter.fhir.bundles import BundleResult
-from adapter.fhir.capability import Capabilities
-from adapter.fhir.client import FetchedResource, FhirClient, Page
-from adapter.fhir.http import Params
-from adapter.fhir.pace import Pace
 from adapter.metrics.series import series, status_class
 from mappings.jsontypes import JsonObject
 

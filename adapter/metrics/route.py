@@ -24,8 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from adapter.api.admin_scopes import METRICS_READ, holds
-from adapter.api.auth import Caller, authenticated_caller
+from adapter.api.admin.scopes import METRICS_READ, holds
+from adapter.api.auth.callers import Caller, authenticated_caller
 from adapter.config import Settings
 from adapter.errors import InsufficientScope, NotFound
 from adapter.metrics.series import is_multiprocess, series

@@ -10,7 +10,7 @@
     release()  drop the reservation of a request that failed, so a retry runs again
 
 The unique (tenant, key) decides which of two concurrent first uses goes on (see
-`adapter.api.idempotency` for how the clinic API uses this).
+`adapter.api.clinic.idempotency` for how the clinic API uses this).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 reference, date) and the paths it reads. A name R4 defines for the type means here what it
 means in R4 (the spec's search parameter registry) and its `definition` is R4's canonical;
 a name R4 does not define for the type is one of `CUSTOM`, a SearchParameter resource of
-ours (served on `/fhir/SearchParameter/{id}`, see adapter.api.fhir_capability).
+ours (served on `/fhir/SearchParameter/{id}`, see adapter.api.fhir.capability).
 
 A path is dotted (each step may be a list); a last step `name[key=value]` keeps only the
 items whose `key` is `value` (`telecom[system=phone]`). A reference parameter in

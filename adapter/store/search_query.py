@@ -1,4 +1,4 @@
-"""What a FHIR search asks of the store, parsed (by `adapter.api.fhir_params`): plain data."""
+"""What a FHIR search asks of the store, parsed (by `adapter.api.fhir.params`): plain data."""
 
 from __future__ import annotations
 

@@ -369,7 +369,7 @@ def _range(
         return hi <= bound_lo
     if prefix == "ne":
         return not_(and_(lo >= bound_lo, hi <= bound_hi))
-    if prefix == "ap":  # the parameter's range already widened (adapter.api.fhir_params)
+    if prefix == "ap":  # the parameter's range already widened (adapter.api.fhir.params)
         return and_(lo < bound_hi, hi > bound_lo)
     return false()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from adapter.fhir.bundles import EntryResult
+from adapter.ehr.bundles import EntryResult
 from adapter.store import lineage as store
 from adapter.store.engine import Connection
 from adapter.sync.payload import Stored

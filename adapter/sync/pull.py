@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from adapter.ehr.capability import Capabilities
+from adapter.ehr.client import Page
+from adapter.ehr.http import Params
 from adapter.errors import EhrBadResponse, EhrError, PullBusy, PullStopped
-from adapter.fhir.capability import Capabilities
-from adapter.fhir.client import Page
-from adapter.fhir.http import Params
 from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.pull_scope import tenants
 from adapter.store.pull_state import drop_state, load_state, oldest_ehr_version, save_state
@@ -68,7 +68,7 @@ HISTORY_MARGIN = timedelta(seconds=60)
 
 
 class PullEhr(Protocol):
-    """What the puller needs of an EHR client (`adapter.fhir.client.FhirClient`)."""
+    """What the puller needs of an EHR client (`adapter.ehr.client.FhirClient`)."""
 
     base_url: str
 

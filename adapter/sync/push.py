@@ -32,10 +32,10 @@ from typing import Protocol
 
 import orjson
 
+from adapter.ehr.bundles import BundleResult, EntryResult
+from adapter.ehr.client import FetchedResource
+from adapter.ehr.pace import Pace
 from adapter.errors import EhrBadResponse, EhrConflict, EhrError
-from adapter.fhir.bundles import BundleResult, EntryResult
-from adapter.fhir.client import FetchedResource
-from adapter.fhir.pace import Pace
 from adapter.store import outbox as box
 from adapter.store.ehr_versions import EhrCopy, record_ehr_copies
 from adapter.store.engine import Connection, Engine, write_transaction
@@ -49,7 +49,7 @@ Clock = Callable[[], datetime]
 
 
 class Ehr(Protocol):
-    """What the worker needs of an EHR client (`adapter.fhir.client.FhirClient`)."""
+    """What the worker needs of an EHR client (`adapter.ehr.client.FhirClient`)."""
 
     def send(self, bundle: JsonObject) -> BundleResult: ...
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from adapter.ehr.client import FhirClient
 from adapter.errors import EhrBadResponse, EhrNotFound
-from adapter.fhir.client import FhirClient
 from adapter.store import reconcile as store
 from adapter.store.engine import Connection, Engine
 from adapter.store.outbox_holds import undelivered_keys

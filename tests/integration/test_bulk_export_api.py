@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from adapter.api.app import create_app
 from adapter.config import Settings
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.store.schema import resources
 from adapter.sync.push import Backoff, PushWorker
 from tests.integration.bulk_export import Export, kick_off, run_export, wait_for_manifest

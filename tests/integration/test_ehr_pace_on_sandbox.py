@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from adapter.api.status import submission_status
+from adapter.api.clinic.status import submission_status
 from adapter.cli import main
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.schema import audit, submissions

@@ -23,7 +23,7 @@ import requests
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import NoResultFound
 
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine, write_transaction

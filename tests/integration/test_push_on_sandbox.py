@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select
 
 from adapter.cli import main
 from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine

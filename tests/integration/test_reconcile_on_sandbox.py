@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import Engine, select
 
 from adapter.cli import main
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade

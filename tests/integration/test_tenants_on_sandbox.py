@@ -36,7 +36,7 @@ from sqlalchemy import Engine, select
 
 from adapter.api.app import create_app
 from adapter.config import Settings
-from adapter.fhir.client import FhirClient
+from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.runtime import mapping_context
 from adapter.store.ehr_provenance import LINEAGE_SYSTEM

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapter.api.app import create_app
-from adapter.api.audit import answer_count, describe
+from adapter.api.middleware.audit import answer_count, describe
 from adapter.store.schema import audit
 from tests.unit.adapter.api.conftest import (
     KEYS,

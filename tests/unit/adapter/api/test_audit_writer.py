@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
-from adapter.api import audit as audit_module
-from adapter.api.audit import AuditRecord, AuditWriter
+from adapter.api.middleware import audit as audit_module
+from adapter.api.middleware.audit import AuditRecord, AuditWriter
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import audit

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter.api.app import create_app
-from adapter.api.auth import Caller, bearer_token
-from adapter.api.keys_file import load_api_keys
+from adapter.api.auth.callers import Caller, bearer_token
+from adapter.api.auth.keys_file import load_api_keys
 from adapter.errors import ConfigError
 from tests.unit.adapter.api.conftest import (
     JSON,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from adapter.api.body_limit import BodySizeLimit
+from adapter.api.middleware.body_limit import BodySizeLimit
 
 LIMIT = 100
 

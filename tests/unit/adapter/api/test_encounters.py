@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from adapter.api import encounters
 from adapter.api.app import create_app
+from adapter.api.clinic import encounters
 from adapter.runtime import mapping_context
 from adapter.store.schema import outbox, resources
 from mappings.common.bundle import resource_identity

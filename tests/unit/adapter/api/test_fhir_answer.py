@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from adapter.api.audit import answer_count
-from adapter.api.fhir_common import stored_fragment, stored_resource, with_meta
+from adapter.api.fhir.common import stored_fragment, stored_resource, with_meta
+from adapter.api.middleware.audit import answer_count
 from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
-from adapter.api.fhir_limits import is_heavy
+from adapter.api.fhir.limits import is_heavy
 from adapter.store import search
 from tests.unit.adapter.api.conftest import FHIR_KEY, bearer, searchable
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from adapter.api.fhir_paging import Cursor, PagingTokens, query_digest
+from adapter.api.fhir.paging import Cursor, PagingTokens, query_digest
 from adapter.errors import RequestRefused
 
 TOKENS = PagingTokens(b"k" * 32)

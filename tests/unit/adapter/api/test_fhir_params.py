@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapter.api.fhir_params import MAX_COUNT, parse_date, parse_reference, parse_search
+from adapter.api.fhir.params import MAX_COUNT, parse_date, parse_reference, parse_search
 from adapter.errors import RequestRefused
 from adapter.store.search import DEFAULT_COUNT, DateBound, Include, Token
 from adapter.store.search_index import date_range

@@ -15,8 +15,8 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlalchemy import select
 
-from adapter.api.auth import ApiKeys, Caller
-from adapter.api.fhir_common import SERVED_TYPES, may_read
+from adapter.api.auth.callers import ApiKeys, Caller
+from adapter.api.fhir.common import SERVED_TYPES, may_read
 from adapter.store.schema import resources
 from tests.unit.adapter.api.conftest import (
     READER_A,

@@ -13,9 +13,9 @@ from anyio import CapacityLimiter
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from adapter.api import fhir_search
 from adapter.api.app import create_app
-from adapter.api.fhir_reading import off_loop, read_by_key
+from adapter.api.fhir import search as fhir_search
+from adapter.api.fhir.route_context import off_loop, read_by_key
 from tests.unit.adapter.api.conftest import bearer, running, settings_for, write_keys
 
 READER = "fhir-reader-of-clinic-a-0123456789abcdef"

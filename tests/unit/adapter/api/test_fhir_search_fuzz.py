@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from adapter.api.fhir_common import SERVED_TYPES
+from adapter.api.fhir.common import SERVED_TYPES
 from tests.unit.adapter.api.conftest import FHIR_KEY, bearer, searchable
 
 KEY = FHIR_KEY

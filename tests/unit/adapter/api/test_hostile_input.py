@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.api import encounters
 from adapter.api.app import create_app
-from adapter.fhir.client import FhirClient
+from adapter.api.clinic import encounters
+from adapter.ehr.client import FhirClient
 from adapter.store.schema import audit
 from adapter.sync.push import Backoff, PushWorker
 from tests.unit.adapter.api.conftest import (
@@ -35,7 +35,7 @@ from tests.unit.adapter.api.conftest import (
     settings_for,
     write_keys,
 )
-from tests.unit.adapter.fhir.support import BASE, capability
+from tests.unit.adapter.ehr.support import BASE, capability
 
 LIMIT = 8000
 READER_FHIR = "fhir-reader-of-clinic-a-0123456789abcdef"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from adapter.api.idempotency import parse_key
+from adapter.api.clinic.idempotency import parse_key
 from adapter.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from adapter.store import idempotency
 from adapter.store.engine import write_transaction

@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 
-from adapter.api import jwt_auth
 from adapter.api.app import create_app
-from adapter.api.jwt_auth import JwksCache, JwtVerifier
+from adapter.api.auth import jwt_tokens as jwt_auth
+from adapter.api.auth.jwt_tokens import JwksCache, JwtVerifier
 from adapter.config import Settings
 from adapter.errors import NotAuthenticated
 from tests.unit.adapter.api.conftest import JSON, WRITER_A, example_bytes, running, settings_for

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
-from adapter.api import encounters
 from adapter.api.app import create_app
+from adapter.api.clinic import encounters
 from tests.unit.adapter.api.conftest import (
     READER_A,
     SENTINELS,

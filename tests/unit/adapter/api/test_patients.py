@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from adapter.api import patients
 from adapter.api.app import create_app
+from adapter.api.clinic import patients
 from adapter.runtime import mapping_context
 from adapter.store.schema import audit, resources
 from mappings.common import identity

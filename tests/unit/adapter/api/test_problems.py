@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from adapter.api import encounters
+from adapter.api.clinic import encounters
 from tests.unit.adapter.api.conftest import WRITER_A, bearer, example_bytes, post_encounter
 
 

@@ -13,8 +13,8 @@ import requests
 from fastapi import FastAPI
 
 from adapter.api.app import create_app
-from adapter.api.smart_clients import load_smart_clients
-from adapter.api.token_requests import scope_within
+from adapter.api.auth.smart_clients import load_smart_clients
+from adapter.api.auth.token_requests import scope_within
 from adapter.config import Settings
 from adapter.errors import ConfigError
 from tests.smart_clients import (

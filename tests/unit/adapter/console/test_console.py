@@ -54,7 +54,7 @@ def test_sign_out__ends_the_session(client: TestClient) -> None:
 
 
 def test_keys_file__every_tenant_with_a_clinic_scope__refused(tmp_path: Path) -> None:
-    from adapter.api.keys_file import load_api_keys
+    from adapter.api.auth.keys_file import load_api_keys
     from adapter.errors import ConfigError
 
     good = {"key": ADMIN, "tenant": "*", "scopes": ["admin/*.*"]}

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine, select
 
-from adapter.api.status import submission_status
+from adapter.api.clinic.status import submission_status
 from adapter.errors import IdConflict
 from adapter.ingest import ingest_encounter
 from adapter.store.ehr_provenance import LINEAGE_SYSTEM

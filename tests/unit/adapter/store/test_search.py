@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from alembic import command
 from sqlalchemy import Engine, func, select
 
-from adapter.api.fhir_params import parse_search
+from adapter.api.fhir.params import parse_search
 from adapter.ingest import ingest_encounter
 from adapter.store import compartment, search
 from adapter.store.history import history_page, history_total

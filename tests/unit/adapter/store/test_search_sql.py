@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapter.api.fhir_params import parse_search
+from adapter.api.fhir.params import parse_search
 from adapter.store.search_query import SearchQuery, Snapshot
 from adapter.store.search_sql import page_statement, shape_of, total_statement, values
 

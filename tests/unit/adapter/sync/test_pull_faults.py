@@ -19,8 +19,8 @@ import requests
 import responses
 from sqlalchemy import Engine, select, update
 
+from adapter.ehr.client import FhirClient
 from adapter.errors import PullBusy, PullStopped
-from adapter.fhir.client import FhirClient
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.schema import DONE, outbox, resources, sync_state
@@ -31,7 +31,7 @@ from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject
 from tests.store_template import migrated_sqlite
-from tests.unit.adapter.fhir.support import BASE
+from tests.unit.adapter.ehr.support import BASE
 from tests.unit.mappings.fhircheck import load_example
 
 CTX = MappingContext()

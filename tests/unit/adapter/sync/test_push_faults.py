@@ -13,8 +13,8 @@ import requests
 import responses
 from sqlalchemy import Engine, select, update
 
-from adapter.api.status import submission_status
-from adapter.fhir.client import FhirClient
+from adapter.api.clinic.status import submission_status
+from adapter.ehr.client import FhirClient
 from adapter.store import outbox as box
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
@@ -31,7 +31,7 @@ from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject
 from tests.store_template import migrated_sqlite
-from tests.unit.adapter.fhir.support import BASE, capability
+from tests.unit.adapter.ehr.support import BASE, capability
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at
 

@@ -1,0 +1,2 @@
+"""The FHIR R4 face (`/fhir`): read, search, history, `$everything`, capability, paging,
+Bulk `$export`."""

@@ -1,0 +1,1 @@
+"""The OpenAPI document (`/openapi.json`): every operation's answers, bodies and meaning."""
