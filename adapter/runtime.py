@@ -18,8 +18,8 @@ from adapter.ehr.client import FhirClient
 from adapter.metrics.ehr import MeasuredEhr
 from adapter.store.engine import check_connection, create_store_engine
 from adapter.store.migrate import upgrade
-from adapter.sync.pull import Puller, PullOptions, PullSummary
-from adapter.sync.push import PushWorker, RetryLimit
+from adapter.sync.pull.puller import Puller, PullOptions, PullSummary
+from adapter.sync.push.worker import PushWorker, RetryLimit
 from mappings.context import MappingContext
 
 

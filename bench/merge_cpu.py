@@ -55,7 +55,7 @@ from adapter.ehr.capability import Capabilities  # noqa: E402
 from adapter.ehr.client import FhirClient, Page  # noqa: E402
 from adapter.ehr.http import Params  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
-from adapter.sync.pull import Clock, PullEhr, Puller, PullOptions, PullSummary, utc_now  # noqa: E402
+from adapter.sync.pull.puller import Clock, PullEhr, Puller, PullOptions, PullSummary, utc_now  # noqa: E402
 
 BATCH_ROWS = 500
 # The replayed pulls' clock: the store they leave is then the same, byte for byte.

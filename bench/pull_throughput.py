@@ -47,9 +47,9 @@ from adapter.ehr.client import FRESH, FhirClient  # noqa: E402
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
-from adapter.sync.pull import Puller, PullOptions, PullSummary  # noqa: E402
-from adapter.sync.pull_scope import channels  # noqa: E402
-from adapter.sync.push import PushWorker  # noqa: E402
+from adapter.sync.pull.puller import Puller, PullOptions, PullSummary  # noqa: E402
+from adapter.sync.pull.scope import channels  # noqa: E402
+from adapter.sync.push.worker import PushWorker  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from tests.integration.support import ehr_heart_rates, encounters  # noqa: E402
 

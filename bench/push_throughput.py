@@ -56,7 +56,7 @@ from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.store.references import REFERENCE  # noqa: E402
-from adapter.sync.push import PushWorker  # noqa: E402
+from adapter.sync.push.worker import PushWorker  # noqa: E402
 from mappings import map_submission  # noqa: E402
 from mappings.common.bundle import transaction_bundle  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402

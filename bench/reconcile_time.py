@@ -40,7 +40,7 @@ from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
 from adapter.store.migrate import upgrade  # noqa: E402
 from adapter.store.schema import resources  # noqa: E402
-from adapter.sync.push import PushWorker  # noqa: E402
+from adapter.sync.push.worker import PushWorker  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from tests.integration.support import encounters  # noqa: E402
 

@@ -31,11 +31,11 @@ from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
 from adapter.store.engine import write_transaction
 from adapter.store.schema import resources
-from adapter.sync.conflicts import list_conflicts, resolve
-from adapter.sync.merge import Outcome
-from adapter.sync.pull import PullSummary
-from adapter.sync.push import Backoff
-from adapter.sync.retry import retried
+from adapter.sync.ehr_retry import retried
+from adapter.sync.pull.conflicts import list_conflicts, resolve
+from adapter.sync.pull.merge import Outcome
+from adapter.sync.pull.puller import PullSummary
+from adapter.sync.push.worker import Backoff
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers

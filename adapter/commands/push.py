@@ -28,9 +28,9 @@ from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, push_worker
 from adapter.store import outbox as box
 from adapter.store.schema import outbox
-from adapter.sync.diff import diff
-from adapter.sync.payload import Stored, as_ehr_would_hold, build
-from adapter.sync.push import PushSummary
+from adapter.sync.field_changes import diff
+from adapter.sync.push.payload import Stored, as_ehr_would_hold, build
+from adapter.sync.push.worker import PushSummary
 from mappings.common.serialize import dumps
 from mappings.jsontypes import JsonObject
 

@@ -1,7 +1,7 @@
 """`adapter reconcile [--tenant T] [--json]`: every difference between the store and the EHR.
 
 Per tenant, patient and resource type it compares counts and content hashes (see
-`adapter.sync.reconcile`) and prints one line per difference, named by ids only (the
+`adapter.sync.reconcile.report`) and prints one line per difference, named by ids only (the
 patient's logical id, never its MRN; field paths, never values), then a summary line.
 `--json` prints the same as one JSON document. Exit status: 0 no difference, 1
 differences, 2 a configuration error (no EHR configured, an unknown tenant), 3 the EHR
@@ -26,8 +26,8 @@ from adapter.errors import ConfigError
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store
 from adapter.store.schema import resources
-from adapter.sync.compare import KINDS, Difference
-from adapter.sync.reconcile import Plan, Result, plan, reconcile_tenant
+from adapter.sync.reconcile.compare import KINDS, Difference
+from adapter.sync.reconcile.report import Plan, Result, plan, reconcile_tenant
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers

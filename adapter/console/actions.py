@@ -32,7 +32,7 @@ from adapter.errors import ConsoleRefused, NotFound, SignInRefused
 from adapter.store import console_views
 from adapter.store import outbox as box
 from adapter.store.engine import write_transaction
-from adapter.sync.conflicts import resolve
+from adapter.sync.pull.conflicts import resolve
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 SIGN_IN_CSRF = "adapter_console_sign_in"

@@ -24,8 +24,8 @@ from adapter.readiness import check_ehr
 from adapter.runtime import ehr_client
 from adapter.store import audit, console_views, operations
 from adapter.store.audit import AuditSearch
-from adapter.sync.compare import KINDS
-from adapter.sync.conflicts import list_conflicts
+from adapter.sync.pull.conflicts import list_conflicts
+from adapter.sync.reconcile.compare import KINDS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 AUDIT_ROWS = 100

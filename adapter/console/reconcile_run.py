@@ -14,8 +14,8 @@ from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.ingest import utc_now
 from adapter.runtime import ehr_client
-from adapter.sync.compare import Difference
-from adapter.sync.reconcile import plan, reconcile_tenant
+from adapter.sync.reconcile.compare import Difference
+from adapter.sync.reconcile.report import plan, reconcile_tenant
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 
 from adapter.ehr.client import FetchedResource
 from adapter.errors import EhrError, EhrNotFound
-from adapter.sync.diff import diff
-from adapter.sync.payload import Stored, as_ehr_would_hold, build, ehr_references
+from adapter.sync.field_changes import diff
+from adapter.sync.push.payload import Stored, as_ehr_would_hold, build, ehr_references
 from mappings.jsontypes import JsonObject
 
 Change = Literal["added", "removed", "changed"]

@@ -177,7 +177,7 @@ def _store_batch(
 
 def _clinic_sent(latest: str | None, digest: str) -> bool:
     """True when the clinic's own latest version of the resource is this content: the EHR
-    changed it since (adapter.sync.merge), and a resend of what the clinic sent before is
+    changed it since (adapter.sync.pull.merge), and a resend of what the clinic sent before is
     no change of the clinic's mind, so it must not undo the EHR's edit or deletion."""
     return latest is not None and sha256(latest.encode()) == digest
 

@@ -1,7 +1,7 @@
 """Conflicts the pull found (`pull_conflicts`): an EHR version kept beside ours until an
 operator keeps one side, and what keeping ours puts back in the outbox.
 
-`adapter.sync.conflicts` says what a conflict means and how it ends; `adapter.sync.merge`
+`adapter.sync.pull.conflicts` says what a conflict means and how it ends; `adapter.sync.pull.merge`
 opens them.
 """
 

@@ -1,7 +1,7 @@
 """Our resources as a delivery sends them: the current row of each key (`Type/logical-id`),
 with the identity it is matched on and what the EHR calls it, read at send time.
 
-`adapter.sync.payload` builds the push's Bundles from them; `adapter reconcile` compares
+`adapter.sync.push.payload` builds the push's Bundles from them; `adapter reconcile` compares
 them with the EHR's copies.
 """
 

@@ -1,5 +1,6 @@
 """Our resources as the EHR knows them: found by the EHR's ids or our identifiers, and the
-versions the pull (`adapter.sync.merge`) and the push (`adapter.sync.push`) write of them.
+versions the pull (`adapter.sync.pull.merge`) and the push (`adapter.sync.push.worker`)
+write of them.
 
 The pull writes many rows a page: its imports go in a few statements of many rows each
 (`adapter.store.bulk`), their values in the order of `IMPORTED_COLUMNS` and

@@ -1,7 +1,7 @@
 """Deliveries: what the EHR answered for each outbox entry it took, kept as a Provenance
 (`deliveries`) with one `delivered_resources` row per resource for look-ups.
 
-`adapter.sync.lineage` builds the Provenance; `adapter lineage` reads it back.
+`adapter.sync.push.lineage` builds the Provenance; `adapter lineage` reads it back.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from mappings.jsontypes import JsonObject
 WAITING = (PENDING, IN_FLIGHT)
 Query = TypeVar("Query", bound=Select[Any])
 PULL_PREFIX = "pull/"
-PULL_LEASE = "pull/lease"  # adapter.sync.pull's lease row: no channel
+PULL_LEASE = "pull/lease"  # adapter.sync.pull.puller's lease row: no channel
 
 
 @dataclass(frozen=True)

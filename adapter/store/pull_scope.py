@@ -1,7 +1,7 @@
 """What the pull (and `adapter reconcile`) may ask the EHR about: the tenants, the types and
 the patients the store holds, and the EHR ids of the resources it holds of a type.
 
-`adapter.sync.pull_scope` turns these into the pull's channels.
+`adapter.sync.pull.scope` turns these into the pull's channels.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The pull's progress in `sync_state`: one JSON value per tenant and name (a channel's
 state `pull/<channel>`, the pull's lease `pull/lease`), and where a first history read starts.
 
-What the values mean is `adapter.sync.pull_state`'s and `adapter.sync.pull`'s; here they are
+What the values mean is `adapter.sync.pull.state`'s and `adapter.sync.pull.puller`'s; here they are
 stored, read and dropped, inside the caller's transaction.
 """
 

@@ -1,4 +1,4 @@
-"""What `adapter reconcile` (`adapter.sync.reconcile`) reads of the store to compare it with
+"""What `adapter reconcile` (`adapter.sync.reconcile.report`) reads of the store to compare it with
 the EHR: the keys of our resources worth comparing, and which EHR ids we hold.
 """
 

@@ -27,7 +27,7 @@ from adapter.api.app import create_app
 from adapter.config import Settings
 from adapter.ehr.client import FhirClient
 from adapter.store.schema import resources
-from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.push.worker import Backoff, PushWorker
 from tests.integration.bulk_export import Export, kick_off, run_export, wait_for_manifest
 from tests.integration.support import FHIR_JSON, encounter
 from tests.smart_clients import ClientKey, authlib_session, client_entry, write_clients

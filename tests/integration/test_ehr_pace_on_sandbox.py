@@ -21,9 +21,9 @@ from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.schema import audit, submissions
-from adapter.sync.push import Backoff, PushWorker, RetryLimit
-from adapter.sync.reconcile import plan, reconcile_tenant
-from adapter.sync.retry import retried
+from adapter.sync.ehr_retry import retried
+from adapter.sync.push.worker import Backoff, PushWorker, RetryLimit
+from adapter.sync.reconcile.report import plan, reconcile_tenant
 from mappings.common.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission

@@ -29,12 +29,12 @@ from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import OPEN, pull_conflicts, resource_versions, resources, sync_state
-from adapter.sync.conflicts import list_conflicts, resolve
-from adapter.sync.merge import Outcome
 from adapter.sync.patient_view import patient_view
-from adapter.sync.pull import Puller, PullOptions
-from adapter.sync.push import Backoff, PushWorker
-from adapter.sync.reconcile import plan, reconcile_tenant
+from adapter.sync.pull.conflicts import list_conflicts, resolve
+from adapter.sync.pull.merge import Outcome
+from adapter.sync.pull.puller import Puller, PullOptions
+from adapter.sync.push.worker import Backoff, PushWorker
+from adapter.sync.reconcile.report import plan, reconcile_tenant
 from mappings.common.builders import security_labels
 from mappings.common.people import unmap_patient
 from mappings.context import MappingContext, SecurityLabels

@@ -32,8 +32,8 @@ from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.schema import outbox, resources
-from adapter.sync.payload import Payload
-from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.push.payload import Payload
+from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.common.builders import number
 from mappings.common.bundle import WRITTEN_BY_ID, resource_identity
 from mappings.common.identity import identity

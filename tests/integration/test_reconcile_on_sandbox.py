@@ -26,8 +26,8 @@ from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.references import referenced_keys
 from adapter.store.schema import resources
-from adapter.sync.pull_scope import SHARED_TYPES
-from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.pull.scope import SHARED_TYPES
+from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.common.identity import identity
 from mappings.common.identity import patient as patient_identity
 from mappings.context import MappingContext

@@ -43,8 +43,8 @@ from adapter.store.ehr_provenance import LINEAGE_SYSTEM
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import resources
-from adapter.sync.pull import Puller, PullOptions
-from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.pull.puller import Puller, PullOptions
+from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.common.bundle import WRITTEN_BY_ID
 from tests.integration.support import FHIR_JSON, sandbox_count
 from tests.unit.adapter.store.legacy_store import accept_0006, migrated_to_0006, old_context

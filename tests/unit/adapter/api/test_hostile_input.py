@@ -20,7 +20,7 @@ from adapter.api.app import create_app
 from adapter.api.clinic import encounters
 from adapter.ehr.client import FhirClient
 from adapter.store.schema import audit
-from adapter.sync.push import Backoff, PushWorker
+from adapter.sync.push.worker import Backoff, PushWorker
 from tests.unit.adapter.api.conftest import (
     JSON,
     KEYS,

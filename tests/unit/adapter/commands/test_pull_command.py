@@ -17,7 +17,7 @@ from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import sync_state
-from adapter.sync.pull import LEASE_NAME
+from adapter.sync.pull.puller import LEASE_NAME
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from tests.unit.mappings.fhircheck import load_example

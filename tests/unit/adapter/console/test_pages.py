@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from adapter.console.reconcile_run import ReconcileRun, Reconciles
 from adapter.store.schema import DEAD, outbox, submissions
-from adapter.sync.compare import Difference
+from adapter.sync.reconcile.compare import Difference
 from tests.unit.adapter.api.conftest import (
     WRITER_A,
     post_encounter,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from adapter.console.would_send import PathChange, Planned, compared
 from adapter.ehr.client import FetchedResource
 from adapter.errors import EhrAmbiguousMatch, EhrNotFound
-from adapter.sync.payload import Stored
+from adapter.sync.push.payload import Stored
 from mappings.common.identity import Identity
 from mappings.jsontypes import JsonObject
 

@@ -6,7 +6,8 @@ import copy
 
 import orjson
 
-from adapter.sync.compare import (
+from adapter.sync.push.payload import Stored
+from adapter.sync.reconcile.compare import (
     CONTENT_DIFFERS,
     MISSING_ON_EHR,
     NOT_IN_STORE,
@@ -19,7 +20,6 @@ from adapter.sync.compare import (
     compare,
     content_hash,
 )
-from adapter.sync.payload import Stored
 from mappings.common.identity import Identity
 from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, Resource

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapter.store.search_index import index_rows
-from adapter.sync.ehr_view import EhrRef, content_digest, holders, parse_reference, to_local
+from adapter.sync.pull.ehr_view import EhrRef, content_digest, holders, parse_reference, to_local
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject

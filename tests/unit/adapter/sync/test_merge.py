@@ -20,8 +20,8 @@ from adapter.store.ehr_provenance import LINEAGE_SYSTEM
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.schema import DONE, outbox, resources, search_index
 from adapter.store.search import take_snapshot
-from adapter.sync.ehr_view import EhrRef
-from adapter.sync.merge import EhrVersion, Merger, Outcome
+from adapter.sync.pull.ehr_view import EhrRef
+from adapter.sync.pull.merge import EhrVersion, Merger, Outcome
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.encounter.submission import map_submission
 from tests.store_template import migrated_sqlite

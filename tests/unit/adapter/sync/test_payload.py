@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from adapter.ingest import ingest_encounter
 from adapter.store.engine import create_store_engine
 from adapter.store.schema import outbox
-from adapter.sync.payload import build
+from adapter.sync.push.payload import build
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from tests.store_template import migrated_sqlite

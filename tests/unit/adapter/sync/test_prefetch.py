@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapter.sync.prefetch import Prefetch
+from adapter.sync.pull.prefetch import Prefetch
 
 
 def test_prefetch__yields_every_item_in_order() -> None:

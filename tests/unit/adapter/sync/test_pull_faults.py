@@ -24,9 +24,9 @@ from adapter.errors import PullBusy, PullStopped
 from adapter.store.accept import Submission, accept
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.schema import DONE, outbox, resources, sync_state
-from adapter.sync.merge import Outcome
-from adapter.sync.pull import LEASE_NAME, Puller, PullOptions
-from adapter.sync.push import Backoff
+from adapter.sync.pull.merge import Outcome
+from adapter.sync.pull.puller import LEASE_NAME, Puller, PullOptions
+from adapter.sync.push.worker import Backoff
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject

@@ -26,7 +26,7 @@ from adapter.store.schema import (
     resources,
     submissions,
 )
-from adapter.sync.push import Backoff, PushWorker, RetryLimit
+from adapter.sync.push.worker import Backoff, PushWorker, RetryLimit
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject

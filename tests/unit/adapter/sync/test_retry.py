@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapter.errors import EhrError, EhrRateLimited, EhrRejected, EhrUnavailable
-from adapter.sync.push import Backoff
-from adapter.sync.retry import retried
+from adapter.sync.ehr_retry import retried
+from adapter.sync.push.worker import Backoff
 
 QUICK = Backoff(base_seconds=0.5, cap_seconds=1.0)
 

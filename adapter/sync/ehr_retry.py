@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from adapter.errors import EhrError
-from adapter.sync.push import Backoff
+from adapter.sync.push.worker import Backoff
 
 T = TypeVar("T")
 

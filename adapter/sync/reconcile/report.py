@@ -1,6 +1,6 @@
 """What the store holds against what the EHR holds, per tenant, patient and resource type.
 
-Scope, as the pull's (`adapter.sync.pull_scope`): the tenant's known patients and the
+Scope, as the pull's (`adapter.sync.pull.scope`): the tenant's known patients and the
 pulled types. Per patient, the EHR is asked for the Patient by its id and for each type
 with a patient search parameter by `Type?<param>=<EHR patient id>` (all pages); the store
 side is that patient's current resources of the type. A copy of ours with an EHR id the
@@ -10,7 +10,7 @@ itself (ours cite the encounter's records), out of reach of the patient search. 
 what that does not find either is missing on the EHR. The shared types (the clinic, its
 staff) are compared once per tenant, by the EHR ids we hold (`_id=` lists, chunked).
 
-The pairing and the verdicts are `adapter.sync.compare`'s. The store is read per patient
+The pairing and the verdicts are `adapter.sync.reconcile.compare`'s. The store is read per patient
 in short transactions, so a push running meanwhile can show as a passing difference. A
 patient (or the shared part) whose EHR reads fail retryably (429, 5xx, timeout) is compared
 again, up to `ATTEMPTS` times, after the EHR's `Retry-After` or a backoff.
@@ -29,11 +29,11 @@ from adapter.store import reconcile as store
 from adapter.store.engine import Connection, Engine
 from adapter.store.outbox_holds import undelivered_keys
 from adapter.store.pull_scope import KnownPatient, known_patients
-from adapter.sync.compare import Difference, Ours, Scope, Tally, compare
-from adapter.sync.payload import as_ehr_would_hold, ehr_references, load
-from adapter.sync.pull_scope import PATIENT_PARAM, SHARED_TYPES, pulled_types
-from adapter.sync.push import Backoff
-from adapter.sync.retry import retried
+from adapter.sync.ehr_retry import retried
+from adapter.sync.pull.scope import PATIENT_PARAM, SHARED_TYPES, pulled_types
+from adapter.sync.push.payload import as_ehr_would_hold, ehr_references, load
+from adapter.sync.push.worker import Backoff
+from adapter.sync.reconcile.compare import Difference, Ours, Scope, Tally, compare
 from mappings.jsontypes import JsonObject
 
 IDS_PER_SEARCH = 50  # `_id=a,b,...`: short enough for any server's URL limit

@@ -47,8 +47,8 @@ from adapter.store.engine import Connection
 from adapter.store.outbox_holds import unsent_keys
 from adapter.store.owners import owners
 from adapter.store.search_index import index_values, reindex, unindex
-from adapter.sync.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
-from adapter.sync.pull_scope import SHARED_TYPES
+from adapter.sync.pull.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
+from adapter.sync.pull.scope import SHARED_TYPES
 from mappings.common.builders import labelled
 from mappings.common.identity import Identity
 from mappings.common.lookup import obj, objs, str_field

@@ -17,7 +17,7 @@ Each channel keeps its state in `sync_state` (`pull/<channel>`), committed with 
 
 A search asks `_lastUpdated=ge<cursor - overlap>` sorted by `_lastUpdated`: the overlap
 re-reads changes a slow EHR transaction committed late, and re-read versions are
-recognised by `versionId` (adapter.sync.merge). After a crash the run resumes at the
+recognised by `versionId` (adapter.sync.pull.merge). After a crash the run resumes at the
 chunk it was in, from `after`: nothing skipped (`ge`), nothing applied twice (versionId).
 A server that does not sort as asked only loses the `after` shortcut (the chunk is read
 again from its start), never a change.
@@ -47,12 +47,12 @@ from adapter.errors import EhrBadResponse, EhrError, PullBusy, PullStopped
 from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.pull_scope import tenants
 from adapter.store.pull_state import drop_state, load_state, oldest_ehr_version, save_state
-from adapter.sync.ehr_view import EhrRef, parse_reference
-from adapter.sync.merge import EhrVersion, Merger, Outcome, version_of
-from adapter.sync.prefetch import Prefetch
-from adapter.sync.pull_scope import Channel, channels
-from adapter.sync.pull_state import ChannelState, Run, format_instant, instant
-from adapter.sync.push import Backoff
+from adapter.sync.pull.ehr_view import EhrRef, parse_reference
+from adapter.sync.pull.merge import EhrVersion, Merger, Outcome, version_of
+from adapter.sync.pull.prefetch import Prefetch
+from adapter.sync.pull.scope import Channel, channels
+from adapter.sync.pull.state import ChannelState, Run, format_instant, instant
+from adapter.sync.push.worker import Backoff
 from mappings.common.lookup import obj, objs, str_field
 from mappings.jsontypes import JsonObject
 
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 LEASE_NAME = "pull/lease"
-# Pages fetched ahead of the merge (see adapter.sync.prefetch).
+# Pages fetched ahead of the merge (see adapter.sync.pull.prefetch).
 PREFETCH_PAGES = 4
 # How far before our own first record a first `_history` read starts, beside the overlap:
 # the EHR's clock may be behind ours (NTP keeps two servers well within this).

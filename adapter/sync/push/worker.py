@@ -39,8 +39,8 @@ from adapter.errors import EhrBadResponse, EhrConflict, EhrError
 from adapter.store import outbox as box
 from adapter.store.ehr_versions import EhrCopy, record_ehr_copies
 from adapter.store.engine import Connection, Engine, write_transaction
-from adapter.sync.lineage import record_delivery
-from adapter.sync.payload import Payload, Stored, build
+from adapter.sync.push.lineage import record_delivery
+from adapter.sync.push.payload import Payload, Stored, build
 from mappings.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """A pull channel's progress, kept in `sync_state` (`adapter.store.pull_state`) and committed
 with every page.
 
-See adapter.sync.pull for what the fields mean; instants are stored as ISO 8601 in UTC with
+See adapter.sync.pull.puller for what the fields mean; instants are stored as ISO 8601 in UTC with
 milliseconds, the precision FHIR servers give `meta.lastUpdated`.
 """
 
@@ -16,7 +16,7 @@ from mappings.jsontypes import JsonObject
 
 @dataclass
 class Run:
-    """A channel's run under way (see adapter.sync.pull)."""
+    """A channel's run under way (see adapter.sync.pull.puller)."""
 
     until: datetime | None
     top: int

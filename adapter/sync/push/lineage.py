@@ -13,7 +13,7 @@ from datetime import datetime
 from adapter.ehr.bundles import EntryResult
 from adapter.store import lineage as store
 from adapter.store.engine import Connection
-from adapter.sync.payload import Stored
+from adapter.sync.push.payload import Stored
 from mappings import terminology
 from mappings.common.builders import concept, fhir_datetime
 from mappings.context import MappingContext

@@ -1,6 +1,6 @@
 """One resource type of one scope, compared side by side: our copies against the EHR's.
 
-Pure: no store, no network. `adapter.sync.reconcile` gathers both sides; this module pairs
+Pure: no store, no network. `adapter.sync.reconcile.report` gathers both sides; this module pairs
 them by the EHR's id and says what differs. Content is compared in ONE vocabulary, the
 EHR's: our side arrives already taken through `as_ehr_would_hold` (our references turned
 into the EHR's ids). Both sides lose the server-managed elements (`diff.IGNORED`: `id`,
@@ -23,8 +23,8 @@ from hashlib import sha256
 
 import orjson
 
-from adapter.sync.diff import IGNORED, diff
-from adapter.sync.payload import Stored
+from adapter.sync.field_changes import IGNORED, diff
+from adapter.sync.push.payload import Stored
 from mappings.common.lookup import identifiers, str_field
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 

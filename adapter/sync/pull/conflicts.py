@@ -27,9 +27,9 @@ from adapter.store.ehr_versions import EhrCopy, set_ehr_copy
 from adapter.store.engine import Connection
 from adapter.store.outbox import replay
 from adapter.store.outbox_holds import parked_holding
-from adapter.sync.diff import Change, diff
-from adapter.sync.ehr_view import EhrRef
-from adapter.sync.merge import EhrVersion, Merger, load_local
+from adapter.sync.field_changes import Change, diff
+from adapter.sync.pull.ehr_view import EhrRef
+from adapter.sync.pull.merge import EhrVersion, Merger, load_local
 from mappings.jsontypes import Resource
 
 Side = Literal["ehr", "clinic"]
