@@ -44,11 +44,12 @@ def parse_key(header: str | None) -> str | None:
     if header is None:
         return None
     key = header.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]
+    if key.startswith('"'):  # a quoted string (as RFC 8941 writes one): quoted whole
+        key = key[1:-1] if len(key) >= 2 and key.endswith('"') else ""
     if not (len(key) <= MAX_KEY_CHARS and _KEY.fullmatch(key)):
         raise InvalidIdempotencyKey(
-            f"Idempotency-Key must be 1-{MAX_KEY_CHARS} printable ASCII characters"
+            f"Idempotency-Key must be 1-{MAX_KEY_CHARS} printable ASCII characters, "
+            "bare or in double quotes"
         )
     return key
 

@@ -131,7 +131,13 @@ IDEMPOTENCY_KEY: Schema = {
     "description": "Makes a retry safe: the same key with the byte-identical body gets the "
     "first answer again (kept for ADAPTER_IDEMPOTENCY_TTL_HOURS, per tenant); the same key "
     "with another body is refused (422)",
-    "schema": {"type": "string", "pattern": r"^[\x21-\x7e][\x20-\x7e]{0,254}$"},
+    # What `parse_key` takes: a quoted key, or a bare one that neither starts with a quote
+    # nor ends with a space (which the parser would drop).
+    "schema": {
+        "type": "string",
+        "pattern": r'^(?:"[\x21-\x7e][\x20-\x7e]{0,254}"'
+        r"|[\x21\x23-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?)$",
+    },
 }
 
 

@@ -165,13 +165,21 @@ def test_key__invalid_header__400_problem(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("header", "key"),
-    [(None, None), ("abc", "abc"), (' "abc" ', "abc"), ("a b", "a b"), ("x" * 255, "x" * 255)],
+    [
+        (None, None),
+        ("abc", "abc"),
+        (' "abc" ', "abc"),
+        ('"a b "', "a b "),
+        ('a"', 'a"'),
+        ("a b", "a b"),
+        ("x" * 255, "x" * 255),
+    ],
 )
 def test_parse_key__accepted_forms(header: str | None, key: str | None) -> None:
     assert parse_key(header) == key
 
 
-@pytest.mark.parametrize("header", ["", '""', "   ", "x" * 256, "é", "a\tb"])
+@pytest.mark.parametrize("header", ["", '""', '" a"', '"abc', "   ", "x" * 256, "é", "a\tb"])
 def test_parse_key__refused_forms(header: str) -> None:
     with pytest.raises(InvalidIdempotencyKey):
         parse_key(header)
