@@ -48,9 +48,10 @@ class CheckResult:
         return asdict(self)
 
 
-def check_all(settings: Settings, engine: Engine) -> list[CheckResult]:
-    """Every readiness check, in a fixed order."""
-    results = [check_database(engine), check_ehr(settings)]
+def check_all(settings: Settings, engine: Engine, migrated: bool) -> list[CheckResult]:
+    """Every readiness check, in a fixed order; `migrated`: this process has seen the store
+    at the newest schema (until then its routes that use the store answer 503)."""
+    results = [check_database(engine), check_schema(migrated), check_ehr(settings)]
     log.debug("readiness: %s", " ".join(f"{r.name}={r.status}" for r in results))
     return results
 
@@ -63,6 +64,15 @@ def check_database(engine: Engine) -> CheckResult:
         return f"{engine.dialect.name} answered SELECT 1"
 
     return _timed("database", probe, StoreError)
+
+
+def check_schema(migrated: bool) -> CheckResult:
+    """Whether this process may use the store: it migrated it, or saw the process that
+    migrates it finish. A web process that has not is alive but not ready."""
+    if migrated:
+        return CheckResult("schema", "ok", 0.0, "the store is at the newest schema")
+    detail = "the store is being migrated, or this process waits for the one migrating it"
+    return CheckResult("schema", "down", 0.0, detail)
 
 
 def check_ehr(settings: Settings) -> CheckResult:

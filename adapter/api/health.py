@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import cast
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from adapter.api.deps import EngineDep, SettingsDep
+from adapter.background import BackgroundWork
 from adapter.readiness import check_all
 
 router = APIRouter(tags=["health"])
@@ -17,9 +20,10 @@ def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-def ready(settings: SettingsDep, engine: EngineDep) -> JSONResponse:
+def ready(request: Request, settings: SettingsDep, engine: EngineDep) -> JSONResponse:
     # A sync route: FastAPI runs it in a worker thread, so blocking probes are fine here.
-    checks = check_all(settings, engine)
+    background = cast(BackgroundWork, request.app.state.background)
+    checks = check_all(settings, engine, background.migrated.is_set())
     is_ready = not any(check.is_down for check in checks)
     body = {
         "status": "ready" if is_ready else "not_ready",

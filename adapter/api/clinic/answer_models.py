@@ -118,7 +118,7 @@ class Health(_Closed):
 
 
 class ReadinessCheck(_Closed):
-    name: Literal["database", "ehr"]
+    name: Literal["database", "schema", "ehr"]
     status: Literal["ok", "down", "not_configured"]
     latency_ms: float
     detail: str = Field(description="Why it is down: an error class or HTTP status, no data")

@@ -29,7 +29,10 @@ def _client(tmp_path: Path, **overrides: Any) -> TestClient:
         "database_url": f"sqlite:///{tmp_path / 'adapter.db'}",
         "ehr_base_url": EHR,
     }
-    return TestClient(create_app(Settings(**(values | overrides))))
+    app = create_app(Settings(**(values | overrides)))
+    # Not started (no lifespan): the store counts as migrated unless a test says otherwise.
+    app.state.background.migrated.set()
+    return TestClient(app)
 
 
 def _check(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -49,9 +52,25 @@ def test_ready__database_and_ehr_up__200_ready(tmp_path: Path, ehr: responses.Re
     assert reply.status_code == 200
     body = reply.json()
     assert body["status"] == "ready"
-    assert [(c["name"], c["status"]) for c in body["checks"]] == [("database", "ok"), ("ehr", "ok")]
+    assert [(c["name"], c["status"]) for c in body["checks"]] == [
+        ("database", "ok"),
+        ("schema", "ok"),
+        ("ehr", "ok"),
+    ]
     assert all(isinstance(c["latency_ms"], float) for c in body["checks"])
     assert "4.0.1" in _check(body, "ehr")["detail"]
+
+
+def test_ready__store_not_migrated_in_this_process__503_naming_schema(
+    tmp_path: Path, ehr: responses.RequestsMock
+) -> None:
+    ehr.get(f"{EHR}/metadata", json=CAPABILITY)
+    client = _client(tmp_path)
+    client.app.state.background.migrated.clear()  # type: ignore[attr-defined]
+    reply = client.get("/ready")
+    assert reply.status_code == 503
+    assert _check(reply.json(), "schema")["status"] == "down"
+    assert _check(reply.json(), "database")["status"] == "ok"
 
 
 def test_ready__ehr_probe__asks_for_fhir_json_with_a_timeout(
