@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sqlalchemy import Connection
-
 from adapter.errors import EhrError, EhrNotFound
 from adapter.fhir.client import FetchedResource
+from adapter.store.engine import Connection
 from adapter.sync.diff import diff
 from adapter.sync.payload import Stored, as_ehr_would_hold, build, ehr_references
 from mappings.jsontypes import JsonObject
