@@ -15,17 +15,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from adapter.errors import ConfigError
+from adapter.store.database_url import usable_database_url
 
 ENV_PREFIX = "ADAPTER_"
 DEFAULT_DATABASE_URL = "sqlite:///./adapter.db"
-# `postgres://` and `postgresql://` (no driver named) mean PostgreSQL through psycopg 3.
-POSTGRES_WITHOUT_DRIVER = frozenset({"postgres", "postgresql"})
-POSTGRES_DRIVER = "postgresql+psycopg"
-_DATABASE_URL_FORMS = "sqlite:///./adapter.db or postgresql+psycopg://user:password@host:5432/name"
 DEFAULT_EHR_BASE_URL = "http://127.0.0.1:8090/fhir"
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -66,26 +61,6 @@ REQUIRED_AUTH_FIELDS: dict[EhrAuthKind, tuple[str, ...]] = {
     "client_credentials": ("ehr_auth_client_id", "ehr_auth_client_secret"),
     "smart_backend": ("ehr_auth_client_id", "ehr_auth_private_key_file", "ehr_auth_key_id"),
 }
-
-
-POOLER_PARAMETER = "pgbouncer"
-POOLER_VALUES = {"true": True, "false": False}
-
-
-def behind_pooler(url: URL) -> tuple[URL, bool]:
-    """The URL without our `pgbouncer` parameter, and whether it said `true`.
-
-    `?pgbouncer=true` on a PostgreSQL URL says that the URL points at a pooler in
-    transaction mode (PgBouncer's `pool_mode = transaction`): each transaction may run on
-    another server session, so nothing may be kept on one. The store keeps nothing there but
-    prepared statements (with it, none are made); everything else it sets is `SET LOCAL`.
-    """
-    value = url.query.get(POOLER_PARAMETER)
-    if value is None:
-        return url, False
-    if not isinstance(value, str) or value.lower() not in POOLER_VALUES:
-        raise ValueError(f"{POOLER_PARAMETER} must be true or false")
-    return url.difference_update_query([POOLER_PARAMETER]), POOLER_VALUES[value.lower()]
 
 
 class Settings(BaseSettings):
@@ -257,28 +232,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _usable_database_url(cls, value: str) -> str:
-        value = value.strip()
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError(f"not a database URL; use e.g. {_DATABASE_URL_FORMS}") from None
-        if url.drivername in POSTGRES_WITHOUT_DRIVER:
-            # What hosting providers hand out; psycopg (3) is the driver we install.
-            url = url.set(drivername=POSTGRES_DRIVER)
-            value = url.render_as_string(hide_password=False)
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(f"the store runs on SQLite or PostgreSQL; use {_DATABASE_URL_FORMS}")
-        url, pooled = behind_pooler(url)
-        if pooled and url.get_backend_name() != "postgresql":
-            raise ValueError(f"{POOLER_PARAMETER}=true is for a PostgreSQL URL only")
-        try:
-            url.get_dialect().import_dbapi()
-        except (NoSuchModuleError, ImportError):
-            raise ValueError(
-                f"the database driver {url.get_driver_name()!r} is not installed here; use "
-                f"{_DATABASE_URL_FORMS} (psycopg comes with the postgres extra)"
-            ) from None
-        return value
+        return usable_database_url(value)
 
     @field_validator("ehr_base_url")
     @classmethod

@@ -11,12 +11,10 @@ import socket
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import Engine
-
 from adapter.config import Settings
 from adapter.ehr.client import FhirClient
 from adapter.metrics.ehr import MeasuredEhr
-from adapter.store.engine import check_connection, create_store_engine
+from adapter.store.engine import Engine, check_connection, create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.sync.pull.puller import Puller, PullOptions, PullSummary
 from adapter.sync.push.worker import PushWorker, RetryLimit

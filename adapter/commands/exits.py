@@ -14,8 +14,6 @@ from __future__ import annotations
 import textwrap
 from enum import IntEnum
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from adapter.errors import (
     ConfigError,
     EhrAuthFailed,
@@ -25,6 +23,7 @@ from adapter.errors import (
     EhrUnavailable,
     StoreUnavailable,
 )
+from adapter.store.engine import StoreError
 
 
 class Exit(IntEnum):
@@ -80,7 +79,7 @@ def failure_line(exc: BaseException) -> tuple[Exit, str]:
         return Exit.EHR_FAILED, _ehr_line(exc)
     if isinstance(exc, StoreUnavailable):
         return Exit.STORE_FAILED, f"{exc}"
-    if isinstance(exc, SQLAlchemyError):
+    if isinstance(exc, StoreError):
         return Exit.STORE_FAILED, (
             f"the database failed ({type(exc).__name__}); check that ADAPTER_DATABASE_URL's "
             "server is up and reachable, then run the command again"

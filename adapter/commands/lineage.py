@@ -11,12 +11,10 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
-
 from adapter.config import get_settings
 from adapter.runtime import open_store
 from adapter.store.entry_subjects import NOT_STORED, encounters
-from adapter.store.schema import delivered_resources, deliveries, submissions
+from adapter.store.lineage import traces
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -39,32 +37,7 @@ def run(args: argparse.Namespace) -> int:
     engine = open_store(get_settings())
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    deliveries.c.at,
-                    deliveries.c.outbox_id,
-                    deliveries.c.provenance,
-                    delivered_resources.c.resource_key,
-                    delivered_resources.c.ehr_reference,
-                    delivered_resources.c.ehr_version,
-                    delivered_resources.c.ehr_etag,
-                    submissions.c.id.label("submission_id"),
-                    submissions.c.kind,
-                    submissions.c.tenant,
-                    submissions.c.encounter_key,
-                    submissions.c.received_at,
-                    submissions.c.content_hash,
-                )
-                .join(deliveries, deliveries.c.id == delivered_resources.c.delivery_id)
-                .join(submissions, submissions.c.id == deliveries.c.submission_id)
-                .where(
-                    or_(
-                        delivered_resources.c.ehr_reference == reference,
-                        delivered_resources.c.resource_key == reference,
-                    )
-                )
-                .order_by(deliveries.c.at)
-            ).all()
+            rows = traces(conn, reference)
             # The clinic's encounter id is theirs to know: ours names the encounter here.
             named = encounters(conn, {(row.tenant, row.encounter_key) for row in rows})
     finally:

@@ -30,16 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from adapter import identity_rules
 from adapter.config import Settings, get_settings
 from adapter.errors import ConfigError
 from adapter.ingest import today, utc_now
 from adapter.runtime import mapping_context
-from adapter.store.engine import create_store_engine
+from adapter.store.database_url import store_exists
+from adapter.store.engine import Engine, StoreError, create_store_engine
 from adapter.store.migrate import current_revision, head_revision
 from adapter.store.tenants import encounter_context
 from mappings.claims import encounter_claims
@@ -140,13 +137,13 @@ def read_only_store(settings: Settings | None) -> Iterator[Engine | None]:
     A store must be at the newest schema (the migration decides which records keep older
     identifiers), else `ConfigError`: run `adapter migrate`, or map with `--no-store`.
     """
-    if settings is None or not _exists(settings.database_url):
+    if settings is None or not store_exists(settings.database_url):
         yield None
         return
     engine = create_store_engine(settings.database_url)
     try:
         revision = current_revision(engine)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         engine.dispose()
         message = f"ADAPTER_DATABASE_URL: the store cannot be read ({type(exc).__name__})"
         raise ConfigError(message) from None
@@ -160,14 +157,6 @@ def read_only_store(settings: Settings | None) -> Iterator[Engine | None]:
         yield engine if revision is not None else None
     finally:
         engine.dispose()
-
-
-def _exists(database_url: str) -> bool:
-    """False for a SQLite store whose file is missing (mapping never creates one)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return True
-    return url.database not in (None, "", ":memory:") and Path(str(url.database)).is_file()
 
 
 def map_file(

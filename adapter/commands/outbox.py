@@ -16,17 +16,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Connection, Engine, Row, select
+from typing import TYPE_CHECKING
 
 from adapter.commands.exits import Exit
 from adapter.config import get_settings
 from adapter.runtime import open_store
 from adapter.store import outbox as box
-from adapter.store.engine import write_transaction
+from adapter.store import outbox_listing
+from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.entry_subjects import EntryKeys, Subject, subjects
-from adapter.store.schema import outbox
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -85,13 +83,11 @@ def run(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             if args.action == "list":
                 states = args.state or [box.DEAD, box.CONFLICT]
-                rows = conn.execute(
-                    select(outbox).where(outbox.c.state.in_(states)).order_by(outbox.c.id)
-                ).all()
+                rows = outbox_listing.in_states(conn, states)
                 for row, subject in zip(rows, _subjects(conn, rows), strict=True):
                     sys.stdout.write(
                         f"{row.id}\t{row.state}\t{row.tenant}\tencounter {subject.encounter}\t"
-                        f"{len(row.resource_keys)} resources\tattempts {row.attempts}\t"
+                        f"{row.resource_count} resources\tattempts {row.attempts}\t"
                         f"HTTP {row.last_status}\t{row.last_error or ''}\n"
                     )
                 return 0
@@ -105,12 +101,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(conn: Connection, entry_id: int, *, with_answer: bool) -> int:
-    found = conn.execute(select(outbox).where(outbox.c.id == entry_id)).first()
+    found = outbox_listing.columns(conn, entry_id)
     if found is None:
         sys.stderr.write(f"outbox: no entry {entry_id}\n")
         return 1
-    subject = _subjects(conn, [found])[0]
-    for name, value in found._mapping.items():
+    keys = EntryKeys(str(found["tenant"]), str(found["patient_key"]), str(found["encounter_key"]))
+    subject = subjects(conn, [keys])[0]
+    for name, value in found.items():
         if name == "patient_key":
             sys.stdout.write(f"patient: {subject.patient}\n")
         elif name == "encounter_key":
@@ -118,13 +115,13 @@ def _show(conn: Connection, entry_id: int, *, with_answer: bool) -> int:
         elif name not in HIDDEN_COLUMNS:
             sys.stdout.write(f"{name}: {value}\n")
     if with_answer:
-        sys.stdout.write(f"outcome: {found.outcome}\n")
-    elif found.outcome is not None:
+        sys.stdout.write(f"outcome: {found['outcome']}\n")
+    elif found["outcome"] is not None:
         sys.stdout.write("outcome: kept (--answer prints it; it may quote clinical data)\n")
     return 0
 
 
-def _subjects(conn: Connection, rows: Sequence[Row[Any]]) -> list[Subject]:
+def _subjects(conn: Connection, rows: Sequence[outbox_listing.Listed]) -> list[Subject]:
     keys = [EntryKeys(row.tenant, row.patient_key, row.encounter_key) for row in rows]
     return subjects(conn, keys)
 
@@ -133,9 +130,7 @@ def _replay(engine: Engine, ids: list[int]) -> int:
     """Queue the dead letters and conflicts among `ids` again; name each id that is not one."""
     wanted = list(dict.fromkeys(ids))
     with write_transaction(engine) as conn:
-        states = dict(
-            conn.execute(select(outbox.c.id, outbox.c.state).where(outbox.c.id.in_(wanted))).all()
-        )
+        states = outbox_listing.states_of(conn, wanted)
         count = box.replay(conn, wanted, datetime.now(UTC))
     for entry_id in wanted:
         state = states.get(entry_id)

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Never
 
-from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from adapter.commands.exits import Exit
@@ -29,8 +28,8 @@ from adapter.ehr.client import FhirClient
 from adapter.errors import ConfigError, NotFound, PullBusy
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, puller, worker_name
-from adapter.store.engine import write_transaction
-from adapter.store.schema import resources
+from adapter.store.engine import Engine, write_transaction
+from adapter.store.pull_scope import holds_any
 from adapter.sync.ehr_retry import retried
 from adapter.sync.pull.conflicts import list_conflicts, resolve
 from adapter.sync.pull.merge import Outcome
@@ -107,11 +106,8 @@ def run_pull(args: argparse.Namespace) -> int:
 
 def _holds(engine: Engine, tenant: str | None) -> bool:
     """Whether the store holds anything of `tenant` (None: of any tenant)."""
-    query = select(resources.c.pk).limit(1)
-    if tenant is not None:
-        query = query.where(resources.c.tenant == tenant)
     with engine.connect() as conn:
-        return conn.execute(query).first() is not None
+        return holds_any(conn, tenant)
 
 
 def _probe(client: FhirClient, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Never
 
-from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from adapter.config import get_settings
@@ -27,7 +26,8 @@ from adapter.errors import EhrError
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store, push_worker
 from adapter.store import outbox as box
-from adapter.store.schema import outbox
+from adapter.store.engine import Engine
+from adapter.store.outbox_listing import unsent
 from adapter.sync.field_changes import diff
 from adapter.sync.push.payload import Stored, as_ehr_would_hold, build
 from adapter.sync.push.worker import PushSummary
@@ -142,14 +142,11 @@ def run_worker(_: argparse.Namespace) -> int:
 
 def _dry_run(engine: Engine, client: FhirClient) -> int:
     with engine.connect() as conn:
-        waiting = conn.execute(
-            select(outbox.c.id, outbox.c.tenant, outbox.c.resource_keys)
-            .where(outbox.c.state.in_((box.PENDING, box.IN_FLIGHT)))
-            .order_by(outbox.c.id)
-        ).all()
-        for entry_id, tenant, keys in waiting:
-            payload = build(conn, tenant, keys)
-            sys.stdout.write(f"=== outbox {entry_id}: {len(payload.items)} resources\n")
+        waiting = unsent(conn)
+        for entry in waiting:
+            tenant = entry.tenant
+            payload = build(conn, tenant, entry.resource_keys)
+            sys.stdout.write(f"=== outbox {entry.id}: {len(payload.items)} resources\n")
             sys.stdout.write(dumps(payload.bundle, pretty=True).decode() + "\n")
             for item in payload.items:
                 _show_difference(client, item, as_ehr_would_hold(conn, tenant, item))

@@ -16,7 +16,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from adapter.commands.exits import Exit
@@ -25,7 +24,8 @@ from adapter.ehr.client import FhirClient
 from adapter.errors import ConfigError
 from adapter.logs import configure_logging
 from adapter.runtime import ehr_client, open_store
-from adapter.store.schema import resources
+from adapter.store.engine import Engine
+from adapter.store.pull_scope import tenants
 from adapter.sync.reconcile.compare import KINDS, Difference
 from adapter.sync.reconcile.report import Plan, Result, plan, reconcile_tenant
 
@@ -70,7 +70,7 @@ def _reconcile_all(settings: Settings, tenant: str | None) -> dict[str, Result]:
 
 def _plans(engine: Engine, tenant: str | None) -> list[Plan]:
     with engine.connect() as conn:
-        held = conn.execute(select(resources.c.tenant).distinct()).scalars().all()
+        held = tenants(conn)
         if tenant is not None and tenant not in held:
             raise ConfigError(f"--tenant: the store holds nothing for tenant {tenant!r}")
         return [plan(conn, t) for t in sorted(held) if tenant in (None, t)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
 
 from adapter.config import Settings
 from adapter.console import actions, pages
@@ -12,6 +11,7 @@ from adapter.console.access import add_console_handlers
 from adapter.console.reconcile_run import Reconciles
 from adapter.console.render import STATIC_DIR, templates
 from adapter.console.session import signing_key
+from adapter.store.engine import Engine
 
 
 def add_console(app: FastAPI, settings: Settings, engine: Engine) -> None:

@@ -8,12 +8,11 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
-
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.ingest import utc_now
 from adapter.runtime import ehr_client
+from adapter.store.engine import Engine
 from adapter.sync.reconcile.compare import Difference
 from adapter.sync.reconcile.report import plan, reconcile_tenant
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sqlalchemy import Connection
-
 from adapter.ehr.client import FetchedResource
 from adapter.errors import EhrError, EhrNotFound
+from adapter.store.engine import Connection
 from adapter.sync.field_changes import diff
 from adapter.sync.push.payload import Stored, as_ehr_would_hold, build, ehr_references
 from mappings.jsontypes import JsonObject

@@ -23,13 +23,13 @@ from typing import IO, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from sqlalchemy import Connection, Engine
 
 from adapter.api.fhir.common import stored_resource
 from adapter.api.fhir.params import parse_search
 from adapter.errors import ExportCancelled
 from adapter.export.request import GROUP, ExportRequest
 from adapter.store import export_jobs
+from adapter.store.engine import Connection, Engine
 from adapter.store.export_jobs import ExportFile, ExportJob
 from adapter.store.export_read import ExportRow, patient_keys_of, resources_as_of
 from adapter.store.search import page, take_snapshot

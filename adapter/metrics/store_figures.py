@@ -12,11 +12,10 @@ from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.store import operations
-from adapter.store.schema import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING
+from adapter.store.engine import Engine, StoreError
+from adapter.store.outbox import CONFLICT, DEAD, DONE, IN_FLIGHT, PENDING
 
 STATES = (PENDING, IN_FLIGHT, DONE, DEAD, CONFLICT)
 
@@ -32,7 +31,7 @@ class StoreFigures(Collector):
                 outbox = operations.outbox_figures(conn)
                 conflicts = operations.open_conflict_count(conn)
                 channels = operations.pull_channels(conn)
-        except SQLAlchemyError:
+        except StoreError:
             yield GaugeMetricFamily("adapter_store_up", "Whether the store answered", 0)
             return
         now = self.clock()

@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from adapter.config import behind_pooler
 from adapter.errors import StoreUnavailable
 from adapter.store.budget import watch_statements
+from adapter.store.database_url import behind_pooler
 
 __all__ = [
     "Connection",

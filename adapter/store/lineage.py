@@ -1,7 +1,7 @@
 """Deliveries: what the EHR answered for each outbox entry it took, kept as a Provenance
 (`deliveries`) with one `delivered_resources` row per resource for look-ups.
 
-`adapter.sync.push.lineage` builds the Provenance; `adapter lineage` reads it back.
+`adapter.sync.push.lineage` builds the Provenance; `adapter lineage` reads it back (`traces`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 
-from adapter.store.schema import delivered_resources, deliveries, outbox
+from adapter.store.schema import delivered_resources, deliveries, outbox, submissions
 from mappings.jsontypes import JsonObject
 
 
@@ -66,3 +66,55 @@ def record_delivery(
             for item in delivered
         ],
     )
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One delivery that wrote a resource, with the clinic submission it came from; the
+    submission's encounter as the store keys it (the caller names it by our logical id)."""
+
+    at: datetime
+    outbox_id: int
+    provenance: str
+    resource_key: str
+    ehr_reference: str | None
+    ehr_version: str | None
+    ehr_etag: str | None
+    submission_id: int
+    kind: str
+    tenant: str
+    encounter_key: str
+    received_at: datetime
+    content_hash: str
+
+
+def traces(conn: Connection, reference: str) -> list[Trace]:
+    """Every delivery of the resource `reference` names, by its EHR reference or our key,
+    oldest first."""
+    rows = conn.execute(
+        select(
+            deliveries.c.at,
+            deliveries.c.outbox_id,
+            deliveries.c.provenance,
+            delivered_resources.c.resource_key,
+            delivered_resources.c.ehr_reference,
+            delivered_resources.c.ehr_version,
+            delivered_resources.c.ehr_etag,
+            submissions.c.id.label("submission_id"),
+            submissions.c.kind,
+            submissions.c.tenant,
+            submissions.c.encounter_key,
+            submissions.c.received_at,
+            submissions.c.content_hash,
+        )
+        .join(deliveries, deliveries.c.id == delivered_resources.c.delivery_id)
+        .join(submissions, submissions.c.id == deliveries.c.submission_id)
+        .where(
+            or_(
+                delivered_resources.c.ehr_reference == reference,
+                delivered_resources.c.resource_key == reference,
+            )
+        )
+        .order_by(deliveries.c.at)
+    ).all()
+    return [Trace(**row._asdict()) for row in rows]

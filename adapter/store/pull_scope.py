@@ -18,6 +18,14 @@ def tenants(conn: Connection) -> list[str]:
     return list(conn.execute(select(resources.c.tenant).distinct()).scalars())
 
 
+def holds_any(conn: Connection, tenant: str | None) -> bool:
+    """Whether the store holds any resource of `tenant` (None: of any tenant)."""
+    query = select(resources.c.pk).limit(1)
+    if tenant is not None:
+        query = query.where(resources.c.tenant == tenant)
+    return conn.execute(query).first() is not None
+
+
 def held_types(conn: Connection, tenant: str) -> list[str]:
     """Every resource type the tenant's store holds (in no particular order)."""
     found = conn.execute(

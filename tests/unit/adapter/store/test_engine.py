@@ -9,7 +9,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from adapter.config import behind_pooler
+from adapter.store.database_url import behind_pooler
 from adapter.store.engine import _connect_args, create_store_engine, ping
 
 
