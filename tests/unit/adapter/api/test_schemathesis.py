@@ -189,7 +189,9 @@ def test_whole_document__generated_requests__every_check_passes(
 
     statuses: list[int] = []
     conforms()
-    assert any(status != 401 for status in statuses), "the key reached the operation"
+    if mode is GenerationMode.POSITIVE:
+        # Negative examples may all break the credential itself, which 401 rightly answers.
+        assert any(status != 401 for status in statuses), "the key reached the operation"
 
 
 def _stored(base_url: str, path: str) -> dict[str, Any]:
