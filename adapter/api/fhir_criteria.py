@@ -134,8 +134,8 @@ def parse_value(name: str, kind: str, part: str) -> Token | DateBound | str:
         return parse_date(name, part)
     if kind == "token":
         system, bar, code = part.partition("|")
-        if not (code if bar else system):
-            raise RequestRefused(f"{name} needs a code (system|code or code)")
+        if not (code or system):
+            raise RequestRefused(f"{name} needs a code (system|code, system|, |code or code)")
         return Token(system, code) if bar else Token(None, system)
     if kind == "reference":
         return parse_reference(name, part)
