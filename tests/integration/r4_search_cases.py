@@ -1,0 +1,460 @@
+"""The searches tests/integration/test_fhir_r4_search_on_sandbox.py runs on `/fhir` and on the
+sandbox: one case per served type and R4 search parameter of our CapabilityStatement, per
+modifier and date prefix, and the chains.
+
+Which cases exist is known before any data (`CASES`, test ids); the value each one searches
+for is picked from the pushed data (`build`): a value some resources of the type hold and
+others do not (a parameter that were silently ignored would then answer every resource).
+Where no value splits the type (one Organization; every Observation `final`), the case also
+searches for a value none holds. Values are picked from our search index's rows of each
+resource (`index_rows`): that only chooses what to ask; whether the answer is right is the
+sandbox's word, or, where HAPI cannot be asked (`Query.reason`), ids computed here from the
+resources themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from adapter.api.fhir_capability import capability_statement
+from adapter.api.fhir_criteria import CANONICAL_PARAMETERS
+from adapter.store.search_index import IndexRow, date_range, index_rows, normalised
+from adapter.store.search_parameters import TABLE
+from tests.integration.r4_search_data import Pushed
+
+R4 = "http://hl7.org/fhir/SearchParameter/"
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+NOWHERE = "no-such-value-anywhere"
+# Reference parameters whose target type is fixed in R4 (the `:Type` modifier is then
+# redundant but allowed, and a chain needs no `:Type`).
+TARGETS = {
+    "patient": "Patient",
+    "subject": "Patient",
+    "encounter": "Encounter",
+    "context": "Encounter",
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search: `ours` on `/fhir`; on the sandbox `theirs` (references turned into the
+    sandbox's ids by the test). With `reason`, HAPI is not asked (it does not support the
+    query or answers it otherwise than R4): `expected`, computed from the data, is."""
+
+    ours: tuple[tuple[str, str], ...]
+    reason: str = ""
+    expected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Case:
+    resource_type: str
+    label: str
+    queries: tuple[Query, ...] = field(default=())
+
+
+def r4_parameters() -> list[tuple[str, str, str]]:
+    """(type, name, kind) of every search parameter our CapabilityStatement gives an R4
+    definition (`http://hl7.org/fhir/SearchParameter/...`)."""
+    statement: Any = capability_statement("http://127.0.0.1/fhir")
+    return [
+        (resource["type"], param["name"], param["type"])
+        for resource in statement["rest"][0]["resource"]
+        for param in resource.get("searchParam", [])
+        if param["definition"].startswith(R4)
+    ]
+
+
+def _labels() -> Iterator[tuple[str, str]]:
+    for resource_type, name, kind in r4_parameters():
+        yield resource_type, name
+        if name.startswith("_"):
+            continue
+        if kind == "token":
+            yield resource_type, f"{name}:not"
+        if kind == "string":
+            yield resource_type, f"{name}:exact"
+            yield resource_type, f"{name}:contains"
+        if kind == "date":
+            yield from ((resource_type, f"{name}={p}") for p in PREFIXES if p != "eq")
+        if kind == "reference" and (resource_type, name) not in CANONICAL_PARAMETERS:
+            yield resource_type, f"{name}:{TARGETS.get(name, '[type]')}"
+        if kind == "reference":
+            yield resource_type, f"{name}:identifier"
+        yield resource_type, f"{name}:missing"
+
+
+def _chain_labels() -> Iterator[tuple[str, str]]:
+    """The chains R4 clients send: to the Patient (by `patient`, or `subject:Patient`) and
+    to the Encounter, and the reverse chains (`_has`) to a Patient and an Encounter."""
+    r4 = {(t, n) for t, n, kind in r4_parameters() if kind == "reference"}
+    for resource_type, name in sorted(r4):
+        if name == "patient":
+            for inner in ("identifier", "name", "birthdate"):
+                yield resource_type, f"patient.{inner}"
+        elif name == "subject":
+            yield resource_type, "subject:Patient.identifier"
+        elif name in ("encounter", "context") and TARGETS.get(name) == "Encounter":
+            yield resource_type, f"{name}.identifier"
+    yield "Patient", "_has:Observation:patient:code"
+    yield "Encounter", "_has:Observation:encounter:code"
+    yield "Patient", "_has:Condition:subject:code"
+
+
+CASES = list(_labels())
+CHAINS = list(_chain_labels())
+
+
+def build(pushed: Pushed, resource_type: str, label: str) -> Case:
+    """The queries of one case, with values from `pushed`."""
+    if (resource_type, label) in CHAINS:
+        return build_chain(pushed, resource_type, label)
+    name, _, rest = label.partition("=")
+    param, _, modifier = name.partition(":")
+    kind = _kind(resource_type, param)
+    rows = _rows(pushed, resource_type, param)
+    total = len(pushed.of_type(resource_type))
+    if param == "_id":
+        some = sorted(pushed.of_type(resource_type))[: max(1, total // 2)]
+        return Case(resource_type, label, (Query((("_id", ",".join(some)),)),))
+    if param == "_lastUpdated":
+        return Case(resource_type, label, tuple(_last_updated(pushed, resource_type)))
+    if modifier == "missing":
+        queries = (Query(((name, "true"),)), Query(((name, "false"),)))
+        return Case(resource_type, label, queries)
+    if modifier == "identifier":
+        rows = _rows(pushed, resource_type, name)
+        made = _token(name, "", rows, total, alone=False)
+        return Case(resource_type, label, tuple(_where_hapi_cannot(pushed, resource_type, made)))
+    maker = _MAKERS[kind]
+    made = maker(param, modifier or rest, rows, total)
+    return Case(resource_type, label, tuple(_where_hapi_cannot(pushed, resource_type, made)))
+
+
+def build_chain(pushed: Pushed, resource_type: str, label: str) -> Case:
+    """A chain's query: the first patient's MRN, name and birth date (the same example's
+    patients share the last two), the first encounter's identifier, a code some patients'
+    (or encounters') Observations or Conditions have and others' do not."""
+    patient = pushed.of_type("Patient")[sorted(pushed.of_type("Patient"))[0]]
+    tail = label.rsplit(".", 1)[-1]
+    if label.startswith("_has:"):
+        _, source, via, _ = label.split(":")
+        value = _splitting_code(pushed, source, via, resource_type)
+    elif tail == "identifier" and label.startswith(("encounter", "context")):
+        encounter = pushed.of_type("Encounter")[sorted(pushed.of_type("Encounter"))[0]]
+        value = _identifier(encounter)
+    elif tail == "identifier":
+        value = _identifier(patient)
+    elif tail == "name":
+        value = normalised(patient["name"][0]["given"][0])[:3]
+    else:
+        value = f"eq{patient['birthDate']}"
+    return Case(resource_type, label, (Query(((label, value),)),))
+
+
+def _identifier(resource: dict[str, Any]) -> str:
+    identifiers = resource["identifier"]
+    first = identifiers[0] if isinstance(identifiers, list) else identifiers
+    return f"{first['system']}|{first['value']}"
+
+
+def _splitting_code(pushed: Pushed, source: str, via: str, target: str) -> str:
+    """A `system|code` of `source` resources whose `via` names some `target`s, not all."""
+    held: dict[str, set[str]] = {}
+    for res in pushed.of_type(source).values():
+        reference = res.get("subject" if via == "patient" else via, {}).get("reference", "")
+        if not reference.startswith(f"{target}/"):
+            continue
+        for coding in res.get("code", {}).get("coding", []):
+            held.setdefault(f"{coding['system']}|{coding['code']}", set()).add(reference)
+    best = _splitting(held, len(pushed.of_type(target)))
+    return str(best[0])
+
+
+def _kind(resource_type: str, param: str) -> str:
+    for found_type, name, kind in r4_parameters():
+        if (found_type, name) == (resource_type, param):
+            return kind
+    raise KeyError(f"{resource_type}:{param}")
+
+
+_Rows = dict[str, list[IndexRow]]
+
+
+def _rows(pushed: Pushed, resource_type: str, param: str) -> _Rows:
+    """Each resource's index rows of `param` (by our id)."""
+    return {
+        logical_id: [r for r in index_rows(resource_type, res) if r.param == param]
+        for logical_id, res in pushed.of_type(resource_type).items()
+    }
+
+
+def _splitting(holders: dict[Any, set[str]], total: int) -> list[Any]:
+    """Values by how well they split the type: some resources hold them, not all; the
+    nearest to half first (ties in a stable order)."""
+    return sorted(
+        holders,
+        key=lambda v: (len(holders[v]) in (0, total), abs(len(holders[v]) * 2 - total), repr(v)),
+    )
+
+
+def _group(rows: _Rows, key: Callable[[IndexRow], Any]) -> dict[Any, set[str]]:
+    holders: dict[Any, set[str]] = {}
+    for logical_id, found in rows.items():
+        for row in found:
+            holders.setdefault(key(row), set()).add(logical_id)
+    return holders
+
+
+def _with_nowhere(name: str, best: Query | None, splits: bool, nowhere: str) -> Iterator[Query]:
+    if best is not None:
+        yield best
+    if best is None or not splits:
+        yield Query(((name, nowhere),))
+
+
+def _token(
+    name: str, modifier: str, rows: _Rows, total: int, *, alone: bool = True
+) -> Iterator[Query]:
+    holders = _group(rows, lambda r: (r.system, r.value))
+    ordered = _splitting(holders, total)
+    best = None
+    if ordered:
+        system, code = ordered[0]
+        value = f"{system}|{code}" if system else code
+        best = Query(((f"{name}:not" if modifier == "not" else name, value),))
+    splits = bool(ordered) and len(holders[ordered[0]]) < total
+    shown = f"{name}:not" if modifier == "not" else name
+    yield from _with_nowhere(shown, best, splits, NOWHERE)
+    if ordered and not modifier and alone:
+        system, code = ordered[0]
+        yield Query(((name, code),))  # the code alone, of any system
+        if system:
+            yield Query(((name, f"{system}|"),))  # any code of the system
+
+
+def _string(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Query]:
+    holders = _group(rows, lambda r: r.system)
+    ordered = [v for v in _splitting(holders, total) if v and len(v) >= 4]
+    if not ordered:
+        yield Query(((f"{name}:{modifier}" if modifier else name, NOWHERE),))
+        return
+    written = ordered[0]
+    if modifier == "exact":
+        yield Query(((f"{name}:exact", written),))
+        yield Query(((f"{name}:exact", written.upper()),))  # case matters: none
+    elif modifier == "contains":
+        yield Query(((f"{name}:contains", normalised(written)[1:4].upper()),))
+    else:
+        # Starts with, case and accents aside: `García` is found by `garc`.
+        yield Query(((name, normalised(written)[:4]),))
+
+
+def _reference(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Query]:
+    holders = _group(rows, lambda r: r.value)
+    ordered = _splitting(holders, total)
+    if not ordered:  # no resource of the type refers by it: no type to name either
+        yield Query(((name, f"{TARGETS.get(name, 'Patient')}/{NOWHERE}"),))
+        return
+    shown = name
+    value = str(ordered[0])
+    if modifier:  # `subject:Patient=<id>`: the bare id, the type in the modifier
+        target, value = value.split("/", 1)
+        shown = f"{name}:{target}"
+    yield Query(((shown, value),))
+
+
+def _date(name: str, prefix: str, rows: _Rows, total: int) -> Iterator[Query]:
+    holders = _group(rows, lambda r: r.date_lo.date() if r.date_lo else None)
+    days = [d for d in _splitting(holders, total) if d is not None and d.year > 1]
+    if not days:
+        yield Query(((name, f"{prefix or 'eq'}2026-11-21"),))
+        return
+    yield Query(((name, f"{prefix or 'eq'}{days[0].isoformat()}"),))
+    if not prefix:  # to the second, in UTC and at another offset
+        moments = _group(rows, lambda r: r.date_lo)
+        moment = next(m for m in _splitting(moments, total) if m is not None and m.year > 1)
+        yield Query(((name, f"ge{moment:%Y-%m-%dT%H:%M:%S}Z"),))
+        local = moment.astimezone(timezone(timedelta(hours=-5)))
+        yield Query(((name, f"lt{local.isoformat(timespec='seconds')}"),))
+
+
+_MAKERS: dict[str, Callable[[str, str, _Rows, int], Iterator[Query]]] = {
+    "token": _token,
+    "string": _string,
+    "reference": _reference,
+    "date": _date,
+}
+
+
+def _last_updated(pushed: Pushed, resource_type: str) -> Iterator[Query]:
+    """Each side stamps its own `meta.lastUpdated` when it stores a resource: the sandbox's
+    times are not ours, so the answers are checked against ours."""
+    reason = "meta.lastUpdated is each server's own time of storing"
+    stamps = {
+        f"{resource_type}/{i}": _instant(res["meta"]["lastUpdated"])
+        for i, res in pushed.of_type(resource_type).items()
+    }
+    middle = sorted(stamps.values())[len(stamps) // 2]
+    second = middle.replace(microsecond=0)
+    text = second.strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = second + timedelta(seconds=1)
+    yield Query(
+        (("_lastUpdated", f"ge{text}"),),
+        reason,
+        frozenset(k for k, t in stamps.items() if t >= second),
+    )
+    yield Query(
+        (("_lastUpdated", f"lt{text}"),),
+        reason,
+        frozenset(k for k, t in stamps.items() if t < second),
+    )
+    yield Query(
+        (("_lastUpdated", f"sa{text}"),),
+        reason,
+        frozenset(k for k, t in stamps.items() if t >= after),
+    )
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+# What the sandbox (HAPI FHIR 8.8 JPA, as sandbox/ configures it) refuses, though R4 defines
+# it: those queries are checked against ids computed from the resources instead.
+HAPI_REFUSES = {
+    "identifier": "HAPI refuses the :identifier modifier on references (HAPI-2498)",
+    "contains": "the sandbox keeps HAPI's default of :contains disabled (HAPI-1258)",
+    "ap": "HAPI refuses the ap prefix on date parameters (HAPI-1925: Unknown comparator)",
+}
+
+
+def _where_hapi_cannot(
+    pushed: Pushed, resource_type: str, queries: Iterator[Query]
+) -> Iterator[Query]:
+    for query in queries:
+        ((name, value),) = query.ours
+        param, _, modifier = name.partition(":")
+        refused = modifier if modifier in HAPI_REFUSES else value[:2]
+        if refused not in HAPI_REFUSES:
+            yield query
+            continue
+        test = _EXPECTED[refused](param, value)
+        expected = pushed.where(resource_type, _holding(resource_type, param, test))
+        yield Query(query.ours, HAPI_REFUSES[refused], expected)
+
+
+def _holding(
+    resource_type: str, param: str, test: Callable[[Any], bool]
+) -> Callable[[dict[str, Any]], bool]:
+    """Whether an element the parameter reads (its paths in TABLE) passes `test`."""
+    paths = TABLE[resource_type][param][1]
+    return lambda res: any(test(item) for path in paths for item in _walk(res, path))
+
+
+def _walk(node: Any, path: str) -> list[Any]:
+    """The elements a dotted path reaches (each step may be a list)."""
+    nodes = [node]
+    for step in path.split("."):
+        nodes = [
+            found
+            for each in nodes
+            if isinstance(each, dict) and step in each
+            for found in (each[step] if isinstance(each[step], list) else [each[step]])
+        ]
+    return nodes
+
+
+def _by_identifier(param: str, value: str) -> Callable[[Any], bool]:
+    """A Reference whose own `identifier` is `system|value` (R4 `:identifier`)."""
+    del param
+    system, _, code = value.partition("|")
+
+    def test(reference: Any) -> bool:
+        held = reference.get("identifier") if isinstance(reference, dict) else None
+        return isinstance(held, dict) and (held.get("system"), held.get("value")) == (system, code)
+
+    return test
+
+
+_TEXT_PARTS = ("text", "family", "given", "prefix", "suffix", "line", "city", "district")
+_MORE_PARTS = ("state", "postalCode", "country")
+
+
+def _containing(param: str, value: str) -> Callable[[Any], bool]:
+    """A string, or a part of a HumanName or an Address, holding `value` anywhere (case and
+    accents aside)."""
+    del param
+    needle = normalised(value)
+
+    def texts(item: Any) -> list[str]:
+        if isinstance(item, str):
+            return [item]
+        parts = (
+            [item.get(p) for p in (*_TEXT_PARTS, *_MORE_PARTS)] if isinstance(item, dict) else []
+        )
+        return [t for p in parts for t in (p if isinstance(p, list) else [p]) if isinstance(t, str)]
+
+    return lambda item: any(needle in normalised(text) for text in texts(item))
+
+
+def _approximately(param: str, value: str) -> Callable[[Any], bool]:
+    """A date or Period meeting the value's range widened by a tenth of its distance from
+    now (R4 leaves `ap`'s margin to the server; this is the one docs/fhir-api.md gives)."""
+    del param
+    lo, hi = _range(value[2:])
+    margin = abs(datetime.now(UTC) - lo) / 10
+    lo, hi = lo - margin, hi + margin
+
+    def test(item: Any) -> bool:
+        if isinstance(item, str):
+            start, end = _range(item)
+        elif isinstance(item, dict) and ("start" in item or "end" in item):
+            start = (
+                _range(item["start"])[0] if "start" in item else datetime.min.replace(tzinfo=UTC)
+            )
+            end = _range(item["end"])[1] if "end" in item else datetime.max.replace(tzinfo=UTC)
+        else:
+            return False
+        return start < hi and end > lo
+
+    return test
+
+
+def _range(text: str) -> tuple[datetime, datetime]:
+    found = date_range(text)
+    assert found is not None, text
+    return found
+
+
+_EXPECTED: dict[str, Callable[[str, str], Callable[[Any], bool]]] = {
+    "identifier": _by_identifier,
+    "contains": _containing,
+    "ap": _approximately,
+}
+
+
+def for_sandbox(
+    pushed: Pushed, resource_type: str, pairs: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    """`pairs` as the sandbox is asked them: our ids turned into its ids, and narrowed to the
+    resources pushed here (`_id`: the sandbox also holds other tests' data)."""
+    asked: list[tuple[str, str]] = []
+    for name, value in pairs:
+        modifier = name.split(".")[0].partition(":")[2]
+        if name == "_id":
+            value = ",".join(_ehr_id(pushed, f"{resource_type}/{v}") for v in value.split(","))
+        elif "." not in name and modifier[:1].isupper() and not name.startswith("_has"):
+            value = _ehr_id(pushed, f"{modifier}/{value}")
+        else:
+            value = pushed.ehr_of.get(value, value)
+        asked.append((name, value))
+    scope = ",".join(_ehr_id(pushed, key) for key in sorted(pushed.keys(resource_type)))
+    return [*asked, ("_id", scope)]
+
+
+def _ehr_id(pushed: Pushed, key: str) -> str:
+    return pushed.ehr_of.get(key, key).split("/", 1)[1]
