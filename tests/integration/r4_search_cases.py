@@ -99,9 +99,29 @@ def _chain_labels() -> Iterator[tuple[str, str]]:
             yield resource_type, "subject:Patient.identifier"
         elif name in ("encounter", "context") and TARGETS.get(name) == "Encounter":
             yield resource_type, f"{name}.identifier"
+    yield from OTHER_CHAINS
     yield "Patient", "_has:Observation:patient:code"
     yield "Encounter", "_has:Observation:encounter:code"
     yield "Patient", "_has:Condition:subject:code"
+
+
+# Chains to the other resources our data refers to (`:Type` where R4 allows several).
+OTHER_CHAINS = (
+    ("AllergyIntolerance", "recorder:Practitioner.identifier"),
+    ("DetectedIssue", "author:Device.identifier"),
+    ("Encounter", "participant:Practitioner.identifier"),
+    ("Encounter", "practitioner.identifier"),
+    ("Encounter", "service-provider.identifier"),
+    ("MedicationAdministration", "performer:Practitioner.identifier"),
+    ("MedicationAdministration", "request.identifier"),
+    ("MedicationStatement", "source:Practitioner.identifier"),
+    ("Observation", "performer:Practitioner.identifier"),
+    ("Patient", "organization.identifier"),
+    ("PractitionerRole", "practitioner.identifier"),
+    ("Procedure", "performer:Practitioner.identifier"),
+    ("Provenance", "agent:Practitioner.identifier"),
+    ("QuestionnaireResponse", "source:Patient.identifier"),
+)
 
 
 CASES = list(_labels())
@@ -143,6 +163,8 @@ def build_chain(pushed: Pushed, resource_type: str, label: str) -> Case:
     if label.startswith("_has:"):
         _, source, via, _ = label.split(":")
         value = _splitting_code(pushed, source, via, resource_type)
+    elif (resource_type, label) in OTHER_CHAINS:
+        value = _identifier(_splitting_target(pushed, resource_type, label))
     elif tail == "identifier" and label.startswith(("encounter", "context")):
         encounter = pushed.of_type("Encounter")[sorted(pushed.of_type("Encounter"))[0]]
         value = _identifier(encounter)
@@ -153,6 +175,16 @@ def build_chain(pushed: Pushed, resource_type: str, label: str) -> Case:
     else:
         value = f"eq{patient['birthDate']}"
     return Case(resource_type, label, (Query(((label, value),)),))
+
+
+def _splitting_target(pushed: Pushed, resource_type: str, label: str) -> dict[str, Any]:
+    """The resource a chain's reference parameter names that splits the type best."""
+    param, _, target = label.split(".")[0].partition(":")
+    rows = _rows(pushed, resource_type, param)
+    holders = _group(rows, lambda r: r.value)
+    wanted = [v for v in _splitting(holders, len(rows)) if not target or v.startswith(f"{target}/")]
+    found_type, found_id = str(wanted[0]).split("/")
+    return pushed.of_type(found_type)[found_id]
 
 
 def _identifier(resource: dict[str, Any]) -> str:
@@ -268,15 +300,19 @@ def _reference(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Qu
 
 
 def _date(name: str, prefix: str, rows: _Rows, total: int) -> Iterator[Query]:
-    holders = _group(rows, lambda r: r.date_lo.date() if r.date_lo else None)
-    days = [d for d in _splitting(holders, total) if d is not None and d.year > 1]
-    if not days:
+    """The middle day the resources' dates start on (so that before and after it, both
+    hold some), and with no prefix also the middle moment, to the second, in UTC and at
+    another offset."""
+    del total
+    starts = sorted({r.date_lo for found in rows.values() for r in found if r.date_lo})
+    starts = [moment for moment in starts if moment.year > 1]
+    if not starts:
         yield Query(((name, f"{prefix or 'eq'}2026-11-21"),))
         return
-    yield Query(((name, f"{prefix or 'eq'}{days[0].isoformat()}"),))
-    if not prefix:  # to the second, in UTC and at another offset
-        moments = _group(rows, lambda r: r.date_lo)
-        moment = next(m for m in _splitting(moments, total) if m is not None and m.year > 1)
+    days = sorted({moment.date() for moment in starts})
+    yield Query(((name, f"{prefix or 'eq'}{days[len(days) // 2].isoformat()}"),))
+    if not prefix:
+        moment = starts[len(starts) // 2]
         yield Query(((name, f"ge{moment:%Y-%m-%dT%H:%M:%S}Z"),))
         local = moment.astimezone(timezone(timedelta(hours=-5)))
         yield Query(((name, f"lt{local.isoformat(timespec='seconds')}"),))
