@@ -180,3 +180,48 @@ def _about(reference: str, element: str) -> Callable[[dict[str, Any]], bool]:
 def _cited(resource: dict[str, Any], element: str) -> set[str]:
     held = resource.get(element, [])
     return {r["reference"] for r in (held if isinstance(held, list) else [held])}
+
+
+# R4's CompartmentDefinition/patient for the types we serve: the parameters any of which
+# naming the Patient puts a resource in its compartment.
+PATIENT_COMPARTMENT = {
+    "AdverseEvent": ("subject",),
+    "AllergyIntolerance": ("patient", "recorder", "asserter"),
+    "Condition": ("patient", "asserter"),
+    "DetectedIssue": ("patient",),
+    "Encounter": ("patient",),
+    "Flag": ("patient",),
+    "MedicationAdministration": ("patient", "performer", "subject"),
+    "MedicationRequest": ("subject",),
+    "MedicationStatement": ("subject",),
+    "Observation": ("subject", "performer"),
+    "Procedure": ("patient", "performer"),
+    "Provenance": ("patient",),
+    "QuestionnaireResponse": ("subject", "author"),
+}
+
+
+@pytest.mark.parametrize("resource_type", sorted(PATIENT_COMPARTMENT))
+def test_patient_compartment__the_r4_compartment_as_the_sandbox_finds_it(
+    store: Store, fhir_base_url: str, resource_type: str
+) -> None:
+    """`Patient/{id}/{type}` (HAPI's JPA server does not serve compartment searches: it is
+    asked each of R4's compartment parameters of the type, and their answers joined)."""
+    for patient_id in sorted(store.pushed.of_type("Patient")):
+        url = f"{store.url}/fhir/Patient/{patient_id}/{resource_type}"
+        ours = _keys(resource_type, search(url, [("_count", str(PAGE))], AUTH))
+        reference = f"Patient/{patient_id}"
+        theirs = frozenset().union(
+            *(
+                _theirs(store, fhir_base_url, resource_type, ((param, reference),))
+                for param in PATIENT_COMPARTMENT[resource_type]
+            )
+        )
+        assert ours == theirs, patient_id
+
+
+@pytest.mark.parametrize("resource_type", ["Organization", "Practitioner", "PractitionerRole"])
+def test_patient_compartment__types_outside_it__404(store: Store, resource_type: str) -> None:
+    patient_id = sorted(store.pushed.of_type("Patient"))[0]
+    url = f"{store.url}/fhir/Patient/{patient_id}/{resource_type}"
+    assert requests.get(url, headers=AUTH | FHIR_JSON, timeout=60).status_code == 404
