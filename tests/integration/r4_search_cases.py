@@ -126,12 +126,29 @@ OTHER_CHAINS = (
 
 CASES = list(_labels())
 CHAINS = list(_chain_labels())
+# Parameters together: `&` must all hold (AND), `,` is either value (OR).
+COMBINED = [
+    ("Observation", "patient&code"),
+    ("Observation", "code&date"),
+    ("Observation", "date=ge&date=le"),
+    ("Observation", "code,code"),
+    ("Observation", "category,category&status"),
+    ("Encounter", "patient&date"),
+    ("MedicationAdministration", "context&code"),
+    ("Condition", "code&clinical-status:not"),
+    ("Patient", "gender,gender&birthdate=ge"),
+]
 
 
 def build(pushed: Pushed, resource_type: str, label: str) -> Case:
     """The queries of one case, with values from `pushed`."""
     if (resource_type, label) in CHAINS:
         return build_chain(pushed, resource_type, label)
+    if (resource_type, label) in COMBINED:
+        pairs = tuple(
+            pair for part in label.split("&") for pair in _part(pushed, resource_type, part)
+        )
+        return Case(resource_type, label, (Query(pairs),))
     name, _, rest = label.partition("=")
     param, _, modifier = name.partition(":")
     kind = _kind(resource_type, param)
@@ -152,6 +169,18 @@ def build(pushed: Pushed, resource_type: str, label: str) -> Case:
     maker = _MAKERS[kind]
     made = maker(param, modifier or rest, rows, total)
     return Case(resource_type, label, tuple(_where_hapi_cannot(pushed, resource_type, made)))
+
+
+def _part(pushed: Pushed, resource_type: str, part: str) -> tuple[tuple[str, str], ...]:
+    """One parameter of a combined case: its case's first query, or (`name,name`) the two
+    values that split the type best, as alternatives."""
+    name, comma, _ = part.partition(",")
+    if not comma:
+        return build(pushed, resource_type, part).queries[0].ours
+    rows = _rows(pushed, resource_type, name)
+    holders = _group(rows, lambda r: (r.system, r.value))
+    first, second = _splitting(holders, len(rows))[:2]
+    return ((name, ",".join(f"{system}|{code}" for system, code in (first, second))),)
 
 
 def build_chain(pushed: Pushed, resource_type: str, label: str) -> Case:

@@ -122,8 +122,8 @@ def _check(store: Store, base: str, case: cases.Case) -> None:
 
 @pytest.mark.parametrize(
     ("resource_type", "label"),
-    [*cases.CASES, *cases.CHAINS],
-    ids=[f"{t}-{label}" for t, label in [*cases.CASES, *cases.CHAINS]],
+    [*cases.CASES, *cases.CHAINS, *cases.COMBINED],
+    ids=[f"{t}-{label}" for t, label in [*cases.CASES, *cases.CHAINS, *cases.COMBINED]],
 )
 def test_r4_search__same_resources_as_the_sandbox(
     store: Store, fhir_base_url: str, resource_type: str, label: str
