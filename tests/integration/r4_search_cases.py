@@ -14,6 +14,7 @@ resources themselves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -21,9 +22,9 @@ from typing import Any
 
 from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_criteria import CANONICAL_PARAMETERS
-from adapter.store.search_index import IndexRow, date_range, index_rows, normalised
-from adapter.store.search_parameters import TABLE
+from adapter.store.search_index import IndexRow, index_rows, normalised
 from tests.integration.r4_search_data import Pushed
+from tests.integration.r4_search_expected import refused_by_hapi
 
 R4 = "http://hl7.org/fhir/SearchParameter/"
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -40,9 +41,9 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class Query:
-    """One search: `ours` on `/fhir`; on the sandbox `theirs` (references turned into the
-    sandbox's ids by the test). With `reason`, HAPI is not asked (it does not support the
-    query or answers it otherwise than R4): `expected`, computed from the data, is."""
+    """One search: its parameters, asked of `/fhir` and of the sandbox (there with the
+    sandbox's ids: r4_search_data.for_sandbox). With `reason`, HAPI is not asked (it refuses
+    the query, see r4_search_expected): `expected`, computed from the data, is."""
 
     ours: tuple[tuple[str, str], ...]
     reason: str = ""
@@ -56,6 +57,7 @@ class Case:
     queries: tuple[Query, ...] = field(default=())
 
 
+@functools.cache
 def r4_parameters() -> list[tuple[str, str, str]]:
     """(type, name, kind) of every search parameter our CapabilityStatement gives an R4
     definition (`http://hl7.org/fhir/SearchParameter/...`)."""
@@ -388,138 +390,11 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-# What the sandbox (HAPI FHIR 8.8 JPA, as sandbox/ configures it) refuses, though R4 defines
-# it: those queries are checked against ids computed from the resources instead.
-HAPI_REFUSES = {
-    "identifier": "HAPI refuses the :identifier modifier on references (HAPI-2498)",
-    "contains": "the sandbox keeps HAPI's default of :contains disabled (HAPI-1258)",
-    "ap": "HAPI refuses the ap prefix on date parameters (HAPI-1925: Unknown comparator)",
-}
-
-
 def _where_hapi_cannot(
     pushed: Pushed, resource_type: str, queries: Iterator[Query]
 ) -> Iterator[Query]:
+    """The queries, those HAPI refuses made to be checked against ids from the data."""
     for query in queries:
         ((name, value),) = query.ours
-        param, _, modifier = name.partition(":")
-        refused = modifier if modifier in HAPI_REFUSES else value[:2]
-        if refused not in HAPI_REFUSES:
-            yield query
-            continue
-        test = _EXPECTED[refused](param, value)
-        expected = pushed.where(resource_type, _holding(resource_type, param, test))
-        yield Query(query.ours, HAPI_REFUSES[refused], expected)
-
-
-def _holding(
-    resource_type: str, param: str, test: Callable[[Any], bool]
-) -> Callable[[dict[str, Any]], bool]:
-    """Whether an element the parameter reads (its paths in TABLE) passes `test`."""
-    paths = TABLE[resource_type][param][1]
-    return lambda res: any(test(item) for path in paths for item in _walk(res, path))
-
-
-def _walk(node: Any, path: str) -> list[Any]:
-    """The elements a dotted path reaches (each step may be a list)."""
-    nodes = [node]
-    for step in path.split("."):
-        nodes = [
-            found
-            for each in nodes
-            if isinstance(each, dict) and step in each
-            for found in (each[step] if isinstance(each[step], list) else [each[step]])
-        ]
-    return nodes
-
-
-def _by_identifier(param: str, value: str) -> Callable[[Any], bool]:
-    """A Reference whose own `identifier` is `system|value` (R4 `:identifier`)."""
-    del param
-    system, _, code = value.partition("|")
-
-    def test(reference: Any) -> bool:
-        held = reference.get("identifier") if isinstance(reference, dict) else None
-        return isinstance(held, dict) and (held.get("system"), held.get("value")) == (system, code)
-
-    return test
-
-
-_TEXT_PARTS = ("text", "family", "given", "prefix", "suffix", "line", "city", "district")
-_MORE_PARTS = ("state", "postalCode", "country")
-
-
-def _containing(param: str, value: str) -> Callable[[Any], bool]:
-    """A string, or a part of a HumanName or an Address, holding `value` anywhere (case and
-    accents aside)."""
-    del param
-    needle = normalised(value)
-
-    def texts(item: Any) -> list[str]:
-        if isinstance(item, str):
-            return [item]
-        parts = (
-            [item.get(p) for p in (*_TEXT_PARTS, *_MORE_PARTS)] if isinstance(item, dict) else []
-        )
-        return [t for p in parts for t in (p if isinstance(p, list) else [p]) if isinstance(t, str)]
-
-    return lambda item: any(needle in normalised(text) for text in texts(item))
-
-
-def _approximately(param: str, value: str) -> Callable[[Any], bool]:
-    """A date or Period meeting the value's range widened by a tenth of its distance from
-    now (R4 leaves `ap`'s margin to the server; this is the one docs/fhir-api.md gives)."""
-    del param
-    lo, hi = _range(value[2:])
-    margin = abs(datetime.now(UTC) - lo) / 10
-    lo, hi = lo - margin, hi + margin
-
-    def test(item: Any) -> bool:
-        if isinstance(item, str):
-            start, end = _range(item)
-        elif isinstance(item, dict) and ("start" in item or "end" in item):
-            start = (
-                _range(item["start"])[0] if "start" in item else datetime.min.replace(tzinfo=UTC)
-            )
-            end = _range(item["end"])[1] if "end" in item else datetime.max.replace(tzinfo=UTC)
-        else:
-            return False
-        return start < hi and end > lo
-
-    return test
-
-
-def _range(text: str) -> tuple[datetime, datetime]:
-    found = date_range(text)
-    assert found is not None, text
-    return found
-
-
-_EXPECTED: dict[str, Callable[[str, str], Callable[[Any], bool]]] = {
-    "identifier": _by_identifier,
-    "contains": _containing,
-    "ap": _approximately,
-}
-
-
-def for_sandbox(
-    pushed: Pushed, resource_type: str, pairs: tuple[tuple[str, str], ...]
-) -> list[tuple[str, str]]:
-    """`pairs` as the sandbox is asked them: our ids turned into its ids, and narrowed to the
-    resources pushed here (`_id`: the sandbox also holds other tests' data)."""
-    asked: list[tuple[str, str]] = []
-    for name, value in pairs:
-        modifier = name.split(".")[0].partition(":")[2]
-        if name == "_id":
-            value = ",".join(_ehr_id(pushed, f"{resource_type}/{v}") for v in value.split(","))
-        elif "." not in name and modifier[:1].isupper() and not name.startswith("_has"):
-            value = _ehr_id(pushed, f"{modifier}/{value}")
-        else:
-            value = pushed.ehr_of.get(value, value)
-        asked.append((name, value))
-    scope = ",".join(_ehr_id(pushed, key) for key in sorted(pushed.keys(resource_type)))
-    return [*asked, ("_id", scope)]
-
-
-def _ehr_id(pushed: Pushed, key: str) -> str:
-    return pushed.ehr_of.get(key, key).split("/", 1)[1]
+        refused = refused_by_hapi(pushed, resource_type, name, value)
+        yield query if refused is None else Query(query.ours, *refused)

@@ -133,3 +133,26 @@ def search(
         if not following:
             return found
         reply = requests.get(following[0], headers=sent, timeout=120)
+
+
+def for_sandbox(
+    pushed: Pushed, resource_type: str, pairs: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    """`pairs` as the sandbox is asked them: our ids turned into its ids, and narrowed to the
+    resources pushed here (`_id`: the sandbox also holds other tests' data)."""
+    asked: list[tuple[str, str]] = []
+    for name, value in pairs:
+        modifier = name.split(".")[0].partition(":")[2]
+        if name == "_id":
+            value = ",".join(_ehr_id(pushed, f"{resource_type}/{v}") for v in value.split(","))
+        elif "." not in name and modifier[:1].isupper() and not name.startswith("_has"):
+            value = _ehr_id(pushed, f"{modifier}/{value}")
+        else:
+            value = pushed.ehr_of.get(value, value)
+        asked.append((name, value))
+    scope = ",".join(_ehr_id(pushed, key) for key in sorted(pushed.keys(resource_type)))
+    return [*asked, ("_id", scope)]
+
+
+def _ehr_id(pushed: Pushed, key: str) -> str:
+    return pushed.ehr_of.get(key, key).split("/", 1)[1]

@@ -25,7 +25,14 @@ import requests
 
 from adapter.api.fhir_common import SERVED_TYPES
 from tests.integration import r4_search_cases as cases
-from tests.integration.r4_search_data import PAGE, Pushed, post_and_push, search, served
+from tests.integration.r4_search_data import (
+    PAGE,
+    Pushed,
+    for_sandbox,
+    post_and_push,
+    search,
+    served,
+)
 from tests.integration.support import FHIR_JSON
 from tests.integration.test_clinic_api import serving
 
@@ -86,7 +93,7 @@ def _theirs(
     store: Store, base: str, resource_type: str, pairs: tuple[tuple[str, str], ...]
 ) -> frozenset[str]:
     """Our keys of what the sandbox finds (asked by POST `_search`: the `_id` list is long)."""
-    asked = (*cases.for_sandbox(store.pushed, resource_type, pairs), ("_count", str(PAGE)))
+    asked = (*for_sandbox(store.pushed, resource_type, pairs), ("_count", str(PAGE)))
     if (resource_type, asked) not in _sandbox_answers:
         found = search(f"{base}/{resource_type}", list(asked), {}, post=True)
         ehr_keys = _keys(resource_type, found)
