@@ -111,9 +111,15 @@ def served(url: str, auth: dict[str, str], types: list[str]) -> dict[str, dict[s
 
 
 def search(
-    url: str, pairs: list[tuple[str, str]], headers: dict[str, str], *, post: bool = False
+    url: str,
+    pairs: list[tuple[str, str]],
+    headers: dict[str, str],
+    *,
+    post: bool = False,
+    mode: str = "match",
 ) -> list[dict[str, Any]]:
-    """The resources of a search's `match` entries, following `next` links to the end."""
+    """The resources of a search's entries of `mode` (`match`, `include`), following `next`
+    links to the end."""
     sent = FHIR_JSON | headers
     if post:
         form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -127,7 +133,7 @@ def search(
         found += [
             e["resource"]
             for e in page.get("entry", [])
-            if e.get("search", {}).get("mode", "match") == "match"
+            if e.get("search", {}).get("mode", "match") == mode
         ]
         following = [ln["url"] for ln in page.get("link", []) if ln["relation"] == "next"]
         if not following:

@@ -23,7 +23,10 @@ from typing import Any
 import pytest
 import requests
 
+from adapter.api.fhir_capability import capability_statement
 from adapter.api.fhir_common import SERVED_TYPES
+from adapter.api.fhir_criteria import REFERENCE_TARGETS
+from adapter.store.search_parameters import CUSTOM
 from tests.integration import r4_search_cases as cases
 from tests.integration.r4_search_data import (
     PAGE,
@@ -136,6 +139,43 @@ def test_r4_search__same_resources_as_the_sandbox(
     store: Store, fhir_base_url: str, resource_type: str, label: str
 ) -> None:
     _check(store, fhir_base_url, cases.build(store.pushed, resource_type, label))
+
+
+def _includes() -> list[tuple[str, str, str]]:
+    """(type, `_include` or `_revinclude`, value) the CapabilityStatement offers through a
+    parameter with an R4 definition (ours, HAPI does not know): every `_include`; the
+    `_revinclude`s of the parameters naming that one type, and `Provenance:target` (a
+    parameter that may name any type is offered on all 18: one of them is enough)."""
+    statement: Any = capability_statement("http://127.0.0.1/fhir")
+    return [
+        (resource["type"], kind, value)
+        for resource in statement["rest"][0]["resource"]
+        for kind, key in (("_include", "searchInclude"), ("_revinclude", "searchRevInclude"))
+        for value in resource.get(key, [])
+        if tuple(value.split(":")[:2]) not in CUSTOM
+        and (
+            kind == "_include"
+            or value == "Provenance:target"
+            or REFERENCE_TARGETS.get(value.split(":")[1]) == resource["type"]
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "kind", "value"), _includes(), ids=[f"{t}-{k}={v}" for t, k, v in _includes()]
+)
+def test_r4_include__same_resources_as_the_sandbox(
+    store: Store, fhir_base_url: str, resource_type: str, kind: str, value: str
+) -> None:
+    """The resources `_include` and `_revinclude` add to a page of some of the type's."""
+    some = ",".join(sorted(store.pushed.of_type(resource_type))[:6])
+    asked = [("_id", some), (kind, value), ("_count", str(PAGE))]
+    url = f"{store.url}/fhir/{resource_type}"
+    ours = {f"{r['resourceType']}/{r['id']}" for r in search(url, asked, AUTH, mode="include")}
+    theirs_asked = [*for_sandbox(store.pushed, resource_type, (asked[0],)), *asked[1:]]
+    found = search(f"{fhir_base_url}/{resource_type}", theirs_asked, {}, post=True, mode="include")
+    theirs = {store.pushed.ours_of[f"{r['resourceType']}/{r['id']}"] for r in found}
+    assert ours == theirs
 
 
 def test_capability_statement__the_r4_parameters_tested_here(store: Store) -> None:
