@@ -332,8 +332,8 @@ def _reference(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Qu
 
 def _date(name: str, prefix: str, rows: _Rows, total: int) -> Iterator[Query]:
     """The middle day the resources' dates start on (so that before and after it, both
-    hold some), and with no prefix also the middle moment, to the second, in UTC and at
-    another offset."""
+    hold some); with no prefix also its month and year, and the middle moment to the
+    second, in UTC and at another offset."""
     del total
     starts = sorted({r.date_lo for found in rows.values() for r in found if r.date_lo})
     starts = [moment for moment in starts if moment.year > 1]
@@ -342,7 +342,11 @@ def _date(name: str, prefix: str, rows: _Rows, total: int) -> Iterator[Query]:
         return
     days = sorted({moment.date() for moment in starts})
     yield Query(((name, f"{prefix or 'eq'}{days[len(days) // 2].isoformat()}"),))
-    if not prefix:
+    if not prefix:  # at the precision of a month and of a year, then to the second
+        middle = days[len(days) // 2]
+        yield Query(((name, f"{middle:%Y-%m}"),))
+        yield Query(((name, f"{middle:%Y}"),))
+        yield Query(((name, f"ge{middle:%Y}"),))
         moment = starts[len(starts) // 2]
         yield Query(((name, f"ge{moment:%Y-%m-%dT%H:%M:%S}Z"),))
         local = moment.astimezone(timezone(timedelta(hours=-5)))
