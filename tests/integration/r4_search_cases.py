@@ -314,6 +314,7 @@ def _string(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Query
     else:
         # Starts with, case and accents aside: `García` is found by `garc`.
         yield Query(((name, normalised(written)[:4]),))
+        yield Query(((name, written.upper()),))  # the whole of it, accents kept
 
 
 def _reference(name: str, modifier: str, rows: _Rows, total: int) -> Iterator[Query]:
