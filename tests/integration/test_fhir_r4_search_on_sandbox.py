@@ -43,9 +43,11 @@ pytestmark = pytest.mark.integration
 
 KEY = f"r4-search-{uuid.uuid4().hex}"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-# One namespace for both stores: the second service's push updates the same sandbox
-# resources (conditional updates by identifier), so the sandbox's answers hold for both.
+# One namespace and tenant (our identifiers' systems hold both) for both stores: the second
+# service's push updates the same sandbox resources (conditional updates by identifier),
+# so the sandbox's answers, asked once, hold for both.
 NAMESPACE = f"https://fhir.r4cmp-{uuid.uuid4().hex[:10]}.example"
+TENANT = f"r4-{uuid.uuid4().hex[:8]}"
 _sandbox_answers: dict[tuple[str, tuple[tuple[str, str], ...]], frozenset[str]] = {}
 
 
@@ -68,8 +70,7 @@ def store(
     )
     keys = folder / "keys.json"
     scopes = ["clinic/encounters.write", "clinic/submissions.read", "system/*.rs"]
-    tenant = f"r4-{uuid.uuid4().hex[:8]}"
-    keys.write_text(json.dumps([{"key": KEY, "tenant": tenant, "scopes": scopes}]))
+    keys.write_text(json.dumps([{"key": KEY, "tenant": TENANT, "scopes": scopes}]))
     settings = {
         "ADAPTER_DATABASE_URL": database,
         "ADAPTER_EHR_BASE_URL": fhir_base_url,
