@@ -11,7 +11,8 @@ DEFAULT_COUNT = 50
 
 @dataclass(frozen=True)
 class Token:
-    """`system|code` (`system` "" for `|code`, None for a bare `code`)."""
+    """`system|code` (`system` "" for `|code`, None for a bare `code`; `code` "" for
+    `system|`, any code of the system)."""
 
     system: str | None
     code: str

@@ -153,7 +153,7 @@ def _chosen(criterion: Any) -> tuple[Any, ...]:
 
 def _value_shape(criterion: Criterion, value: Token | DateBound | str) -> Hashable:
     if isinstance(value, Token):
-        return ("token", value.system is None, value.system == "")
+        return ("token", value.system is None, value.system == "", value.code == "")
     if isinstance(value, DateBound):
         return ("date", value.prefix)
     if criterion.modifier == "missing":
@@ -324,13 +324,16 @@ def _value_matches(kind: Hashable, name: str, column: Any = search_index.c) -> C
     bound as `name`, of kind `kind` (see `_value_shape`)."""
     matched: ColumnElement[bool]
     match kind:
-        case ("token", no_system, empty_system):
+        case ("token", no_system, empty_system, any_code):
+            system: ColumnElement[bool] = column.system == bindparam(f"{name}_system")
+            if any_code:  # `system|`: any code of the system
+                return system
             code: ColumnElement[bool] = column.value == bindparam(f"{name}_code")
             if no_system:
                 return code
             if empty_system:
                 return and_(code, column.system.is_(None))
-            return and_(code, column.system == bindparam(f"{name}_system"))
+            return and_(code, system)
         case ("date", prefix):
             return _range(column.date_lo, column.date_hi, str(prefix), name)
         case ("string", True):

@@ -40,6 +40,9 @@ REFERENCE_TARGETS = {
     "organization": "Organization",
     "service-provider": "Organization",
 }
+# Reference parameters on a `canonical` element (a URL, not `Type/id`): their values are
+# matched as written (`QuestionnaireResponse?questionnaire=http://loinc.org/q/44249-1`).
+CANONICAL_PARAMETERS = {("QuestionnaireResponse", "questionnaire")}
 _MODIFIERS = {
     "token": ("missing", "not"),
     "string": ("missing", "exact", "contains"),
@@ -84,6 +87,8 @@ def criterion(resource_type: str, name: str, raw: str) -> Criterion | str:
         return f"search parameter modifier {shown(head)} is not supported"
     if modifier == "missing":
         return Criterion(param, kind, (_boolean(name, raw),), modifier)
+    if not modifier and (resource_type, param) in CANONICAL_PARAMETERS:
+        return Criterion(param, kind, tuple(_canonical(param, part) for part in raw.split(",")))
     value_kind = "token" if modifier == "identifier" else kind
     values: tuple[Token | DateBound | str, ...] = tuple(
         parse_value(param, value_kind, part) for part in raw.split(",")
@@ -129,8 +134,8 @@ def parse_value(name: str, kind: str, part: str) -> Token | DateBound | str:
         return parse_date(name, part)
     if kind == "token":
         system, bar, code = part.partition("|")
-        if not (code if bar else system):
-            raise RequestRefused(f"{name} needs a code (system|code or code)")
+        if not (code or system):
+            raise RequestRefused(f"{name} needs a code (system|code, system|, |code or code)")
         return Token(system, code) if bar else Token(None, system)
     if kind == "reference":
         return parse_reference(name, part)
@@ -140,6 +145,12 @@ def parse_value(name: str, kind: str, part: str) -> Token | DateBound | str:
         return part
     if not ID_PATTERN.fullmatch(part):
         raise RequestRefused(f"{name} is not a valid FHIR id ([A-Za-z0-9-.]{{1,64}})")
+    return part
+
+
+def _canonical(name: str, part: str) -> str:
+    if "://" not in part and not part.startswith("urn:"):
+        raise RequestRefused(f"{name} is a canonical URL")
     return part
 
 

@@ -12,14 +12,21 @@ from adapter.store.search import DEFAULT_COUNT, DateBound, Include, Token
 from adapter.store.search_index import date_range
 
 
-def test_tokens__system_bar_code__empty_system__bare_code__or_on_commas() -> None:
-    query = parse_search("Observation", [("code", "http://loinc.org|8867-4,|x,y")], strict=True)
-    (criterion,) = query.criteria
+def test_tokens__system_bar_code__empty_system__bare_code__any_code__or_on_commas() -> None:
+    pairs = [("code", "http://loinc.org|8867-4,|x,y,http://snomed.info/sct|")]
+    (criterion,) = parse_search("Observation", pairs, strict=True).criteria
     assert criterion.values == (
         Token("http://loinc.org", "8867-4"),
         Token("", "x"),
         Token(None, "y"),
+        Token("http://snomed.info/sct", ""),
     )
+
+
+@pytest.mark.parametrize("value", ["", "|", "a,"])
+def test_tokens__no_system_nor_code__400_naming_the_parameter(value: str) -> None:
+    with pytest.raises(RequestRefused, match="code needs a code"):
+        parse_search("Observation", [("code", value)], strict=True)
 
 
 @pytest.mark.parametrize(

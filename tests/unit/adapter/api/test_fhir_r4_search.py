@@ -183,6 +183,15 @@ def test_modifier_identifier__a_reference_by_its_identifier(
     assert _status(client, "/fhir/Observation?code:identifier=x") == 400
 
 
+def test_canonical_reference__questionnaire_by_its_url(client: TestClient, stored: object) -> None:
+    every = _all(client, "/fhir/QuestionnaireResponse")
+    phq9 = _all(client, "/fhir/QuestionnaireResponse?questionnaire=http://loinc.org/q/44249-1")
+    assert phq9
+    assert phq9 < every
+    assert _all(client, "/fhir/QuestionnaireResponse?questionnaire=urn:x:none") == set()
+    assert "questionnaire" in _refused(client, "/fhir/QuestionnaireResponse?questionnaire=q1")
+
+
 # --- strict by default, lenient on request ---------------------------------------------------
 
 

@@ -132,6 +132,10 @@ def test_search__id_and_identifier__find_exactly_that_one(
     system = "https://fhir.example-clinic.org/clinic-a/sid/mrn"
     assert _ids(_get(client, f"/fhir/Patient?identifier={system}|MRN-004211")) == [patient_id]
     assert _get(client, "/fhir/Patient?identifier=http://other.example|MRN-004211")["total"] == 0
+    of_system = _matches(_get(client, f"/fhir/Patient?identifier={system}|"))
+    assert patient_id in [patient["id"] for patient in of_system]
+    assert all(system in {i["system"] for i in p["identifier"]} for p in of_system)
+    assert _get(client, "/fhir/Patient?identifier=http://other.example|")["total"] == 0
 
 
 def test_search__patient_code_system_and_bare__same_heart_rates(
