@@ -7,7 +7,7 @@ import json
 import responses
 
 from adapter.ehr.batch import request_of, urn_of
-from adapter.ehr.chunks import Chunk, transaction_chunks
+from adapter.ehr.chunks import transaction_chunks
 from adapter.ehr.client import FhirClient
 from adapter.errors import EhrUnavailable
 from mappings.common.bundle import transaction_bundle
@@ -100,10 +100,6 @@ def _client(max_entries: int) -> FhirClient:
     return FhirClient(BASE, clock=clock, sleep=clock.sleep, max_bundle_entries=max_entries)
 
 
-def _chunked(entries: list[JsonObject], size: int) -> list[Chunk]:
-    return transaction_chunks(entries, size)
-
-
 def test_send__past_the_limit__several_transactions__results_in_entry_order() -> None:
     entries = _entries(20)
     bundle: JsonObject = {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
@@ -112,7 +108,7 @@ def test_send__past_the_limit__several_transactions__results_in_entry_order() ->
         ehr.add_callback(responses.POST, BASE, callback=_answer)
         result = _client(20).send(bundle)
         posted = [sent_json(c.request) for c in ehr.calls if c.request.method == "POST"]
-    assert len(posted) == len(_chunked(entries, 20)) > 1
+    assert len(posted) == len(transaction_chunks(entries, 20)) > 1
     assert all(b["type"] == "transaction" and len(objs(b["entry"])) <= 20 for b in posted)
     assert result.is_success
     assert result.posts == len(posted)
@@ -122,7 +118,7 @@ def test_send__past_the_limit__several_transactions__results_in_entry_order() ->
 def test_send__a_later_chunk_fails__delivered_kept__the_rest_carry_its_error() -> None:
     entries = _entries(20)
     bundle: JsonObject = {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
-    first = {i for i, _ in _chunked(entries, 20)[0]}
+    first = {i for i, _ in transaction_chunks(entries, 20)[0]}
     with responses.RequestsMock() as ehr:
         ehr.get(f"{BASE}/metadata", json=capability("transaction", "batch"))
         ehr.add_callback(responses.POST, BASE, callback=_answer)
