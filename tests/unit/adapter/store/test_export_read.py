@@ -11,14 +11,14 @@ from sqlalchemy import Engine, event, select
 from adapter.ingest import ingest_encounter
 from adapter.store.export_read import resources_as_of
 from adapter.store.schema import resources
-from mappings.context import MappingContext
+from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from tests.integration.support import encounters
 
 LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def _ingest(engine: Engine, tenant: str, count: int) -> None:
-    ctx = MappingContext(tenant=tenant)
+    ctx = MappingContext(namespace=f"{DEFAULT_NAMESPACE}/{tenant}", tenant=tenant)
     for sub in encounters(count):
         ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
 
