@@ -46,6 +46,7 @@ from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission, parse_submission
 from mappings.encounter import field_coverage, map_submission, round_trip_differences
 from mappings.errors import ContractViolation, FieldError
+from mappings.protocol import forbidden
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -175,6 +176,8 @@ def map_file(
     except OSError as exc:
         return Outcome(None, [str(FieldError("(file)", exc.strerror or "cannot read"))])
     ctx, refused = _as_the_store_sees_it(sub, ctx, store)
+    if sub.infusion is not None:
+        refused += [str(e) for e in forbidden(sub.infusion, ctx.protocol, "infusion.")]
     if refused:
         return Outcome(None, refused)
     bundle = dumps(transaction_bundle(map_submission(sub, ctx), ctx), pretty=True)

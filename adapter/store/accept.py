@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
@@ -89,8 +89,12 @@ def accept(
     mapped: Sequence[Resource],
     ctx: MappingContext,
     now: datetime,
+    others: Sequence[Resource] = (),
 ) -> AcceptResult:
-    """Store `mapped` as the current state of `sub`'s resources and enqueue what changed."""
+    """Store `mapped` as the current state of `sub`'s resources and enqueue what changed;
+    `others` are new versions of resources the store holds for other documents of the
+    patient (a Flag a newer assessment ends), stored in their own documents' scopes and
+    pushed with this one."""
     public_id = new_public_id()
     submission_id = conn.execute(
         insert(submissions)
@@ -109,6 +113,7 @@ def accept(
     result = AcceptResult(submission_id, public_id)
     who = Written(sub.tenant, sub.patient_key, submission_id, now)
     incoming = [_incoming(sub, res, ctx) for res in mapped]
+    incoming += [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
     for batch in _distinct_batches(incoming):
         _store_batch(conn, who, batch, result)
     _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
