@@ -99,10 +99,11 @@ def settle(new: Sequence[Resource], stored: Sequence[Resource], ctx: MappingCont
     others = [r for r in stored if r.get("resourceType") == "Flag" and r.get("id") not in ids]
     assessed = assessments(new, ctx)
     known = {family: list(moments) for family, moments in assessed.items()}
-    for flag in others:
+    for flag in stored:
         family = flag_family(flag, ctx)
         if family is not None:
-            known.setdefault(family, []).extend(_flag_moments(flag))
+            # Its own stored end counts too: a resend does not revive an ended Flag.
+            known.setdefault(family, []).extend(_flag_moments(flag, flag in others))
     document = [_ended(r, known, ctx) if r.get("resourceType") == "Flag" else r for r in new]
     ended = [
         after
@@ -151,9 +152,11 @@ def _moment(text: str | None) -> Moment | None:
     return Moment(text, at) if at.tzinfo is not None else None
 
 
-def _flag_moments(flag: Resource) -> list[Moment]:
+def _flag_moments(flag: Resource, with_start: bool) -> list[Moment]:
     period = obj(flag.get("period"))
-    found = [_moment(str_field(period, "start")), _moment(str_field(period, "end"))]
+    found = [_moment(str_field(period, "end"))]
+    if with_start:
+        found.append(_moment(str_field(period, "start")))
     return [m for m in found if m is not None]
 
 
