@@ -27,6 +27,7 @@ from adapter.store.engine import Connection
 from adapter.store.patient_rows import StoredResource, Wanted, patient_resources
 from adapter.store.tenants import pinned_namespace
 from mappings.common import identity
+from mappings.common.builders import fhir_datetime
 from mappings.common.lookup import objs, str_field
 from mappings.common.narrative import with_narratives
 from mappings.common.serialize import dumps
@@ -75,7 +76,7 @@ def _screen(conn: Connection, ctx: MappingContext, mrn: str, now: datetime) -> i
         if r.resource_type in MEDICATION_TYPES and not r.identifier_system.startswith(ours)
     ]
     stored = [r.content for r in rows if r.identifier_system == screen_system]
-    wanted = screen_ehr_medications(entries, stored, mrn, now.isoformat(), ctx)
+    wanted = screen_ehr_medications(entries, stored, mrn, _when(now), ctx)
     changed = _changed(wanted, stored)
     resolved = _resolved_reviews(rows, review_system, now, ctx)
     if not changed and not resolved:
@@ -125,5 +126,10 @@ def _stopped(statement: Resource | None) -> bool:
 
 
 def _with_mitigation(issue: Resource, now: datetime, ctx: MappingContext) -> Resource:
-    (resolved,) = with_narratives([resolve_issue(issue, now.isoformat(), ctx)])
+    (resolved,) = with_narratives([resolve_issue(issue, _when(now), ctx)])
     return resolved
+
+
+def _when(now: datetime) -> str:
+    """When the screen saw it, as a FHIR dateTime to the second."""
+    return fhir_datetime(now.replace(microsecond=0))
