@@ -9,7 +9,8 @@ again in the same transaction:
   resource; an issue whose entry stopped, went away or left the class is resolved (a
   `mitigation`), never deleted;
 - the clinic's reviews: an interaction issue all of whose implicated statements the EHR
-  has since marked no longer taken (stopped, completed, ...) is resolved the same way.
+  has since deleted or edited to no longer taken (stopped, completed, ...) is resolved the
+  same way; a statement as the clinic sent it stands (its review's screen judged it).
 
 What changed is stored and enqueued like a clinic document (`adapter.store.accept`), under
 a scope of its own per patient (`ehr-medication-screen:<patient's logical id>`: no MRN),
@@ -44,6 +45,7 @@ from mappings.medication_review import (
 KIND = "ehr-medication-screen"
 MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest")
 STOPPED = "stopped"
+SOURCE_EHR = "ehr"
 
 
 def screen_patients(
@@ -106,7 +108,7 @@ def _resolved_reviews(
 ) -> list[Resource]:
     """The clinic's active interaction issues whose implicated statements are all no
     longer taken (the EHR stopped them), resolved."""
-    statements = {r.reference: r.content for r in rows if r.resource_type == "MedicationStatement"}
+    statements = {r.reference: r for r in rows if r.resource_type == "MedicationStatement"}
     out: list[Resource] = []
     for row in rows:
         if row.identifier_system != review_system or row.content.get("mitigation"):
@@ -121,8 +123,12 @@ def _resolved_reviews(
     return out
 
 
-def _stopped(statement: Resource | None) -> bool:
-    return statement is None or ehr_medication(statement)["status"] == STOPPED
+def _stopped(statement: StoredResource | None) -> bool:
+    """True when the EHR deleted the statement or its edit says it is no longer taken; a
+    statement as the clinic sent it is the review's word, which its own screen judged."""
+    if statement is None:
+        return True
+    return statement.source == SOURCE_EHR and ehr_medication(statement.content)["status"] == STOPPED
 
 
 def _with_mitigation(issue: Resource, now: datetime, ctx: MappingContext) -> Resource:
