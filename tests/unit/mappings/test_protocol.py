@@ -352,7 +352,10 @@ def test_vitals__critical_flag__points_at_its_observation_and_validates() -> Non
     assert flag["extension"][0]["valueReference"] == {"reference": f"Observation/{bp['id']}"}
     assert flag["status"] == "active"
     assert flag["period"] == {"start": "2026-11-20T09:30:00-05:00"}
-    assert flag["code"]["text"] == "Critical blood pressure (critical high)"
+    assert flag["code"]["text"] == (
+        "Critical blood pressure (critical high): 186/112 mmHg, intra_infusion reading"
+        " (protocol vitals.intra_infusion)"
+    )
     assert_model_equivalent(cast(Res, flag))
 
 
