@@ -14,6 +14,7 @@ from mappings.alerts import settle
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from mappings.encounter.submission import map_submission
+from mappings.jsontypes import Resource
 from mappings.medication_review import screen_ehr_medications
 from tests.unit.mappings.fhircheck import load_example
 
@@ -49,7 +50,7 @@ def _alerts_of_a_bad_session(ctx: MappingContext) -> list[dict[str, Any]]:
     mapped = map_submission(EncounterSubmission.model_validate(sub), ctx)
     later = [dict(r) for r in settle(mapped, [], ctx).document]
     wanted = [r for r in later if r["resourceType"] in ("Flag", "DetectedIssue")]
-    entry = {
+    entry: Resource = {
         "resourceType": "MedicationStatement",
         "id": "k-ehr-1",
         "status": "active",

@@ -65,7 +65,7 @@ def test_settle__stored_active_flag__ended_by_a_later_reading_only() -> None:
     same_time = map_vitals([_reading("VS-9", "2026-11-20T09:30:00Z", 97)], SCOPE, CTX)
     assert settle(same_time, stored, CTX).ended == []
     later = map_vitals([_reading("VS-2", "2026-11-20T09:40:00Z", 97)], SCOPE, CTX)
-    (ended,) = settle(later, stored, CTX).ended
+    (ended,) = cast(list[Res], settle(later, stored, CTX).ended)
     assert (ended["status"], ended["period"]["end"]) == ("inactive", "2026-11-20T09:40:00Z")
 
 

@@ -268,7 +268,8 @@ def test_map_infusion__each_finding__a_detected_issue_coded_by_its_rule() -> Non
         monitored_by="RN-2",
     )
     scope = EncounterScope("ENC-1", "MRN-1", (NO_ACLS,), infusion)
-    issues = [r for r in map_infusion(infusion, scope, CTX) if r["resourceType"] == "DetectedIssue"]
+    mapped = cast(list[Res], map_infusion(infusion, scope, CTX))
+    issues = [r for r in mapped if r["resourceType"] == "DetectedIssue"]
     codes = {r["code"]["coding"][-1]["code"]: r for r in issues}
     assert set(codes) == {
         "protocol-dose-above-usual",
@@ -285,7 +286,7 @@ def test_map_infusion__each_finding__a_detected_issue_coded_by_its_rule() -> Non
     assert "ACLS" in monitor["detail"]
     for issue in issues:
         assert issue["meta"]["security"]
-        assert_model_equivalent(cast(Res, issue))
+        assert_model_equivalent(issue)
 
 
 # ---------------------------------------------------------------- vital signs per phase
@@ -294,7 +295,8 @@ def test_map_infusion__each_finding__a_detected_issue_coded_by_its_rule() -> Non
 def _flags(reading: dict[str, Any], protocol: Any = None) -> list[str]:
     ctx = CTX if protocol is None else MappingContext(namespace=CTX.namespace, protocol=protocol)
     doc = {"vitals_id": "VS-1", "taken_at": "2026-11-20T09:30:00-05:00", **reading}
-    out = map_vitals([VitalsObservation.model_validate(doc)], EncounterScope("E", "M"), ctx)
+    mapped = map_vitals([VitalsObservation.model_validate(doc)], EncounterScope("E", "M"), ctx)
+    out = cast(list[Res], mapped)
     return [r["code"]["coding"][0]["code"] for r in out if r["resourceType"] == "Flag"]
 
 
@@ -346,7 +348,7 @@ def test_vitals__limits_per_phase__an_override_changes_one_phase_only() -> None:
 def test_vitals__critical_flag__points_at_its_observation_and_validates() -> None:
     doc = {"vitals_id": "VS-1", "taken_at": "2026-11-20T09:30:00-05:00", "phase": "intra_infusion"}
     reading = VitalsObservation.model_validate({**doc, **_bp(186, 112)})
-    out = map_vitals([reading], EncounterScope("E", "M"), CTX)
+    out = cast(list[Res], map_vitals([reading], EncounterScope("E", "M"), CTX))
     (flag,) = [r for r in out if r["resourceType"] == "Flag"]
     bp = next(r for r in out if r.get("code", {}).get("coding", [{}])[0].get("code") == "85354-9")
     assert flag["extension"][0]["valueReference"] == {"reference": f"Observation/{bp['id']}"}
@@ -356,7 +358,7 @@ def test_vitals__critical_flag__points_at_its_observation_and_validates() -> Non
         "Critical blood pressure (critical high): 186/112 mmHg, intra_infusion reading"
         " (protocol vitals.intra_infusion)"
     )
-    assert_model_equivalent(cast(Res, flag))
+    assert_model_equivalent(flag)
 
 
 # ---------------------------------------------------------------- overrides
