@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mappings.common.identity import PART_SEPARATOR
-from mappings.common.lookup import coding_key, obj, objs, str_field
+from mappings.common.lookup import coding_key, identifiers, obj, str_field
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
 
@@ -138,7 +138,7 @@ def _is_checklist(res: Resource, ctx: MappingContext) -> bool:
     system = f"{ctx.namespace}/sid/{INTAKE_KIND}"
     return any(
         i.get("system") == system and str(i.get("value", "")).endswith(CHECKLIST_SUFFIX)
-        for i in objs(res.get("identifier"))
+        for i in identifiers(res)
     )
 
 

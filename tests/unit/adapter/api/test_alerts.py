@@ -235,3 +235,21 @@ def test_tenant_protocol_file__applies_to_that_tenant_only(tmp_path: Path) -> No
     for client in _client(tmp_path / "run", protocol_dir=str(folder)):
         assert post_encounter(client, doc, key=KEY_A).status_code == 201
         assert post_encounter(client, json.loads(json.dumps(doc)), key=KEY_B).status_code == 422
+
+
+def test_mania_flag__ended_by_the_next_screening_which_keeps_its_own(client: TestClient) -> None:
+    first = _screening("E-1", "2026-11-20T08:40:00-05:00", None)
+    first["intake_screening"]["bipolar_disorder"] = True
+    _sent(client, first)
+    assert [a["code"] for a in _alerts(client)] == ["flag-mania-risk"]
+    second = _screening("E-2", "2026-11-27T08:40:00-05:00", None)
+    second["intake_screening"]["bipolar_disorder"] = True
+    _sent(client, second)
+    alerts = _alerts(client)
+    assert [(a["code"], a["raised_at"]) for a in alerts] == [
+        ("flag-mania-risk", "2026-11-27T08:40:00-05:00")
+    ]
+    assert _flag(client, "E-1", "mania-risk")["period"]["end"] == "2026-11-27T08:40:00-05:00"
+    third = _screening("E-3", "2026-12-04T08:40:00-05:00", None)
+    _sent(client, third)
+    assert _alerts(client) == []
