@@ -68,10 +68,13 @@ class AcceptResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+    """Other documents' resources this one changed (a Flag it ended): pushed with it, never
+    listed as its own (a receipt names the document's resources only)."""
 
     @property
     def changed(self) -> list[str]:
-        return self.created + self.updated + self.deleted
+        return self.created + self.updated + self.deleted + self.others
 
 
 def sha256(data: bytes) -> str:
@@ -113,9 +116,13 @@ def accept(
     result = AcceptResult(submission_id, public_id)
     who = Written(sub.tenant, sub.patient_key, submission_id, now)
     incoming = [_incoming(sub, res, ctx) for res in mapped]
-    incoming += [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
     for batch in _distinct_batches(incoming):
         _store_batch(conn, who, batch, result)
+    if others:
+        theirs = AcceptResult(submission_id, public_id)
+        kept = [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
+        _store_batch(conn, who, kept, theirs)
+        result.others = theirs.updated
     _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
     if result.changed:
         result.outbox_id = _enqueue(conn, sub, submission_id, result.changed, now)

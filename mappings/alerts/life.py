@@ -33,6 +33,7 @@ from datetime import datetime
 
 from mappings.common.identity import PART_SEPARATOR
 from mappings.common.lookup import coding_key, identifiers, obj, str_field
+from mappings.common.narrative import refreshed
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
 
@@ -172,4 +173,4 @@ def _ended(flag: Resource, known: dict[str, list[Moment]], ctx: MappingContext) 
         return flag
     end = min(later, key=lambda m: m.at)
     period = {**obj(flag.get("period")), "end": end.text}
-    return {**flag, "status": "inactive", "period": period}
+    return refreshed({**flag, "status": "inactive", "period": period})

@@ -42,6 +42,7 @@ def test_settle__critical_then_normal_in_one_document__flag_ends_at_the_normal_r
     )
     (flag,) = _flags(settle(mapped, [], CTX).document)
     assert flag["status"] == "inactive"
+    assert "inactive" in flag["text"]["div"]  # the narrative says what it says now
     assert flag["period"] == {"start": "2026-11-20T09:30:00Z", "end": "2026-11-20T09:35:00Z"}
 
 

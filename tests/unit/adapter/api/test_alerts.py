@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from adapter.api.app import create_app
+from adapter.store.schema import outbox
 from mappings.common import identity
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from tests.unit.adapter.api.conftest import (
@@ -89,6 +91,13 @@ def _alerts(client: TestClient, key: str = KEY_A) -> list[dict[str, Any]]:
     return found
 
 
+def _waiting_for_the_ehr(client: TestClient) -> set[str]:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.resource_keys).where(outbox.c.tenant == "clinic-a"))
+        return {key for (keys,) in rows for key in keys}
+
+
 def _flag(client: TestClient, eid: str, part: str) -> dict[str, Any]:
     key = f"{eid}~SCR-88120"
     ident = identity.identity(CTX_A, "Flag", "intake", key, part)
@@ -109,8 +118,9 @@ def test_second_screening__ends_the_first_risk_flag__its_own_level_carries_on(
     reply = post_encounter(client, _screening("E-2", "2026-11-27T08:40:00-05:00", "low"), KEY_A)
     assert reply.status_code == 201
     first = _flag(client, "E-1", "suicide-risk-high")
-    # The ended Flag goes to the EHR with the second screening's push.
-    assert f"Flag/{first['id']}" in reply.json()["updated"]
+    # The ended Flag goes to the EHR with the second screening's push (not its receipt's).
+    assert f"Flag/{first['id']}" not in reply.json()["updated"]
+    assert f"Flag/{first['id']}" in _waiting_for_the_ehr(client)
     assert first["status"] == "inactive"
     assert first["period"] == {
         "start": "2026-11-20T08:40:00-05:00",
