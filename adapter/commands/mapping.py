@@ -175,9 +175,10 @@ def map_file(
         return Outcome(None, [str(error) for error in violation.errors])
     except OSError as exc:
         return Outcome(None, [str(FieldError("(file)", exc.strerror or "cannot read"))])
+    # What the protocol forbids first, as `adapter ingest` and the API refuse it (422).
+    if sub.infusion is not None and (errors := forbidden(sub.infusion, ctx.protocol, "infusion.")):
+        return Outcome(None, [str(error) for error in errors])
     ctx, refused = _as_the_store_sees_it(sub, ctx, store)
-    if sub.infusion is not None:
-        refused += [str(e) for e in forbidden(sub.infusion, ctx.protocol, "infusion.")]
     if refused:
         return Outcome(None, refused)
     bundle = dumps(transaction_bundle(map_submission(sub, ctx), ctx), pretty=True)
