@@ -187,17 +187,16 @@ def _merged(base: Mapping[str, object], over: Mapping[str, object]) -> dict[str,
     return out
 
 
-def _unsourced(over: Mapping[str, object], base: object, path: str = "") -> list[str]:
+def _unsourced(over: Mapping[str, object], path: str = "") -> list[str]:
     """The rules an override changes without saying where the change comes from: a table
     of `over` that sets a rule's entries must set its `source` too."""
-    base_table = base if isinstance(base, Mapping) else {}
     problems: list[str] = []
     sets_entries = any(k != "source" and not isinstance(v, Mapping) for k, v in over.items())
     if path and sets_entries and "source" not in over:
         problems.append(f"{path.rstrip('.')}.source: required when the rule is changed (say why)")
     for key, value in over.items():
         if isinstance(value, Mapping):
-            problems += _unsourced(value, base_table.get(key), f"{path}{key}.")
+            problems += _unsourced(value, f"{path}{key}.")
     return problems
 
 
@@ -227,7 +226,7 @@ def load_protocol(override: str | None = None, *, origin: str = "override") -> C
         table = tomllib.loads(override)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(origin, [f"not valid TOML: {exc}"]) from None
-    unsourced = _unsourced(table, _default_table())
+    unsourced = _unsourced(table)
     if unsourced:
         raise ProtocolError(origin, unsourced)
     try:
