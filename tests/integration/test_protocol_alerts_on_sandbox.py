@@ -5,11 +5,18 @@ interaction issues included)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
+from adapter.ehr.client import FhirClient
+from adapter.ingest import ingest_encounter
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import upgrade
+from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.alerts import settle
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
@@ -81,3 +88,40 @@ def test_validate__protocol_issues_and_alert_flags__no_error_issues(fhir_base_ur
             if errors:
                 failures[f"{res['resourceType']}/{res['id']}"] = errors
     assert not failures, failures
+
+
+def test_push__a_session_needing_an_eye__its_issues_and_flags_reach_the_ehr(
+    fhir_base_url: str, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    ctx = MappingContext(namespace=f"https://fhir.it-{tag}.example", tenant=f"it-{tag}")
+    sub = load_example("typical-ketamine-infusion").model_dump(mode="json", exclude_none=True)
+    sub["infusion"] |= {"dose_mg_per_kg": 1.5, "total_dose_mg": 102.0}
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    try:
+        ingest_encounter(engine, orjson.dumps(sub), ctx)
+        worker = PushWorker(
+            engine, FhirClient(fhir_base_url, timeout_seconds=60), owner="it", backoff=Backoff(0.05)
+        )
+        worker.drain()
+    finally:
+        engine.dispose()
+    system = f"{ctx.namespace}/sid/infusion-protocol-issue"
+    reply = requests.get(
+        f"{fhir_base_url}/DetectedIssue",
+        params={"identifier": f"{system}|"},
+        headers=FHIR_JSON,
+        timeout=30,
+    )
+    reply.raise_for_status()
+    found = [e["resource"] for e in reply.json().get("entry", [])]
+    assert sorted(c["code"] for r in found for c in r["code"]["coding"]) == [
+        "DOSEH",
+        "DOSEH",
+        "protocol-dose-above-usual",
+        "protocol-dose-above-usual",
+    ]
+    for issue in found:
+        assert issue["implicated"][0]["reference"].startswith("MedicationAdministration/")
+        assert {s["code"] for s in issue["meta"]["security"]} >= {"R", "PSY", "BH"}
