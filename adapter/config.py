@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapter.errors import ConfigError
+from adapter.protocols import check_protocol_dir
 from adapter.store.database_url import usable_database_url
 
 ENV_PREFIX = "ADAPTER_"
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     """`per-tenant` (the safe default): each new tenant's identifiers live under
     `{namespace}/{tenant}`. `shared`: new tenants share `{namespace}`, and an id first
     written by one tenant is refused to the others (adapter.identity_rules)."""
+    protocol_dir: str = ""
+    """Folder of per-tenant protocol overrides (`<tenant>.toml`, docs/protocol.md); empty:
+    every tenant has the shipped protocol. Every file is checked when the settings are read."""
     log_level: LogLevel = "INFO"
     web_workers: Annotated[int, Field(ge=1, le=64)] = 1
     """HTTP server processes (one per core serves reads fastest; see docs/benchmarks.md)."""
@@ -275,6 +279,14 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not Path(value).is_file():
             raise ValueError("no such file: must be a JSON file (see docs/operations.md), or empty")
+        return value
+
+    @field_validator("protocol_dir")
+    @classmethod
+    def _usable_protocol_dir(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            check_protocol_dir(value)  # a ProtocolError names the file and the entry
         return value
 
     @field_validator("ehr_auth_token_url")

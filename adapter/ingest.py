@@ -6,7 +6,9 @@ clinic's history goes through exactly the checks and the transaction a live one 
 Mapping uses the tenant's context as the store fixes it (`adapter.store.tenants`: its
 namespace, and the encounter's records stored under the older id scheme), and the
 document's ids must pass the contract's identity rules (`adapter.identity_rules`) in the
-transaction that accepts it: a refused document changes nothing.
+transaction that accepts it: a refused document changes nothing. What the tenant's protocol
+forbids is refused (422) before anything is read; the patient's Flags are settled in the
+accepting transaction (`adapter.clinical_alerts`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from adapter import identity_rules
+from adapter.clinical_alerts import refuse_forbidden, settle_flags
 from adapter.config import DEFAULT_MAX_READINGS_PER_DOCUMENT
 from adapter.errors import EncounterNotSent, IdConflict
 from adapter.store.accept import AcceptResult, Submission, accept
@@ -76,6 +79,7 @@ def ingest_encounter(
     now = clock()
     sub = parse_submission(document, today=today(now))
     check_readings(sub, max_readings)
+    refuse_forbidden(sub.infusion, ctx, "infusion.")
     with engine.connect() as conn:
         ctx = encounter_context(conn, ctx, sub.encounter_id)
     mapped = map_submission(sub, ctx)
@@ -121,13 +125,15 @@ def _accept_checked(
     mrn_field: str,
     now: datetime,
 ) -> AcceptResult:
-    """`accept`, once the identity rules allow the document's ids (else `IdConflict`)."""
+    """`accept`, once the identity rules allow the document's ids (else `IdConflict`), its
+    Flags and the patient's stored ones settled (`adapter.clinical_alerts`)."""
     refused = identity_rules.refusals(conn, ctx, claims, mapped, mrn_field=mrn_field)
     if refused:
         raise IdConflict(refused)
     pin(conn, ctx, now)
     identity_rules.claim(conn, ctx, mapped, now)
-    return accept(conn, doc, mapped, ctx, now)
+    settled = settle_flags(conn, ctx, doc.patient_key, mapped)
+    return accept(conn, doc, settled.document, ctx, now, settled.ended)
 
 
 # ---------------------------------------------------------------- one record at a time
@@ -178,6 +184,7 @@ def ingest_record(
         ctx = encounter_context(conn, ctx, rec.encounter_id)
         stored = _stored_encounter(conn, ctx, rec.encounter_id, rec.patient_mrn)
     rec = record_type.parse(document, known_provider_ids=stored.provider_ids)
+    refuse_forbidden(rec.infusion, ctx, "")
     infusion = rec.infusion if rec.infusion is not None else stored.infusion
     scope = EncounterScope(rec.encounter_id, rec.patient_mrn, stored.providers, infusion)
     mapped = rec.map(scope, ctx)

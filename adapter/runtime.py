@@ -14,6 +14,7 @@ from datetime import timedelta
 from adapter.config import Settings
 from adapter.ehr.client import FhirClient
 from adapter.metrics.ehr import MeasuredEhr
+from adapter.protocols import tenant_protocol
 from adapter.store.engine import Engine, check_connection, create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.sync.pull.puller import Puller, PullOptions, PullSummary
@@ -37,9 +38,14 @@ def open_store(settings: Settings) -> Engine:
 def mapping_context(settings: Settings, tenant: str | None = None) -> MappingContext:
     """The mapping context of `tenant` (default: `ADAPTER_TENANT`, the command line's) as
     the settings make it; a tenant the store already holds keeps the namespace the store
-    fixed for it (`adapter.store.tenants.tenant_context`), which the ingest applies."""
+    fixed for it (`adapter.store.tenants.tenant_context`), which the ingest applies. Its
+    protocol is the tenant's override file's (`ADAPTER_PROTOCOL_DIR`), else the shipped one."""
     tenant = tenant or settings.tenant
-    return MappingContext(namespace=tenant_namespace(settings, tenant), tenant=tenant)
+    return MappingContext(
+        namespace=tenant_namespace(settings, tenant),
+        tenant=tenant,
+        protocol=tenant_protocol(settings.protocol_dir, tenant),
+    )
 
 
 def tenant_namespace(settings: Settings, tenant: str) -> str:

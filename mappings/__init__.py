@@ -11,6 +11,9 @@ back). The adapter service imports this package; this package never imports it.
     common/             FHIR building blocks they share: datatypes, identity, lookups,
                         narratives, people, Provenance, transaction Bundles, canonical JSON
     terminology/        the code tables (CSV, reviewable without Python) and their loader
+    protocol/           the clinic's protocol as data (TOML, each rule with its source) and
+                        its rules: what is refused, what raises a DetectedIssue
+    alerts/             which Flags a newer assessment of the patient ends
     claims.py           which field of a document each identifier comes from
     context.py          what a mapping needs besides the record (namespace, tenant, policy)
     errors.py           the error tree
@@ -21,8 +24,9 @@ finer needs, and the only other places the adapter imports from (a test checks t
 the subpackages `mappings.contract`, `mappings.common` and `mappings.terminology` (any of
 their modules), the modules `mappings.kinds`, `mappings.claims`, `mappings.context`,
 `mappings.errors` and `mappings.jsontypes`, and the `__all__` of each record-kind package
-(`mappings.encounter`, `.intake`, `.infusion`, `.vitals`, `.medication_review`). The
-modules inside a record-kind package are its own business.
+(`mappings.encounter`, `.intake`, `.infusion`, `.vitals`, `.medication_review`), and the
+`__all__` of `mappings.protocol` and `mappings.alerts`. The modules inside those packages
+are their own business.
 """
 
 from __future__ import annotations

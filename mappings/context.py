@@ -1,12 +1,16 @@
 """What a mapping needs to know besides the record: namespace, tenant, labels, policy.
 
-Everything here is configuration supplied by the caller; defaults are the ones
-documented in the clinical terminology notes (section 3d for vital-sign alerts).
+Everything here is configuration supplied by the caller; the clinic's protocol defaults
+to the one shipped in `mappings/protocol/defaults.toml`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from mappings.protocol.model import ClinicProtocol, VitalThresholds, default_protocol
+
+__all__ = ["DEFAULT_NAMESPACE", "MappingContext", "SecurityLabels", "VitalThresholds"]
 
 DEFAULT_NAMESPACE = "https://fhir.example-clinic.org"
 
@@ -22,25 +26,6 @@ class SecurityLabels:
 
     confidentiality: str = "R"
     sensitivity: tuple[str, ...] = ("PSY", "BH")
-
-
-@dataclass(frozen=True)
-class VitalThresholds:
-    """Clinic alert policy for vital-sign interpretation (terminology section 3d)."""
-
-    systolic_high: float = 140
-    diastolic_high: float = 90
-    systolic_critical: float = 180
-    diastolic_critical: float = 110
-    systolic_rise_critical: float = 40
-    diastolic_rise_critical: float = 25
-    heart_rate_high: float = 110
-    heart_rate_low: float = 50
-    spo2_low: float = 92
-    spo2_critical_low: float = 90
-    respiratory_rate_low: float = 10
-    respiratory_rate_high: float = 24
-    fasting_hours_required: float = 6
 
 
 @dataclass(frozen=True)
@@ -61,7 +46,9 @@ class MappingContext:
     tenant: str = "default"
     clinic_name: str = "Ketamine infusion clinic"
     security: SecurityLabels = field(default_factory=SecurityLabels)
-    thresholds: VitalThresholds = field(default_factory=VitalThresholds)
+    protocol: ClinicProtocol = field(default_factory=default_protocol)
+    """The clinic's protocol (`mappings.protocol`): dose rules, observation times, the
+    monitor's qualification, vital-sign limits per phase, fasting hours."""
     adapter_name: str = "ketamine-fhir-adapter"
     legacy_records: frozenset[tuple[str, str, str]] = frozenset()
 

@@ -43,11 +43,13 @@ from mappings.contract import (
 from mappings.contract.parse import JsonInput
 from mappings.infusion import map_infusion, unmap_infusion
 from mappings.infusion.common import ADJUNCT_KIND, ADVERSE_EVENT_KIND
+from mappings.infusion.protocol_issues import KIND as PROTOCOL_ISSUE_KIND
 from mappings.intake import map_intake, unmap_intake
 from mappings.intake.base import KIND as INTAKE_KIND
 from mappings.jsontypes import Resource
 from mappings.medication_review import map_medication_review, refs, unmap_medication_review
 from mappings.vitals import map_vitals, unmap_vitals
+from mappings.vitals.alerts import KIND as VITALS_ALERT_KIND
 from mappings.vitals.measures import KIND as VITALS_KIND
 
 RecordSubmission = (
@@ -179,7 +181,7 @@ INFUSION = RecordKind(
     read=_read_infusion,
     unmap=unmap_infusion,
     id_field=identity.PROCEDURE,
-    identifier_kinds=("infusion", ADJUNCT_KIND, ADVERSE_EVENT_KIND),
+    identifier_kinds=("infusion", ADJUNCT_KIND, ADVERSE_EVENT_KIND, PROTOCOL_ISSUE_KIND),
 )
 VITALS = RecordKind(
     name="vitals",
@@ -188,7 +190,7 @@ VITALS = RecordKind(
     read=_read_vitals,
     unmap=unmap_vitals,
     id_field=identity.VITALS,
-    identifier_kinds=(VITALS_KIND,),
+    identifier_kinds=(VITALS_KIND, VITALS_ALERT_KIND),
 )
 MEDICATION_REVIEW = RecordKind(
     name="medication-review",

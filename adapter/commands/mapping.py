@@ -46,6 +46,7 @@ from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission, parse_submission
 from mappings.encounter import field_coverage, map_submission, round_trip_differences
 from mappings.errors import ContractViolation, FieldError
+from mappings.protocol import forbidden
 
 if TYPE_CHECKING:
     from adapter.commands import Subparsers
@@ -174,6 +175,9 @@ def map_file(
         return Outcome(None, [str(error) for error in violation.errors])
     except OSError as exc:
         return Outcome(None, [str(FieldError("(file)", exc.strerror or "cannot read"))])
+    # What the protocol forbids first, as `adapter ingest` and the API refuse it (422).
+    if sub.infusion is not None and (errors := forbidden(sub.infusion, ctx.protocol, "infusion.")):
+        return Outcome(None, [str(error) for error in errors])
     ctx, refused = _as_the_store_sees_it(sub, ctx, store)
     if refused:
         return Outcome(None, refused)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
@@ -68,10 +68,13 @@ class AcceptResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)
+    """Other documents' resources this one changed (a Flag it ended): pushed with it, never
+    listed as its own (a receipt names the document's resources only)."""
 
     @property
     def changed(self) -> list[str]:
-        return self.created + self.updated + self.deleted
+        return self.created + self.updated + self.deleted + self.others
 
 
 def sha256(data: bytes) -> str:
@@ -89,8 +92,12 @@ def accept(
     mapped: Sequence[Resource],
     ctx: MappingContext,
     now: datetime,
+    others: Sequence[Resource] = (),
 ) -> AcceptResult:
-    """Store `mapped` as the current state of `sub`'s resources and enqueue what changed."""
+    """Store `mapped` as the current state of `sub`'s resources and enqueue what changed;
+    `others` are new versions of resources the store holds for other documents of the
+    patient (a Flag a newer assessment ends), stored in their own documents' scopes and
+    pushed with this one."""
     public_id = new_public_id()
     submission_id = conn.execute(
         insert(submissions)
@@ -111,6 +118,11 @@ def accept(
     incoming = [_incoming(sub, res, ctx) for res in mapped]
     for batch in _distinct_batches(incoming):
         _store_batch(conn, who, batch, result)
+    if others:
+        theirs = AcceptResult(submission_id, public_id)
+        kept = [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
+        _store_batch(conn, who, kept, theirs)
+        result.others = theirs.updated
     _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
     if result.changed:
         result.outbox_id = _enqueue(conn, sub, submission_id, result.changed, now)

@@ -64,6 +64,9 @@ class Incoming:
     content: str
     digest: str
     scope: str | None
+    keeps_scope: bool = False
+    """True for another document's resource this one changes (a Flag a newer screening
+    ends): it stays in its own scope, so its document's resend still holds it."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class Current:
     version: int
     content_hash: str
     deleted: bool
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,15 @@ def currents(conn: Connection, tenant: str, keys: Sequence[str]) -> dict[str, Cu
         resources.c.version,
         resources.c.content_hash,
         resources.c.deleted,
+        resources.c.scope_key,
     )
     for chunk in chunks(keys):
         for row in conn.execute(select(*columns).where(keyed(tenant, chunk))):
             key = key_of(row)
             if key in wanted:
+                scope = None if row.scope_key is None else str(row.scope_key)
                 found[key] = Current(
-                    int(row.pk), int(row.version), str(row.content_hash), bool(row.deleted)
+                    int(row.pk), int(row.version), str(row.content_hash), bool(row.deleted), scope
                 )
     return found
 
@@ -196,7 +202,7 @@ def update_changed(
             "row_version": row.version + 1,
             "row_hash": item.digest,
             "row_content": item.content,
-            "row_scope": item.scope,
+            "row_scope": row.scope if item.keeps_scope else item.scope,
         }
         for item, row in changes
     ]

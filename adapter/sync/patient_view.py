@@ -19,6 +19,10 @@ EHR's content, read as the EHR's own items are (`mappings.medication_review.edit
   mark refuted, entered in error, inactive or resolved. "No known allergies" is
   `allergies: []` with `no_known_allergies: true`: the latest review (or the EHR) stated
   it and no allergy is listed from either side; `[]` with `false` means none recorded.
+- `alerts`: the active Flags and DetectedIssues about the patient, newest first: ours
+  (screening risk and mania Flags, critical-vital Flags, the protocol's and the interaction
+  screens' DetectedIssues) and the EHR's. A Flag is active while its status is; a
+  DetectedIssue while it is not cancelled, entered in error or mitigated.
 Tombstoned resources never appear.
 """
 
@@ -37,7 +41,7 @@ from adapter.store.patient_rows import (
 )
 from mappings.common import identity
 from mappings.common.identity import PART_SEPARATOR
-from mappings.common.lookup import by_position, str_field
+from mappings.common.lookup import by_position, obj, objs, str_field
 from mappings.common.people import patient_fields
 from mappings.context import MappingContext
 from mappings.contract import Patient
@@ -57,6 +61,8 @@ CLINIC = "clinic"
 REVIEW_PART_TYPES = ("MedicationStatement", "AllergyIntolerance")
 IMPORTED_MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest")
 IMPORTED_TYPES = (*IMPORTED_MEDICATION_TYPES, "AllergyIntolerance")
+ALERT_TYPES = ("Flag", "DetectedIssue")
+CLOSED_ISSUE_STATUSES = frozenset({"cancelled", "entered-in-error"})
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -75,6 +81,7 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
             Wanted(("Procedure",), (systems.review,)),
             Wanted(REVIEW_PART_TYPES, (systems.statement, systems.allergy)),
             Wanted(IMPORTED_TYPES, foreign_to=ours_prefix),
+            Wanted(ALERT_TYPES),
         ],
     )
     review = latest_review([r for r in rows if r.identifier_system == systems.review])
@@ -88,6 +95,7 @@ def patient_view(conn: Connection, ctx: MappingContext, mrn: str) -> JsonObject 
         "medications": _medications(ours, imported, review_key, ctx),
         "allergies": allergies,
         "no_known_allergies": none_known,
+        "alerts": alerts([r for r in rows if r.resource_type in ALERT_TYPES]),
     }
 
 
@@ -115,7 +123,10 @@ def latest_review(reviews: Sequence[StoredResource]) -> StoredResource | None:
 
 
 def _performed(review: StoredResource) -> datetime:
-    text = str_field(review.content, "performedDateTime")
+    return _instant(str_field(review.content, "performedDateTime"))
+
+
+def _instant(text: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(text) if text else _EARLIEST
     except ValueError:
@@ -201,6 +212,52 @@ def _allergies(
         elif is_current_allergy(row.content):
             listed.append(ehr_allergy(row.content) | _about(row))
     return listed, none_known and not listed
+
+
+def alerts(rows: Sequence[StoredResource]) -> list[JsonValue]:
+    """The active Flags and DetectedIssues, newest first (by when they were raised, then
+    by when the store last changed them)."""
+    active = [r for r in rows if is_active_alert(r.content)]
+    active.sort(key=lambda r: (_raised(r.content), r.last_updated, r.pk), reverse=True)
+    return [_alert(r) for r in active]
+
+
+def is_active_alert(res: JsonObject) -> bool:
+    """A Flag whose status is active; a DetectedIssue neither cancelled, entered in error
+    nor mitigated (an interaction whose medication was stopped carries a mitigation)."""
+    if res.get("resourceType") == "Flag":
+        return res.get("status") == "active"
+    return str_field(res, "status") not in CLOSED_ISSUE_STATUSES and not res.get("mitigation")
+
+
+def _raised(res: JsonObject) -> datetime:
+    text = str_field(obj(res.get("period")), "start") or str_field(res, "identifiedDateTime")
+    return _instant(text)
+
+
+def _alert(row: StoredResource) -> JsonObject:
+    res = row.content
+    code = obj(res.get("code"))
+    coding = next(iter(objs(code.get("coding"))), {})
+    is_flag = row.resource_type == "Flag"
+    implicated: list[JsonValue] = [
+        ref for i in objs(res.get("implicated")) if (ref := str_field(i, "reference"))
+    ]
+    return {
+        "type": row.resource_type,
+        "code": str_field(coding, "code"),
+        "system": str_field(coding, "system"),
+        "display": str_field(code, "text") or str_field(coding, "display"),
+        "severity": None if is_flag else str_field(res, "severity"),
+        "status": str_field(res, "status"),
+        "raised_at": (
+            str_field(obj(res.get("period")), "start")
+            if is_flag
+            else str_field(res, "identifiedDateTime")
+        ),
+        "detail": None if is_flag else str_field(res, "detail"),
+        "implicated": implicated,
+    } | _about(row)
 
 
 def _parts(

@@ -3,6 +3,7 @@
     procedure.py   the record to FHIR and back (`map_infusion`, `unmap_infusion`)
     medication.py  the order, the (es)ketamine administration, adjunct drugs
     events.py      adverse events
+    protocol_issues.py  DetectedIssues for the protocol's rules needing a clinician
     common.py      identities of the parts, staff references, dose units
 
 Outside this package, use the names below (or `mappings.kinds`), not its modules.

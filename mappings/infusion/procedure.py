@@ -7,6 +7,7 @@
     MedicationAdministration   the (es)ketamine given, `partOf` the Procedure (when started)
     MedicationAdministration   one per adjunct drug                  (medication.py)
     AdverseEvent               one per adverse event                 (events.py)
+    DetectedIssue              one per protocol rule needing an eye  (protocol_issues.py)
 
 The Procedure is the anchor: the reverse mapping finds it by identifier, then its
 parts by theirs. `reasonReference` to the indication is left out: the scope does not
@@ -44,6 +45,7 @@ from mappings.infusion.medication import (
     unmap_adjuncts,
     unmap_request,
 )
+from mappings.infusion.protocol_issues import map_protocol_issues
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
 TABLE = "infusion_procedures"
@@ -71,6 +73,7 @@ def map_infusion(
         suspect = identity.infusion_administration(ctx, key)
     out.extend(map_adjuncts(record, scope, ctx))
     out.extend(map_adverse_events(record, suspect, scope, ctx))
+    out.extend(map_protocol_issues(record, key, scope, ctx))
     return with_narratives(out)
 
 

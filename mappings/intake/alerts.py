@@ -2,8 +2,11 @@
 
 A DetectedIssue is a conflict with the planned treatment: a contraindication while the
 encounter has an infusion (planned = an infusion record exists), fasting shorter than
-the clinic's policy, or no confirmed escort home. A Flag is a standing banner: suicide
-risk, risk of mania. All are computed by the adapter, which is their author.
+the clinic's protocol (`fasting.npo_hours`), or no confirmed escort home. A Flag is a
+standing banner, coded by what raised it: the C-SSRS screener's suicide risk by level
+(low, moderate, high), a positive PHQ-9 item 9, a risk of mania. Each starts at the
+screening; a later screening of the patient ends it (`mappings.alerts`). All are computed
+by the adapter, which is their author.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from mappings import terminology
 from mappings.common.builders import number, term
 from mappings.intake.base import CHECKLIST, IntakeFrame
 from mappings.intake.findings import finding_ref, finding_text, positive_contraindications
-from mappings.intake.scores import fasting_hours, has_suicide_risk, observation_ref
+from mappings.intake.scores import cssrs_risk, fasting_hours, observation_ref, phq9_item9_positive
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
 CONTRAINDICATIONS = "contraindications"
@@ -28,9 +31,12 @@ def map_alerts(frame: IntakeFrame) -> list[Resource]:
         )
     out.extend(_fasting_issue(frame))
     out.extend(_escort_issue(frame))
-    if has_suicide_risk(frame.record):
-        out.append(_flag(frame, "suicide-risk", "flag-category-safety"))
     record = frame.record
+    risk = cssrs_risk(record.cssrs) if record.cssrs is not None else "none"
+    if risk != "none":
+        out.append(_flag(frame, f"suicide-risk-{risk}", "flag-category-safety"))
+    if phq9_item9_positive(record):
+        out.append(_flag(frame, "phq9-item9-positive", "flag-category-safety"))
     if record.bipolar_disorder or record.contraindications.bipolar_manic_phase:
         out.append(_flag(frame, "mania-risk", "flag-category-clinical"))
     return out
@@ -76,7 +82,7 @@ def _contraindication_issue(frame: IntakeFrame, key: str) -> Resource:
 def _fasting_issue(frame: IntakeFrame) -> list[Resource]:
     """Fasting shorter than policy at the end of the screening (unknown fasting: no issue)."""
     hours = fasting_hours(frame.record)
-    required = frame.ctx.thresholds.fasting_hours_required
+    required = frame.ctx.protocol.npo_hours
     if hours is None or hours >= required:
         return []
     implicated = [observation_ref(frame, "fasting-duration")] if hours >= 0 else []

@@ -38,12 +38,12 @@ SEVERITY_BANDS: dict[str, tuple[tuple[int, str], ...]] = {
     "gad7": ((15, "severe"), (10, "moderate"), (5, "mild"), (0, "minimal")),
 }
 HIGH_RISK_ITEMS = (
-    "active_ideation_with_method",
     "active_ideation_with_intent",
     "active_ideation_with_plan",
     "suicidal_behavior_past_3_months",
 )
-"""The contract's rule: any of these four answered yes means high suicide risk."""
+"""The screener's triage (terminology 1a): any of these answered yes means high risk;
+active ideation with a method alone means moderate risk."""
 PHQ9_SELF_HARM_ITEM = 8
 """Index of PHQ-9 item 9 (thoughts of being better off dead or of self-harm)."""
 SECONDS_PER_HOUR = 3600
@@ -68,18 +68,19 @@ def map_scores(frame: IntakeFrame) -> list[Resource]:
 
 
 def cssrs_risk(cssrs: CssrsScreener) -> str:
-    """`high`, `low` or `none`: the screener's triage, as the contract defines it."""
+    """`high`, `moderate`, `low` or `none`: the screener's triage, as the contract defines it."""
     if any(getattr(cssrs, name) for name in HIGH_RISK_ITEMS):
         return "high"
+    if cssrs.active_ideation_with_method:
+        return "moderate"
     if cssrs.wish_to_be_dead or cssrs.non_specific_active_thoughts:
         return "low"
     return "none"
 
 
-def has_suicide_risk(record: IntakeScreening) -> bool:
-    """High C-SSRS risk, or any answer above 0 to PHQ-9 item 9."""
-    high = record.cssrs is not None and cssrs_risk(record.cssrs) == "high"
-    return high or (record.phq9 is not None and record.phq9[PHQ9_SELF_HARM_ITEM] > 0)
+def phq9_item9_positive(record: IntakeScreening) -> bool:
+    """Any answer above 0 to PHQ-9 item 9 (thoughts of death or self-harm)."""
+    return record.phq9 is not None and record.phq9[PHQ9_SELF_HARM_ITEM] > 0
 
 
 def fasting_hours(record: IntakeScreening) -> float | None:

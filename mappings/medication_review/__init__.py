@@ -7,6 +7,7 @@
     codes.py         RxNorm codes of the drugs
     refs.py          the identities of the review's resources
     ehr_lists.py     medication and allergy entries as an EHR wrote them
+    ehr_screen.py    the interaction screen over the EHR's medication list
 
 Outside this package, use the names below (or `mappings.kinds`), not its modules; `refs`
 is listed for the adapter's patient view, which finds our statements and allergies by it.
@@ -23,10 +24,16 @@ from mappings.medication_review.ehr_lists import (
     is_current_allergy,
     is_no_known_allergy,
 )
+from mappings.medication_review.ehr_screen import (
+    SCREEN_KIND,
+    resolve_issue,
+    screen_ehr_medications,
+)
 from mappings.medication_review.review import map_medication_review, unmap_medication_review
 from mappings.medication_review.statements import unmap_statement
 
 __all__ = [
+    "SCREEN_KIND",
     "edited_medication",
     "ehr_allergy",
     "ehr_medication",
@@ -34,6 +41,8 @@ __all__ = [
     "is_no_known_allergy",
     "map_medication_review",
     "refs",
+    "resolve_issue",
+    "screen_ehr_medications",
     "unmap_allergy",
     "unmap_medication_review",
     "unmap_statement",

@@ -6,8 +6,9 @@ the encounter has one, the session's MedicationAdministration (its MedicationReq
 when the session never started, as the infusion mapper then writes no administration).
 Class membership is by RxNorm ingredient (`interaction_classes.csv`); what each class
 means and how severe it is lives in `interaction_alerts.csv`, so a clinician can
-change either without touching code. Every listed medication is screened, held or
-stopped ones too: a hold is the mitigation, and a recently stopped MAOI still matters.
+change either without touching code. Every medication the patient takes or may take is
+screened, held ones too (a hold is the mitigation); a stopped one is not: it no longer
+raises an alert (`ehr_screen.py` screens what the EHR lists the same way).
 
 These issues are derived data: the reverse mapping does not read them.
 """
@@ -26,12 +27,18 @@ from mappings.medication_review.codes import ingredient_codes, rxnorm_system
 
 CLASSES = "interaction_classes"
 ALERTS = "interaction_alerts"
+STOPPED = "stopped"
 
 
 def interaction_classes(med: MedicationRecord) -> list[str]:
     """The interaction classes a medication belongs to, by its ingredient codes."""
+    return classes_of(med.name, med.rxnorm)
+
+
+def classes_of(name: str, rxnorm: str | None) -> list[str]:
+    """The interaction classes of a drug named `name` (RxNorm `rxnorm`, if known)."""
     found: list[str] = []
-    for code in ingredient_codes(med.name, med.rxnorm):
+    for code in ingredient_codes(name, rxnorm):
         key = terminology.key_for(CLASSES, rxnorm_system(), code)
         if key is not None and key not in found:
             found.append(key)
@@ -44,6 +51,8 @@ def map_interactions(
     """One DetectedIssue per class present, in the table's order of classes."""
     members: dict[str, list[int]] = {}
     for position, med in enumerate(record.medications, start=1):
+        if med.status == STOPPED:
+            continue  # no longer taken: no longer an interaction
         for key in interaction_classes(med):
             members.setdefault(key, []).append(position)
     return [

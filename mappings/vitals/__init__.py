@@ -3,7 +3,8 @@
     readings.py        reading sets to FHIR (`map_vitals`)
     reverse.py         Observations back to reading sets (`unmap_vitals`)
     measures.py        each measurement named once: field, identity part, code, units
-    interpretation.py  N/H/L/HH/LL from the clinic's alert policy
+    interpretation.py  N/H/L/HH/LL from the clinic's protocol (limits per phase)
+    alerts.py          a Flag per critical (HH/LL) measurement
 
 Outside this package, use the names below (or `mappings.kinds`), not its modules.
 """

@@ -1,7 +1,8 @@
 """Vital-sign interpretation (N/H/L/HH/LL) from the clinic's alert policy.
 
-The limits are clinic policy (`MappingContext.thresholds`, defaults from terminology
-section 3d), stated in canonical units (mmHg, /min, %, Cel). A value sent in another
+The limits are the clinic's protocol (`MappingContext.protocol.vitals`, one set per phase:
+pre-infusion, intra-infusion, recovery; defaults in `mappings/protocol/defaults.toml`),
+stated in canonical units (mmHg, /min, %, Cel). A value sent in another
 unit (degF, lb, in) is converted only to be judged; the Observation keeps the unit
 the clinic sent. The answer is a key of `vital_interpretation.csv`, never a code.
 
@@ -15,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mappings.context import VitalThresholds
 from mappings.contract import VitalsObservation
+from mappings.protocol import ClinicProtocol, VitalThresholds
 from mappings.vitals.measures import Measure
 
 NORMAL = "normal"
@@ -65,10 +66,20 @@ def policy_from(t: VitalThresholds) -> Policy:
             critical_high=t.diastolic_critical,
             rise_critical=t.diastolic_rise_critical,
         ),
-        "heart_rate": Limits(high=t.heart_rate_high, low=t.heart_rate_low),
+        "heart_rate": Limits(
+            high=t.heart_rate_high,
+            low=t.heart_rate_low,
+            critical_high=t.heart_rate_critical_high,
+            critical_low=t.heart_rate_critical_low,
+        ),
         "respiratory_rate": Limits(high=t.respiratory_rate_high, low=t.respiratory_rate_low),
         "spo2": Limits(low=t.spo2_low, critical_low=t.spo2_critical_low),
     }
+
+
+def phase_policy(protocol: ClinicProtocol, phase: str) -> Policy:
+    """The limits that judge a reading taken in `phase` (a contract phase)."""
+    return policy_from(protocol.vitals_for(phase))
 
 
 def baseline_reading(records: Sequence[VitalsObservation]) -> VitalsObservation | None:

@@ -5,7 +5,8 @@ Each reading set (one VitalsObservation) becomes a vital-signs panel (85353-1) w
 with systolic/diastolic components, SpO2 with both LOINC codes. Every Observation keeps
 the unit the clinic sent (as its UCUM code), carries the infusion phase in a clinic
 extension and, during the infusion, is `partOf` the ketamine MedicationAdministration;
-`interpretation` comes from the clinic's alert policy (`interpretation.py`).
+`interpretation` comes from the clinic's protocol (`interpretation.py`), and a critical
+one raises a Flag (`alerts.py`).
 The panel also records the set's place in the list, so the reverse mapping gives the
 list back in the order it was sent.
 """
@@ -31,7 +32,8 @@ from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext
 from mappings.contract import Measurement, VitalsObservation
 from mappings.jsontypes import JsonObject, JsonValue, Resource
-from mappings.vitals.interpretation import baseline_reading, interpret, policy_from, worst
+from mappings.vitals.alerts import critical_flag
+from mappings.vitals.interpretation import baseline_reading, interpret, phase_policy, worst
 from mappings.vitals.measures import (
     BLOOD_PRESSURE,
     BODY_POSITION_EXTENSION,
@@ -66,10 +68,10 @@ def map_vitals(
     The rise-from-baseline rule needs the whole list: a reading sent alone (per-record
     submission) is judged on the absolute limits only.
     """
-    policy, baseline = policy_from(ctx.thresholds), baseline_reading(records)
+    baseline = baseline_reading(records)
 
     def judge(measure: Measure, record: VitalsObservation) -> str | None:
-        return interpret(measure, record, baseline, policy)
+        return interpret(measure, record, baseline, phase_policy(ctx.protocol, record.phase))
 
     out: list[Resource] = []
     for sequence, record in enumerate(records, start=1):
@@ -85,13 +87,18 @@ def _reading_set(
     ctx: MappingContext,
 ) -> list[Resource]:
     members: list[Resource] = []
+    flags: list[Resource] = []
     bp = _blood_pressure(record, judge, scope, ctx)
     if bp is not None:
         members.append(bp)
+        verdict = worst([judge(SYSTOLIC, record), judge(DIASTOLIC, record)])
+        flags += _flag(record, BLOOD_PRESSURE, verdict, bp, scope, ctx)
     for measure in SINGLE_MEASURES:
         measured = measure.read(record)
         if measured is not None:
-            members.append(_single(measure, measured, record, judge, scope, ctx))
+            single = _single(measure, measured, record, judge, scope, ctx)
+            members.append(single)
+            flags += _flag(record, measure.part, judge(measure, record), single, scope, ctx)
     panel_extensions = [
         _phase_extension(record, ctx),
         *_position_extension(record, ctx),
@@ -99,7 +106,21 @@ def _reading_set(
     ]
     panel = _observation(record, PANEL, panel_extensions, scope, ctx)
     panel["hasMember"] = [{"reference": f"Observation/{m['id']}"} for m in members]
-    return [panel, *members]
+    return [panel, *members, *flags]
+
+
+def _flag(
+    record: VitalsObservation,
+    part: str,
+    verdict: str | None,
+    observation: Resource,
+    scope: EncounterScope,
+    ctx: MappingContext,
+) -> list[Resource]:
+    found = critical_flag(
+        record, part, verdict, {"reference": f"Observation/{observation['id']}"}, scope, ctx
+    )
+    return [] if found is None else [found]
 
 
 def _observation(

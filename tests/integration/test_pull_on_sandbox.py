@@ -208,6 +208,14 @@ def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
     from_ehr = [m for m in view["medications"] if m["source"] == "ehr"]
     assert [(m["name"], m["rxnorm"]) for m in from_ehr] == [("sertraline 50 MG", "312938")]
     assert {m["source"] for m in view["medications"]} == {"clinic", "ehr"}
+    # The EHR's sertraline (an SSRI) was screened: an interaction issue, queued for the EHR.
+    screened = [
+        a
+        for a in view["alerts"]
+        if a["implicated"] == [f"MedicationStatement/{imported.logical_id}"]
+    ]
+    assert [a["severity"] for a in screened] == ["low"]
+    _push(store, fhir_base_url, ctx)
     _assert_reconciled(store, fhir_base_url, ctx)
 
     versions = _version_count(store, ctx)

@@ -108,6 +108,31 @@ class ReviewView(_Item):
     fhir: FhirReference
 
 
+class AlertView(_Item):
+    """One active alert: a Flag or a DetectedIssue about the patient."""
+
+    type: Literal["Flag", "DetectedIssue"]
+    code: str | None = Field(
+        None, description="The alert's first code (e.g. `flag-suicide-risk-high`)"
+    )
+    system: str | None = Field(None, description="The code's system")
+    display: str | None = Field(None, description="What the alert says, in words")
+    severity: str | None = Field(
+        None, description="DetectedIssue: `high`, `moderate` or `low`; null for a Flag"
+    )
+    status: str | None = Field(None, description="The FHIR status (`active` for a Flag)")
+    raised_at: str | None = Field(
+        None, description="When it was raised: the Flag's period start, the issue's time"
+    )
+    detail: str | None = Field(None, description="DetectedIssue: the rule, the values, the source")
+    implicated: list[str] = Field(
+        default_factory=list, description="The resources it implicates, as `<Type>/<id>` on /fhir"
+    )
+    source: Source
+    updated_at: UpdatedAt
+    fhir: FhirReference
+
+
 class PatientRecordView(BaseModel):
     """The patient's current record, from the clinic and from the EHR."""
 
@@ -127,4 +152,8 @@ class PatientRecordView(BaseModel):
     no_known_allergies: bool = Field(
         description='True when "no known allergies" was stated (by the latest review or '
         "the EHR) and no allergy is listed; `allergies: []` with false means none recorded"
+    )
+    alerts: list[AlertView] = Field(
+        description="The active Flags and DetectedIssues, newest first: risk and critical-vital "
+        "Flags, the protocol's and the interaction screens' DetectedIssues, the EHR's own"
     )

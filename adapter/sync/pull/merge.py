@@ -64,6 +64,7 @@ DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 # The `pk` of a resource imported by the page being merged, until the page is written.
 PENDING_PK = 0
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+MEDICATION_TYPES = frozenset({"MedicationStatement", "MedicationRequest"})
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,9 @@ class Merger:
         self.now = now
         self.security = security or SecurityLabels()
         self._imports: list[_Import] = []
+        self.medication_patients: set[str] = set()
+        """The patients whose medication list the merged versions changed (imported,
+        updated or deleted MedicationStatements and MedicationRequests), for the screen."""
         self._holders: dict[int, list[JsonObject]] = {}
         self._foreign: frozenset[EhrRef] = frozenset()
 
@@ -281,6 +285,7 @@ class Merger:
         self._imports.append(
             _Import(ident, logical_id, patient.patient_key, v, content, text, cited)
         )
+        self._note_medication(ident.resource_type, patient.patient_key)
         # Held from now on: the same resource again in this page is a version already seen.
         held[v.ref] = Local(
             PENDING_PK, ident.resource_type, logical_id, patient.patient_key, 1, text, False,
@@ -352,6 +357,7 @@ class Merger:
         content = labelled(content, self.security)
         text = dumps(content).decode()
         version = local.version + 1
+        self._note_medication(local.resource_type, local.patient_key)
         ehr_versions.set_current(self.conn, local.pk, version, text, self.now, _ehr_copy(local, v))
         self._record(local, version, text, False, v, "UPDATE")
         reindex(self.conn, local.pk, self.tenant, local.resource_type, content)
@@ -370,9 +376,14 @@ class Merger:
     def tombstone(self, local: Local, v: EhrVersion) -> None:
         """Record that the EHR deleted the resource (its version `v`)."""
         version = local.version + 1
+        self._note_medication(local.resource_type, local.patient_key)
         ehr_versions.set_deleted(self.conn, local.pk, version, self.now, _ehr_copy(local, v))
         self._record(local, version, local.content, True, v, "DELETE")
         unindex(self.conn, local.pk)
+
+    def _note_medication(self, resource_type: str, patient_key: str | None) -> None:
+        if resource_type in MEDICATION_TYPES and patient_key is not None:
+            self.medication_patients.add(patient_key)
 
     def _note_ehr_version(self, local: Local, v: EhrVersion) -> None:
         ehr_versions.set_ehr_copy(self.conn, local.pk, _ehr_copy(local, v))

@@ -22,6 +22,9 @@ chunk it was in, from `after`: nothing skipped (`ge`), nothing applied twice (ve
 A server that does not sort as asked only loses the `after` shortcut (the chunk is read
 again from its start), never a change.
 
+A page that changes a patient's medication list screens it again for interactions, in the
+same transaction (adapter.sync.pull.medication_screen).
+
 Deletions never show in a search: where the EHR's CapabilityStatement offers a type's
 `_history`, a second channel per type reads it since its own cursor, and tombstones our
 copies of what was deleted (only when the deletion is the resource's newest version).
@@ -48,6 +51,7 @@ from adapter.store.engine import Connection, Engine, write_transaction
 from adapter.store.pull_scope import tenants
 from adapter.store.pull_state import drop_state, load_state, oldest_ehr_version, save_state
 from adapter.sync.pull.ehr_view import EhrRef, parse_reference
+from adapter.sync.pull.medication_screen import screen_patients
 from adapter.sync.pull.merge import EhrVersion, Merger, Outcome, version_of
 from adapter.sync.pull.prefetch import Prefetch
 from adapter.sync.pull.scope import Channel, channels
@@ -368,7 +372,9 @@ class Puller:
         """One transaction: the versions of `pages` pages and the channel's state after them."""
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            counts = Merger(conn, tenant, self.ehr.base_url, now).merge(versions)
+            merger = Merger(conn, tenant, self.ehr.base_url, now)
+            counts = merger.merge(versions)
+            screen_patients(conn, tenant, merger.medication_patients, now)
             save_state(conn, tenant, state_name, state, now)
             self._renew_lease(conn, tenant, now)
         summary.counts.update(counts)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapter.config import Settings, get_settings
 from adapter.errors import ConfigError
+from adapter.protocols import tenant_protocol
 
 
 def test_get_settings__empty_environment__safe_defaults() -> None:
@@ -206,3 +209,32 @@ def test_get_settings__bad_auth_value__config_error_names_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         get_settings()
+
+
+def test_get_settings__protocol_file_with_a_bad_entry__refused_naming_file_and_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "clinic-a.toml").write_text(
+        '[doses.ketamine.intravenous]\nusual_max_total_mg = 300\nsource = "clinic: x"\n'
+    )
+    monkeypatch.setenv("ADAPTER_PROTOCOL_DIR", str(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        get_settings()
+    message = str(caught.value)
+    assert message.startswith("ADAPTER_PROTOCOL_DIR=")
+    assert "clinic-a.toml: doses.ketamine.intravenous: usual_max_total_mg (300)" in message
+
+
+def test_get_settings__protocol_dir_missing__refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER_PROTOCOL_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="ADAPTER_PROTOCOL_DIR.*no such folder"):
+        get_settings()
+
+
+def test_tenant_protocol__file_per_tenant__others_keep_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "clinic-a.toml").write_text('[fasting]\nnpo_hours = 8\nsource = "clinic: x"\n')
+    assert tenant_protocol(str(tmp_path), "clinic-a").npo_hours == 8
+    assert tenant_protocol(str(tmp_path), "clinic-b").npo_hours == 6
+    assert tenant_protocol("", "clinic-a").npo_hours == 6

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from mappings import terminology
 from mappings.common import identity
 from mappings.common.scope import EncounterScope
-from mappings.context import MappingContext, VitalThresholds
+from mappings.context import MappingContext
 from mappings.contract import IntakeScreening
 from mappings.encounter.submission import scope_of
 from mappings.intake.screening import map_intake, unmap_intake
+from mappings.protocol import load_protocol
 from tests.unit.mappings.fhircheck import (
     EXAMPLE_NAMES,
     assert_golden,
@@ -128,7 +129,8 @@ def test_map_intake__typical__totals_risk_fasting_and_suicide_flag() -> None:
     assert values["gad7-total"]["valueInteger"] == 10
     assert _codes(values["cssrs-risk"]["valueCodeableConcept"])[0] == "LA9194-7"
     assert values["fasting-duration"]["valueQuantity"]["value"] == 7.17
-    assert _parts(resources, "Flag") == ["suicide-risk"]  # PHQ-9 item 9 answered 1
+    # C-SSRS: wish to be dead only (low); PHQ-9 item 9 answered 1: two Flags, two codes.
+    assert _parts(resources, "Flag") == ["suicide-risk-low", "phq9-item9-positive"]
     assert _of(resources, "DetectedIssue") == []
 
 
@@ -265,7 +267,7 @@ def _severity_band(total: Res) -> list[str]:
         (None, ["cssrs-risk-none"]),
         ("wish_to_be_dead", ["LA9194-7", "cssrs-risk-low"]),
         ("non_specific_active_thoughts", ["LA9194-7", "cssrs-risk-low"]),
-        ("active_ideation_with_method", ["cssrs-risk-high"]),
+        ("active_ideation_with_method", ["cssrs-risk-moderate"]),
         ("active_ideation_with_intent", ["cssrs-risk-high"]),
         ("active_ideation_with_plan", ["cssrs-risk-high"]),
         ("suicidal_behavior_past_3_months", ["cssrs-risk-high"]),
@@ -277,16 +279,27 @@ def test_map_intake__cssrs__risk_level_and_flag(answered_yes: str | None, risk: 
     observation = _one(resources, "Observation", "cssrs-risk")
     assert _codes(observation["code"]) == ["93374-7"]
     assert _codes(observation["valueCodeableConcept"]) == risk
-    has_flag = "suicide-risk" in _parts(resources, "Flag")
-    assert has_flag == (risk == ["cssrs-risk-high"])
+    level = risk[-1].removeprefix("cssrs-risk-")
+    flags = [p for p in _parts(resources, "Flag") if p.startswith("suicide-risk")]
+    assert flags == ([] if level == "none" else [f"suicide-risk-{level}"])
+    for flag in _of(resources, "Flag"):
+        assert _codes(flag["code"]) == [f"flag-suicide-risk-{level}"]
+
+
+def test_map_intake__cssrs_method_and_intent__high_wins_over_moderate() -> None:
+    cssrs = {
+        k: k in ("active_ideation_with_method", "active_ideation_with_intent") for k in CSSRS_KEYS
+    }
+    assert _parts(map_intake(_record(cssrs=cssrs), UNPLANNED, CTX), "Flag") == ["suicide-risk-high"]
 
 
 @pytest.mark.parametrize(("item9", "flagged"), [(0, False), (1, True), (3, True)])
-def test_map_intake__phq9_item9__above_zero_raises_suicide_flag(item9: int, flagged: bool) -> None:
+def test_map_intake__phq9_item9__above_zero_raises_its_own_flag(item9: int, flagged: bool) -> None:
     resources = map_intake(_record(phq9=[0] * 8 + [item9]), UNPLANNED, CTX)
-    assert ("suicide-risk" in _parts(resources, "Flag")) == flagged
+    assert ("phq9-item9-positive" in _parts(resources, "Flag")) == flagged
     if flagged:
-        flag = _one(resources, "Flag", "suicide-risk")
+        flag = _one(resources, "Flag", "phq9-item9-positive")
+        assert _codes(flag["code"]) == ["flag-phq9-item9-positive"]
         assert flag["status"] == "active"
         assert _codes(flag["category"][0]) == ["safety"]
         assert flag["encounter"] == identity.encounter(CTX, "ENC-1").ref()
@@ -402,9 +415,8 @@ def test_map_intake__fasting_under_policy__detected_issue(
     record = _record()
     last = record.completed_at - timedelta(minutes=fasted_minutes)
     record = record.model_copy(update={"last_oral_intake_at": last})
-    ctx = MappingContext(
-        namespace=CTX.namespace, thresholds=VitalThresholds(fasting_hours_required=required_hours)
-    )
+    override = f'[fasting]\nnpo_hours = {required_hours}\nsource = "clinic: test"\n'
+    ctx = MappingContext(namespace=CTX.namespace, protocol=load_protocol(override))
     resources = map_intake(record, UNPLANNED, ctx)
     assert ("issue-fasting" in _parts(resources, "DetectedIssue")) == issue
     assert ("fasting-duration" in _parts(resources, "Observation")) == (fasted_minutes >= 0)
@@ -467,7 +479,12 @@ def _everything() -> list[Res]:
     )
     others = [
         _record(phq9=[p] * 9, gad7=[g] * 7, cssrs={k: k == c for k in CSSRS_KEYS})
-        for p, g, c in [(0, 0, ""), (1, 1, "wish_to_be_dead"), (2, 2, ""), (1, 2, "")]
+        for p, g, c in [
+            (0, 0, ""),
+            (1, 1, "wish_to_be_dead"),
+            (2, 2, "active_ideation_with_method"),
+            (1, 2, ""),
+        ]
     ]
     out = map_intake(record, PLANNED, CTX)
     for other in others:

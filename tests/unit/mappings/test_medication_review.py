@@ -537,9 +537,13 @@ def test_interaction__author_is_the_adapter_device() -> None:
     assert issue["author"] == identity.device(CTX).ref(CTX.adapter_name)
 
 
-def test_interaction__stopped_medication__still_screened() -> None:
-    meds = [{"name": "tranylcypromine", "status": "stopped"}]
-    assert _one(_map(_review(medications=meds)), "DetectedIssue")["severity"] == "high"
+def test_interaction__stopped_medication__no_longer_screened() -> None:
+    meds = [
+        {"name": "escitalopram", "status": "stopped"},
+        {"name": "phenelzine", "status": "on_hold"},
+    ]
+    (issue,) = _of_type(_map(_review(medications=meds)), "DetectedIssue")
+    assert "interaction-maois" in str(issue)
 
 
 def test_interaction__clinic_product_code_and_known_name__screened_by_name() -> None:

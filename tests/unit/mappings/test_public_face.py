@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[3]
 # Packages whose `__init__` declares what they offer: each `__all__` is pinned below.
 FACES = (
     "mappings",
+    "mappings.alerts",
     "mappings.common",
     "mappings.contract",
     "mappings.encounter",
     "mappings.infusion",
     "mappings.intake",
     "mappings.medication_review",
+    "mappings.protocol",
     "mappings.vitals",
 )
 # The adapter may import these packages' modules freely (any name, any module inside).
@@ -41,6 +43,9 @@ RECORD_KIND_PACKAGES = (
     "mappings.intake",
     "mappings.medication_review",
     "mappings.vitals",
+    # Not record kinds, reached the same way: the protocol and the alerts' life.
+    "mappings.alerts",
+    "mappings.protocol",
 )
 
 

@@ -14,6 +14,7 @@ from mappings.common import identity
 from mappings.common.scope import EncounterScope
 from mappings.context import MappingContext, VitalThresholds
 from mappings.contract import InfusionProcedure, Measurement, VitalsObservation
+from mappings.protocol import default_protocol
 from mappings.vitals.interpretation import Limits, interpret, policy_from
 from mappings.vitals.measures import SINGLE_MEASURES, vitals_identity
 from mappings.vitals.readings import map_vitals, unmap_vitals
@@ -487,7 +488,10 @@ def test_map_vitals__temperature_weight_height__no_rule_so_no_interpretation(
 
 
 def test_map_vitals__thresholds_from_context__decide_the_verdict() -> None:
-    strict = MappingContext(namespace=CTX.namespace, thresholds=VitalThresholds(heart_rate_high=90))
+    protocol = default_protocol()
+    vitals = {g: t.model_copy(update={"heart_rate_high": 90}) for g, t in protocol.vitals.items()}
+    strict_protocol = protocol.model_copy(update={"vitals": vitals})
+    strict = MappingContext(namespace=CTX.namespace, protocol=strict_protocol)
     res = _map([_reading(heart_rate={"value": 95, "unit": "/min"})], SCOPE, strict)
     assert _verdict(res[1]) == "H"
     assert _single_verdict("heart_rate", 95, "/min") == "N"
@@ -526,6 +530,8 @@ def _quantities(res: Res) -> list[Res]:
 def test_map_vitals__every_observation__declares_and_meets_its_r4_profile(name: str) -> None:
     records, scope = _example(name)
     for res in _map(records, scope):
+        if res["resourceType"] != "Observation":
+            continue
         code = res["code"]["coding"][0]["code"]
         profile = f"http://hl7.org/fhir/StructureDefinition/{R4_PROFILES[code]}"
         assert res["meta"]["profile"] == [profile]

@@ -184,3 +184,16 @@ def test_map_check__shared_example__every_field_reaches_fhir_and_round_trips(
     assert "DROPPED" not in report
     mrn_line = next(line for line in report.splitlines() if line.startswith("  patient.mrn -> "))
     assert "Patient.identifier" in mrn_line
+
+
+def test_map__dose_the_protocol_forbids__refused_as_the_api_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads((EXAMPLES_DIR / "esketamine-session.json").read_text())
+    document["infusion"]["total_dose_mg"] = 200
+    path = tmp_path / "esketamine-200.json"
+    path.write_text(json.dumps(document))
+    assert main(["map", str(path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}: infusion.total_dose_mg: 200 mg is not an allowed esketamine")
+    assert "doses.esketamine.intranasal.allowed_total_mg" in line

@@ -1,0 +1,127 @@
+"""The protocol's DetectedIssues and the alerts' Flags against the real sandbox's validator:
+every one the adapter can write validates with no error (ended Flags and resolved
+interaction issues included)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from adapter.ehr.client import FhirClient
+from adapter.ingest import ingest_encounter
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import upgrade
+from adapter.sync.push.worker import Backoff, PushWorker
+from mappings.alerts import settle
+from mappings.context import MappingContext
+from mappings.contract import EncounterSubmission
+from mappings.encounter.submission import map_submission
+from mappings.jsontypes import Resource
+from mappings.medication_review import screen_ehr_medications
+from tests.unit.mappings.fhircheck import load_example
+
+pytestmark = pytest.mark.integration
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def _errors(outcome: dict[str, Any]) -> list[str]:
+    return [
+        f"{i.get('severity')}: {i.get('diagnostics')} @ {i.get('expression') or i.get('location')}"
+        for i in outcome.get("issue", [])
+        if i.get("severity") in ("error", "fatal")
+    ]
+
+
+def _alerts_of_a_bad_session(ctx: MappingContext) -> list[dict[str, Any]]:
+    sub = load_example("stopped-infusion").model_dump(mode="json", exclude_none=True)
+    sub["infusion"] |= {
+        "status": "completed",
+        "dose_mg_per_kg": 1.5,
+        "total_dose_mg": 126.0,
+        "weight": {"value": 84, "unit": "kg"},
+        "recovery_end": sub["infusion"]["end"],
+    }
+    sub["infusion"].pop("status_reason", None)
+    sub["providers"][0]["acls_certified"] = False
+    answers = ("wish_to_be_dead", "non_specific_active_thoughts", "active_ideation_with_intent",
+               "active_ideation_with_plan", "suicidal_behavior_past_3_months")  # fmt: skip
+    cssrs = dict.fromkeys(answers, False) | {"active_ideation_with_method": True}
+    sub["intake_screening"]["cssrs"] = cssrs
+    mapped = map_submission(EncounterSubmission.model_validate(sub), ctx)
+    later = [dict(r) for r in settle(mapped, [], ctx).document]
+    wanted = [r for r in later if r["resourceType"] in ("Flag", "DetectedIssue")]
+    entry: Resource = {
+        "resourceType": "MedicationStatement",
+        "id": "k-ehr-1",
+        "status": "active",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "8123"}]},
+        "subject": {"reference": "Patient/p"},
+    }
+    (raised,) = screen_ehr_medications([entry], [], "MRN-1", "2026-11-25T07:30:00Z", ctx)
+    (resolved,) = screen_ehr_medications([], [raised], "MRN-1", "2026-11-26T07:30:00Z", ctx)
+    return [*wanted, dict(raised), dict(resolved)]
+
+
+def test_validate__protocol_issues_and_alert_flags__no_error_issues(fhir_base_url: str) -> None:
+    ctx = MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
+    alerts = _alerts_of_a_bad_session(ctx)
+    codes = {c["code"] for a in alerts for c in a["code"]["coding"]}
+    assert {"DOSEH", "protocol-observation-short", "protocol-monitor-not-qualified"} <= codes
+    assert {"flag-suicide-risk-moderate", "flag-critical-blood-pressure"} <= codes
+    failures: dict[str, list[str]] = {}
+    with requests.Session() as http:
+        for res in alerts:
+            reply = http.post(
+                f"{fhir_base_url}/{res['resourceType']}/$validate",
+                json=res,
+                headers=FHIR_JSON,
+                timeout=60,
+            )
+            errors = _errors(reply.json())
+            if errors:
+                failures[f"{res['resourceType']}/{res['id']}"] = errors
+    assert not failures, failures
+
+
+def test_push__a_session_needing_an_eye__its_issues_and_flags_reach_the_ehr(
+    fhir_base_url: str, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    ctx = MappingContext(namespace=f"https://fhir.it-{tag}.example", tenant=f"it-{tag}")
+    sub = load_example("typical-ketamine-infusion").model_dump(mode="json", exclude_none=True)
+    sub["infusion"] |= {"dose_mg_per_kg": 1.5, "total_dose_mg": 102.0}
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    try:
+        ingest_encounter(engine, orjson.dumps(sub), ctx)
+        worker = PushWorker(
+            engine, FhirClient(fhir_base_url, timeout_seconds=60), owner="it", backoff=Backoff(0.05)
+        )
+        worker.drain()
+    finally:
+        engine.dispose()
+    system = f"{ctx.namespace}/sid/infusion-protocol-issue"
+    reply = requests.get(
+        f"{fhir_base_url}/DetectedIssue",
+        params={"identifier": f"{system}|"},
+        headers=FHIR_JSON,
+        timeout=30,
+    )
+    reply.raise_for_status()
+    found = [e["resource"] for e in reply.json().get("entry", [])]
+    assert sorted(c["code"] for r in found for c in r["code"]["coding"]) == [
+        "DOSEH",
+        "DOSEH",
+        "protocol-dose-above-usual",
+        "protocol-dose-above-usual",
+    ]
+    for issue in found:
+        assert issue["implicated"][0]["reference"].startswith("MedicationAdministration/")
+        assert {s["code"] for s in issue["meta"]["security"]} >= {"R", "PSY", "BH"}
