@@ -138,6 +138,7 @@ _INFUSION_TYPES = (
     "Procedure",
     "MedicationRequest",
     "MedicationAdministration",
+    "Medication",
     "AdverseEvent",
 )
 

@@ -148,6 +148,8 @@ def references_of(document: Mapping[str, object]) -> list[tuple[str, object]]:
     for record, fields in (
         ("infusion", ("administered_by", "monitored_by")),
         ("medication_review", ("reviewed_by",)),
+        ("consent", ("witnessed_by",)),
+        ("discharge", ("discharged_by",)),
     ):
         body = document.get(record)
         if isinstance(body, Mapping):

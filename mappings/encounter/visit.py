@@ -78,7 +78,7 @@ def _participant(
         key = "participant-secondary"
     return {
         "type": [term("encounter", key, ctx)],
-        "individual": identity.practitioner(ctx, provider.provider_id).ref(provider.name),
+        "individual": identity.practitioner(ctx, provider.provider_id).ref(provider.display_name),
     }
 
 

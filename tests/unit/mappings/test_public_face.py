@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # Packages whose `__init__` declares what they offer: each `__all__` is pinned below.
 FACES = (
     "mappings",
+    "mappings.care",
     "mappings.common",
     "mappings.contract",
     "mappings.encounter",
@@ -36,6 +37,7 @@ PUBLIC_MODULES = (
 )
 # Reached through their `__all__` only: the modules inside are the package's own business.
 RECORD_KIND_PACKAGES = (
+    "mappings.care",
     "mappings.encounter",
     "mappings.infusion",
     "mappings.intake",
