@@ -15,18 +15,13 @@ from pydantic import Field, StringConstraints, model_validator
 
 from mappings.contract.base import ContractModel
 from mappings.contract.fields import ClinicId, DateTime, Text, ValidDate
-from mappings.contract.translate import Issue, contract_error
+from mappings.contract.translate import LOT_PATTERN, NDC_PATTERN, Issue, contract_error
 
 if TYPE_CHECKING:
     from mappings.contract.models import EncounterSubmission
 
-# NDC: the 10-digit labeler-product-package forms (4-4-2, 5-3-2, 5-4-1) or the 11-digit
-# 5-4-2 form, hyphenated as printed on the package.
-NDC_PATTERN = (
-    r"^([0-9]{4}-[0-9]{4}-[0-9]{2}|[0-9]{5}-[0-9]{3}-[0-9]{2}|[0-9]{5}-[0-9]{4}-[0-9]{1,2})$"
-)
 Ndc = Annotated[str, StringConstraints(pattern=NDC_PATTERN)]
-LotNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,39}$")]
+LotNumber = Annotated[str, StringConstraints(pattern=LOT_PATTERN)]
 Session = Annotated[int, Field(ge=1, le=1000, strict=True)]
 DischargeInstruction = Literal[
     "no_driving_24h", "no_alcohol_24h", "no_major_decisions_24h", "crisis_line_988"
