@@ -155,6 +155,7 @@ class Indication(ContractModel):
     ]
     icd10: Icd10 | None = None
     text: Text | None = None
+    episode: Literal["single", "recurrent"] | None = None
 
     @model_validator(mode="after")
     def _text_for_other(self) -> Self:

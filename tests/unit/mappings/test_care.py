@@ -241,3 +241,30 @@ def test_rems_page__patient_name__escaped(text: str) -> None:
 
     assert escape(text) in page
     assert text not in page
+
+
+# ---------------------------------------------------------------- the indication's episode
+
+
+@pytest.mark.parametrize(("episode", "icd10"), [("single", "F32.9"), ("recurrent", "F33.9")])
+def test_indication__depression_with_episode_and_no_icd10__gets_the_one_code_that_fits(
+    episode: str, icd10: str
+) -> None:
+    sub = load_example("esketamine-session")
+    reason = sub.reason
+    assert reason is not None
+    sub = sub.model_copy(update={"reason": reason.model_copy(update={"episode": episode})})
+
+    resources = map_submission(sub, CTX)
+    condition = _one(resources, "Condition")
+
+    icd = [c for c in condition["code"]["coding"] if c["system"].endswith("icd-10-cm")]
+    assert [c["code"] for c in icd] == [icd10]
+    assert "userSelected" not in icd[0]
+    assert unmap_submission(resources, CTX) == sub
+
+
+def test_indication__depression_without_episode__no_icd10_code_guessed() -> None:
+    condition = _one(_mapped("esketamine-session"), "Condition")
+
+    assert not [c for c in condition["code"]["coding"] if c["system"].endswith("icd-10-cm")]

@@ -180,3 +180,27 @@ def test_provider__neither_name_nor_family_name__is_refused_naming_it() -> None:
     del doc["providers"][0]["name"]
 
     assert_only_error(doc, "providers[0].family_name", "required when name is not given")
+
+
+@pytest.mark.parametrize("code", ["major_depressive_disorder", "treatment_resistant_depression"])
+def test_indication__depression_with_its_episode__is_accepted(code: str) -> None:
+    doc = example()
+    doc["reason"] = {"code": code, "episode": "recurrent"}
+
+    reason = parse_submission(doc).reason
+    assert reason is not None
+    assert reason.episode == "recurrent"
+
+
+def test_indication__episode_of_another_indication__is_refused_naming_it() -> None:
+    doc = example()
+    doc["reason"] = {"code": "ptsd", "episode": "single"}
+
+    assert_only_error(doc, "reason.episode", "only for major_depressive_disorder")
+
+
+def test_indication__episode_and_icd10_disagree__is_refused_naming_icd10() -> None:
+    doc = example()
+    doc["reason"] = {"code": "major_depressive_disorder", "episode": "single", "icd10": "F33.2"}
+
+    assert_only_error(doc, "reason.icd10", "does not code a single-episode")
