@@ -36,16 +36,17 @@ def render_rems_page(questionnaire: Resource, response: Resource, patient: Resou
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{title}</title><style>{STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
-        _header(response, patient),
+        _header(questionnaire, response, patient),
         *rows,
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
 
-def _header(response: Resource, patient: Resource | None) -> str:
+def _header(questionnaire: Resource, response: Resource, patient: Resource | None) -> str:
     status = escape(str_field(response, "status") or "unknown")
     cells = [
+        ("Healthcare setting", str_field(questionnaire, "publisher") or NOT_RECORDED),
         ("Patient", _patient_name(patient)),
         ("Date of birth", str_field(patient or {}, "birthDate") or NOT_RECORDED),
         ("Monitored by", str_field(obj(response.get("author")), "display") or NOT_RECORDED),
@@ -65,15 +66,21 @@ def _patient_name(patient: Resource | None) -> str:
 
 
 def _rows(questions: Sequence[JsonObject], answered: Sequence[JsonObject]) -> list[str]:
+    """One table per run of plain questions, a headed table per group."""
     out: list[str] = []
+    run: list[str] = []
     for question in questions:
         link = str(question.get("linkId"))
-        text = str_field(question, "text") or link
         found = [a for a in answered if a.get("linkId") == link]
-        if question.get("type") == "group":
-            out.extend(_groups(question, text, found))
-        else:
-            out.append(_table([_row(question, found[0] if found else None)]))
+        if question.get("type") != "group":
+            run.append(_row(question, found[0] if found else None))
+            continue
+        if run:
+            out.append(_table(run))
+            run = []
+        out.extend(_groups(question, str_field(question, "text") or link, found))
+    if run:
+        out.append(_table(run))
     return out
 
 
