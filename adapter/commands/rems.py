@@ -71,7 +71,8 @@ def _record(
 ) -> tuple[Resource, Resource, Resource | None] | str:
     """The Questionnaire, the session's response and the Patient; or why there are none."""
     if encounter_patient(conn, ctx.tenant, identity.encounter(ctx, session)) != mrn:
-        return f"no session {session} of patient {mrn} in tenant {ctx.tenant}"
+        # The MRN is not repeated: a patient identifier stays out of every diagnostic.
+        return f"no session {session} of that patient in tenant {ctx.tenant}"
     response = _one(conn, ctx, "QuestionnaireResponse", REMS_KIND, session, mrn)
     form = _one(conn, ctx, "Questionnaire", "questionnaire", f"{ctx.tenant}~{REMS_FORM}", None)
     if response is None or form is None:
