@@ -63,6 +63,7 @@ def test_rems__another_tenant__not_found_and_nothing_printed(
     out, err = capsys.readouterr()
     assert out == ""
     assert "no session" in err
+    assert MRN not in err
 
 
 def test_rems__session_of_another_patient__not_found(
