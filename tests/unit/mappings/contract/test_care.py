@@ -28,7 +28,7 @@ def test_care_records__the_rems_example__parse_in_full() -> None:
     sub = parse_submission(example(REMS))
 
     assert sub.consent is not None
-    assert sub.consent.witnessed_by == "PRV-08"
+    assert sub.consent.witnessed_by == "PRV-22"
     assert sub.course is not None
     assert (sub.course.session_number, sub.course.planned_sessions) == (4, 8)
     assert sub.infusion is not None
