@@ -11,11 +11,14 @@ transaction Bundles), which is then left to settle. Then:
   ours - `adapter serve` on the store (one web process: one core for the export thread),
          `GET /fhir/$export` with `Prefer: respond-async`, the status URL polled every
          0.2 s until the manifest; timed from kick-off to manifest. Resources: the
-         manifest's counts. Memory: the service's peak resident set (VmHWM) against its
-         resident set just before the kick-off.
+         manifest's counts. CPU: the user and system time of the service's processes
+         over the same span (resources per CPU-second is the rate on one core, whatever
+         else the machine runs). Memory: the service's peak resident set (VmHWM) against
+         its resident set just before the kick-off.
   HAPI - the sandbox's own `$export` (system level, every type), polled the same way
          (its `Retry-After` is 2 s here: polling faster is only fairer to it); timed from
-         kick-off to manifest; resources counted by downloading its files.
+         kick-off to manifest; resources counted by downloading its files; CPU: its JVM's
+         over the same span, when the sandbox was started from this work tree.
 Rates are resources per second of that time; the ratio is ours over HAPI's.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +39,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,7 @@ from read_throughput import (  # noqa: E402  (bench/, beside this file)
     children,
     load_ours,
     reuse_store,
+    sandbox_cpu_seconds,
     settle,
 )
 
@@ -169,15 +175,35 @@ def _ready(url: str) -> bool:
         return False
 
 
-def run_ours(db: Path, folder: Path) -> tuple[int, float, float, float]:
-    """(resources, seconds, RSS before kick-off MiB, peak RSS MiB) of our export."""
+@dataclass(frozen=True)
+class OurExport:
+    resources: int
+    seconds: float
+    cpu_seconds: float
+    """CPU time our service's processes used from kick-off to manifest (all threads)."""
+    rss_before_mib: float
+    rss_peak_mib: float
+
+
+def run_ours(db: Path, folder: Path) -> OurExport:
     with exporting_service(db, folder) as (base, pids):
         pids = [pids[0], *children(pids[0])]
         _, before = peak_and_current_mib(pids)
+        cpu_before = cpu_seconds(pids)
         seconds, manifest = exported(base, {"Authorization": f"Bearer {API_KEY}"})
+        cpu = cpu_seconds(pids) - cpu_before
         peak, _ = peak_and_current_mib(pids)
     total = sum(int(output["count"]) for output in manifest["output"])
-    return total, seconds, before, peak
+    return OurExport(total, seconds, cpu, before, peak)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time used so far by `pids` (every thread of each)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -198,27 +224,40 @@ def main() -> None:
         else:
             print(f"ours: loaded in {load_ours(db, subs, ctx):.0f} s", flush=True)
             if args.store is not None:
-                args.store.write_bytes(db.read_bytes())
+                shutil.copy(db, args.store)
         if not args.ours_only:
             print(f"sandbox: loaded in {load_sandbox(sandbox, subs, ctx):.0f} s", flush=True)
             settle()
-        total, seconds, before, peak = run_ours(db, folder)
-        ours_rate = total / seconds
+        ours = run_ours(db, folder)
+        ours_rate = ours.resources / ours.seconds
         print(
-            f"ours: {total} resources in {seconds:.2f} s = {ours_rate:,.0f} resources/s; "
-            f"RSS before kick-off {before:.0f} MiB, peak {peak:.0f} MiB "
-            f"(+{peak - before:.0f} MiB)",
+            f"ours: {ours.resources} resources in {ours.seconds:.2f} s = {ours_rate:,.0f} "
+            f"resources/s; our service's CPU {ours.cpu_seconds:.2f} s = "
+            f"{ours.resources / ours.cpu_seconds:,.0f} resources per CPU-second; RSS before "
+            f"kick-off {ours.rss_before_mib:.0f} MiB, peak {ours.rss_peak_mib:.0f} MiB "
+            f"(+{ours.rss_peak_mib - ours.rss_before_mib:.0f} MiB); load average "
+            f"{Path('/proc/loadavg').read_text().split()[0]}",
             flush=True,
         )
         if args.ours_only:
             return
+        hapi_cpu_before = sandbox_cpu_seconds()
         hapi_seconds, manifest = exported(sandbox, {})
+        hapi_cpu_after = sandbox_cpu_seconds()
         hapi_total = counted_lines(manifest, {"Accept": "application/fhir+ndjson"})
         hapi_rate = hapi_total / hapi_seconds
         print(
             f"HAPI: {hapi_total} resources in {hapi_seconds:.2f} s = {hapi_rate:,.0f} "
-            f"resources/s; ours / HAPI = {ours_rate / hapi_rate:.1f}x"
+            f"resources/s; ours / HAPI = {ours_rate / hapi_rate:.1f}x",
+            flush=True,
         )
+        if hapi_cpu_before is not None and hapi_cpu_after is not None:
+            hapi_cpu = hapi_cpu_after - hapi_cpu_before
+            print(
+                f"HAPI's JVM CPU {hapi_cpu:.1f} s = {hapi_total / hapi_cpu:,.0f} resources per "
+                f"CPU-second; per CPU-second, ours / HAPI = "
+                f"{(ours.resources / ours.cpu_seconds) / (hapi_total / hapi_cpu):.1f}x"
+            )
 
 
 if __name__ == "__main__":

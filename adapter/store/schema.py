@@ -104,6 +104,8 @@ resources = Table(
     Index(None, "tenant", "last_updated"),
     # The pull finds our copy of what the EHR answers by the EHR's id.
     Index(None, "tenant", "resource_type", "ehr_id"),
+    # `$export` reads a type's rows in the table's own order (adapter.store.export_read).
+    Index(None, "tenant", "resource_type", "pk"),
 )
 
 resource_versions = Table(
