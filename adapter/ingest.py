@@ -144,6 +144,7 @@ _INFUSION_TYPES = (
     "Procedure",
     "MedicationRequest",
     "MedicationAdministration",
+    "Medication",
     "AdverseEvent",
 )
 

@@ -8,6 +8,7 @@ back). The adapter service imports this package; this package never imports it.
     encounter/          a whole encounter document to FHIR and back; field coverage
     intake/ infusion/ vitals/ medication_review/
                         one package per record kind: its mappers, forward and reverse
+    care/               consent, discharge, treatment course, the Spravato REMS record
     common/             FHIR building blocks they share: datatypes, identity, lookups,
                         narratives, people, Provenance, transaction Bundles, canonical JSON
     terminology/        the code tables (CSV, reviewable without Python) and their loader
@@ -24,9 +25,9 @@ finer needs, and the only other places the adapter imports from (a test checks t
 the subpackages `mappings.contract`, `mappings.common` and `mappings.terminology` (any of
 their modules), the modules `mappings.kinds`, `mappings.claims`, `mappings.context`,
 `mappings.errors` and `mappings.jsontypes`, and the `__all__` of each record-kind package
-(`mappings.encounter`, `.intake`, `.infusion`, `.vitals`, `.medication_review`), and the
-`__all__` of `mappings.protocol` and `mappings.alerts`. The modules inside those packages
-are their own business.
+(`mappings.encounter`, `.intake`, `.infusion`, `.vitals`, `.medication_review`, `.care`),
+and the `__all__` of `mappings.protocol` and `mappings.alerts`. The modules inside those
+packages are their own business.
 """
 
 from __future__ import annotations

@@ -7,16 +7,20 @@ path, and the identifier kinds and value prefix (the id itself, or a record's ke
 which every resource it produces is named, so an identifier leads back to its field.
 
     patient.mrn / patient_mrn          mrn
-    encounter_id                       encounter, indication, submission (the Provenances)
+    encounter_id                       encounter, indication, submission (the Provenances),
+                                       discharge, rems-monitoring
+    consent.consent_id                 consent                    (value: <encounter_id>~<id>)
+    course.course_id                   treatment-course           (value: <mrn>~<id>)
     providers[i].provider_id           provider, provider-role
     intake_screening.screening_id      intake                     (value: the record key)
-    infusion.procedure_id              infusion, infusion-adjunct, infusion-adverse-event
+    infusion.procedure_id              infusion, infusion-adjunct, infusion-adverse-event,
+                                       drug-product
     vitals[i].vitals_id                vitals
     medication_review.review_id        medication-review, medication-statement, allergy,
                                        medication-interaction
 
 The clinic's Organization and the adapter's Device are named by the tenant and the adapter,
-never by a clinic id: no claim covers them.
+never by a clinic id: no claim covers them; nor our REMS Questionnaire (named by the tenant).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from mappings.contract import EncounterSubmission
 from mappings.kinds import Record, kind_by_id_field
 
 PATIENT_KINDS = ("mrn",)
-ENCOUNTER_KINDS = ("encounter", "indication", "submission")
+ENCOUNTER_KINDS = ("encounter", "indication", "submission", "discharge", "rems-monitoring")
 PROVIDER_KINDS = ("provider", "provider-role")
 
 
@@ -76,6 +80,12 @@ def encounter_claims(sub: EncounterSubmission, ctx: MappingContext) -> list[Clai
     if sub.medication_review is not None:
         rid = sub.medication_review.review_id
         found.append(_record(ctx, eid, identity.REVIEW, "medication_review.review_id", rid))
+    if sub.consent is not None:
+        cid = sub.consent.consent_id
+        found.append(Claim("consent.consent_id", cid, ("consent",), eid + PART_SEPARATOR + cid))
+    if sub.course is not None:
+        key = sub.patient.mrn + PART_SEPARATOR + sub.course.course_id
+        found.append(Claim("course.course_id", sub.course.course_id, ("treatment-course",), key))
     return found
 
 

@@ -43,6 +43,7 @@ from mappings.contract import (
 from mappings.contract.parse import JsonInput
 from mappings.infusion import map_infusion, unmap_infusion
 from mappings.infusion.common import ADJUNCT_KIND, ADVERSE_EVENT_KIND
+from mappings.infusion.product import KIND as PRODUCT_KIND
 from mappings.infusion.protocol_issues import KIND as PROTOCOL_ISSUE_KIND
 from mappings.intake import map_intake, unmap_intake
 from mappings.intake.base import KIND as INTAKE_KIND
@@ -181,7 +182,13 @@ INFUSION = RecordKind(
     read=_read_infusion,
     unmap=unmap_infusion,
     id_field=identity.PROCEDURE,
-    identifier_kinds=("infusion", ADJUNCT_KIND, ADVERSE_EVENT_KIND, PROTOCOL_ISSUE_KIND),
+    identifier_kinds=(
+        "infusion",
+        ADJUNCT_KIND,
+        ADVERSE_EVENT_KIND,
+        PROTOCOL_ISSUE_KIND,
+        PRODUCT_KIND,
+    ),
 )
 VITALS = RecordKind(
     name="vitals",

@@ -21,6 +21,7 @@ from adapter.commands import (
     pull,
     push,
     reconcile,
+    rems,
     serve,
 )
 
@@ -41,6 +42,7 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     pull.add_conflicts_parser,
     lineage.add_parser,
     reconcile.add_parser,
+    rems.add_parser,
     migrate.add_parser,
     keys.add_parser,
 )

@@ -39,10 +39,13 @@ from mappings.common.serialize import dumps
 from mappings.context import MappingContext
 from mappings.jsontypes import Resource
 
-# Resources every patient's Bundles may refer to.
-TENANT_SHARED_TYPES = frozenset({"Organization", "Device", "Practitioner", "PractitionerRole"})
-# Resources several encounters share: never tombstoned because one document left them out.
-SHARED_TYPES = TENANT_SHARED_TYPES | {"Patient"}
+# Resources every patient's Bundles may refer to (our REMS Questionnaire by its canonical).
+TENANT_SHARED_TYPES = frozenset(
+    {"Organization", "Device", "Practitioner", "PractitionerRole", "Questionnaire"}
+)
+# Resources several encounters share: never tombstoned because one document left them out
+# (a treatment course's CarePlan is named by every encounter of the course).
+SHARED_TYPES = TENANT_SHARED_TYPES | {"Patient", "CarePlan"}
 
 
 @dataclass(frozen=True)

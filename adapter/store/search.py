@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 
 from adapter.store.schema import resources, search_index
+from adapter.store.search_index import CANONICAL
 from adapter.store.search_query import (
     DEFAULT_COUNT,
     Criterion,
@@ -102,6 +103,7 @@ def included(
     """The resources `matches` refer to through each `_include` (not already in `matches`):
     at most `most + 1` of them (one more tells that there were more)."""
     wanted: set[str] = set()
+    canonicals: set[str] = set()
     for include in includes:
         pks = [found.pk for found in matches if found.resource_type == include.source]
         if not pks:
@@ -111,9 +113,38 @@ def included(
                 search_index.c.resource_pk.in_(pks), search_index.c.param == include.param
             )
         ).scalars()
-        wanted |= {v for v in values if include.target is None or v.startswith(include.target)}
+        for value in values:
+            if _is_canonical(value):
+                canonicals.add(value)
+            elif include.target is None or value.startswith(include.target):
+                wanted.add(value)
     wanted -= {found.reference for found in matches}
-    return by_reference(conn, tenant, sorted(wanted)[: most + 1])
+    found = by_reference(conn, tenant, sorted(wanted)[: most + 1])
+    if canonicals:
+        seen = {f.pk for f in found} | {m.pk for m in matches}
+        found += [f for f in by_canonical(conn, tenant, sorted(canonicals)) if f.pk not in seen]
+        found.sort(key=lambda item: item.pk)
+    return found[: most + 1]
+
+
+def _is_canonical(value: str) -> bool:
+    """A canonical URL (`https://.../Questionnaire/x`), not a `Type/id` reference."""
+    return "://" in value or value.startswith("urn:")
+
+
+def by_canonical(conn: Connection, tenant: str, urls: Sequence[str]) -> list[Found]:
+    """The current, undeleted resources of `tenant` whose canonical `url` is one of `urls`."""
+    if not urls:
+        return []
+    named = select(search_index.c.resource_pk).where(
+        search_index.c.tenant == tenant,
+        search_index.c.param == CANONICAL,
+        search_index.c.value.in_(urls),
+    )
+    statement = select(*FOUND_COLUMNS).where(
+        resources.c.pk.in_(named), resources.c.deleted.is_(False)
+    )
+    return [_found(row) for row in conn.execute(statement)]
 
 
 def revincluded(

@@ -12,6 +12,8 @@ rows only.
                `identifier` as a token row of `{param}:identifier`
     date       [date_lo, date_hi) in UTC
     REFERENCES every reference in the resource, for `$everything` (never a search parameter)
+    CANONICAL  the canonical `url` of a definitional resource (our REMS Questionnaire), so
+               that `_include` finds what a canonical element names (never a search parameter)
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from adapter.store.schema import search_index
 from adapter.store.search_parameters import REFERENCE_TYPES, TABLE
 
 REFERENCES = "~ref"
+CANONICAL = "~url"
+# The types whose `url` a canonical element of another resource names.
+CANONICAL_TYPES = ("Questionnaire",)
 # The row of a reference parameter's `Reference.identifier` (`patient:identifier`).
 IDENTIFIER_SUFFIX = ":identifier"
 
@@ -151,6 +156,9 @@ def _entries(
                 _strings(found, param, value)
             else:
                 _dates(found, param, value)
+    url = content.get("url")
+    if resource_type in CANONICAL_TYPES and isinstance(url, str):
+        found.append((CANONICAL, None, url, None, None))
     cited = _references(content) if references is None else references
     for ref in {unversioned(ref) for ref in cited}:
         if ref.count("/") == 1:

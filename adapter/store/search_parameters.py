@@ -30,11 +30,21 @@ _CLINICAL = (
 _MEDICATIONS = ("MedicationAdministration", "MedicationRequest", "MedicationStatement")
 _PEOPLE = ("Patient", "Practitioner")
 _SHARED: dict[str, tuple[str, ...]] = {
-    "clinical-identifier": _CLINICAL,
-    "clinical-patient": (*_CLINICAL, "Flag"),
-    "clinical-code": tuple(t for t in _CLINICAL if t not in ("DetectedIssue", "Encounter")),
+    "clinical-identifier": (*_CLINICAL, "CarePlan", "Consent"),
+    "clinical-patient": (*_CLINICAL, "Flag", "CarePlan", "Consent"),
+    "clinical-code": (
+        *(t for t in _CLINICAL if t not in ("DetectedIssue", "Encounter")),
+        "Medication",
+    ),
     "clinical-type": ("AllergyIntolerance", "Encounter"),
-    "clinical-date": ("AllergyIntolerance", "Encounter", "Flag", "Observation", "Procedure"),
+    "clinical-date": (
+        "AllergyIntolerance",
+        "Consent",
+        "Encounter",
+        "Flag",
+        "Observation",
+        "Procedure",
+    ),
     "clinical-encounter": ("Flag", "Observation", "Procedure"),
     "medications-medication": _MEDICATIONS,
     "medications-status": _MEDICATIONS,
@@ -120,6 +130,12 @@ TABLE: dict[str, _Params] = {
         "date": ("date", ("recordedDate",)),
         "recorder": ("reference", ("recorder",)),
     },
+    "CarePlan": {
+        **_ABOUT,
+        "status": ("token", ("status",)),
+        "intent": ("token", ("intent",)),
+        "category": ("token", ("category",)),
+    },
     "Condition": {
         **_IN_ENCOUNTER,
         "code": ("token", ("code",)),
@@ -132,6 +148,14 @@ TABLE: dict[str, _Params] = {
         "abatement-date": ("date", ("abatementDateTime", "abatementPeriod")),
         "evidence": ("token", ("evidence.code",)),
         "asserter": ("reference", ("asserter",)),
+    },
+    "Consent": {
+        "identifier": ("token", ("identifier",)),
+        "patient": ("reference", ("patient",)),
+        "status": ("token", ("status",)),
+        "scope": ("token", ("scope",)),
+        "category": ("token", ("category",)),
+        "date": ("date", ("dateTime",)),
     },
     "DetectedIssue": {
         "identifier": ("token", ("identifier",)),
@@ -173,6 +197,13 @@ TABLE: dict[str, _Params] = {
         "category": ("token", ("category",)),
         "code": ("token", ("code",)),
         "status": ("token", ("status",)),
+    },
+    "Medication": {
+        "identifier": ("token", ("identifier",)),
+        "code": ("token", ("code",)),
+        "status": ("token", ("status",)),
+        "lot-number": ("token", ("batch.lotNumber",)),
+        "expiration-date": ("date", ("batch.expirationDate",)),
     },
     "MedicationAdministration": {
         **_ABOUT,
@@ -268,6 +299,12 @@ TABLE: dict[str, _Params] = {
         "agent-type": ("token", ("agent.type",)),
         "agent-role": ("token", ("agent.role",)),
         "entity": ("reference", ("entity.what",)),
+    },
+    "Questionnaire": {
+        "identifier": ("token", ("identifier",)),
+        "name": ("string", ("name",)),
+        "title": ("string", ("title",)),
+        "status": ("token", ("status",)),
     },
     "QuestionnaireResponse": {
         **_IN_ENCOUNTER,

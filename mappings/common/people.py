@@ -98,16 +98,29 @@ def _practitioner(provider: Provider, ctx: MappingContext) -> Resource:
             },
         ]
     out["active"] = True
-    out["name"] = [{"text": provider.name}]
+    out["name"] = [_provider_name(provider)]
     if provider.acls_certified:
         out["qualification"] = [{"code": term("provider_roles", "acls", ctx, "ACLS")}]
     return out
 
 
+def _provider_name(provider: Provider) -> JsonObject:
+    name: JsonObject = {}
+    if provider.name is not None:
+        name["text"] = provider.name
+    if provider.family_name is not None:
+        name["family"] = provider.family_name
+    if provider.given_name is not None:
+        name["given"] = [provider.given_name]
+    return name
+
+
 def _practitioner_role(provider: Provider, ctx: MappingContext) -> Resource:
     out = resource(identity.practitioner_role(ctx, provider.provider_id), ctx)
     out["active"] = True
-    out["practitioner"] = identity.practitioner(ctx, provider.provider_id).ref(provider.name)
+    out["practitioner"] = identity.practitioner(ctx, provider.provider_id).ref(
+        provider.display_name
+    )
     out["organization"] = identity.organization(ctx).ref(ctx.clinic_name)
     out["code"] = [term("provider_roles", provider.role, ctx)]
     specialty = f"specialty-{provider.role}"
@@ -178,10 +191,14 @@ def unmap_provider(
     npi = identifier_value(practitioner, npi_system)
     role_key = first_coding_key("provider_roles", role.get("code"), ctx)
     acls = ext_value(practitioner, ctx.extension_url(ACLS_EXTENSION), "valueBoolean")
+    name = _first(practitioner.get("name"))
+    given = name.get("given")
     return Provider.model_validate(
         {
             "provider_id": provider_id,
-            "name": str_field(_first(practitioner.get("name")), "text"),
+            "name": str_field(name, "text"),
+            "family_name": str_field(name, "family"),
+            "given_name": given[0] if isinstance(given, list) and given else None,
             "role": role_key,
             "npi": npi,
             "acls_certified": acls,
@@ -199,7 +216,7 @@ def practitioner_ref(provider_id: str, scope: EncounterScope, ctx: MappingContex
     out: JsonObject = {"reference": ident.reference, "identifier": ident.identifier()}
     provider = scope.provider(provider_id)
     if provider is not None:
-        out["display"] = provider.name
+        out["display"] = provider.display_name
     return out
 
 

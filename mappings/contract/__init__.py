@@ -6,6 +6,7 @@ ContractViolation naming every bad field by its path (e.g. `vitals[1].diastolic`
     models.py       the records, field by field (structure)
     fields.py       field types: ids, text, date-times with offsets, NPI, codes, item lists
     units.py        measurement units and possible ranges (converted to canonical units)
+    care.py         consent, discharge, treatment course, drug product, REMS monitoring
     rules.py        cross-field rules (dose x weight, end >= start, provider references, ...)
     submissions.py  per-record submissions (record + encounter_id + patient_mrn)
     translate.py    pydantic errors -> FieldError(path, plain-words message)
@@ -14,6 +15,14 @@ ContractViolation naming every bad field by its path (e.g. `vitals[1].diastolic`
 
 from __future__ import annotations
 
+from mappings.contract.care import (
+    Consent,
+    Discharge,
+    DrugProduct,
+    RemsAssessment,
+    RemsMonitoring,
+    TreatmentCourse,
+)
 from mappings.contract.models import (
     Address,
     AdjunctMedication,
@@ -52,8 +61,11 @@ __all__ = [
     "AdjunctMedication",
     "AdverseEventRecord",
     "AllergyRecord",
+    "Consent",
     "Contraindications",
     "CssrsScreener",
+    "Discharge",
+    "DrugProduct",
     "EncounterSubmission",
     "Escort",
     "Indication",
@@ -67,6 +79,9 @@ __all__ = [
     "MedicationReviewSubmission",
     "Patient",
     "Provider",
+    "RemsAssessment",
+    "RemsMonitoring",
+    "TreatmentCourse",
     "VitalsObservation",
     "VitalsObservationSubmission",
     "parse_infusion_submission",

@@ -6,9 +6,13 @@ field and says what is wrong in the clinic developer's words (see `translate.py`
 
 from __future__ import annotations
 
+import importlib
 import re
+import warnings
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import cache
+from types import ModuleType
 from typing import Annotated
 
 from pydantic import (
@@ -63,6 +67,33 @@ def _not_in_future(value: date, info: ValidationInfo) -> date:
     return value
 
 
+@cache
+def _icd10cm() -> ModuleType:
+    """The ICD-10-CM tables (`simple-icd-10-cm`, the CMS release), loaded on first use: the
+    package parses its tables at import (about a second) and warns about a deprecated
+    importlib call it makes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module("simple_icd_10_cm")
+
+
+def icd10cm_problem(code: str) -> str | None:
+    """Why `code` is not a billable ICD-10-CM code, or None when it is one."""
+    tables = _icd10cm()
+    if not tables.is_valid_item(code):
+        return f"{code} is not an ICD-10-CM code"
+    if not tables.is_leaf(code):
+        return f"{code} is an ICD-10-CM category, not a billable code: send one of its subcodes"
+    return None
+
+
+def _icd10cm_check(value: str) -> str:
+    problem = icd10cm_problem(value)
+    if problem is not None:
+        raise contract_error(("", problem))
+    return value
+
+
 def npi_is_valid(npi: str) -> bool:
     """The NPI check digit: Luhn over the 80840 prefix and the first nine digits."""
     total = 0
@@ -101,7 +132,8 @@ BirthDate = Annotated[
 Npi = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$"), AfterValidator(_npi_check)]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-Icd10 = Annotated[str, StringConstraints(pattern=ICD10_PATTERN)]
+Icd10 = Annotated[str, StringConstraints(pattern=ICD10_PATTERN), AfterValidator(_icd10cm_check)]
+ValidDate = Annotated[date, Field(strict=False), BeforeValidator(_date_shape)]
 RxNorm = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Item03 = Annotated[int, Field(ge=0, le=3, strict=True)]

@@ -15,8 +15,6 @@ from collections.abc import Collection
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -24,6 +22,16 @@ from pydantic import (
 )
 
 from mappings.contract import rules
+from mappings.contract.base import ContractModel
+from mappings.contract.care import (
+    Consent,
+    Discharge,
+    DrugProduct,
+    RemsMonitoring,
+    TreatmentCourse,
+    care_issues,
+    care_references,
+)
 from mappings.contract.fields import (
     BirthDate,
     ClinicId,
@@ -61,12 +69,6 @@ AdjunctRoute = Literal[
     "intravenous", "intranasal", "intramuscular", "oral", "subcutaneous", "sublingual"
 ]
 Severity = Literal["mild", "moderate", "severe"]
-
-
-class ContractModel(BaseModel):
-    """Base: unknown fields are an error; JSON types are not coerced."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _raise_if(issues: list[Issue]) -> None:
@@ -117,12 +119,27 @@ class Patient(ContractModel):
 
 class Provider(ContractModel):
     provider_id: ClinicId
-    name: Text
+    name: Text | None = None
+    given_name: Text | None = None
+    family_name: Text | None = None
     role: Literal[
         "anesthesiologist", "nurse_anesthetist", "registered_nurse", "psychiatrist", "physician"
     ]
     npi: Npi | None = None
     acls_certified: bool | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Self:
+        if self.name is None and self.family_name is None:
+            _raise_if([("family_name", "required when name is not given (send one or both)")])
+        return self
+
+    @property
+    def display_name(self) -> str:
+        """The name as shown: `name` when sent, else given and family names."""
+        if self.name is not None:
+            return self.name
+        return " ".join(n for n in (self.given_name, self.family_name) if n is not None)
 
 
 class Indication(ContractModel):
@@ -138,6 +155,7 @@ class Indication(ContractModel):
     ]
     icd10: Icd10 | None = None
     text: Text | None = None
+    episode: Literal["single", "recurrent"] | None = None
 
     @model_validator(mode="after")
     def _text_for_other(self) -> Self:
@@ -237,6 +255,7 @@ class InfusionProcedure(ContractModel):
     adjunct_medications: list[AdjunctMedication] | None = None
     adverse_events: list[AdverseEventRecord] | None = None
     notes: Text | None = None
+    drug_product: DrugProduct | None = None
 
     @model_validator(mode="after")
     def _cross_field_rules(self, info: ValidationInfo) -> Self:
@@ -315,6 +334,10 @@ class EncounterSubmission(ContractModel):
     infusion: InfusionProcedure | None = None
     vitals: list[VitalsObservation] | None = None
     medication_review: MedicationReview | None = None
+    consent: Consent | None = None
+    discharge: Discharge | None = None
+    course: TreatmentCourse | None = None
+    rems_monitoring: RemsMonitoring | None = None
 
     @field_validator("providers", "vitals", mode="after")
     @classmethod
@@ -325,5 +348,9 @@ class EncounterSubmission(ContractModel):
 
     @model_validator(mode="after")
     def _cross_record_rules(self) -> Self:
-        _raise_if(rules.encounter_issues(self))
+        known = {p.provider_id for p in self.providers or ()}
+        staff = rules.provider_reference_issues(
+            care_references(self), known, "this encounter's providers"
+        )
+        _raise_if(rules.encounter_issues(self) + care_issues(self) + staff)
         return self

@@ -23,7 +23,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from mappings.contract import rules
-from mappings.contract.models import ContractModel, EncounterSubmission
+from mappings.contract.base import ContractModel
+from mappings.contract.models import EncounterSubmission
 from mappings.contract.submissions import (
     InfusionProcedureSubmission,
     IntakeScreeningSubmission,

@@ -35,10 +35,21 @@ KNOWN_PROVIDERS = "known_provider_ids"
 """Validation-context key: provider ids a per-record submission may name (None: unchecked)."""
 
 
+DEPRESSIVE_INDICATIONS = ("major_depressive_disorder", "treatment_resistant_depression")
+EPISODE_ICD10 = {"single": "F32", "recurrent": "F33"}
+
+
 def indication_issues(indication: Indication) -> list[Issue]:
+    issues: list[Issue] = []
     if indication.code == "other" and indication.text is None:
-        return [("text", "required when code is other")]
-    return []
+        issues.append(("text", "required when code is other"))
+    episode, icd10 = indication.episode, indication.icd10
+    if episode is not None and indication.code not in DEPRESSIVE_INDICATIONS:
+        issues.append(("episode", "only for " + " or ".join(DEPRESSIVE_INDICATIONS)))
+    elif episode is not None and icd10 is not None and icd10[:3] != EPISODE_ICD10[episode]:
+        message = f"{icd10} does not code a {episode}-episode major depressive disorder"
+        issues.append(("icd10", message + f" ({EPISODE_ICD10[episode]}.x)"))
+    return issues
 
 
 def adverse_event_issues(event: AdverseEventRecord) -> list[Issue]:
@@ -148,6 +159,8 @@ def references_of(document: Mapping[str, object]) -> list[tuple[str, object]]:
     for record, fields in (
         ("infusion", ("administered_by", "monitored_by")),
         ("medication_review", ("reviewed_by",)),
+        ("consent", ("witnessed_by",)),
+        ("discharge", ("discharged_by",)),
     ):
         body = document.get(record)
         if isinstance(body, Mapping):

@@ -24,7 +24,16 @@ Issue = tuple[str, str]
 DATE_TIME_EXAMPLE = "2026-11-20T09:05:00-05:00 or ...Z"
 OFFSET_MESSAGE = f"date-time must carry a UTC offset, e.g. {DATE_TIME_EXAMPLE}"
 
+# NDC as printed on the package: the 10-digit labeler-product-package forms (4-4-2, 5-3-2,
+# 5-4-1) or the 11-digit 5-4-2 form.
+NDC_PATTERN = (
+    r"^([0-9]{4}-[0-9]{4}-[0-9]{2}|[0-9]{5}-[0-9]{3}-[0-9]{2}|[0-9]{5}-[0-9]{4}-[0-9]{1,2})$"
+)
+LOT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ./_-]{0,39}$"
 _PATTERN_MESSAGES = {
+    NDC_PATTERN: "must be an NDC with its hyphens as printed, e.g. 50458-028-02 (4-4-2, "
+    "5-3-2, 5-4-1 or 5-4-2 digits)",
+    LOT_PATTERN: "must be a lot number of 1-40 characters from A-Z a-z 0-9 space . / _ -",
     r"^[A-Za-z0-9._-]{1,64}$": "must be an id of 1-64 characters from A-Z a-z 0-9 . _ -",
     r"^[0-9]{10}$": "NPI must be exactly 10 digits",
     r"^[A-Z]{2}$": "must be an ISO 3166 alpha-2 country code in capitals, e.g. US",

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from mappings.care import map_care, session_extension, unmap_care
 from mappings.common import identity
-from mappings.common.lookup import identifier_value
+from mappings.common.lookup import by_identity, identifier_value
+from mappings.common.narrative import with_narratives
 from mappings.common.people import (
     map_device,
     map_organization,
@@ -52,22 +54,24 @@ def map_submission(sub: EncounterSubmission, ctx: MappingContext) -> list[Resour
     out: list[Resource] = [map_organization(ctx), map_device(ctx), map_patient(sub.patient, ctx)]
     for provider in scope.providers:
         out.extend(map_provider(provider, ctx))
-    out.append(
-        map_encounter(
-            sub.encounter_id,
-            sub.patient.mrn,
-            sub.status,
-            sub.start,
-            sub.end,
-            ctx,
-            providers=scope.providers,
-            infusion=sub.infusion,
-            has_reason=sub.reason is not None,
-        )
+    encounter = map_encounter(
+        sub.encounter_id,
+        sub.patient.mrn,
+        sub.status,
+        sub.start,
+        sub.end,
+        ctx,
+        providers=scope.providers,
+        infusion=sub.infusion,
+        has_reason=sub.reason is not None,
     )
+    if sub.course is not None:
+        encounter["extension"] = [session_extension(sub.course, sub.patient.mrn, ctx)]
+    out.append(encounter)
     if sub.reason is not None:
         out.append(map_indication(sub.reason, sub.encounter_id, sub.patient.mrn, ctx))
     out.extend(map_records(sub, scope, ctx))
+    out.extend(with_narratives(map_care(sub, scope, ctx)))
     clinical = out[3:]
     out.append(map_provenance(sub.encounter_id, clinical, recorded_at(sub), author_of(sub), ctx))
     return out
@@ -104,7 +108,17 @@ def recorded_at(sub: EncounterSubmission) -> datetime:
     times.extend(v.taken_at for v in sub.vitals or ())
     if sub.medication_review is not None:
         times.append(sub.medication_review.reviewed_at)
+    times.extend(care_times(sub))
     return max(times)
+
+
+def care_times(sub: EncounterSubmission) -> list[datetime]:
+    times = [sub.consent.signed_at] if sub.consent is not None else []
+    if sub.discharge is not None:
+        times.append(sub.discharge.fit_to_leave_at)
+    if sub.rems_monitoring is not None:
+        times.extend(check.assessed_at for check in sub.rems_monitoring.assessments)
+    return times
 
 
 def author_of(sub: EncounterSubmission) -> str | None:
@@ -140,8 +154,15 @@ def unmap_submission(resources: Sequence[Resource], ctx: MappingContext) -> Enco
         "infusion": infusion,
         "vitals": unmap_vitals(resources, scope, ctx) or None,
         "medication_review": unmap_medication_review(resources, scope, ctx),
+        **unmap_care(resources, scope, _encounter_of(resources, encounter_id, ctx), ctx),
     }
     return EncounterSubmission.model_validate(document)
+
+
+def _encounter_of(
+    resources: Sequence[Resource], encounter_id: str, ctx: MappingContext
+) -> Resource | None:
+    return by_identity(resources, identity.encounter(ctx, encounter_id))
 
 
 def _only_identifier(resources: Sequence[Resource], resource_type: str, system: str) -> str:

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from mappings import terminology
 from mappings.common import identity
-from mappings.common.builders import coding, period, resource, term
+from mappings.common.builders import coding, extension, period, resource, term
 from mappings.common.lookup import (
     by_identity,
     coding_key,
+    ext_value,
     identifier_value,
     obj,
     objs,
@@ -21,6 +22,8 @@ from mappings.common.narrative import with_narrative
 from mappings.context import MappingContext
 from mappings.contract import Indication, InfusionProcedure, Provider
 from mappings.jsontypes import JsonObject, JsonValue, Resource
+
+EPISODE = "depressive-episode"
 
 
 def encounter_type_key(infusion: InfusionProcedure | None) -> str:
@@ -78,7 +81,7 @@ def _participant(
         key = "participant-secondary"
     return {
         "type": [term("encounter", key, ctx)],
-        "individual": identity.practitioner(ctx, provider.provider_id).ref(provider.name),
+        "individual": identity.practitioner(ctx, provider.provider_id).ref(provider.display_name),
     }
 
 
@@ -91,6 +94,8 @@ def map_indication(
     `userSelected`, so the reverse mapping can tell the two apart.
     """
     out = resource(identity.indication(ctx, encounter_id), ctx)
+    if reason.episode is not None:
+        out["extension"] = [extension(ctx, EPISODE, valueCode=reason.episode)]
     out["clinicalStatus"] = term("indications", "clinical-active", ctx)
     out["verificationStatus"] = term("indications", "verification-confirmed", ctx)
     out["category"] = [term("indications", "category-encounter-diagnosis", ctx)]
@@ -108,6 +113,11 @@ def _indication_code(reason: Indication, ctx: MappingContext) -> JsonObject:
         codings.append({"system": icd, "code": reason.icd10, "userSelected": True})
         table_codes = tuple(c for c in table_codes if c.system != icd)
     codings.extend(coding(c, ctx) for c in table_codes)
+    if reason.icd10 is None and reason.episode is not None:
+        # Major depression with its episode told: one ICD-10-CM code fits (F32.9, F33.9).
+        codings.extend(
+            coding(c, ctx) for c in terminology.codes("indications", f"episode-{reason.episode}")
+        )
     out: JsonObject = {"coding": codings}
     if reason.text is not None:
         out["text"] = reason.text
@@ -131,6 +141,7 @@ def unmap_indication(
             "code": coding_key("indications", code, ctx),
             "icd10": str_field(chosen, "code") if chosen is not None else None,
             "text": str_field(code, "text"),
+            "episode": ext_value(found, ctx.extension_url(EPISODE), "valueCode"),
         }
     )
 

@@ -32,6 +32,7 @@ from mappings.infusion.common import (
     parts_of,
     procedure_key,
 )
+from mappings.infusion.product import product_identity
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
 TABLE = "infusion_procedures"
@@ -86,7 +87,10 @@ def map_administration(
     if record.status != "completed" and record.status_reason is not None:
         out["statusReason"] = [{"text": record.status_reason}]
     out["category"] = term(TABLE, "administration-outpatient", ctx)
-    out["medicationCodeableConcept"] = term("drugs", record.medication, ctx)
+    if record.drug_product is not None:
+        out["medicationReference"] = product_identity(ctx, key).ref()
+    else:
+        out["medicationCodeableConcept"] = term("drugs", record.medication, ctx)
     out["subject"] = identity.patient(ctx, scope.patient_mrn).ref()
     out["context"] = identity.encounter(ctx, scope.encounter_id).ref()
     out["effectivePeriod"] = period(record.start, record.end)

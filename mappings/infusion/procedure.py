@@ -4,6 +4,7 @@
                                and who monitored, notes, recovery end (extension);
                                `usedCode` the drug (no "ketamine therapy" concept exists)
     MedicationRequest          the order: drug, route, mg/kg and mg, dosing weight
+    Medication                 the product given: RxNorm + NDC, lot, expiry   (product.py)
     MedicationAdministration   the (es)ketamine given, `partOf` the Procedure (when started)
     MedicationAdministration   one per adjunct drug                  (medication.py)
     AdverseEvent               one per adverse event                 (events.py)
@@ -45,6 +46,7 @@ from mappings.infusion.medication import (
     unmap_adjuncts,
     unmap_request,
 )
+from mappings.infusion.product import map_product, unmap_product
 from mappings.infusion.protocol_issues import map_protocol_issues
 from mappings.jsontypes import JsonObject, JsonValue, Resource
 
@@ -64,9 +66,12 @@ def map_infusion(
     record: InfusionProcedure, scope: EncounterScope, ctx: MappingContext
 ) -> list[Resource]:
     """Procedure, MedicationRequest, the MedicationAdministrations and AdverseEvents."""
-    out = [_procedure(record, scope, ctx), map_request(record, scope, ctx)]
-    administration = map_administration(record, scope, ctx)
     key = procedure_key(record, scope, ctx)
+    product = map_product(record, key, ctx)
+    out = [_procedure(record, scope, ctx), map_request(record, scope, ctx)]
+    if product is not None:
+        out.append(product)
+    administration = map_administration(record, scope, ctx)
     suspect = identity.infusion_procedure(ctx, key)
     if administration is not None:
         out.append(administration)
@@ -151,6 +156,7 @@ def unmap_infusion(
         "adverse_events": _listed(
             unmap_adverse_events(resources, key, ctx), procedure, NO_ADVERSE_EVENTS, ctx
         ),
+        "drug_product": unmap_product(resources, key, ctx),
     }
     return InfusionProcedure.model_validate(document)
 

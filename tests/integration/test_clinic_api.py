@@ -160,7 +160,7 @@ def _on_sandbox(base: str, resource_type: str, system: str, value: str) -> list[
     return [entry["resource"] for entry in reply.json().get("entry", [])]
 
 
-def test_clinic_api__three_examples__accepted_pushed_and_on_the_sandbox(
+def test_clinic_api__every_example__accepted_pushed_and_on_the_sandbox(
     service: Service, fhir_base_url: str
 ) -> None:
     receipts = {}

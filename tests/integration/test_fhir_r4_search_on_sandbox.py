@@ -196,6 +196,7 @@ def test_capability_statement__the_r4_parameters_tested_here(store: Store) -> No
 # Where each type names its patient (R4's `patient` parameter); `subject` elsewhere.
 _PATIENT_ELEMENT = {
     "AllergyIntolerance": "patient",
+    "Consent": "patient",
     "DetectedIssue": "patient",
     "Device": "patient",
     "Provenance": "target",
@@ -235,7 +236,9 @@ def _cited(resource: dict[str, Any], element: str) -> set[str]:
 PATIENT_COMPARTMENT = {
     "AdverseEvent": ("subject",),
     "AllergyIntolerance": ("patient", "recorder", "asserter"),
+    "CarePlan": ("patient", "performer"),
     "Condition": ("patient", "asserter"),
+    "Consent": ("patient",),
     "DetectedIssue": ("patient",),
     "Encounter": ("patient",),
     "Flag": ("patient",),

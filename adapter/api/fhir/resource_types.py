@@ -6,11 +6,14 @@ from __future__ import annotations
 SERVED_TYPES = (
     "AdverseEvent",
     "AllergyIntolerance",
+    "CarePlan",
     "Condition",
+    "Consent",
     "DetectedIssue",
     "Device",
     "Encounter",
     "Flag",
+    "Medication",
     "MedicationAdministration",
     "MedicationRequest",
     "MedicationStatement",
@@ -21,5 +24,6 @@ SERVED_TYPES = (
     "PractitionerRole",
     "Procedure",
     "Provenance",
+    "Questionnaire",
     "QuestionnaireResponse",
 )

@@ -26,7 +26,9 @@ EHR_OWNED_TYPES = (
 PATIENT_PARAM: dict[str, str] = {
     "AdverseEvent": "subject",
     "AllergyIntolerance": "patient",
+    "CarePlan": "patient",
     "Condition": "patient",
+    "Consent": "patient",
     "DetectedIssue": "patient",
     "Encounter": "patient",
     "Flag": "patient",
@@ -40,7 +42,14 @@ PATIENT_PARAM: dict[str, str] = {
 
 # A type not in PATIENT_PARAM (the shared ones below; Provenance, whose `patient` only finds
 # those naming the patient among their targets) is pulled by the EHR ids of the copies we hold.
-SHARED_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Device")
+SHARED_TYPES = (
+    "Organization",
+    "Practitioner",
+    "PractitionerRole",
+    "Device",
+    "Medication",
+    "Questionnaire",
+)
 
 
 def pulled_types(conn: Connection, tenant: str) -> list[str]:

@@ -11,7 +11,12 @@ from fhir.resources.R4B import get_fhir_model_class
 from mappings.contract import EncounterSubmission
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
-EXAMPLE_NAMES = ("typical-ketamine-infusion", "esketamine-session", "stopped-infusion")
+EXAMPLE_NAMES = (
+    "typical-ketamine-infusion",
+    "esketamine-session",
+    "stopped-infusion",
+    "esketamine-rems-session",
+)
 
 
 def load_example(name: str) -> EncounterSubmission:

@@ -26,7 +26,11 @@ What the generated documents honour (the cross-field rules of the contract):
 - NPIs pass the Luhn check (prefix 80840); `administered_by`, `monitored_by` and
   `reviewed_by` name a provider of the encounter (or are absent); record ids are unique
   within an encounter;
-- indications with code `other` and adverse events of type `other` carry `text`;
+- indications with code `other` and adverse events of type `other` carry `text`; an
+  indication's `episode` only with major depression, agreeing with its `icd10`;
+- care records: consent, course (session within the plan), discharge (fit to leave after the
+  start) independently present; REMS assessments (after the dose) only with an esketamine
+  infusion that started; providers named by `name`, by `family_name` (and `given_name`), or both;
 - names and free text are arbitrary Unicode (no surrogates, no C0 control character but
   tab, line feed and carriage return), never empty or blank;
 - optional fields are independently present or absent; birth dates are before 2026-01-01
@@ -225,13 +229,17 @@ ROLES = ["anesthesiologist", "nurse_anesthetist", "registered_nurse", "psychiatr
 
 @cache
 def provider_documents(provider_id: st.SearchStrategy[str] = ids) -> st.SearchStrategy[Doc]:
-    return _document(
-        provider_id=provider_id,
-        name=texts,
-        role=st.sampled_from(ROLES),
-        npi=_optional(npis()),
-        acls_certified=_optional(bools),
+    common = {
+        "provider_id": provider_id,
+        "role": st.sampled_from(ROLES),
+        "npi": _optional(npis()),
+        "acls_certified": _optional(bools),
+    }
+    named = _document(name=texts, **common)
+    in_parts = _document(
+        name=_optional(texts), family_name=texts, given_name=_optional(texts), **common
     )
+    return named | in_parts
 
 
 INDICATIONS = [
@@ -254,7 +262,23 @@ def indication_documents() -> st.SearchStrategy[Doc]:
         text=_optional(texts),
     )
     other = _document(code=st.just("other"), icd10=_optional(st.sampled_from(ICD10)), text=texts)
-    return coded | other
+    return coded | other | _depression_with_episode()
+
+
+@st.composite
+def _depression_with_episode(draw: st.DrawFn) -> Doc:
+    """Major depression with its episode, and an ICD-10-CM code that agrees (or none)."""
+    episode = draw(st.sampled_from(["single", "recurrent"]))
+    codes = [c for c in ICD10 if c.startswith("F32" if episode == "single" else "F33")]
+    doc = {
+        "code": draw(
+            st.sampled_from(["major_depressive_disorder", "treatment_resistant_depression"])
+        ),
+        "episode": episode,
+        "icd10": draw(_optional(st.sampled_from(codes))),
+        "text": draw(_optional(texts)),
+    }
+    return _drop_none(doc)
 
 
 # ---------------------------------------------------------------- intake
@@ -395,7 +419,80 @@ def infusion_documents(
     doc["adjunct_medications"] = draw(_optional(st.lists(adjunct_documents(), max_size=3)))
     doc["adverse_events"] = draw(_optional(st.lists(adverse_event_documents(), max_size=3)))
     doc["notes"] = draw(_optional(texts))
+    doc["drug_product"] = draw(_optional(drug_product_documents()))
     return _drop_none(doc)
+
+
+NDCS = ["50458-028-00", "50458-028-02", "0409-4887-02", "12345-6789-1", "00409-4887-02"]
+
+
+@cache
+def drug_product_documents() -> st.SearchStrategy[Doc]:
+    return _document(
+        ndc=st.sampled_from(NDCS),
+        lot_number=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ./_-]{0,12}", fullmatch=True),
+        expiration_date=st.dates(date(2025, 1, 1), date(2030, 12, 31)).map(date.isoformat),
+    )
+
+
+# ---------------------------------------------------------------- care records
+
+INSTRUCTIONS = ["no_driving_24h", "no_alcohol_24h", "no_major_decisions_24h", "crisis_line_988"]
+
+
+@st.composite
+def care_documents(draw: st.DrawFn, doc: Doc, start: datetime) -> Doc:
+    """The optional care records of an encounter `doc` that starts at `start`."""
+    known = _provider_ids(doc.get("providers") or [])
+    care: Doc = {
+        "consent": draw(
+            _optional(
+                _document(
+                    consent_id=ids,
+                    signed_at=date_times(),
+                    treatment=texts,
+                    off_label_disclosed=bools,
+                    witnessed_by=_reference(known),
+                )
+            )
+        ),
+        "course": draw(_optional(_course_documents())),
+    }
+    if draw(bools):
+        _, fit = _draw_time(draw, start, 600)
+        care["discharge"] = _drop_none(
+            {
+                "fit_to_leave_at": fit,
+                "escort_confirmed": draw(bools),
+                "instructions_given": draw(st.lists(st.sampled_from(INSTRUCTIONS), unique=True)),
+                "discharged_by": draw(_reference(known)),
+            }
+        )
+    infusion = doc.get("infusion") or {}
+    if infusion.get("medication") == "esketamine" and "start" in infusion and draw(bools):
+        dosed = datetime.fromisoformat(infusion["start"])
+        checks = draw(st.lists(_assessment(dosed), min_size=1, max_size=4))
+        care["rems_monitoring"] = {"assessments": checks}
+    return care
+
+
+@st.composite
+def _course_documents(draw: st.DrawFn) -> Doc:
+    planned = draw(_optional(st.integers(1, 12)))
+    session = draw(st.integers(1, planned if planned is not None else 40))
+    course = {
+        "course_id": draw(ids),
+        "phase": draw(st.sampled_from(["induction", "maintenance"])),
+        "session_number": session,
+        "planned_sessions": planned,
+    }
+    return _drop_none(course)
+
+
+@st.composite
+def _assessment(draw: st.DrawFn, dosed: datetime) -> Doc:
+    _, at = _draw_time(draw, dosed, 180)
+    return {"assessed_at": at, "sedation": draw(bools), "dissociation": draw(bools)}
 
 
 # ---------------------------------------------------------------- vitals
@@ -501,6 +598,7 @@ def encounter_documents(draw: st.DrawFn) -> Doc:
     if draw(bools):
         # after everything the infusion may have stamped (start + 30 + 120 + 120 minutes)
         _, doc["end"] = _draw_time(draw, start + timedelta(minutes=300), 600)
+    doc.update(draw(care_documents(_drop_none(doc), start)))
     return _drop_none(doc)
 
 

@@ -22,7 +22,7 @@ from tests.unit.mappings import strategies as gen
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 CTX = MappingContext(namespace="https://fhir.test-clinic.example", tenant="clinic-a")
-UNCLAIMED = ("Organization", "Device")
+UNCLAIMED = ("Organization", "Device", "Questionnaire")
 RECORD_SYSTEMS = (
     "intake",
     "infusion",

@@ -340,8 +340,8 @@ def test_map_intake__fasting__hours_from_last_intake_to_completion() -> None:
 
 CONDITION_CODES = {
     "uncontrolled_hypertension": ["38341003", "I10", "condition-uncontrolled-hypertension"],
-    "unstable_cardiovascular_disease": ["condition-unstable-cardiovascular-disease"],
-    "uncontrolled_thyroid_disease": ["condition-uncontrolled-thyroid-disease"],
+    "unstable_cardiovascular_disease": ["49601007", "condition-unstable-cardiovascular-disease"],
+    "uncontrolled_thyroid_disease": ["14304000", "condition-uncontrolled-thyroid-disease"],
     "elevated_intracranial_pressure": ["condition-elevated-intracranial-pressure"],
     "history_of_psychosis": ["69322001", "F29", "condition-history-of-psychosis"],
     "bipolar_manic_phase": ["191618007", "condition-bipolar-manic-phase"],

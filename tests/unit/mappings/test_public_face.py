@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 FACES = (
     "mappings",
     "mappings.alerts",
+    "mappings.care",
     "mappings.common",
     "mappings.contract",
     "mappings.encounter",
@@ -38,6 +39,7 @@ PUBLIC_MODULES = (
 )
 # Reached through their `__all__` only: the modules inside are the package's own business.
 RECORD_KIND_PACKAGES = (
+    "mappings.care",
     "mappings.encounter",
     "mappings.infusion",
     "mappings.intake",

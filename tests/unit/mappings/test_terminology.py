@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from mappings import terminology
+from mappings.contract.fields import icd10cm_problem
 from mappings.errors import UnknownCode
 
 TABLES = sorted(
@@ -44,3 +46,17 @@ def test_code__unknown_key__raises_unknown_code_naming_table() -> None:
 def test_systems__every_alias_is_a_uri_or_the_clinic_placeholder() -> None:
     for alias, uri in terminology.systems().items():
         assert uri.startswith(("http://", "https://")) or uri == terminology.CLINIC_SYSTEM, alias
+
+
+def test_icd10cm_codes__every_table__billable_in_the_cms_list() -> None:
+    icd = terminology.systems()["icd10cm"]
+    found = [
+        (table.stem, code.code)
+        for table in sorted(Path(terminology.__file__).parent.glob("*.csv"))
+        if table.stem != "systems"
+        for codes in terminology.table(table.stem).values()
+        for code in codes
+        if code.system == icd
+    ]
+    assert len(found) > 10
+    assert [(t, c, icd10cm_problem(c)) for t, c in found if icd10cm_problem(c)] == []

@@ -213,10 +213,8 @@ def test_acls_certified__as_string__must_be_true_or_false() -> None:
     assert_only_error(doc, "providers[0].acls_certified", "must be true or false")
 
 
-@pytest.mark.parametrize(
-    "value", ["F33", "F33.2", "G90.521", "F32.A", "S72.001A", "C4A.0", "U07.1"]
-)
-def test_icd10__well_formed__is_accepted(value: str) -> None:
+@pytest.mark.parametrize("value", ["F33.2", "G90.521", "F32.A", "S72.001A", "C4A.0", "U07.1"])
+def test_icd10__billable_code__is_accepted(value: str) -> None:
     doc = example()
     doc["reason"]["icd10"] = value
 
@@ -229,6 +227,24 @@ def test_icd10__malformed__is_rejected(value: str) -> None:
     doc["reason"]["icd10"] = value
 
     assert_only_error(doc, "reason.icd10", "must be an ICD-10 code such as F33.2")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("F33.29", "F33.29 is not an ICD-10-CM code"),
+        ("Z99.99", "Z99.99 is not an ICD-10-CM code"),
+        ("F33", "F33 is an ICD-10-CM category, not a billable code"),
+        ("F43.1", "F43.1 is an ICD-10-CM category, not a billable code"),
+    ],
+)
+def test_icd10__unknown_or_not_billable__is_rejected_naming_the_field(
+    value: str, message: str
+) -> None:
+    doc = example()
+    doc["reason"]["icd10"] = value
+
+    assert_only_error(doc, "reason.icd10", message)
 
 
 def test_rxnorm__not_digits__is_rejected() -> None:
