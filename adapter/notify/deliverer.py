@@ -1,0 +1,150 @@
+"""The deliverer: drains the subscriptions' queue to their receivers, in the worker process.
+
+Each round claims subscriptions with notifications due (a lease, in a short transaction),
+sends each one's next Bundle on a thread of its own, outside any transaction, and settles
+it in another:
+
+    2xx                          -> sent; a handshake makes the subscription active
+    3xx, 4xx, 5xx, timeout,
+    refused endpoint, no answer  -> retried after an exponential backoff, or after the
+                                    receiver's Retry-After (never sooner; both capped at
+                                    ADAPTER_SUBSCRIPTION_RETRY_MAX_SECONDS), until
+                                    ADAPTER_SUBSCRIPTION_MAX_FAILURES in a row: then the
+                                    subscription goes to `error`, with an audit row
+                                    (`subscription-error`) and an ALERT log line
+
+Killing the process mid-send loses nothing: the notifications stay unsent in the store and
+the lease runs out; the next deliverer sends them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from adapter.notify.bundles import notification
+from adapter.notify.sender import Outcome, Sender
+from adapter.store import subscription_queue as queue
+from adapter.store.engine import Engine, write_transaction
+from adapter.store.subscriptions import HANDSHAKE, HEARTBEAT
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard the deliverer tries: each send's timeout, the failures before `error`, and
+    the backoff between tries (base * 2**(failures-1) with jitter, at most `max_wait`)."""
+
+    timeout_seconds: float = 10.0
+    max_failures: int = 10
+    base_seconds: float = 1.0
+    max_wait_seconds: float = 600.0
+
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None and retry_after > 0:
+            return min(retry_after, self.max_wait_seconds)
+        ceiling = min(self.max_wait_seconds, self.base_seconds * 2 ** max(failures - 1, 0))
+        return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+class Deliverer:
+    """Claims and delivers subscription notifications; one instance per process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sender: Sender,
+        *,
+        owner: str,
+        policy: Policy | None = None,
+        concurrency: int = 4,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.owner = owner
+        self.policy = policy or Policy()
+        self.concurrency = concurrency
+        self.clock = clock
+        self.rng = random.Random()
+        # Longer than the slowest send, so a live deliverer never loses its lease.
+        self.lease = timedelta(seconds=self.policy.timeout_seconds * 3 + 5)
+
+    def run(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
+        """Deliver until `stop` is set, pausing `idle_seconds` when nothing is due."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="notify") as pool:
+            while not stop.is_set():
+                try:
+                    busy = self._round(pool) > 0
+                except Exception:  # a database hiccup must not end delivery
+                    log.exception("subscription delivery round failed; retrying after a pause")
+                    busy = False
+                if not busy:
+                    stop.wait(idle_seconds)
+
+    def run_once(self) -> int:
+        """One round: claim, send, settle; how many subscriptions were served."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="notify") as pool:
+            return self._round(pool)
+
+    def _round(self, pool: ThreadPoolExecutor) -> int:
+        with write_transaction(self.engine) as conn:
+            claimed = queue.claim(conn, self.owner, self.clock(), self.lease, 2 * self.concurrency)
+        list(pool.map(self._deliver, claimed))
+        return len(claimed)
+
+    def _deliver(self, claimed: queue.Claimed) -> None:
+        sub, notes = claimed.subscription, claimed.notes
+        kind = notes[0].kind if notes[0].kind in (HANDSHAKE, HEARTBEAT) else "event-notification"
+        with self.engine.connect() as conn:
+            contents = queue.focus_contents(conn, sub.tenant, notes)
+            conn.rollback()
+        bundle = notification(sub.fhir_base, sub, kind, notes, contents, self.clock())
+        timeout = min(float(sub.spec.timeout_seconds), self.policy.timeout_seconds)
+        outcome = self.sender.post(
+            sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout
+        )
+        self._settle(claimed, outcome)
+
+    def _settle(self, claimed: queue.Claimed, outcome: Outcome) -> None:
+        sub, now = claimed.subscription, self.clock()
+        if outcome.ok:
+            with write_transaction(self.engine) as conn:
+                queue.settle_sent(conn, sub, self.owner, claimed.notes, now)
+            return
+        failures = sub.failures + 1
+        give_up = failures >= self.policy.max_failures
+        wait = self.policy.delay(failures, outcome.retry_after, self.rng)
+        with write_transaction(self.engine) as conn:
+            settled = queue.settle_failed(
+                conn,
+                sub,
+                self.owner,
+                now,
+                error=outcome.error,
+                retry_at=now + timedelta(seconds=wait),
+                give_up=give_up,
+            )
+        if settled and give_up:
+            log.warning(
+                "ALERT subscription %s of tenant %s in error after %d failed deliveries (%s)",
+                sub.public_id,
+                sub.tenant,
+                failures,
+                outcome.error.split(":", 1)[0],
+            )
+        elif settled:
+            log.info("subscription %s: retry in %.1fs (%s)", sub.public_id, wait, outcome.error)
