@@ -34,6 +34,7 @@ from adapter.api.deps import migrated_store
 from adapter.api.fhir.bundle import base_url
 from adapter.api.fhir.common import ID_PATTERN, FhirRoute, fhir_response, media_type
 from adapter.api.fhir.subscription_resource import as_resource, parse
+from adapter.api.openapi.subscription_operations import SUBSCRIPTION_BODY
 from adapter.config import Settings
 from adapter.errors import InsufficientScope, NotFound, RequestRefused, StoreUnavailable
 from adapter.notify.bundles import (
@@ -119,7 +120,7 @@ async def topic_list(request: Request) -> Response:
     )
 
 
-@router.post("")
+@router.post("", openapi_extra=SUBSCRIPTION_BODY)
 async def create(request: Request) -> Response:
     caller = await _caller(request, "c")
     media, body, check = media_type(request), _json(await request.body()), _checker(request)
@@ -203,7 +204,7 @@ async def read(logical_id: str, request: Request) -> Response:
     return _answer(await _one(request, caller, logical_id), media_type(request))
 
 
-@router.put("/{logical_id}")
+@router.put("/{logical_id}", openapi_extra=SUBSCRIPTION_BODY)
 async def update(logical_id: str, request: Request) -> Response:
     caller = await _caller(request, "u")
     media, body, check = media_type(request), _json(await request.body()), _checker(request)
