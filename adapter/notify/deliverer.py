@@ -36,6 +36,8 @@ from adapter.store.engine import Engine, write_transaction
 from adapter.store.subscriptions import HANDSHAKE, HEARTBEAT
 
 log = logging.getLogger(__name__)
+# How often heartbeats that fell due are looked for (a heartbeat period is whole seconds).
+HEARTBEAT_CHECK = timedelta(seconds=1)
 Clock = Callable[[], datetime]
 
 
@@ -82,6 +84,7 @@ class Deliverer:
         self.rng = random.Random()
         # Longer than the slowest send, so a live deliverer never loses its lease.
         self.lease = timedelta(seconds=self.policy.timeout_seconds * 3 + 5)
+        self._heartbeats_due = datetime.min.replace(tzinfo=UTC)
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
         """Deliver until `stop` is set, pausing `idle_seconds` when nothing is due."""
@@ -101,8 +104,23 @@ class Deliverer:
             return self._round(pool)
 
     def _round(self, pool: ThreadPoolExecutor) -> int:
+        now = self.clock()
+        # Reads first: an idle deliverer never takes the store's write lock (SQLite's is one).
+        if now >= self._heartbeats_due:
+            self._heartbeats_due = now + HEARTBEAT_CHECK
+            with self.engine.connect() as conn:
+                silent = queue.due_heartbeats(conn, now)
+                conn.rollback()
+            if silent:
+                with write_transaction(self.engine) as conn:
+                    queue.queue_heartbeats(conn, silent, now)
+        with self.engine.connect() as conn:
+            due = queue.has_due(conn, now)
+            conn.rollback()
+        if not due:
+            return 0
         with write_transaction(self.engine) as conn:
-            claimed = queue.claim(conn, self.owner, self.clock(), self.lease, 2 * self.concurrency)
+            claimed = queue.claim(conn, self.owner, now, self.lease, 2 * self.concurrency)
         list(pool.map(self._deliver, claimed))
         return len(claimed)
 

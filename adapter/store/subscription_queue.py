@@ -17,8 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from adapter.store.schema import audit, resource_versions, resources, subscriptions
 from adapter.store.schema import subscription_notifications as notes
@@ -59,25 +70,12 @@ def claim(
     conn: Connection, owner: str, now: datetime, lease: timedelta, limit: int = 8
 ) -> list[Claimed]:
     """Lease up to `limit` subscriptions with notifications due, each with what to send."""
-    queue_heartbeats(conn, now)
-    waiting = exists().where(
-        notes.c.subscription_id == subscriptions.c.id, notes.c.sent_at.is_(None)
-    )
-    query = (
-        select(subscriptions.c.id)
-        .where(
-            subscriptions.c.status.in_((REQUESTED, ACTIVE)),
-            subscriptions.c.next_attempt_at <= now,
-            or_(subscriptions.c.lease_until.is_(None), subscriptions.c.lease_until < now),
-            waiting,
-        )
-        .order_by(subscriptions.c.next_attempt_at, subscriptions.c.id)
-        .limit(limit)
-    )
+    query = _due(now).order_by(subscriptions.c.next_attempt_at, subscriptions.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=subscriptions)
     claimed = []
-    for pk in conn.execute(query).scalars().all():
+    for found in conn.execute(query).scalars().all():
+        pk = int(found)
         conn.execute(
             update(subscriptions)
             .where(subscriptions.c.id == pk)
@@ -87,6 +85,23 @@ def claim(
         if sub is not None:
             claimed.append(Claimed(sub, _next_notes(conn, sub, now)))
     return [c for c in claimed if c.notes]
+
+
+def has_due(conn: Connection, now: datetime) -> bool:
+    """Whether any subscription has notifications to send now (a read: no write lock)."""
+    return conn.execute(_due(now).limit(1)).first() is not None
+
+
+def _due(now: datetime) -> Select[Any]:  # the ids of the subscriptions due
+    waiting = exists().where(
+        notes.c.subscription_id == subscriptions.c.id, notes.c.sent_at.is_(None)
+    )
+    return select(subscriptions.c.id).where(
+        subscriptions.c.status.in_((REQUESTED, ACTIVE)),
+        subscriptions.c.next_attempt_at <= now,
+        or_(subscriptions.c.lease_until.is_(None), subscriptions.c.lease_until < now),
+        waiting,
+    )
 
 
 def _next_notes(conn: Connection, sub: Stored, now: datetime) -> tuple[Note, ...]:
@@ -112,8 +127,11 @@ def _next_notes(conn: Connection, sub: Stored, now: datetime) -> tuple[Note, ...
     return tuple(run)
 
 
-def queue_heartbeats(conn: Connection, now: datetime) -> int:
-    """Queue a heartbeat for each active subscription silent for its heartbeat period."""
+def due_heartbeats(conn: Connection, now: datetime) -> list[int]:
+    """The active subscriptions silent for their heartbeat period, nothing queued (a read)."""
+    unsent = exists().where(
+        notes.c.subscription_id == subscriptions.c.id, notes.c.sent_at.is_(None)
+    )
     rows = conn.execute(
         select(
             subscriptions.c.id,
@@ -123,22 +141,23 @@ def queue_heartbeats(conn: Connection, now: datetime) -> int:
         ).where(
             subscriptions.c.status == ACTIVE,
             subscriptions.c.heartbeat_seconds.is_not(None),
-            ~exists().where(
-                notes.c.subscription_id == subscriptions.c.id, notes.c.sent_at.is_(None)
-            ),
+            ~unsent,
         )
     ).all()
-    due = [
-        row.id
+    return [
+        int(row.id)
         for row in rows
         if utc(row.last_sent_at or row.updated_at) + timedelta(seconds=row.heartbeat_seconds) <= now
     ]
-    if due:
+
+
+def queue_heartbeats(conn: Connection, pks: Sequence[int], now: datetime) -> None:
+    """Queue a heartbeat for each of `pks` (two deliverers may both: a receiver gets two)."""
+    if pks:
         conn.execute(
             insert(notes),
-            [{"subscription_id": pk, "kind": HEARTBEAT, "occurred_at": now} for pk in due],
+            [{"subscription_id": pk, "kind": HEARTBEAT, "occurred_at": now} for pk in pks],
         )
-    return len(due)
 
 
 def settle_sent(
