@@ -209,7 +209,7 @@ def settle_failed(
         "lease_until": None,
     }
     if give_up:
-        values["status"] = ERROR
+        values |= {"status": ERROR, "updated_at": now}
     done = conn.execute(
         update(subscriptions)
         .where(subscriptions.c.id == sub.pk, subscriptions.c.lease_owner == owner)
@@ -228,6 +228,14 @@ def settle_failed(
             )
         )
     return done.rowcount == 1
+
+
+def errored_since(conn: Connection, since: datetime) -> list[int]:
+    """The subscriptions (of every tenant) that went to `error` after `since`, by number."""
+    query = select(subscriptions.c.id).where(
+        subscriptions.c.status == ERROR, subscriptions.c.updated_at > since
+    )
+    return [int(pk) for pk in conn.execute(query.order_by(subscriptions.c.id)).scalars()]
 
 
 def events(conn: Connection, pk: int, since: int, until: int | None, limit: int) -> list[Note]:

@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from adapter.alerts.watch import AlertWatch
+from adapter.alerts.webhook import Alert
 from adapter.api.app import create_app
 from adapter.notify.deliverer import Deliverer, Policy
 from adapter.notify.guard import allowed_hosts
@@ -99,6 +101,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def hook() -> Iterator[Receiver]:
     with receiver() as found:
         yield found
+
+
+class SentAlerts:
+    """Stands for the alert webhook: keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> bool:
+        self.sent.append(alert)
+        return True
 
 
 def deliverer(app: FastAPI, **policy: Any) -> Deliverer:
@@ -277,9 +290,15 @@ def test_failures_past_the_limit__error_and_an_audit_row(
     client: TestClient, app: FastAPI, hook: Receiver
 ) -> None:
     made = active(client, app, hook)
+    alerts = SentAlerts()
+    watch = AlertWatch(app.state.settings, app.state.engine, alerts)  # type: ignore[arg-type]
     hook.answers = [500] * 3
     post_encounter(client, encounter(1), SUBS_A)
     drain(deliverer(app, max_failures=3))
+    watch.check()
+    (told_by_webhook,) = alerts.sent
+    assert told_by_webhook.kind == "subscription_error"
+    assert told_by_webhook.count == 1
     read = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).json()
     assert read["status"] == "error"
     assert read["error"] == "ReceiverRefused: HTTP 500"
