@@ -18,8 +18,10 @@ in a tenant of its own, so the sandbox meets fresh resources each time:
                   throughput again, and the notifications' throughput
   latency         the worker running, the S subscriptions active, the clinics post N
                   encounters: each notification's latency from its event's timestamp (taken
-                  in the accepting transaction, just before its commit) to its arrival at the
-                  receiver; p50 and p99, and notifications per second
+                  when the accept began, so it holds the accepting transaction too) to its
+                  arrival at the receiver; p50 and p99, and notifications per second; once
+                  with the worker also pushing to the sandbox, once with a worker that only
+                  delivers (no EHR configured)
 
 The two push phases alternate twice (--rounds), and the figures add the rounds up, so the
 sandbox's growth is shared fairly.
@@ -69,6 +71,11 @@ class Arrivals:
     """What the receiver took: (subscription, event number) -> seconds from event to arrival."""
 
     latency: dict[tuple[str, int], float] = field(default_factory=dict)
+    """(subscription, event number) -> seconds from the event's timestamp to arrival."""
+    after_answer: dict[tuple[str, int], float] = field(default_factory=dict)
+    """The same from the clinic's 201 for the encounter (after the commit) to arrival."""
+    answered: dict[str, float] = field(default_factory=dict)
+    """Encounter/<id> -> when the clinic API answered 201 for it (time.time())."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self) -> int:
@@ -94,6 +101,10 @@ def receivers(arrivals: Arrivals) -> Iterator[str]:
                     number = int(parts["event-number"]["valueString"])
                     stamp = datetime.fromisoformat(parts["timestamp"]["valueInstant"])
                     arrivals.latency.setdefault((sub, number), now - stamp.timestamp())
+                    focus = parts.get("focus", {}).get("valueReference", {}).get("reference", "")
+                    answer = arrivals.answered.get("Encounter/" + focus.rsplit("/", 1)[-1])
+                    if answer is not None:
+                        arrivals.after_answer.setdefault((sub, number), now - answer)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -144,8 +155,11 @@ def document(tenant: str, number: int) -> dict[str, Any]:
     return found
 
 
-def post_all(api: str, tenant: str, count: int, clinics: int) -> float:
-    """Post `count` encounters of `tenant`, `clinics` at a time; the seconds it took."""
+def post_all(
+    api: str, tenant: str, count: int, clinics: int, answered: dict[str, float] | None = None
+) -> float:
+    """Post `count` encounters of `tenant`, `clinics` at a time; the seconds it took.
+    `answered` gets when each Encounter's 201 came back."""
     session_of = threading.local()
     retried = [0]
 
@@ -165,6 +179,11 @@ def post_all(api: str, tenant: str, count: int, clinics: int) -> float:
             time.sleep(float(reply.headers.get("Retry-After", "1")))
         if reply.status_code != 201:
             raise SystemExit(f"clinic API answered {reply.status_code}")
+        if answered is not None:
+            at = time.time()
+            for created in reply.json()["created"] + reply.json()["updated"]:
+                if str(created).startswith("Encounter/"):
+                    answered[str(created)] = at
 
     started = time.monotonic()
     with ThreadPoolExecutor(clinics) as pool:
@@ -213,9 +232,8 @@ def main() -> None:
     sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir")
     requests.get(f"{sandbox}/metadata", timeout=60).raise_for_status()
     run = uuid.uuid4().hex[:6]
-    tenants = [f"b{run}-{phase}{r}" for r in range(args.rounds) for phase in "ab"] + [
-        f"b{run}-live"
-    ]
+    tenants = [f"b{run}-{phase}{r}" for r in range(args.rounds) for phase in "ab"]
+    tenants += [f"b{run}-push-running", f"b{run}-no-push"]
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         database = args.database_url or f"sqlite:///{folder / 'store.db'}"
@@ -238,6 +256,7 @@ def main() -> None:
             "ADAPTER_EHR_TIMEOUT_SECONDS": "120",
             "ADAPTER_LOG_LEVEL": "WARNING",
         }
+        quiet = env | {"ADAPTER_EHR_BASE_URL": ""}  # a worker that only delivers
         serve = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
         worker = [sys.executable, "-m", "adapter.cli", "worker"]
         api = f"http://127.0.0.1:{port}"
@@ -252,54 +271,73 @@ def main() -> None:
                     if phase == "b":
                         subscribe(api, tenant, endpoint, args.subscriptions)
                     post_all(api, tenant, args.encounters, args.clinics)
-                    before = arrivals.count()
+                    wanted = arrivals.count() + (
+                        args.encounters * args.subscriptions if phase == "b" else 0
+                    )
                     started = time.monotonic()
+                    finished: dict[str, float] = {}
                     with process(worker, env, folder / "worker.log"):
-                        wait_for(
-                            lambda t=tenant: done(engine, t) == args.encounters, 3600, "the push"
-                        )
-                        took = time.monotonic() - started
-                        if phase == "b":
-                            wanted = before + args.encounters * args.subscriptions
-                            wait_for(
-                                lambda w=wanted: arrivals.count() >= w, 3600, "the notifications"
-                            )
-                            delivery[0] += args.encounters * args.subscriptions
-                            delivery[1] += time.monotonic() - started
+                        while len(finished) < 2:  # each end timed on its own
+                            now = time.monotonic()
+                            if "push" not in finished and done(engine, tenant) == args.encounters:
+                                finished["push"] = now - started
+                            if "notify" not in finished and arrivals.count() >= wanted:
+                                finished["notify"] = now - started
+                            if now - started > 3600:
+                                raise SystemExit(f"not done after an hour: {finished}")
+                            time.sleep(0.05)
+                    took = finished["push"]
                     pushed[phase][0] += args.encounters
                     pushed[phase][1] += took
-                    print(
-                        f"round {r + 1} {'push + subs' if phase == 'b' else 'push alone'}: "
-                        f"{args.encounters} encounters pushed in {took:.1f} s",
-                        flush=True,
-                    )
-            live = f"b{run}-live"
-            subscribe(api, live, endpoint, args.subscriptions)
-            arrivals.latency.clear()
-            with process(worker, env, folder / "worker.log"):
-                posting = post_all(api, live, args.encounters, args.clinics)
-                wanted = args.encounters * args.subscriptions
-                started = time.monotonic()
-                wait_for(lambda: arrivals.count() >= wanted, 3600, "the live notifications")
-                tail = time.monotonic() - started
+                    line = f"{args.encounters} encounters pushed in {took:.1f} s"
+                    if phase == "b":
+                        delivery[0] += args.encounters * args.subscriptions
+                        delivery[1] += finished["notify"]
+                        line += (
+                            f"; {args.encounters * args.subscriptions} queued notifications "
+                            f"delivered in {finished['notify']:.1f} s"
+                        )
+                    label = "push + subs" if phase == "b" else "push alone"
+                    print(f"round {r + 1} {label}: {line}", flush=True)
+            for label, worker_env in (("live, push running", env), ("live, no push", quiet)):
+                live = f"b{run}-{label.split(',')[1].strip().replace(' ', '-')}"
+                subscribe(api, live, endpoint, args.subscriptions)
+                arrivals.latency.clear()
+                arrivals.after_answer.clear()
+                with process(worker, worker_env, folder / "worker.log"):
+                    posting = post_all(api, live, args.encounters, args.clinics, arrivals.answered)
+                    wanted = args.encounters * args.subscriptions
+                    started = time.monotonic()
+                    wait_for(lambda w=wanted: arrivals.count() >= w, 3600, "live notifications")
+                    tail = time.monotonic() - started
+                report_live(label, args, arrivals, posting, tail)
         engine.dispose()
     alone = pushed["a"][0] / pushed["a"][1]
     beside = pushed["b"][0] / pushed["b"][1]
-    latencies = sorted(arrivals.latency.values())
-    cuts = quantiles(latencies, n=100)
     print(
         f"push alone: {alone:.2f} encounters/s; with {args.subscriptions} subscriptions: "
         f"{beside:.2f} encounters/s ({(1 - beside / alone) * 100:+.1f} % slower)"
     )
     print(f"queued notifications delivered beside the push: {delivery[0] / delivery[1]:.0f}/s")
-    print(
-        f"live: {args.encounters} encounters posted in {posting:.1f} s by {args.clinics} clinics; "
-        f"{len(latencies)} notifications, the last {tail:.1f} s after the last post; "
-        f"latency p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, "
-        f"max {latencies[-1] * 1000:.0f} ms; "
-        f"{len(latencies) / (posting + tail):.0f} notifications/s over the run"
-    )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def report_live(
+    label: str, args: argparse.Namespace, arrivals: Arrivals, posting: float, tail: float
+) -> None:
+    latencies = sorted(arrivals.latency.values())
+    cuts = quantiles(latencies, n=100)
+    committed = sorted(arrivals.after_answer.values())
+    after = quantiles(committed, n=100) if len(committed) > 1 else [0.0] * 99
+    print(
+        f"{label}: {args.encounters} encounters posted in {posting:.1f} s by {args.clinics} "
+        f"clinics; {len(latencies)} notifications, the last {tail:.1f} s after the last post; "
+        f"from the event's timestamp p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} "
+        f"ms, max {latencies[-1] * 1000:.0f} ms; from the clinic's 201 ({len(committed)} "
+        f"matched) p50 {after[49] * 1000:.0f} ms, p99 {after[98] * 1000:.0f} ms; "
+        f"{len(latencies) / (posting + tail):.0f} notifications/s over the run",
+        flush=True,
+    )
 
 
 def _ready(api: str) -> bool:
