@@ -121,10 +121,11 @@ class Deliverer:
             return 0
         with write_transaction(self.engine) as conn:
             claimed = queue.claim(conn, self.owner, now, self.lease, 2 * self.concurrency)
-        list(pool.map(self._deliver, claimed))
+        outcomes = list(pool.map(self._deliver, claimed))
+        self._settle(list(zip(claimed, outcomes, strict=True)))
         return len(claimed)
 
-    def _deliver(self, claimed: queue.Claimed) -> None:
+    def _deliver(self, claimed: queue.Claimed) -> Outcome:
         sub, notes = claimed.subscription, claimed.notes
         kind = notes[0].kind if notes[0].kind in (HANDSHAKE, HEARTBEAT) else "event-notification"
         with self.engine.connect() as conn:
@@ -132,31 +133,39 @@ class Deliverer:
             conn.rollback()
         bundle = notification(sub.fhir_base, sub, kind, notes, contents, self.clock())
         timeout = min(float(sub.spec.timeout_seconds), self.policy.timeout_seconds)
-        outcome = self.sender.post(
-            sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout
-        )
-        self._settle(claimed, outcome)
+        return self.sender.post(sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout)
 
-    def _settle(self, claimed: queue.Claimed, outcome: Outcome) -> None:
-        sub, now = claimed.subscription, self.clock()
-        if outcome.ok:
-            with write_transaction(self.engine) as conn:
-                queue.settle_sent(conn, sub, self.owner, claimed.notes, now)
-            return
-        failures = sub.failures + 1
-        give_up = failures >= self.policy.max_failures
-        wait = self.policy.delay(failures, outcome.retry_after, self.rng)
+    def _settle(self, answered: list[tuple[queue.Claimed, Outcome]]) -> None:
+        """Record a round's outcomes in ONE transaction (one commit, one fsync): on SQLite the
+        write lock is shared with every clinic's accept, so fewer, shorter holds of it."""
+        now = self.clock()
+        given_up = []
         with write_transaction(self.engine) as conn:
-            settled = queue.settle_failed(
-                conn,
-                sub,
-                self.owner,
-                now,
-                error=outcome.error,
-                retry_at=now + timedelta(seconds=wait),
-                give_up=give_up,
-            )
-        if settled and give_up:
+            for claimed, outcome in answered:
+                sub = claimed.subscription
+                if outcome.ok:
+                    queue.settle_sent(conn, sub, self.owner, claimed.notes, now)
+                    continue
+                failures = sub.failures + 1
+                give_up = failures >= self.policy.max_failures
+                wait = self.policy.delay(failures, outcome.retry_after, self.rng)
+                retry_at = now + timedelta(seconds=wait)
+                settled = queue.settle_failed(
+                    conn,
+                    sub,
+                    self.owner,
+                    now,
+                    error=outcome.error,
+                    retry_at=retry_at,
+                    give_up=give_up,
+                )
+                if settled and give_up:
+                    given_up.append((sub, failures, outcome))
+                elif settled:
+                    log.info(
+                        "subscription %s: retry in %.1fs (%s)", sub.public_id, wait, outcome.error
+                    )
+        for sub, failures, outcome in given_up:
             log.warning(
                 "ALERT subscription %s of tenant %s in error after %d failed deliveries (%s)",
                 sub.public_id,
@@ -164,5 +173,3 @@ class Deliverer:
                 failures,
                 outcome.error.split(":", 1)[0],
             )
-        elif settled:
-            log.info("subscription %s: retry in %.1fs (%s)", sub.public_id, wait, outcome.error)
