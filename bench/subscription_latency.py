@@ -226,8 +226,10 @@ def main() -> None:
     parser.add_argument("--encounters", type=int, default=100)
     parser.add_argument("--subscriptions", type=int, default=10)
     parser.add_argument("--clinics", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="push rounds (0: latency only)")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--logs", default="", help="folder for the processes' logs (kept)")
+    parser.add_argument("--log-level", default="WARNING", help="the processes' log level")
     args = parser.parse_args()
     sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir")
     requests.get(f"{sandbox}/metadata", timeout=60).raise_for_status()
@@ -236,6 +238,8 @@ def main() -> None:
     tenants += [f"b{run}-push-running", f"b{run}-no-push"]
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
+        logs = Path(args.logs) if args.logs else folder
+        logs.mkdir(parents=True, exist_ok=True)
         database = args.database_url or f"sqlite:///{folder / 'store.db'}"
         engine = create_store_engine(database)
         upgrade(engine)
@@ -254,7 +258,7 @@ def main() -> None:
             "ADAPTER_PULL_INTERVAL_SECONDS": "0",
             "ADAPTER_SUBSCRIPTION_ALLOWED_HOSTS": "127.0.0.1",
             "ADAPTER_EHR_TIMEOUT_SECONDS": "120",
-            "ADAPTER_LOG_LEVEL": "WARNING",
+            "ADAPTER_LOG_LEVEL": args.log_level,
         }
         quiet = env | {"ADAPTER_EHR_BASE_URL": ""}  # a worker that only delivers
         serve = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
@@ -263,7 +267,7 @@ def main() -> None:
         arrivals = Arrivals()
         pushed = {"a": [0, 0.0], "b": [0, 0.0]}
         delivery = [0, 0.0]
-        with receivers(arrivals) as endpoint, process(serve, env, folder / "serve.log"):
+        with receivers(arrivals) as endpoint, process(serve, env, logs / "serve.log"):
             wait_for(lambda: _ready(api), 120, "the service")
             for r in range(args.rounds):
                 for phase in "ab":
@@ -276,7 +280,7 @@ def main() -> None:
                     )
                     started = time.monotonic()
                     finished: dict[str, float] = {}
-                    with process(worker, env, folder / "worker.log"):
+                    with process(worker, env, logs / "worker.log"):
                         while len(finished) < 2:  # each end timed on its own
                             now = time.monotonic()
                             if "push" not in finished and done(engine, tenant) == args.encounters:
@@ -304,7 +308,7 @@ def main() -> None:
                 subscribe(api, live, endpoint, args.subscriptions)
                 arrivals.latency.clear()
                 arrivals.after_answer.clear()
-                with process(worker, worker_env, folder / "worker.log"):
+                with process(worker, worker_env, logs / "worker.log"):
                     posting = post_all(api, live, args.encounters, args.clinics, arrivals.answered)
                     wanted = args.encounters * args.subscriptions
                     started = time.monotonic()
@@ -312,13 +316,14 @@ def main() -> None:
                     tail = time.monotonic() - started
                 report_live(label, args, arrivals, posting, tail)
         engine.dispose()
-    alone = pushed["a"][0] / pushed["a"][1]
-    beside = pushed["b"][0] / pushed["b"][1]
-    print(
-        f"push alone: {alone:.2f} encounters/s; with {args.subscriptions} subscriptions: "
-        f"{beside:.2f} encounters/s ({(1 - beside / alone) * 100:+.1f} % slower)"
-    )
-    print(f"queued notifications delivered beside the push: {delivery[0] / delivery[1]:.0f}/s")
+    if args.rounds:
+        alone = pushed["a"][0] / pushed["a"][1]
+        beside = pushed["b"][0] / pushed["b"][1]
+        print(
+            f"push alone: {alone:.2f} encounters/s; with {args.subscriptions} subscriptions: "
+            f"{beside:.2f} encounters/s ({(1 - beside / alone) * 100:+.1f} % slower)"
+        )
+        print(f"queued notifications delivered beside the push: {delivery[0] / delivery[1]:.0f}/s")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -20,7 +20,9 @@ def subscribe(
         topic=topic,
         status=subscriptions.REQUESTED,
         filters=filters,
-        endpoint="https://receiver.example/hook",
+        # TEST-NET-1: refused by the guard at once, without DNS or a connection, should a
+        # worker on the shared test PostgreSQL claim it later (then `error` after 10 tries).
+        endpoint="https://192.0.2.1/hook",
         content="id-only",
         headers=(),
         heartbeat_seconds=None,

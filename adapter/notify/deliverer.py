@@ -1,8 +1,9 @@
 """The deliverer: drains the subscriptions' queue to their receivers, in the worker process.
 
-Each round claims subscriptions with notifications due (a lease, in a short transaction),
-sends each one's next Bundle on a thread of its own, outside any transaction, and settles
-it in another:
+It claims subscriptions with notifications due (a lease, in a short transaction), sends
+each one's next Bundle on a thread of its own, outside any transaction, and settles the
+answers as they come (those that came together in one transaction), claiming more as
+threads free up:
 
     2xx                          -> sent; a handshake makes the subscription active
     3xx, 4xx, 5xx, timeout,
@@ -23,7 +24,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -87,23 +88,39 @@ class Deliverer:
         self._heartbeats_due = datetime.min.replace(tzinfo=UTC)
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.2) -> None:
-        """Deliver until `stop` is set, pausing `idle_seconds` when nothing is due."""
+        """Deliver until `stop` is set. Up to `concurrency` subscriptions are with their
+        receivers at once; as each answers it is settled and another claimed, so a slow
+        or unreachable receiver holds up no other subscription."""
+        sending: dict[Future[Outcome], queue.Claimed] = {}
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="notify") as pool:
             while not stop.is_set():
                 try:
-                    busy = self._round(pool) > 0
+                    for claimed in self._claim(self.concurrency - len(sending)):
+                        sending[pool.submit(self._deliver, claimed)] = claimed
+                    if not sending:
+                        stop.wait(idle_seconds)
+                        continue
+                    answered, _ = wait(sending, idle_seconds, FIRST_COMPLETED)
+                    self._settle([(sending.pop(f), _outcome(f)) for f in answered])
                 except Exception:  # a database hiccup must not end delivery
-                    log.exception("subscription delivery round failed; retrying after a pause")
-                    busy = False
-                if not busy:
+                    log.exception("subscription delivery failed; retrying after a pause")
                     stop.wait(idle_seconds)
+            if sending:  # stopping: record what the receivers answered meanwhile
+                answered, _ = wait(sending, self.policy.timeout_seconds)
+                self._settle([(sending[f], _outcome(f)) for f in answered])
 
     def run_once(self) -> int:
-        """One round: claim, send, settle; how many subscriptions were served."""
+        """One round: claim, send, wait for every answer, settle; how many subscriptions."""
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="notify") as pool:
-            return self._round(pool)
+            claimed = self._claim(2 * self.concurrency)
+            futures = [pool.submit(self._deliver, c) for c in claimed]
+            self._settle([(c, _outcome(f)) for c, f in zip(claimed, futures, strict=True)])
+        return len(claimed)
 
-    def _round(self, pool: ThreadPoolExecutor) -> int:
+    def _claim(self, room: int) -> list[queue.Claimed]:
+        """Lease up to `room` subscriptions with something to send (heartbeats queued first)."""
+        if room <= 0:
+            return []
         now = self.clock()
         # Reads first: an idle deliverer never takes the store's write lock (SQLite's is one).
         if now >= self._heartbeats_due:
@@ -118,12 +135,9 @@ class Deliverer:
             due = queue.has_due(conn, now)
             conn.rollback()
         if not due:
-            return 0
+            return []
         with write_transaction(self.engine) as conn:
-            claimed = queue.claim(conn, self.owner, now, self.lease, 2 * self.concurrency)
-        outcomes = list(pool.map(self._deliver, claimed))
-        self._settle(list(zip(claimed, outcomes, strict=True)))
-        return len(claimed)
+            return queue.claim(conn, self.owner, now, self.lease, room)
 
     def _deliver(self, claimed: queue.Claimed) -> Outcome:
         sub, notes = claimed.subscription, claimed.notes
@@ -136,8 +150,10 @@ class Deliverer:
         return self.sender.post(sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout)
 
     def _settle(self, answered: list[tuple[queue.Claimed, Outcome]]) -> None:
-        """Record a round's outcomes in ONE transaction (one commit, one fsync): on SQLite the
-        write lock is shared with every clinic's accept, so fewer, shorter holds of it."""
+        """Record the outcomes that came in together in ONE transaction (one commit, one
+        fsync): on SQLite the write lock is shared with every clinic's accept."""
+        if not answered:
+            return
         now = self.clock()
         given_up = []
         with write_transaction(self.engine) as conn:
@@ -173,3 +189,11 @@ class Deliverer:
                 failures,
                 outcome.error.split(":", 1)[0],
             )
+
+
+def _outcome(sent: Future[Outcome]) -> Outcome:
+    """A send's outcome; one that raised (the store unreadable, say) is a failed delivery."""
+    try:
+        return sent.result()
+    except Exception as exc:  # noqa: BLE001 - any failure is retried like a refusal
+        return Outcome(False, error=f"DeliveryFailed: {type(exc).__name__}")
