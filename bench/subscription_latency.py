@@ -76,6 +76,7 @@ class Arrivals:
     """The same from the clinic's 201 for the encounter (after the commit) to arrival."""
     answered: dict[str, float] = field(default_factory=dict)
     """Encounter/<id> -> when the clinic API answered 201 for it (time.time())."""
+    handshakes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self) -> int:
@@ -94,6 +95,8 @@ def receivers(arrivals: Arrivals) -> Iterator[str]:
             status = {p["name"]: p for p in body["entry"][0]["resource"]["parameter"]}
             sub = status["subscription"]["valueReference"]["reference"]
             with arrivals.lock:
+                if status["type"]["valueCode"] == "handshake":
+                    arrivals.handshakes += 1
                 for p in body["entry"][0]["resource"]["parameter"]:
                     if p["name"] != "notification-event":
                         continue
@@ -308,7 +311,10 @@ def main() -> None:
                 subscribe(api, live, endpoint, args.subscriptions)
                 arrivals.latency.clear()
                 arrivals.after_answer.clear()
+                shaken = arrivals.handshakes + args.subscriptions
                 with process(worker, worker_env, logs / "worker.log"):
+                    # The worker up and delivering (its start is not the notifications' delay).
+                    wait_for(lambda h=shaken: arrivals.handshakes >= h, 600, "the handshakes")
                     posting = post_all(api, live, args.encounters, args.clinics, arrivals.answered)
                     wanted = args.encounters * args.subscriptions
                     started = time.monotonic()
