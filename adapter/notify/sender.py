@@ -1,6 +1,7 @@
 """Posting one notification to a receiver, with every door shut but the one asked for.
 
-The endpoint is checked again before each post (`adapter.notify.guard`); redirects are
+The endpoint is checked again before each post (`adapter.notify.guard`), its name looked
+up within the timeout (a lookup that hangs is a failure, not a stuck thread); redirects are
 never followed (a 3xx is a failure); the answer is read to at most `MAX_ANSWER_BYTES` and
 for at most the timeout in all; no proxy or `.netrc` from the environment is used, so a
 receiver's credential goes where the subscription says and nowhere else. The outcome never
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,6 +24,7 @@ from adapter.errors import EndpointRefused
 from adapter.notify.guard import Resolver, check_endpoint, resolve
 
 MAX_ANSWER_BYTES = 64 * 1024
+LOOKUP_THREADS = 8
 FHIR_JSON = "application/fhir+json"
 
 
@@ -41,10 +45,20 @@ class Sender:
         self.allowed = allowed
         self.resolver = resolver
         self._local = threading.local()
+        # Name lookups on threads of their own: a resolver that never answers must not hold
+        # the deliverer's sending threads (the system's lookup has no timeout of its own).
+        self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="notify-dns")
 
     def post(self, endpoint: str, headers: tuple[str, ...], body: bytes, timeout: float) -> Outcome:
+        def bounded(host: str, port: int) -> list[str]:
+            lookup = self._lookups.submit(lambda: list(self.resolver(host, port)))
+            try:
+                return lookup.result(timeout)
+            except FutureTimeout as exc:
+                raise OSError("the name did not resolve in time") from exc
+
         try:
-            check_endpoint(endpoint, self.allowed, self.resolver)
+            check_endpoint(endpoint, self.allowed, bounded)
         except EndpointRefused as exc:
             return Outcome(False, error=f"EndpointRefused: {exc}")
         sent = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON} | _headers(headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,3 +104,20 @@ def test_sender__endpoint_not_listed__refused_before_any_connection(answering: s
     outcome = Sender(frozenset()).post(f"{answering}/hook", (), b"{}", 5)
     assert not outcome.ok
     assert outcome.error.startswith("EndpointRefused")
+
+
+def test_sender__a_lookup_that_hangs__fails_within_the_timeout() -> None:
+    release = threading.Event()
+
+    def hangs(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return ["93.184.216.34"]
+
+    try:
+        started = time.monotonic()
+        outcome = Sender(frozenset(), hangs).post("https://slow.example/hook", (), b"{}", 0.5)
+        assert time.monotonic() - started < 5
+        assert not outcome.ok
+        assert outcome.error.startswith("EndpointRefused")
+    finally:
+        release.set()
