@@ -156,6 +156,10 @@ class Deliverer:
             return
         now = self.clock()
         given_up = []
+        # In id order, as event numbering locks them: two transactions never wait on each
+        # other's subscription rows (a deadlock on PostgreSQL, which lost the whole batch's
+        # settling, its subscriptions then waiting out their leases).
+        answered = sorted(answered, key=lambda pair: pair[0].subscription.pk)
         with write_transaction(self.engine) as conn:
             for claimed, outcome in answered:
                 sub = claimed.subscription
