@@ -1,5 +1,6 @@
-"""The service's background work: migrate the store, then push the outbox and pull the EHR's
-changes (every `ADAPTER_PULL_INTERVAL_SECONDS`, in a second thread) until shutdown.
+"""The service's background work: migrate the store, then push the outbox, deliver the FHIR
+Subscriptions' notifications (with `ADAPTER_RUN_WORKER`, in a thread of its own) and pull the
+EHR's changes (every `ADAPTER_PULL_INTERVAL_SECONDS`, in a second thread) until shutdown.
 
 Runs in one daemon thread so the HTTP side starts at once, even while the database or the
 EHR is down (readiness reports that); the thread keeps retrying the migration, and the
@@ -18,7 +19,7 @@ import threading
 from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
 from adapter.errors import AdapterError
-from adapter.runtime import ehr_client, puller, push_worker
+from adapter.runtime import deliverer, ehr_client, puller, push_worker
 from adapter.store.audit_upkeep import upkeep_in_background
 from adapter.store.engine import Engine, StoreError
 from adapter.store.migrate import current_revision, head_revision, upgrade
@@ -65,6 +66,11 @@ class BackgroundWork:
             return
         watch_in_background(self.settings, self.engine, self._stop)
         upkeep_in_background(self.engine, self.settings.audit_retention_days, self._stop)
+        if self.settings.run_worker:
+            notify = deliverer(self.settings, self.engine, "service").run
+            threading.Thread(
+                target=notify, args=(self._stop,), name="adapter-notify", daemon=True
+            ).start()
         pulling = self.settings.pull_interval_seconds > 0
         if not (self.settings.is_ehr_configured and (self.settings.run_worker or pulling)):
             log.info("push worker and pull not started (off, or no EHR configured)")

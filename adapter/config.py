@@ -196,6 +196,21 @@ class Settings(BaseSettings):
     export_file_max_resources: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     """Resources per NDJSON file: a type with more is split over several files."""
 
+    subscription_allowed_hosts: str = ""
+    """Comma-separated hosts (names or IP addresses) a Subscription's endpoint may name even
+    over plain `http`, or when it resolves to a loopback, link-local or private address;
+    every other endpoint must be `https` to a public address."""
+    subscription_max_failures: Annotated[int, Field(ge=1, le=10_000)] = 10
+    """Failed deliveries in a row after which a subscription goes to `error` (an audit row
+    `subscription-error` and an ALERT log line tell the operator)."""
+    subscription_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """The longest a receiver may take to answer one notification (a subscription's own
+    backport timeout may ask for less)."""
+    subscription_retry_max_seconds: Annotated[float, Field(ge=1, le=86400)] = 600.0
+    """The longest wait between two tries of a failing receiver (its Retry-After included)."""
+    subscription_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    """Receivers the worker sends to at once (one subscription's notifications stay in order)."""
+
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per log line (time, level, logger, message, request id)."""
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0

@@ -21,6 +21,10 @@
     │   ├── TooManyExports        429  retry  the client already runs as many exports as allowed
     │   ├── TooCostly             422  stop   a read ran past its time budget, or beyond what
     │   │                                     the store can evaluate (adapter.store.budget)
+    │   ├── SubscriptionRefused   422  stop   a Subscription the backport profile or our
+    │   │   │                                 topics refuse; the message names the field
+    │   │   └── EndpointRefused   422  stop   its endpoint: not https, or a private address
+    │   │                                     not listed in ADAPTER_SUBSCRIPTION_ALLOWED_HOSTS
     │   └── InvalidDocument       422  stop   the document breaks the contract; `errors` lists it
     │       └── MalformedDocument 400  stop   not UTF-8 JSON at all
     └── EhrError                  502  the configured EHR gave no usable answer
@@ -324,6 +328,23 @@ class TooCostly(RequestRefused):
     status_code = 422
     code = "too-costly"
     title = "Request too costly"
+
+
+class SubscriptionRefused(RequestRefused):
+    """A Subscription we cannot serve as sent; the message names the element at fault."""
+
+    status_code = 422
+    code = "invalid-subscription"
+    title = "Invalid Subscription"
+
+
+class EndpointRefused(SubscriptionRefused):
+    """A notification endpoint that would open a door into the network: not `https`, or
+    resolving to a loopback, link-local or private address, and not a host the operator
+    listed (`ADAPTER_SUBSCRIPTION_ALLOWED_HOSTS`). The message never quotes the URL."""
+
+    code = "endpoint-refused"
+    title = "Notification endpoint refused"
 
 
 class InvalidDocument(RequestRefused):

@@ -14,6 +14,9 @@ from datetime import timedelta
 from adapter.config import Settings
 from adapter.ehr.client import FhirClient
 from adapter.metrics.ehr import MeasuredEhr
+from adapter.notify.deliverer import Deliverer, Policy
+from adapter.notify.guard import allowed_hosts
+from adapter.notify.sender import Sender
 from adapter.protocols import tenant_protocol
 from adapter.store.engine import Engine, check_connection, create_store_engine
 from adapter.store.migrate import upgrade
@@ -76,6 +79,22 @@ def push_worker(settings: Settings, engine: Engine, client: FhirClient, role: st
         retry_limit=RetryLimit(
             settings.push_retry_max_attempts, timedelta(hours=settings.push_retry_max_age_hours)
         ),
+    )
+
+
+def deliverer(settings: Settings, engine: Engine, role: str) -> Deliverer:
+    """The subscriptions' deliverer, as the settings say (docs/operations.md)."""
+    policy = Policy(
+        timeout_seconds=settings.subscription_timeout_seconds,
+        max_failures=settings.subscription_max_failures,
+        max_wait_seconds=settings.subscription_retry_max_seconds,
+    )
+    return Deliverer(
+        engine,
+        Sender(allowed_hosts(settings.subscription_allowed_hosts)),
+        owner=worker_name(f"{role}-notify"),
+        policy=policy,
+        concurrency=settings.subscription_concurrency,
     )
 
 

@@ -5,7 +5,9 @@ sends what needs a person to the webhook (`adapter.alerts.webhook`).
 - a conflict: outbox entries parked on one, and conflicts the pull opened, since the last;
 - the EHR unreachable: its readiness probe has failed for `ADAPTER_ALERT_EHR_DOWN_SECONDS`;
 - the outbox waiting: its oldest waiting entry is older than
-  `ADAPTER_ALERT_OLDEST_WAITING_SECONDS`.
+  `ADAPTER_ALERT_OLDEST_WAITING_SECONDS`;
+- a subscription error: FHIR Subscriptions whose receivers failed past
+  `ADAPTER_SUBSCRIPTION_MAX_FAILURES`, since the last such message.
 
 What a held-back message would have said is not lost: a kind's "since" moves on only when
 its message goes out, so the next one counts everything since the last that did.
@@ -23,6 +25,7 @@ from adapter.alerts.webhook import (
     DEAD_LETTER,
     EHR_UNREACHABLE,
     OUTBOX_WAITING,
+    SUBSCRIPTION_ERROR,
     Alert,
     Webhook,
 )
@@ -33,6 +36,7 @@ from adapter.store import operations
 from adapter.store.engine import Engine
 from adapter.store.outbox import CONFLICT as CONFLICT_STATE
 from adapter.store.outbox import DEAD
+from adapter.store.subscription_queue import errored_since
 
 log = logging.getLogger(__name__)
 CONSOLE_PATH = "/console"
@@ -54,7 +58,7 @@ class AlertWatch:
         self.clock = clock
         self.ehr_check = ehr_check
         started = clock()
-        self._since = {DEAD_LETTER: started, CONFLICT: started}
+        self._since = {DEAD_LETTER: started, CONFLICT: started, SUBSCRIPTION_ERROR: started}
         self._ehr_down_since: datetime | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -70,6 +74,7 @@ class AlertWatch:
         self._dead_letters(now)
         self._conflicts(now)
         self._outbox_waiting(now)
+        self._subscription_errors(now)
         if self.settings.is_ehr_configured:
             self._ehr(now)
 
@@ -107,6 +112,13 @@ class AlertWatch:
             waiting = sum(figures.by_state.get(s, 0) for s in operations.WAITING)
             summary = f"the oldest of {waiting} waiting outbox entries waits for {age:.0f} s"
             self._send(OUTBOX_WAITING, summary, [], page="", seconds=age, count=waiting)
+
+    def _subscription_errors(self, now: datetime) -> None:
+        with self.engine.connect() as conn:
+            failed = errored_since(conn, self._since[SUBSCRIPTION_ERROR])
+        summary = f"{len(failed)} FHIR Subscriptions in error: their receivers kept failing"
+        if failed and self._send(SUBSCRIPTION_ERROR, summary, failed, page=""):
+            self._since[SUBSCRIPTION_ERROR] = now
 
     def _ehr(self, now: datetime) -> None:
         if not self.ehr_check(self.settings).is_down:

@@ -19,6 +19,7 @@ DEAD_LETTER = "dead_letter"
 CONFLICT = "conflict"
 EHR_UNREACHABLE = "ehr_unreachable"
 OUTBOX_WAITING = "outbox_waiting"
+SUBSCRIPTION_ERROR = "subscription_error"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Alert:
     console: str
     """The console page to look at."""
     ids: list[int] = field(default_factory=list)
-    """Outbox entry ids (dead letters), conflict ids (conflicts)."""
+    """Outbox entry ids (dead letters), conflict ids (conflicts), the store's numbers of
+    subscriptions gone to error (subscription errors)."""
     seconds: float | None = None
     """How long (the EHR down, the oldest entry waiting)."""
 

@@ -14,7 +14,7 @@ from adapter.api import health
 from adapter.api.admin import audit_events
 from adapter.api.auth import smart_token
 from adapter.api.clinic import encounters, patients, records, submissions
-from adapter.api.fhir import bulk_export, conformance, everything, read, search
+from adapter.api.fhir import bulk_export, conformance, everything, read, search, subscriptions
 from adapter.metrics import route as metrics
 
 SERVICE: tuple[APIRouter, ...] = (
@@ -30,6 +30,7 @@ SERVICE: tuple[APIRouter, ...] = (
 
 FHIR: tuple[APIRouter, ...] = (
     bulk_export.router,  # $export kick-off (system, Patient, Group), status, files
+    subscriptions.router,  # /fhir/Subscription: CRUD, $status, $events, $topic-list
     search.early,  # /fhir/{type}/_history, before it reads as /fhir/{type}/{id}
     conformance.router,  # /fhir/SearchParameter[/{id}]: the parameters that are ours
     read.router,  # /fhir/metadata, read, vread, instance history

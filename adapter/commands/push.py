@@ -24,7 +24,7 @@ from adapter.config import get_settings
 from adapter.ehr.client import FhirClient
 from adapter.errors import EhrError
 from adapter.logs import configure_logging
-from adapter.runtime import ehr_client, open_store, push_worker
+from adapter.runtime import deliverer, ehr_client, open_store, push_worker
 from adapter.store import outbox as box
 from adapter.store.engine import Engine
 from adapter.store.outbox_listing import unsent
@@ -58,9 +58,11 @@ def add_push_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 def add_worker_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "worker",
-        help="push outbox entries to the EHR until stopped (SIGTERM / Ctrl-C)",
-        description="Push outbox entries to the EHR as they come, until SIGTERM or Ctrl-C: "
-        "for running workers beside the service (ADAPTER_RUN_WORKER=false).",
+        help="push outbox entries to the EHR and deliver subscription notifications until "
+        "stopped (SIGTERM / Ctrl-C)",
+        description="Push outbox entries to the EHR as they come, and deliver the FHIR "
+        "Subscriptions' notifications, until SIGTERM or Ctrl-C: for running workers beside the "
+        "service (ADAPTER_RUN_WORKER=false).",
     )
     parser.set_defaults(handler=run_worker)
     return parser
@@ -122,6 +124,8 @@ def _advance(bar: tqdm[Never], total: PushSummary) -> None:
 
 
 def run_worker(_: argparse.Namespace) -> int:
+    """Push the outbox and deliver the subscriptions' notifications (a thread of its own)
+    until stopped; with no EHR configured, deliver notifications only."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     engine = open_store(settings)
@@ -132,10 +136,19 @@ def run_worker(_: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    notify = threading.Thread(
+        target=deliverer(settings, engine, "worker").run, args=(stop,), name="adapter-notify"
+    )
+    notify.start()
     try:
-        with ehr_client(settings) as client:
-            push_worker(settings, engine, client, "worker").run(stop)
+        if settings.is_ehr_configured:
+            with ehr_client(settings) as client:
+                push_worker(settings, engine, client, "worker").run(stop)
+        else:
+            stop.wait()
     finally:
+        stop.set()
+        notify.join()
         engine.dispose()
     return 0
 

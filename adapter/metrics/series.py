@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,8 +37,19 @@ class Series:
     audit_queue: Gauge
 
 
-@cache
+_MAKING = threading.Lock()
+
+
 def series() -> Series:
+    """The process's series, made at the first call. Under a lock: the push worker's sending
+    threads may all call first at once, and a second registration of a name is an error
+    (`DuplicateTimeseries`) that failed those sends."""
+    with _MAKING:
+        return _series()
+
+
+@cache
+def _series() -> Series:
     from prometheus_client import Counter, Gauge, Histogram
 
     return Series(

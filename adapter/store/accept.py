@@ -1,4 +1,5 @@
-"""Accept = store + enqueue, atomically: mapped resources and their outbox entry in ONE transaction.
+"""Accept = store + enqueue, atomically: mapped resources and their outbox entry in ONE transaction
+(with the notifications of the tenant's subscriptions that the change fires).
 
 The caller opens the transaction (`with write_transaction(engine) as conn: accept(...)`); a
 crash anywhere inside leaves neither the resources nor the outbox entry, so nothing
@@ -34,6 +35,7 @@ from adapter.store.resource_writes import (
     update_changed,
 )
 from adapter.store.schema import PENDING, outbox, submissions
+from adapter.store.subscription_events import CREATE, DELETE, UPDATE, on_accepted
 from mappings.common.bundle import resource_identity
 from mappings.common.serialize import dumps
 from mappings.context import MappingContext
@@ -129,6 +131,10 @@ def accept(
     _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
     if result.changed:
         result.outbox_id = _enqueue(conn, sub, submission_id, result.changed, now)
+        actions = dict.fromkeys(result.created, CREATE) | dict.fromkeys(result.updated, UPDATE)
+        actions |= dict.fromkeys(result.deleted, DELETE)
+        given = ((item.key, item.resource) for item in incoming)
+        on_accepted(conn, sub.tenant, sub.patient_key, actions, given, now)
     conn.execute(
         update(submissions)
         .where(submissions.c.id == submission_id)

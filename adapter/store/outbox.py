@@ -37,6 +37,7 @@ from adapter.store.schema import (
     resources,
     submissions,
 )
+from adapter.store.subscription_events import on_parked
 
 __all__ = [
     "CONFLICT",
@@ -202,7 +203,8 @@ def record_parked(
     conn: Connection, entry: Entry, actor: str, state: str, now: datetime, reason: str
 ) -> None:
     """The audit row of an entry just parked as `state` (dead or conflict): the alert an
-    operator reads, naming the submission and the error's class (`reason`), no content."""
+    operator reads, naming the submission and the error's class (`reason`), no content; and
+    the tenant's `submission-failed` subscription events, in the same transaction."""
     conn.execute(
         insert(audit).values(
             at=now,
@@ -214,6 +216,7 @@ def record_parked(
             outcome=reason[:32],
         )
     )
+    on_parked(conn, entry.tenant, entry.patient_key, entry.resource_keys, now)
 
 
 def public_name(conn: Connection, entry_id: int) -> str:

@@ -15,6 +15,9 @@
     smart_assertions   the `jti`s of SMART client assertions already used (replay refusal)
     export_jobs        Bulk Data `$export` jobs: who, what, as of when, how far
     export_files       the NDJSON files each export job wrote
+    subscriptions      FHIR Subscriptions (R4 Backport IG): topic, filters, channel, status
+    subscription_notifications  each subscription's durable queue: handshakes, heartbeats and
+                       its events, numbered without gaps (`adapter.store.subscriptions`)
 
 Content is stored as the exact JSON bytes the mappings produced (UTF-8 text), so a
 resource read back is byte-identical to what was validated.
@@ -346,4 +349,64 @@ export_files = Table(
     Column("resource_type", String(64), nullable=False),
     Column("name", Id, nullable=False),
     Column("count", Integer, nullable=False),
+)
+
+
+# FHIR Subscriptions (adapter.store.subscriptions). A subscription's `events_count` is its
+# eventsSinceSubscriptionStart: raising an event adds one to it in the transaction of the
+# change, so event numbers are gapless per subscription. The delivery lease is on the
+# subscription, so one deliverer at a time sends a subscription's notifications, in order.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant", Id, nullable=False),
+    Column("public_id", Id, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("topic", Key, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("filters", JSON, nullable=False),
+    Column("endpoint", Text, nullable=False),
+    # The /fhir base the subscription was made through: notifications' references use it.
+    Column("fhir_base", Text, nullable=False),
+    Column("content", String(16), nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("heartbeat_seconds", Integer, nullable=True),
+    Column("timeout_seconds", Integer, nullable=False),
+    Column("max_count", Integer, nullable=False),
+    Column("events_count", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(None, "tenant", "public_id", unique=True),
+    Index(None, "tenant", "status", "topic"),
+)
+
+subscription_notifications = Table(
+    "subscription_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # handshake, heartbeat or event-notification; only events carry a number and a focus.
+    Column("kind", String(24), nullable=False),
+    Column("event_number", Integer, nullable=True),
+    Column("focus_type", String(64), nullable=True),
+    Column("focus_id", Id, nullable=True),
+    Column("focus_version", Integer, nullable=True),
+    Column("action", String(8), nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index(None, "subscription_id", "sent_at", "id"),
+    Index(None, "subscription_id", "event_number", unique=True),
 )

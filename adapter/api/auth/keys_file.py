@@ -39,13 +39,15 @@ from adapter.api.auth.callers import (
     StoredKey,
 )
 from adapter.api.fhir.common import SERVED_TYPES, may_read
+from adapter.api.fhir.subscriptions import may as may_manage
 from adapter.errors import ConfigError
 
 # 32 random bytes: 43 URL-safe characters, far beyond guessing.
 NEW_KEY_BYTES = 32
 SCOPE_FORMS = (
     f"{', '.join(CLINIC_SCOPES)} (a `*` may stand for either part, e.g. clinic/*.read); "
-    "system/<Type>.rs or system/*.read for the /fhir face; admin/AuditEvent.rs, "
+    "system/<Type>.rs or system/*.read for the /fhir face; system/Subscription.* (or its "
+    "SMART letters, .read, .write) for subscriptions; admin/AuditEvent.rs, "
     f"{', '.join(ADMIN_SCOPES)} for operators"
 )
 
@@ -79,6 +81,8 @@ def scope_problem(scope: str) -> str | None:
     caller = Caller("-", frozenset({scope}), "-")
     if scope.startswith("clinic/"):
         granted = any(caller.has_scope(needed) for needed in CLINIC_SCOPES)
+    elif scope.startswith("system/Subscription."):
+        granted = any(may_manage(caller, letter) for letter in "cruds")
     elif scope.startswith("system/"):
         granted = any(may_read(caller, kind) for kind in SERVED_TYPES)
     elif scope.startswith("admin/"):

@@ -176,6 +176,40 @@ class Bundle(_FhirElement):
     entry: list[BundleEntry] | None = None
 
 
+class Subscription(_FhirElement):
+    """A Subscription (R4, backport profile) as held: our id, version and status."""
+
+    resourceType: Literal["Subscription"]  # noqa: N815
+    id: str
+    status: Literal["requested", "active", "error", "off"]
+    criteria: str
+    channel: dict[str, object]
+
+
+class Parameters(_FhirElement):
+    """A Parameters resource: `$topic-list`, a subscription's status (backport profile)."""
+
+    resourceType: Literal["Parameters"]  # noqa: N815
+    parameter: list[dict[str, object]]
+
+
+class NotificationEntry(_FhirElement):
+    fullUrl: str | None = None  # noqa: N815
+    resource: Subscription | Parameters | FhirResource | None = Field(
+        default=None, description="Absent for a focus by id only, or a deletion"
+    )
+
+
+class SubscriptionBundle(_FhirElement):
+    """A Bundle of Subscriptions (search), of status Parameters (`$status`), or of a
+    notification's status and focus (`$events`, type history)."""
+
+    resourceType: Literal["Bundle"]  # noqa: N815
+    type: Literal["searchset", "history"]
+    total: int | None = None
+    entry: list[NotificationEntry] | None = None
+
+
 class CapabilityStatement(_FhirElement):
     resourceType: Literal["CapabilityStatement"]  # noqa: N815
     fhirVersion: Literal["4.0.1"]  # noqa: N815

@@ -15,6 +15,7 @@ from adapter import __version__
 from adapter.api.fhir.common import FHIR_JSON, SERVED_TYPES, instant
 from adapter.api.fhir.params import REFERENCE_TARGETS
 from adapter.store.search_parameters import CUSTOM, TABLE, custom_id, definition
+from adapter.store.subscription_topics import TOPICS
 from mappings.common.narrative import with_narrative
 from mappings.jsontypes import JsonObject, JsonValue
 
@@ -78,7 +79,7 @@ def capability_statement(base_url: str, token_url: str | None = None) -> JsonObj
                 "documentation": "Read-only: read, vread, history, search (GET and POST) and "
                 "$everything (GET and POST), JSON only. " + _MODIFIERS_DOC,
                 "security": _security(token_url),
-                "resource": [*resources, _search_parameter_resource()],
+                "resource": [*resources, _search_parameter_resource(), _subscription()],
                 "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
@@ -137,6 +138,33 @@ def _definition(resource_type: str, name: str, base_url: str) -> str:
         definition(resource_type, name)
         or f"{base_url}/SearchParameter/{custom_id(resource_type, name)}"
     )
+
+
+def _subscription() -> JsonValue:
+    """Subscription (R4 Backport IG): its profile, interactions, operations and our topics."""
+    backport = "http://hl7.org/fhir/uv/subscriptions-backport/"
+    operations = backport + "OperationDefinition/"
+    topics: list[JsonValue] = [
+        {"url": backport + "StructureDefinition/capabilitystatement-subscriptiontopic-canonical",
+         "valueCanonical": topic.url}
+        for topic in TOPICS
+    ]  # fmt: skip
+    interactions: list[JsonValue] = [
+        {"code": code} for code in ("create", "read", "update", "delete", "search-type")
+    ]
+    return {
+        "extension": topics,
+        "type": "Subscription",
+        "supportedProfile": [backport + "StructureDefinition/backport-subscription"],
+        "documentation": "Topic-based subscriptions (rest-hook) of the caller's tenant; scopes "
+        "system/Subscription.* (or its SMART letters). Topics: GET Subscription/$topic-list.",
+        "interaction": interactions,
+        "searchParam": [{"name": "status", "type": "token"}],
+        "operation": [
+            {"name": name, "definition": f"{operations}backport-subscription-{name}"}
+            for name in ("status", "events")
+        ],
+    }  # fmt: skip
 
 
 def _search_parameter_resource() -> JsonValue:

@@ -43,6 +43,7 @@ from adapter.api.openapi.answers import (
     record_post,
 )
 from adapter.api.openapi.document import Answer, Operation
+from adapter.api.openapi.subscription_operations import SUBSCRIPTION_OPERATIONS
 
 SEARCH_ANSWERS = (
     Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
@@ -325,4 +326,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         parameters=(LOGICAL_ID,),
         secured=False,
     ),
+    **SUBSCRIPTION_OPERATIONS,
 }

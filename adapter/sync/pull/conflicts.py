@@ -91,6 +91,7 @@ def resolve(
             merger.tombstone(local, version)
         else:
             merger.write_version(local, version, theirs)
+        merger.raise_events()
     else:
         # Our version goes over theirs: the EHR's version is what If-Match must name now.
         gone = theirs is None

@@ -47,6 +47,7 @@ from adapter.store.engine import Connection
 from adapter.store.outbox_holds import unsent_keys
 from adapter.store.owners import owners
 from adapter.store.search_index import index_values, reindex, unindex
+from adapter.store.subscription_events import CREATE, DELETE, UPDATE, Pulled, on_pulled, status_of
 from adapter.sync.pull.ehr_view import EhrRef, content_digest, holders, localise, parse_reference
 from adapter.sync.pull.scope import SHARED_TYPES
 from mappings.common.builders import labelled
@@ -140,6 +141,7 @@ class Merger:
         updated or deleted MedicationStatements and MedicationRequests), for the screen."""
         self._holders: dict[int, list[JsonObject]] = {}
         self._foreign: frozenset[EhrRef] = frozenset()
+        self._pulled: list[Pulled] = []
 
     def merge(self, versions: Sequence[EhrVersion]) -> Counter[Outcome]:
         """Take a page of EHR versions (contents and deletions) into the store."""
@@ -163,7 +165,13 @@ class Merger:
         for v in versions:
             counts[self._merge_one(v, held, ours, unsent)] += 1
         self._write_imports()
+        self.raise_events()
         return counts
+
+    def raise_events(self) -> None:
+        """Queue the subscription events of what was written, in the caller's transaction."""
+        on_pulled(self.conn, self.tenant, self._pulled, self.now)
+        self._pulled = []
 
     def _merge_one(
         self,
@@ -321,6 +329,9 @@ class Merger:
             for i in imports
         ]
         pks = ehr_versions.import_resources(self.conn, self.tenant, rows)
+        self._pulled += [
+            Pulled(i.key, 1, CREATE, i.patient_key, status_of(i.content)) for i in imports
+        ]
         lineage = [self._lineage(i.key, 1, i.patient_key, i.version, "CREATE") for i in imports]
         versions = [
             self._version_row(pk, 1, i.text, False, dumps(found.provenance).decode())
@@ -360,6 +371,9 @@ class Merger:
         self._note_medication(local.resource_type, local.patient_key)
         ehr_versions.set_current(self.conn, local.pk, version, text, self.now, _ehr_copy(local, v))
         self._record(local, version, text, False, v, "UPDATE")
+        self._pulled.append(
+            Pulled(local.key, version, UPDATE, local.patient_key, status_of(content))
+        )
         reindex(self.conn, local.pk, self.tenant, local.resource_type, content)
 
     def _delete(self, v: EhrVersion, local: Local, unsent: set[str]) -> Outcome:
@@ -379,6 +393,7 @@ class Merger:
         self._note_medication(local.resource_type, local.patient_key)
         ehr_versions.set_deleted(self.conn, local.pk, version, self.now, _ehr_copy(local, v))
         self._record(local, version, local.content, True, v, "DELETE")
+        self._pulled.append(Pulled(local.key, version, DELETE, local.patient_key))
         unindex(self.conn, local.pk)
 
     def _note_medication(self, resource_type: str, patient_key: str | None) -> None:

@@ -130,12 +130,16 @@ def test_metadata__open__a_valid_r4_capability_statement(client: TestClient) -> 
     rest = body["rest"][0]
     assert rest["mode"] == "server"
     assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
-    served = [r for r in rest["resource"] if r["type"] != "SearchParameter"]
+    served = [r for r in rest["resource"] if r["type"] not in ("SearchParameter", "Subscription")]
     assert sorted(r["type"] for r in served) == sorted(SERVED_TYPES)
     for resource in served:
         codes = [i["code"] for i in resource["interaction"]]
         assert codes == ["read", "vread", "history-instance", "history-type", "search-type"]
     assert body["implementation"]["url"].endswith("/fhir")
+    (subscription,) = [r for r in rest["resource"] if r["type"] == "Subscription"]
+    topics = [e["valueCanonical"] for e in subscription["extension"]]
+    assert len(topics) == 4
+    assert [o["name"] for o in subscription["operation"]] == ["status", "events"]
 
 
 def test_metadata__every_type_written_by_an_example_is_served(

@@ -20,11 +20,13 @@ from adapter.store.ehr_provenance import LINEAGE_SYSTEM
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.schema import DONE, outbox, resources, search_index
 from adapter.store.search import take_snapshot
+from adapter.store.subscription_topics import EHR_CHANGE, Filter
 from adapter.sync.pull.ehr_view import EhrRef
 from adapter.sync.pull.merge import EhrVersion, Merger, Outcome
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
 from mappings.encounter.submission import map_submission
 from tests.store_template import migrated_sqlite
+from tests.subscription_store import queued_events, subscribe
 from tests.unit.mappings.fhircheck import load_example
 
 EHR = "http://ehr.example/fhir"
@@ -139,6 +141,25 @@ def test_ehr_edit__new_version_labelled_and_its_provenance_a_resource(engine: En
             conn, compartment.everything(conn, "clinic-a", patient, snapshot, None)
         )
     assert f"Provenance/{provenance['id']}" in {m.reference for m in members}
+
+
+def test_ehr_changes__raise_ehr_change_events_in_the_merge_transaction(engine: Engine) -> None:
+    everything = subscribe(engine, "clinic-a", EHR_CHANGE)
+    statements = subscribe(engine, "clinic-a", EHR_CHANGE, (Filter("MedicationStatement"),))
+    other_patient = subscribe(engine, "clinic-a", EHR_CHANGE, (Filter(patient="someone-else"),))
+    elsewhere = subscribe(engine, "clinic-b", EHR_CHANGE)
+    edited = _ehr_copy(engine, "clinic-a", "Observation", "o1")
+    edited["meta"] = {"versionId": "2"}
+    edited["status"] = "amended"
+    _merge(engine, "clinic-a", edited, _statement("ms1"))
+    found = queued_events(engine, everything)
+    assert [(e.event_number, e.focus_type, e.action) for e in found] == [
+        (1, "Observation", "update"),
+        (2, "MedicationStatement", "create"),
+    ]
+    assert [e.focus_type for e in queued_events(engine, statements)] == ["MedicationStatement"]
+    assert queued_events(engine, other_patient) == []
+    assert queued_events(engine, elsewhere) == []
 
 
 def test_ehr_edit_with_a_stricter_label__kept_stricter(engine: Engine) -> None:

@@ -26,11 +26,13 @@ from adapter.store.schema import (
     resources,
     submissions,
 )
+from adapter.store.subscription_topics import ENCOUNTER, SUBMISSION_FAILED
 from adapter.sync.push.worker import Backoff, PushWorker, RetryLimit
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import JsonObject
 from tests.store_template import migrated_sqlite
+from tests.subscription_store import queued_events, subscribe
 from tests.unit.adapter.ehr.support import BASE, capability
 from tests.unit.mappings.fhircheck import assert_model_equivalent, load_example
 from tests.unit.mappings.jsonpick import at, list_at, obj_at, objs_at
@@ -167,6 +169,20 @@ def test_push__400_with_operation_outcome__dead_letter_keeps_it_and_alerts_once(
     assert "bad code" not in caplog.text  # the EHR's words may quote clinical data
     with engine.connect() as conn:
         assert conn.execute(select(audit.c.action)).scalars().all() == ["push-dead"]
+
+
+def test_push__dead_letter__raises_the_submission_failed_event_of_its_encounter(
+    engine: Engine, ehr: responses.RequestsMock, clock: Clock
+) -> None:
+    failed = subscribe(engine, TENANT, SUBMISSION_FAILED)
+    encounters = subscribe(engine, TENANT, ENCOUNTER)
+    elsewhere = subscribe(engine, "another-clinic", SUBMISSION_FAILED)
+    ehr.post(BASE, status=400, json=OUTCOME)
+    assert _worker(engine, clock).run_once().dead == 1
+    (event,) = queued_events(engine, failed)
+    assert (event.event_number, event.focus_type) == (1, "Encounter")
+    assert queued_events(engine, encounters) == []  # stored before it existed, not since
+    assert queued_events(engine, elsewhere) == []
 
 
 def test_push__dead_letter_replayed__delivered(

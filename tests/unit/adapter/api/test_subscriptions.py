@@ -1,0 +1,424 @@
+"""FHIR Subscriptions on /fhir (R4 Backport IG): management, scopes, tenants, delivery to a
+real receiver, refusals. The deliverer is driven round by round here; the worker process
+and PostgreSQL are in tests/integration/test_subscriptions_end_to_end.py."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from adapter.alerts.watch import AlertWatch
+from adapter.alerts.webhook import Alert
+from adapter.api.app import create_app
+from adapter.notify.deliverer import Deliverer, Policy
+from adapter.notify.guard import allowed_hosts
+from adapter.notify.sender import Sender
+from adapter.store import audit
+from adapter.store.subscription_topics import ALERT, EHR_CHANGE, ENCOUNTER, SUBMISSION_FAILED
+from tests.receiver import Receiver, receiver
+from tests.unit.adapter.api.conftest import (
+    bearer,
+    example,
+    post_encounter,
+    running,
+    settings_for,
+    write_keys,
+)
+
+SUBS_A = "subscriber-of-clinic-a-0123456789abcdef"
+SUBS_B = "subscriber-of-clinic-b-0123456789abcdef"
+READ_ONLY_A = "sub-reader-of-clinic-a-0123456789abcdef"
+FHIR_ONLY_A = "fhir-reader-of-clinic-a-0123456789abcdef"
+WRITE = ["clinic/encounters.write", "clinic/submissions.read"]
+KEYS = [
+    {"key": SUBS_A, "tenant": "clinic-a", "scopes": [*WRITE, "system/Subscription.*"]},
+    {"key": SUBS_B, "tenant": "clinic-b", "scopes": [*WRITE, "system/Subscription.cruds"]},
+    {"key": READ_ONLY_A, "tenant": "clinic-a", "scopes": ["system/Subscription.rs"]},
+    {"key": FHIR_ONLY_A, "tenant": "clinic-a", "scopes": ["system/*.rs"]},
+]
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+FHIR = "application/fhir+json"
+
+
+def subscription(
+    endpoint: str,
+    topic: str = ENCOUNTER,
+    content: str = "id-only",
+    criteria: str | None = None,
+    **channel: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Subscription",
+        "meta": {"profile": [BACKPORT + "backport-subscription"]},
+        "status": "requested",
+        "reason": "tell the EHR",
+        "criteria": topic,
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": FHIR,
+            "_payload": {
+                "extension": [{"url": BACKPORT + "backport-payload-content", "valueCode": content}]
+            },
+            "header": ["Authorization: Bearer receiver-secret"],
+        }
+        | channel,
+    }
+    if criteria is not None:
+        body["_criteria"] = {
+            "extension": [{"url": BACKPORT + "backport-filter-criteria", "valueString": criteria}]
+        }
+    return body
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    (tmp_path / "keys").mkdir()
+    keys = write_keys(tmp_path / "keys", KEYS)
+    return create_app(
+        settings_for(
+            tmp_path,
+            api_keys_file=str(keys),
+            run_worker=False,
+            subscription_allowed_hosts="127.0.0.1",
+        )
+    )
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    yield from running(app)
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    with receiver() as found:
+        yield found
+
+
+class SentAlerts:
+    """Stands for the alert webhook: keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> bool:
+        self.sent.append(alert)
+        return True
+
+
+def deliverer(app: FastAPI, **policy: Any) -> Deliverer:
+    sender = Sender(allowed_hosts("127.0.0.1"))
+    return Deliverer(app.state.engine, sender, owner="test", policy=_policy(policy))
+
+
+def _policy(values: dict[str, Any]) -> Policy:
+    return Policy(
+        **({"timeout_seconds": 5, "base_seconds": 0.01, "max_wait_seconds": 0.05} | values)
+    )
+
+
+def drain(work: Deliverer, seconds: float = 30) -> None:
+    """Deliver until nothing is due (backoffs here are centiseconds)."""
+    deadline = time.monotonic() + seconds
+    idle = 0
+    while idle < 5:
+        assert time.monotonic() < deadline, "delivery did not settle"
+        idle = 0 if work.run_once() else idle + 1
+        time.sleep(0.02)
+
+
+def create(client: TestClient, body: dict[str, Any], key: str = SUBS_A) -> dict[str, Any]:
+    reply = client.post("/fhir/Subscription", json=body, headers=bearer(key))
+    assert reply.status_code == 201, reply.text
+    made: dict[str, Any] = reply.json()
+    return made
+
+
+def active(client: TestClient, app: FastAPI, hook: Receiver, **kw: Any) -> dict[str, Any]:
+    made = create(client, subscription(hook.url, **kw))
+    drain(deliverer(app))
+    assert len(hook.of_kind("handshake")) == 1
+    return made
+
+
+def encounter(number: int, mrn: str = "MRN-1") -> dict[str, Any]:
+    document = copy.deepcopy(example("typical-ketamine-infusion"))
+    document["encounter_id"] = f"ENC-{number}"
+    document["patient"]["mrn"] = mrn
+    return document
+
+
+def test_create__answers_201_requested__then_handshake_makes_it_active(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    assert made["status"] == "requested"
+    assert made["meta"]["versionId"] == "1"
+    drain(deliverer(app))
+    handshake = hook.of_kind("handshake")
+    assert len(handshake) == 1
+    assert handshake[0].headers["Authorization"] == "Bearer receiver-secret"
+    assert handshake[0].status["meta"]["profile"] == [BACKPORT + "backport-subscription-status-r4"]
+    read = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).json()
+    assert read["status"] == "active"
+    assert read["channel"]["endpoint"] == hook.url
+
+
+def test_encounters__each_event_arrives_once_in_order_id_only(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    for number in range(1, 6):
+        assert post_encounter(client, encounter(number), SUBS_A).status_code == 201
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1, 2, 3, 4, 5]
+    first = hook.of_kind("event-notification")[0]
+    assert first.bundle["type"] == "history"
+    focus = first.bundle["entry"][1]
+    assert focus["fullUrl"].split("/fhir/")[1].startswith("Encounter/")
+    assert "resource" not in focus
+    assert focus["request"]["method"] == "POST"
+    status = first.status["parameter"]
+    subscription_ref = next(p for p in status if p["name"] == "subscription")
+    assert subscription_ref["valueReference"]["reference"].endswith(f"Subscription/{made['id']}")
+
+
+def test_full_resource__carries_the_encounter_version(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    active(client, app, hook, content="full-resource")
+    post_encounter(client, encounter(1), SUBS_A)
+    drain(deliverer(app))
+    (note,) = hook.of_kind("event-notification")
+    resource = note.bundle["entry"][1]["resource"]
+    assert resource["resourceType"] == "Encounter"
+    assert resource["meta"]["versionId"] == "1"
+
+
+def test_empty__carries_no_focus(client: TestClient, app: FastAPI, hook: Receiver) -> None:
+    active(client, app, hook, content="empty")
+    post_encounter(client, encounter(1), SUBS_A)
+    drain(deliverer(app))
+    (note,) = hook.of_kind("event-notification")
+    assert len(note.bundle["entry"]) == 1
+    assert note.event_numbers == [1]
+
+
+def test_tenant__never_sees_another_tenants_events_or_subscriptions(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    assert post_encounter(client, encounter(1), SUBS_B).status_code == 201
+    drain(deliverer(app))
+    assert hook.event_numbers() == []
+    other = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_B))
+    assert other.status_code == 404
+    listed = client.get("/fhir/Subscription", headers=bearer(SUBS_B)).json()
+    assert listed["total"] == 0
+    gone = client.delete(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_B))
+    assert gone.status_code == 404
+
+
+def test_patient_filter__only_that_patients_encounters(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    post_encounter(client, encounter(1, "MRN-A"), SUBS_A)
+    reading = client.get("/fhir/Subscription", headers=bearer(SUBS_A))
+    assert reading.status_code == 200
+    patients = app.state.engine
+    with patients.connect() as conn:
+        from adapter.store.subscription_events import patient_ids
+
+        patient = patient_ids(conn, "clinic-a", ["MRN-A"])["MRN-A"]
+    active(client, app, hook, criteria=f"Encounter?patient=Patient/{patient}")
+    post_encounter(client, encounter(2, "MRN-B"), SUBS_A)
+    post_encounter(client, encounter(3, "MRN-A"), SUBS_A)
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1]
+
+
+def test_alert_topic__a_flag_raised(client: TestClient, app: FastAPI, hook: Receiver) -> None:
+    active(client, app, hook, topic=ALERT)
+    document = example("typical-ketamine-infusion")
+    post_encounter(client, document, SUBS_A)
+    drain(deliverer(app))
+    focus = [
+        e["fullUrl"].split("/fhir/")[1].split("/")[0]
+        for r in hook.of_kind("event-notification")
+        for e in r.bundle["entry"][1:]
+    ]
+    assert focus
+    assert set(focus) <= {"Flag", "DetectedIssue"}
+
+
+def test_receiver_500_then_recovers__gets_everything_in_order(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    active(client, app, hook)
+    hook.answers = [500, 500, 503]
+    for number in range(1, 4):
+        post_encounter(client, encounter(number), SUBS_A)
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1, 2, 3]
+
+
+def test_retry_after__is_honoured(client: TestClient, app: FastAPI, hook: Receiver) -> None:
+    made = active(client, app, hook)
+    hook.answers, hook.retry_after = [429], "30"
+    post_encounter(client, encounter(1), SUBS_A)
+    work = deliverer(app, max_wait_seconds=60)
+    work.run_once()
+    work.run_once()
+    assert hook.event_numbers() == []
+    status = client.get(f"/fhir/Subscription/{made['id']}/$status", headers=bearer(SUBS_A))
+    params = status.json()["entry"][0]["resource"]["parameter"]
+    assert {
+        "name": "error",
+        "valueCodeableConcept": {"text": "ReceiverRefused: HTTP 429"},
+    } in params
+
+
+def test_failures_past_the_limit__error_and_an_audit_row(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    alerts = SentAlerts()
+    watch = AlertWatch(app.state.settings, app.state.engine, alerts)  # type: ignore[arg-type]
+    hook.answers = [500] * 3
+    post_encounter(client, encounter(1), SUBS_A)
+    drain(deliverer(app, max_failures=3))
+    watch.check()
+    (told_by_webhook,) = alerts.sent
+    assert told_by_webhook.kind == "subscription_error"
+    assert told_by_webhook.count == 1
+    read = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).json()
+    assert read["status"] == "error"
+    assert read["error"] == "ReceiverRefused: HTTP 500"
+    with app.state.engine.connect() as conn:
+        trail = audit.search(conn, audit.AuditSearch(tenant="clinic-a", limit=100))
+    (told,) = [entry for entry in trail if entry.action == "subscription-error"]
+    assert told.object == f"Subscription/{made['id']}"
+    assert told.outcome == "ReceiverRefused"
+    # Set back to requested: a handshake, then the event kept meanwhile.
+    read["status"] = "requested"
+    again = client.put(f"/fhir/Subscription/{made['id']}", json=read, headers=bearer(SUBS_A))
+    assert again.status_code == 200, again.text
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1]
+    assert len(hook.of_kind("handshake")) == 2
+
+
+def test_events_operation__gives_past_events_by_number(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    for number in range(1, 5):
+        post_encounter(client, encounter(number), SUBS_A)
+    reply = client.get(
+        f"/fhir/Subscription/{made['id']}/$events",
+        params={"eventsSinceNumber": 2, "eventsUntilNumber": 3, "content": "full-resource"},
+        headers=bearer(SUBS_A),
+    )
+    assert reply.status_code == 200
+    bundle = reply.json()
+    params = bundle["entry"][0]["resource"]["parameter"]
+    assert {"name": "type", "valueCode": "query-event"} in params
+    numbers = [
+        part["valueString"]
+        for p in params
+        if p["name"] == "notification-event"
+        for part in p["part"]
+        if part["name"] == "event-number"
+    ]
+    assert numbers == ["2", "3"]
+    assert [e["resource"]["resourceType"] for e in bundle["entry"][1:]] == ["Encounter"] * 2
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "why"),
+    [
+        ("https://10.1.2.3/hook", "private"),
+        ("https://169.254.169.254/latest", "link-local"),
+        ("https://[::1]/hook", "loopback"),
+        ("http://93.184.216.34/hook", "https"),
+        ("https://user:pw@93.184.216.34/hook", "credentials"),
+        ("ftp://93.184.216.34/hook", "https"),
+    ],
+)
+def test_create__endpoint_into_the_network__refused_422(
+    client: TestClient, endpoint: str, why: str
+) -> None:
+    reply = client.post("/fhir/Subscription", json=subscription(endpoint), headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    text = reply.json()["issue"][0]["diagnostics"]
+    assert "Subscription.channel.endpoint" in text
+    assert why in text or why == "private" and "private" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "element"),
+    [
+        ({"criteria": "Encounter?status=finished"}, "Subscription.criteria"),
+        ({"reason": ""}, "Subscription.reason"),
+        ({"status": "error"}, "Subscription.status"),
+        ({"channel": {"type": "websocket"}}, "Subscription.channel.type"),
+    ],
+)
+def test_create__bad_elements__422_naming_them(
+    client: TestClient, hook: Receiver, change: dict[str, Any], element: str
+) -> None:
+    body = subscription(hook.url) | change
+    reply = client.post("/fhir/Subscription", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    assert element in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_filter_for_a_type_the_topic_lacks__422(client: TestClient, hook: Receiver) -> None:
+    body = subscription(hook.url, criteria="Observation?patient=Patient/x")
+    reply = client.post("/fhir/Subscription", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+
+
+def test_scopes__read_only_cannot_create__fhir_readers_cannot_see(
+    client: TestClient, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    refused = client.post(
+        "/fhir/Subscription", json=subscription(hook.url), headers=bearer(READ_ONLY_A)
+    )
+    assert refused.status_code == 403
+    assert client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(READ_ONLY_A)).is_success
+    blind = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(FHIR_ONLY_A))
+    assert blind.status_code == 403
+
+
+def test_topic_list__names_our_topics(client: TestClient) -> None:
+    reply = client.get("/fhir/Subscription/$topic-list", headers=bearer(SUBS_A))
+    urls = [p["valueCanonical"] for p in reply.json()["parameter"]]
+    assert set(urls) == {ENCOUNTER, ALERT, SUBMISSION_FAILED, EHR_CHANGE}
+
+
+def test_delete__drops_it_and_its_queue(client: TestClient, app: FastAPI, hook: Receiver) -> None:
+    made = active(client, app, hook)
+    post_encounter(client, encounter(1), SUBS_A)
+    assert (
+        client.delete(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).status_code == 204
+    )
+    drain(deliverer(app))
+    assert hook.event_numbers() == []
+    assert client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).status_code == 404
+
+
+def test_heartbeat__sent_when_silent(client: TestClient, app: FastAPI, hook: Receiver) -> None:
+    heartbeat = [{"url": BACKPORT + "backport-heartbeat-period", "valueUnsignedInt": 1}]
+    active(client, app, hook, extension=heartbeat)
+    work = deliverer(app)
+    hook.wait_for(lambda: work.run_once() >= 0 and hook.of_kind("heartbeat"), 30, "a heartbeat")
