@@ -6,7 +6,10 @@ first takes a whole burst of new connections. 32 kept-alive connections opened a
 were split 24/8 and 30/2 in our runs, so one process queued three times the requests of the
 other, and the p99 of every caller followed the busy one. With a listening socket per
 process, the kernel spreads new connections over them by a hash of their addresses (18/14
-in the same run; see docs/benchmarks.md).
+in the same run; see docs/benchmarks.md). gunicorn's arbiter with the uvicorn worker class
+also shares one socket: side by side on one store it served 3-68 % fewer requests per
+second, and had the worse p99 in five of six workloads (docs/benchmarks.md, "Our web
+processes against gunicorn").
 
 The parent only supervises (and, in `adapter serve`, migrates and pushes): a web process
 that dies is replaced; one that fails to start stops the service, since the next would fail
