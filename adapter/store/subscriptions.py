@@ -19,6 +19,7 @@ from adapter.store.schema import subscriptions
 from adapter.store.subscription_topics import Filter
 
 REQUESTED, ACTIVE, ERROR, OFF = "requested", "active", "error", "off"
+STATUSES = (REQUESTED, ACTIVE, ERROR, OFF)
 HANDSHAKE, HEARTBEAT, EVENT = "handshake", "heartbeat", "event-notification"
 
 

@@ -140,6 +140,8 @@ async def create(request: Request) -> Response:
 @router.get("")
 async def search(request: Request, status: str | None = None) -> Response:
     caller = await _caller(request, "s")
+    if status is not None and status not in store.STATUSES:
+        raise RequestRefused("status must be requested, active, error or off")
     media, engine, base = media_type(request), _engine(request), base_url(request)
 
     def work() -> list[store.Stored]:

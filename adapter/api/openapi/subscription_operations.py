@@ -17,6 +17,7 @@ from adapter.api.openapi.answers import (
 )
 from adapter.api.openapi.document import Answer, Header, Operation
 from adapter.store.subscription_topics import TOPICS
+from adapter.store.subscriptions import STATUSES
 
 _REFUSALS = (
     outcome_answer(401, UNAUTHENTICATED, {"WWW-Authenticate": CHALLENGE}),
@@ -111,13 +112,14 @@ SUBSCRIPTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         "Every Subscription of the caller's tenant in a `searchset` Bundle, or those of one "
         "`status` (requested, active, error, off).",
         Answer(200, "A searchset Bundle", Bundle, FHIR_MEDIA),
+        outcome_answer(400, "A `status` other than requested, active, error or off"),
         *_REFUSALS,
         *FHIR_FAILURES,
         parameters=(
             query_parameter(
                 "status",
                 "Only the Subscriptions of this status",
-                {"type": "string", "enum": ["requested", "active", "error", "off"]},
+                {"type": "string", "enum": list(STATUSES)},
             ),
         ),
     ),

@@ -422,3 +422,20 @@ def test_heartbeat__sent_when_silent(client: TestClient, app: FastAPI, hook: Rec
     active(client, app, hook, extension=heartbeat)
     work = deliverer(app)
     hook.wait_for(lambda: work.run_once() >= 0 and hook.of_kind("heartbeat"), 30, "a heartbeat")
+
+
+def test_search__by_status__only_those__an_unknown_status_400_naming_it(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+
+    def ids(status: str) -> list[str]:
+        reply = client.get(f"/fhir/Subscription?status={status}", headers=bearer(SUBS_A))
+        assert reply.status_code == 200, reply.text
+        return [entry["resource"]["id"] for entry in reply.json()["entry"]]
+
+    assert ids("active") == [made["id"]]
+    assert ids("off") == []
+    refused = client.get("/fhir/Subscription?status=finished", headers=bearer(SUBS_A))
+    assert refused.status_code == 400
+    assert "status" in refused.json()["issue"][0]["diagnostics"]
