@@ -66,7 +66,7 @@ def r4_parameters() -> list[tuple[str, str, str]]:
         (resource["type"], param["name"], param["type"])
         for resource in statement["rest"][0]["resource"]
         for param in resource.get("searchParam", [])
-        if param["definition"].startswith(R4)
+        if str(param.get("definition", "")).startswith(R4)
     ]
 
 
