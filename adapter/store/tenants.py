@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from adapter.errors import StoreUnavailable
 from adapter.store.schema import legacy_records, tenants
@@ -55,6 +56,16 @@ def pin(conn: Connection, ctx: MappingContext, now: datetime) -> None:
     processes with different settings raced for a new tenant) must be mapped again."""
     pinned = pinned_namespace(conn, ctx.tenant)
     if pinned is None:
-        conn.execute(insert(tenants).values(tenant=ctx.tenant, namespace=ctx.namespace, since=now))
-    elif pinned != ctx.namespace:
+        values = {"tenant": ctx.tenant, "namespace": ctx.namespace, "since": now}
+        conn.execute(_insert_unless_there(conn).values(values))
+        pinned = pinned_namespace(conn, ctx.tenant)
+    if pinned != ctx.namespace:
         raise StoreUnavailable("the tenant's namespace was fixed meanwhile; send it again")
+
+
+def _insert_unless_there(conn: Connection) -> Insert:
+    """An insert of a tenants row that does nothing when the tenant has one. Two first
+    documents of a tenant at once (PostgreSQL): the second insert waits for the first
+    transaction and then leaves its row, where a plain insert failed the whole document."""
+    made = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return made(tenants).on_conflict_do_nothing(index_elements=[tenants.c.tenant])
