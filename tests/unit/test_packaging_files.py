@@ -10,6 +10,8 @@ a fresh index can be had here.
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -139,7 +141,7 @@ def test_lock__run_is_dev_s_versions_without_the_dev_tools() -> None:
     run, dev = _pins("run"), _pins("dev")
     assert {name: dev.get(name) for name in run} == run
     assert "pytest" not in run
-    assert "fhir-resources" not in run, "only tests and benchmarks use it (the dev extra)"
+    assert "responses" not in run, "only tests use it (the dev extra)"
 
 
 def test_lock__build_backend_pinned_as_pyproject_names_it() -> None:
@@ -157,3 +159,35 @@ def test_bootstrap__installs_from_the_lock_files_with_hashes() -> None:
     assert 'install --quiet --require-hashes --no-deps -r "$lock"' in script
     assert "--no-deps --no-build-isolation -e ." in script
     assert (ROOT / "Makefile").read_text().count("scripts/lock") == 1
+
+
+def test_packages__every_library_the_service_imports_is_a_run_dependency() -> None:
+    """`make run` installs requirements/run.txt only: a module of adapter/ or mappings/
+    importing a dev-only library would stop the service at its first start."""
+    pinned = re.findall(r"^([A-Za-z0-9_.-]+)==", (ROOT / "requirements/run.txt").read_text(), re.M)
+    allowed = {canonicalize_name(name) for name in pinned}
+    providers = importlib.metadata.packages_distributions()
+    local = {"adapter", "mappings"} | set(sys.stdlib_module_names)
+    imported: dict[str, str] = {}
+    for package in ("adapter", "mappings"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts and path.name == "env.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module]
+                    if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                    else []
+                )
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in local:
+                        imported.setdefault(top, str(path.relative_to(ROOT)))
+    unlisted = {
+        top: where
+        for top, where in imported.items()
+        if not {canonicalize_name(d) for d in providers.get(top, [])} & allowed
+    }
+    assert unlisted == {}
