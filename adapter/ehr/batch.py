@@ -3,14 +3,16 @@
 A batch entry cannot point at another entry's `urn:uuid:` fullUrl, so each such reference
 becomes the conditional reference `Type?identifier=system|value` of the entry it named
 (its conditional `request.url`, which `mappings.common.bundle` built the same way). The entries
-are also put in dependency order, referenced ones first: servers such as HAPI process a
-batch in order, and a conditional reference only resolves once its target exists.
+are also put in dependency order, referenced ones first (`adapter.ehr.ordering`): servers
+such as HAPI process a batch in order, and a conditional reference only resolves once its
+target exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from adapter.ehr.ordering import dependency_order
 from mappings.common.bundle import conditional_url
 from mappings.common.identity import Identity
 from mappings.common.lookup import obj, objs, str_field
@@ -37,7 +39,7 @@ def batch_entries(entries: Sequence[JsonObject]) -> list[tuple[int, JsonObject]]
     """
     urns = {url: i for i, e in enumerate(entries) if (url := urn_of(e)) is not None}
     targets = {url: standalone_reference(entries[i]) for url, i in urns.items()}
-    order = _dependency_order([referenced(e, urns) for e in entries])
+    order = dependency_order([referenced(e, urns) for e in entries])
     return [(i, rewritten(entries[i], targets)) for i in order]
 
 
@@ -81,17 +83,6 @@ def referenced(entry: JsonObject, urns: dict[str, int]) -> set[int]:
         elif isinstance(value, list):
             stack.extend(value)
     return found
-
-
-def _dependency_order(depends_on: list[set[int]]) -> list[int]:
-    """Indexes in an order where each comes after what it depends on; stable; cycles kept."""
-    done: list[int] = []
-    remaining = list(range(len(depends_on)))
-    while remaining:
-        ready = next((i for i in remaining if depends_on[i] - {i} <= set(done)), remaining[0])
-        done.append(ready)
-        remaining.remove(ready)
-    return done
 
 
 def rewritten(entry: JsonObject, targets: dict[str, str | None]) -> JsonObject:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from adapter.ehr.batch import referenced, rewritten, standalone_reference, urn_of
+from adapter.ehr.ordering import dependency_groups
 from mappings.jsontypes import JsonObject
 
 Chunk = list[tuple[int, JsonObject]]
@@ -28,8 +29,7 @@ def transaction_chunks(entries: Sequence[JsonObject], max_entries: int) -> list[
     URL to be named by: a Bundle we built wrongly.
     """
     urns = {url: i for i, e in enumerate(entries) if (url := urn_of(e)) is not None}
-    depends_on = [referenced(e, urns) - {i} for i, e in enumerate(entries)]
-    groups = _ordered_groups(depends_on)
+    groups = dependency_groups([referenced(e, urns) for e in entries])
     chunks: list[list[int]] = []
     for group in groups:
         if chunks and len(chunks[-1]) + len(group) <= max_entries:
@@ -43,46 +43,3 @@ def transaction_chunks(entries: Sequence[JsonObject], max_entries: int) -> list[
         targets = {url: standalone_reference(entries[i]) for url, i in earlier.items()}
         out.append([(i, rewritten(entries[i], targets)) for i in sorted(chunk)])
     return out
-
-
-def _ordered_groups(depends_on: list[set[int]]) -> list[list[int]]:
-    """The strongly connected groups of the reference graph, each after the groups it
-    refers to, in entry order where the references leave a choice (Tarjan's algorithm)."""
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
-    stack: list[int] = []
-    groups: list[list[int]] = []
-    for root in range(len(depends_on)):
-        if root in index:
-            continue
-        work: list[tuple[int, list[int]]] = [(root, sorted(depends_on[root]))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, pending = work[-1]
-            if pending:
-                nxt = pending.pop(0)
-                if nxt not in index:
-                    index[nxt] = low[nxt] = len(index)
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, sorted(depends_on[nxt])))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                group: list[int] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == node:
-                        break
-                groups.append(sorted(group))
-    return groups

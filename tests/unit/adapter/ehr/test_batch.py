@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapter.ehr.batch import batch_entries
-from mappings.jsontypes import JsonObject
+from mappings.jsontypes import JsonObject, JsonValue
 from tests.unit.adapter.ehr.support import at
 
 SYS = "https://fhir.example-clinic.org/sid/mrn"
@@ -76,3 +76,33 @@ def test_batch_entries__references_in_a_cycle__original_order_kept() -> None:
     a = _entry("a", {"method": "PUT", "url": "Group/a"}, {"member": [{"reference": "urn:uuid:b"}]})
     b = _entry("b", {"method": "PUT", "url": "Group/b"}, {"member": [{"reference": "urn:uuid:a"}]})
     assert [i for i, _ in batch_entries([a, b])] == [0, 1]
+
+
+def test_batch_entries__5000_entries_in_one_long_chain__each_after_what_it_names() -> None:
+    count = 5000  # entry n refers to entry n + 1: the last must go first
+    entries = [
+        _entry(
+            str(n),
+            {"method": "PUT", "url": f"Basic/b{n}"},
+            {"resourceType": "Basic", "subject": {"reference": f"urn:uuid:{n + 1}"}}
+            if n + 1 < count
+            else {"resourceType": "Basic"},
+        )
+        for n in range(count)
+    ]
+    order = batch_entries(entries)
+    assert [i for i, _ in order] == list(reversed(range(count)))
+    sent: set[str] = set()
+    for i, entry in order:
+        reference = at(entry, "resource", "subject", "reference") if i + 1 < count else None
+        assert reference is None or reference in sent, f"entry {i} before what it names"
+        sent.add(f"Basic/b{i}")
+
+
+def test_batch_entries__entry_naming_a_cycle__goes_after_the_whole_cycle() -> None:
+    def group(name: str, *members: str) -> JsonObject:
+        refs: list[JsonValue] = [{"reference": f"urn:uuid:{m}"} for m in members]
+        return _entry(name, {"method": "PUT", "url": f"Group/{name}"}, {"member": refs})
+
+    entries = [group("x", "a"), group("a", "b"), group("b", "a"), group("y")]
+    assert [i for i, _ in batch_entries(entries)] == [1, 2, 0, 3]
