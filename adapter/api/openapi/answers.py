@@ -14,6 +14,7 @@ from adapter.api.clinic.answer_models import (
 )
 from adapter.api.fhir.params import KNOWN_PARAMETERS
 from adapter.api.fhir.resource_types import SERVED_TYPES
+from adapter.api.openapi.bodies import request_body
 from adapter.api.openapi.document import (
     FHIR_JSON,
     PLAIN_JSON,
@@ -59,15 +60,19 @@ CLINIC_FAILURES = (
     problem_answer(503, STORE_BUSY, {"Retry-After": RETRY_AFTER}),
     problem_answer(500, BUG),
 )
+FHIR_UNAUTHENTICATED = outcome_answer(401, UNAUTHENTICATED, {"WWW-Authenticate": CHALLENGE})
+NOT_ACCEPTABLE = outcome_answer(
+    406, "A format other than JSON was asked for (`_format` or `Accept`)"
+)
 FHIR_REFUSALS = (
-    outcome_answer(401, UNAUTHENTICATED, {"WWW-Authenticate": CHALLENGE}),
+    FHIR_UNAUTHENTICATED,
     outcome_answer(
         403,
         "The credential may not read this resource type (a SMART `system/` scope, "
         "or `clinic/fhir.read`)",
         {"WWW-Authenticate": CHALLENGE},
     ),
-    outcome_answer(406, "A format other than JSON was asked for (`_format` or `Accept`)"),
+    NOT_ACCEPTABLE,
 )
 FHIR_FAILURES = (
     outcome_answer(503, STORE_BUSY, {"Retry-After": RETRY_AFTER}),
@@ -251,25 +256,20 @@ SEARCH_PARAMETERS_TEXT = (
     "handling=lenient`, ignored and reported in an OperationOutcome entry. Paging: follow "
     "the `next` link (its `_cursor` is signed)."
 )
-SEARCH_FORM = {
-    "requestBody": {
-        "required": False,
-        "description": "The search parameters, form-encoded as in a GET's query string: "
-        "any the GET takes (only a few are listed here)",
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "_id": {"type": "string", "pattern": r"^[A-Za-z0-9\-.]{1,64}$"},
-                        "_count": {"type": "integer", "minimum": 0},
-                    },
-                }
-            }
+SEARCH_FORM = request_body(
+    "application/x-www-form-urlencoded",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "_id": {"type": "string", "pattern": r"^[A-Za-z0-9\-.]{1,64}$"},
+            "_count": {"type": "integer", "minimum": 0},
         },
-    }
-}
+    },
+    "The search parameters, form-encoded as in a GET's query string: any the GET takes "
+    "(only a few are listed here)",
+    required=False,
+)
 
 
 def _input(name: str, value: str, schema: Schema) -> Schema:
@@ -289,25 +289,20 @@ _EVERYTHING_INPUTS = [
     _input("end", "valueDate", {"type": "string", "format": "date"}),
     _input("_since", "valueInstant", {"type": "string", "format": "date-time"}),
 ]
-PARAMETERS_BODY = {
-    "requestBody": {
-        "required": False,
-        "description": "A FHIR `Parameters` resource: `_type`, `start`, `end`, `_since`, "
-        "`_count`, each with one simple value",
-        "content": {
-            "application/fhir+json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["resourceType"],
-                    "properties": {
-                        "resourceType": {"type": "string", "enum": ["Parameters"]},
-                        "parameter": {"type": "array", "items": {"oneOf": _EVERYTHING_INPUTS}},
-                    },
-                }
-            }
+PARAMETERS_BODY = request_body(
+    FHIR_JSON,
+    {
+        "type": "object",
+        "required": ["resourceType"],
+        "properties": {
+            "resourceType": {"type": "string", "enum": ["Parameters"]},
+            "parameter": {"type": "array", "items": {"oneOf": _EVERYTHING_INPUTS}},
         },
-    }
-}
+    },
+    "A FHIR `Parameters` resource: `_type`, `start`, `end`, `_since`, `_count`, each with "
+    "one simple value",
+    required=False,
+)
 
 
 def fhir_operation(

@@ -8,26 +8,28 @@ from adapter.api.openapi.answers import (
     CHALLENGE,
     FHIR_FAILURES,
     FHIR_MEDIA,
+    FHIR_UNAUTHENTICATED,
     LOGICAL_ID,
-    UNAUTHENTICATED,
+    NOT_ACCEPTABLE,
     fhir_operation,
     fhir_post,
     outcome_answer,
     query_parameter,
 )
-from adapter.api.openapi.document import Answer, Header, Operation
+from adapter.api.openapi.bodies import request_body
+from adapter.api.openapi.document import FHIR_JSON, Answer, Header, Operation
 from adapter.store.subscription_topics import TOPICS
 from adapter.store.subscriptions import STATUSES
 
 _REFUSALS = (
-    outcome_answer(401, UNAUTHENTICATED, {"WWW-Authenticate": CHALLENGE}),
+    FHIR_UNAUTHENTICATED,
     outcome_answer(
         403,
         "The credential lacks the `system/Subscription.*` scope (or the SMART letter) "
         "this operation needs",
         {"WWW-Authenticate": CHALLENGE},
     ),
-    outcome_answer(406, "A format other than JSON was asked for (`_format` or `Accept`)"),
+    NOT_ACCEPTABLE,
 )
 _NOT_FOUND = outcome_answer(404, "No such Subscription for the caller's tenant")
 _REFUSED = outcome_answer(
@@ -50,36 +52,31 @@ _TOPIC_TEXT = (
 )
 
 _STRING = {"type": "string"}
-SUBSCRIPTION_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "A Subscription (R4, backport profile): docs/fhir-api.md",
-        "content": {
-            "application/fhir+json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["resourceType", "criteria", "reason", "channel"],
-                    "properties": {
-                        "resourceType": {"type": "string", "enum": ["Subscription"]},
-                        "status": {"type": "string", "enum": ["requested", "active", "off"]},
-                        "reason": {"type": "string", "minLength": 1},
-                        "criteria": {"type": "string", "enum": [t.url for t in TOPICS]},
-                        "channel": {
-                            "type": "object",
-                            "required": ["type", "endpoint"],
-                            "properties": {
-                                "type": {"type": "string", "enum": ["rest-hook"]},
-                                "endpoint": {"type": "string", "format": "uri"},
-                                "payload": {"type": "string", "enum": ["application/fhir+json"]},
-                                "header": {"type": "array", "items": _STRING, "maxItems": 10},
-                            },
-                        },
-                    },
-                }
-            }
+SUBSCRIPTION_BODY = request_body(
+    FHIR_JSON,
+    {
+        "type": "object",
+        "required": ["resourceType", "criteria", "reason", "channel"],
+        "properties": {
+            "resourceType": {"type": "string", "enum": ["Subscription"]},
+            "status": {"type": "string", "enum": ["requested", "active", "off"]},
+            "reason": {"type": "string", "minLength": 1},
+            "criteria": {"type": "string", "enum": [t.url for t in TOPICS]},
+            "channel": {
+                "type": "object",
+                "required": ["type", "endpoint"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["rest-hook"]},
+                    "endpoint": {"type": "string", "format": "uri"},
+                    "payload": {"type": "string", "enum": ["application/fhir+json"]},
+                    "header": {"type": "array", "items": _STRING, "maxItems": 10},
+                },
+            },
         },
-    }
-}
+    },
+    "A Subscription (R4, backport profile): docs/fhir-api.md",
+    required=True,
+)
 
 SUBSCRIPTION_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/fhir/Subscription/$topic-list"): fhir_operation(
