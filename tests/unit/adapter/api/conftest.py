@@ -91,6 +91,27 @@ def serve(app: FastAPI) -> Iterator[int]:
     thread.join(60)
 
 
+WRITE_AND_READ_FHIR = ["clinic/encounters.write", "system/*.rs"]
+
+
+def two_tenants(
+    folder: Path,
+    key_a: str,
+    key_b: str,
+    scopes: list[str] = WRITE_AND_READ_FHIR,
+    **overrides: Any,
+) -> Iterator[TestClient]:
+    """A running app where `key_a` is of tenant clinic-a and `key_b` of clinic-b, both with
+    `scopes`, and `overrides` of the settings."""
+    (folder / "keys").mkdir(parents=True)
+    keys = [
+        {"key": key_a, "tenant": "clinic-a", "scopes": scopes},
+        {"key": key_b, "tenant": "clinic-b", "scopes": scopes},
+    ]
+    path = write_keys(folder / "keys", keys)
+    yield from running(create_app(settings_for(folder, api_keys_file=str(path), **overrides)))
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
     return create_app(settings_for(tmp_path))

@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from adapter.api.app import create_app
 from adapter.store.schema import outbox
 from mappings.common import identity
 from mappings.context import DEFAULT_NAMESPACE, MappingContext
@@ -22,9 +21,7 @@ from tests.unit.adapter.api.conftest import (
     bearer,
     example,
     post_encounter,
-    running,
-    settings_for,
-    write_keys,
+    two_tenants,
 )
 
 KEY_A = "alerts-of-clinic-a-0123456789abcdef"
@@ -48,14 +45,7 @@ LEVEL_ANSWER = {
 
 
 def _client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    (tmp_path / "keys").mkdir(parents=True)
-    keys = [
-        {"key": KEY_A, "tenant": "clinic-a", "scopes": SCOPES},
-        {"key": KEY_B, "tenant": "clinic-b", "scopes": SCOPES},
-    ]
-    path = write_keys(tmp_path / "keys", keys)
-    app = create_app(settings_for(tmp_path, api_keys_file=str(path), **overrides))
-    yield from running(app)
+    yield from two_tenants(tmp_path, KEY_A, KEY_B, SCOPES, **overrides)
 
 
 @pytest.fixture

@@ -10,35 +10,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from adapter.api.app import create_app
-from tests.unit.adapter.api.conftest import (
-    bearer,
-    example,
-    post_encounter,
-    running,
-    settings_for,
-    write_keys,
-)
+from tests.unit.adapter.api.conftest import bearer, example, post_encounter, two_tenants
 
 A = "canonical-include-of-a-0123456789abcdef"
 B = "canonical-include-of-b-0123456789abcdef"
-SCOPES = ["clinic/encounters.write", "system/*.rs"]
 INCLUDE = "/fhir/QuestionnaireResponse?_include=QuestionnaireResponse:questionnaire"
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    (tmp_path / "keys").mkdir()
-    keys = write_keys(
-        tmp_path / "keys",
-        [
-            {"key": A, "tenant": "clinic-a", "scopes": SCOPES},
-            {"key": B, "tenant": "clinic-b", "scopes": SCOPES},
-        ],
-    )
     # One shared namespace: both tenants' REMS Questionnaires have the same canonical URL.
-    settings = settings_for(tmp_path, api_keys_file=str(keys), tenant_namespaces="shared")
-    yield from running(create_app(settings))
+    yield from two_tenants(tmp_path, A, B, tenant_namespaces="shared")
 
 
 def _entries(client: TestClient, key: str, mode: str) -> list[dict[str, Any]]:

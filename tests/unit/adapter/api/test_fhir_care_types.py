@@ -8,33 +8,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from adapter.api.app import create_app
-from tests.unit.adapter.api.conftest import (
-    bearer,
-    example,
-    post_encounter,
-    running,
-    settings_for,
-    write_keys,
-)
+from tests.unit.adapter.api.conftest import bearer, example, post_encounter, two_tenants
 
 A = "care-types-of-a-0123456789abcdef"
 B = "care-types-of-b-0123456789abcdef"
-SCOPES = ["clinic/encounters.write", "system/*.rs"]
 CARE_TYPES = ("Consent", "CarePlan", "Medication", "Questionnaire", "QuestionnaireResponse")
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    (tmp_path / "keys").mkdir()
-    keys = write_keys(
-        tmp_path / "keys",
-        [
-            {"key": A, "tenant": "clinic-a", "scopes": SCOPES},
-            {"key": B, "tenant": "clinic-b", "scopes": SCOPES},
-        ],
-    )
-    yield from running(create_app(settings_for(tmp_path, api_keys_file=str(keys))))
+    yield from two_tenants(tmp_path, A, B)
 
 
 @pytest.fixture
