@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from adapter.store.engine import create_store_engine
-from adapter.store.migrate import upgrade
+from tests.integration.support import migrated_store, store_url
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated SQLite store of the test's own (a module may define another `store`)."""
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated store of the test's own: SQLite, or the test PostgreSQL too for a test
+    marked `support.ON_BOTH_STORES` (a module may define another `store`)."""
+    kind = getattr(request, "param", "sqlite")
+    with migrated_store(store_url(kind, request, tmp_path)) as engine:
+        yield engine

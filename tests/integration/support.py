@@ -1,5 +1,6 @@
-"""Shared by the push/sync integration tests: many distinct encounters, and counting them
-on the sandbox by identifier system.
+"""Shared by the push/sync integration tests: many distinct encounters, a store of either
+kind, pushing and pulling them, counting them on the sandbox by identifier system, editing
+the sandbox as an EHR user would, and the sandbox's `$validate`.
 
 Each run uses its own namespace (`https://fhir.it-<tag>.example`), so every identifier
 system is new to the sandbox and a count by system counts exactly this run's resources.
@@ -8,21 +9,86 @@ system is new to the sandbox and a count by system counts exactly this run's res
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import requests
+from sqlalchemy import Engine
 
+from adapter.ehr.client import FhirClient
+from adapter.ingest import ingest_encounter
+from adapter.store.engine import create_store_engine
+from adapter.store.migrate import upgrade
+from adapter.sync.pull.puller import Puller, PullOptions
+from adapter.sync.push.worker import Backoff, PushSummary, PushWorker
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from tests.unit.mappings.fhircheck import load_example
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
+# The `store` fixture (conftest.py) is SQLite unless a test asks for both kinds with this.
+ON_BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
+
 
 def run_context() -> MappingContext:
     return MappingContext(namespace=f"https://fhir.it-{uuid.uuid4().hex[:10]}.example")
+
+
+def tenant_context(prefix: str) -> MappingContext:
+    """A namespace and a tenant of the test's own, both named `<prefix>-<tag>`."""
+    tag = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    return MappingContext(namespace=f"https://fhir.{tag}.example", tenant=tag)
+
+
+def store_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file of the test's own (`kind` "sqlite"), or the test PostgreSQL."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@contextmanager
+def migrated_store(url: str) -> Iterator[Engine]:
+    engine = create_store_engine(url)
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def ingest(engine: Engine, sub: EncounterSubmission, ctx: MappingContext) -> None:
+    ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
+
+
+def pusher(engine: Engine, base: str, tenant: str | None = None) -> PushWorker:
+    """A push worker to the sandbox, of `tenant`'s outbox entries (or of all)."""
+    return PushWorker(
+        engine,
+        FhirClient(base, timeout_seconds=60),
+        owner="it-push",
+        tenant=tenant,
+        backoff=Backoff(0.05),
+    )
+
+
+def push(engine: Engine, base: str, tenant: str | None = None) -> PushSummary:
+    """Every outbox entry (of `tenant`, or of all) due now pushed to the sandbox."""
+    return pusher(engine, base, tenant).drain()
+
+
+def puller(engine: Engine, base: str, **options: Any) -> Puller:
+    return Puller(
+        engine,
+        FhirClient(base, timeout_seconds=60),
+        owner="it-pull",
+        options=PullOptions(**options),
+    )
 
 
 def encounter(
@@ -94,6 +160,18 @@ def ehr_heart_rates(base: str, patient_ids: list[str], count: int, batch: int = 
         reply.raise_for_status()
 
 
+def ehr_create(base: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource created directly on the sandbox, as an EHR user would; as it answered."""
+    reply = requests.post(
+        f"{base}/{resource['resourceType']}",
+        data=orjson.dumps(resource),
+        headers=FHIR_JSON,
+        timeout=30,
+    )
+    reply.raise_for_status()
+    return dict(reply.json())
+
+
 def ehr_edit(base: str, resource_type: str, ehr_id: str, change: Any) -> dict[str, Any]:
     """Read, change and write back one resource on the sandbox, as an EHR user would."""
     current = requests.get(f"{base}/{resource_type}/{ehr_id}", headers=FHIR_JSON, timeout=30)
@@ -116,3 +194,29 @@ def set_phone(phone: str) -> Any:
         patient["telecom"] = [{"system": "phone", "value": phone, "use": "mobile"}, *others]
 
     return change
+
+
+def validation_errors(base: str, resources: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """The error (and fatal) issues of the sandbox's `$validate` of each resource, by
+    `Type/id`; the resources without any are left out."""
+    failures: dict[str, list[str]] = {}
+    with requests.Session() as http:
+        for res in resources:
+            reply = http.post(
+                f"{base}/{res['resourceType']}/$validate",
+                json=res,
+                headers=FHIR_JSON,
+                timeout=60,
+            )
+            errors = _errors(reply.json())
+            if errors:
+                failures[f"{res['resourceType']}/{res['id']}"] = errors
+    return failures
+
+
+def _errors(outcome: dict[str, Any]) -> list[str]:
+    return [
+        f"{i.get('severity')}: {i.get('diagnostics')} @ {i.get('expression') or i.get('location')}"
+        for i in outcome.get("issue", [])
+        if i.get("severity") in ("error", "fatal")
+    ]

@@ -11,14 +11,11 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from adapter.ehr.client import FhirClient
-from adapter.ingest import ingest_encounter
-from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.care import questionnaire_url
 from mappings.common.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
-from tests.integration.support import FHIR_JSON, run_context
+from tests.integration.support import FHIR_JSON, ingest, push, run_context
 from tests.unit.mappings.fhircheck import load_example
 
 pytestmark = pytest.mark.integration
@@ -28,11 +25,8 @@ CARE_TYPES = ("Consent", "CarePlan", "Medication", "Questionnaire", "Questionnai
 
 def _pushed(engine: Engine, base: str, ctx: MappingContext) -> list[dict[str, Any]]:
     sub = load_example("esketamine-rems-session")
-    ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
-    worker = PushWorker(
-        engine, FhirClient(base, timeout_seconds=60), owner="it", backoff=Backoff(base_seconds=0.05)
-    )
-    assert worker.drain().done == 1
+    ingest(engine, sub, ctx)
+    assert push(engine, base).done == 1
     return map_submission(sub, ctx)
 
 

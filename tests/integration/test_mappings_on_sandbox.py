@@ -14,11 +14,10 @@ from mappings.common.identity import Identity
 from mappings.context import MappingContext
 from mappings.contract import Measurement
 from mappings.encounter.submission import map_submission
+from tests.integration.support import FHIR_JSON, validation_errors
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, load_example
 
 pytestmark = pytest.mark.integration
-
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +30,12 @@ def _ctx(tag: str) -> MappingContext:
     return MappingContext(namespace=f"https://fhir.it-{tag}.example")
 
 
-def _errors(outcome: dict[str, Any]) -> list[str]:
-    return [
-        f"{i.get('severity')}: {i.get('diagnostics')} @ {i.get('expression') or i.get('location')}"
-        for i in outcome.get("issue", [])
-        if i.get("severity") in ("error", "fatal")
-    ]
-
-
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_validate__every_mapped_resource__no_error_issues(
     fhir_base_url: str, run_tag: str, name: str
 ) -> None:
     resources = map_submission(load_example(name), _ctx(run_tag))
-    failures: dict[str, list[str]] = {}
-    with requests.Session() as http:
-        for res in resources:
-            reply = http.post(
-                f"{fhir_base_url}/{res['resourceType']}/$validate",
-                json=res,
-                headers=FHIR_JSON,
-                timeout=60,
-            )
-            errors = _errors(reply.json())
-            if errors:
-                failures[f"{res['resourceType']}/{res['id']}"] = errors
+    failures = validation_errors(fhir_base_url, resources)
     assert not failures, failures
 
 

@@ -5,38 +5,26 @@ interaction issues included)."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import requests
+from sqlalchemy import Engine
 
-from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
-from adapter.store.engine import create_store_engine
-from adapter.store.migrate import upgrade
-from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.alerts import settle
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
 from mappings.medication_review import screen_ehr_medications
+from tests.integration.support import FHIR_JSON, push, tenant_context, validation_errors
 from tests.unit.mappings.fhircheck import load_example
 
 pytestmark = pytest.mark.integration
 
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-
-
-def _errors(outcome: dict[str, Any]) -> list[str]:
-    return [
-        f"{i.get('severity')}: {i.get('diagnostics')} @ {i.get('expression') or i.get('location')}"
-        for i in outcome.get("issue", [])
-        if i.get("severity") in ("error", "fatal")
-    ]
 
 
 def _alerts_of_a_bad_session(ctx: MappingContext) -> list[dict[str, Any]]:
@@ -75,38 +63,18 @@ def test_validate__protocol_issues_and_alert_flags__no_error_issues(fhir_base_ur
     codes = {c["code"] for a in alerts for c in a["code"]["coding"]}
     assert {"DOSEH", "protocol-observation-short", "protocol-monitor-not-qualified"} <= codes
     assert {"flag-suicide-risk-moderate", "flag-critical-blood-pressure"} <= codes
-    failures: dict[str, list[str]] = {}
-    with requests.Session() as http:
-        for res in alerts:
-            reply = http.post(
-                f"{fhir_base_url}/{res['resourceType']}/$validate",
-                json=res,
-                headers=FHIR_JSON,
-                timeout=60,
-            )
-            errors = _errors(reply.json())
-            if errors:
-                failures[f"{res['resourceType']}/{res['id']}"] = errors
+    failures = validation_errors(fhir_base_url, alerts)
     assert not failures, failures
 
 
 def test_push__a_session_needing_an_eye__its_issues_and_flags_reach_the_ehr(
-    fhir_base_url: str, tmp_path: Path
+    fhir_base_url: str, store: Engine
 ) -> None:
-    tag = uuid.uuid4().hex[:10]
-    ctx = MappingContext(namespace=f"https://fhir.it-{tag}.example", tenant=f"it-{tag}")
+    ctx = tenant_context("it")
     sub = load_example("typical-ketamine-infusion").model_dump(mode="json", exclude_none=True)
     sub["infusion"] |= {"dose_mg_per_kg": 1.5, "total_dose_mg": 102.0}
-    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    upgrade(engine)
-    try:
-        ingest_encounter(engine, orjson.dumps(sub), ctx)
-        worker = PushWorker(
-            engine, FhirClient(fhir_base_url, timeout_seconds=60), owner="it", backoff=Backoff(0.05)
-        )
-        worker.drain()
-    finally:
-        engine.dispose()
+    ingest_encounter(store, orjson.dumps(sub), ctx)
+    push(store, fhir_base_url, ctx.tenant)
     system = f"{ctx.namespace}/sid/infusion-protocol-issue"
     reply = requests.get(
         f"{fhir_base_url}/DetectedIssue",

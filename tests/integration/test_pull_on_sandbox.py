@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import NoResultFound
 
 from adapter.ehr.client import FhirClient
-from adapter.ingest import ingest_encounter
 from adapter.store import outbox as box
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
@@ -32,14 +31,24 @@ from adapter.store.schema import OPEN, pull_conflicts, resource_versions, resour
 from adapter.sync.patient_view import patient_view
 from adapter.sync.pull.conflicts import list_conflicts, resolve
 from adapter.sync.pull.merge import Outcome
-from adapter.sync.pull.puller import Puller, PullOptions
-from adapter.sync.push.worker import Backoff, PushWorker
 from adapter.sync.reconcile.report import plan, reconcile_tenant
 from mappings.common.builders import security_labels
 from mappings.common.people import unmap_patient
 from mappings.context import MappingContext, SecurityLabels
-from mappings.contract import EncounterSubmission
-from tests.integration.support import FHIR_JSON, ehr_edit, ehr_heart_rates, encounter, set_phone
+from tests.integration.support import (
+    FHIR_JSON,
+    ON_BOTH_STORES,
+    ehr_create,
+    ehr_edit,
+    ehr_heart_rates,
+    encounter,
+    ingest,
+    puller,
+    push,
+    pusher,
+    set_phone,
+    tenant_context,
+)
 from tests.integration.test_clinic_api import serving
 
 pytestmark = pytest.mark.integration
@@ -49,48 +58,9 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SERVICE_KEY = f"pull-it-{uuid.uuid4().hex}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = (
-        f"sqlite:///{tmp_path / 'store.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_store_engine(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
 def ctx() -> MappingContext:
-    tag = uuid.uuid4().hex[:10]
-    return MappingContext(namespace=f"https://fhir.pull-{tag}.example", tenant=f"pull-{tag}")
-
-
-def _ingest(engine: Engine, sub: EncounterSubmission, ctx: MappingContext) -> None:
-    ingest_encounter(engine, sub.model_dump_json(exclude_none=True).encode(), ctx)
-
-
-def _push(engine: Engine, base: str, ctx: MappingContext) -> PushWorker:
-    worker = PushWorker(
-        engine,
-        FhirClient(base, timeout_seconds=60),
-        owner="it-push",
-        tenant=ctx.tenant,
-        backoff=Backoff(0.05),
-    )
-    worker.drain()
-    return worker
-
-
-def _puller(engine: Engine, base: str, **options: Any) -> Puller:
-    return Puller(
-        engine,
-        FhirClient(base, timeout_seconds=60),
-        owner="it-pull",
-        options=PullOptions(**options),
-    )
+    return tenant_context("pull")
 
 
 def _row(engine: Engine, ctx: MappingContext, resource_type: str, **where: str) -> Any:
@@ -148,28 +118,18 @@ def _statement(patient_ehr_id: str, rxnorm: str, name: str) -> dict[str, Any]:
     }
 
 
-def _ehr_create(base: str, resource: dict[str, Any]) -> dict[str, Any]:
-    reply = requests.post(
-        f"{base}/{resource['resourceType']}",
-        data=orjson.dumps(resource),
-        headers=FHIR_JSON,
-        timeout=30,
-    )
-    reply.raise_for_status()
-    return dict(reply.json())
-
-
+@ON_BOTH_STORES
 def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
     fhir_base_url: str, store: Engine, ctx: MappingContext
 ) -> None:
     sub = encounter(0)
-    _ingest(store, sub, ctx)
-    _push(store, fhir_base_url, ctx)
+    ingest(store, sub, ctx)
+    push(store, fhir_base_url, ctx.tenant)
     patient = _row(store, ctx, "Patient")
     ehr_edit(fhir_base_url, "Patient", patient.ehr_id, set_phone("+1 555 0199"))
-    added = _ehr_create(fhir_base_url, _statement(patient.ehr_id, "312938", "sertraline 50 MG"))
+    added = ehr_create(fhir_base_url, _statement(patient.ehr_id, "312938", "sertraline 50 MG"))
 
-    summary = _puller(store, fhir_base_url).pull(ctx.tenant)
+    summary = puller(store, fhir_base_url).pull(ctx.tenant)
 
     assert summary.counts[Outcome.UPDATED] == 1
     assert summary.counts[Outcome.IMPORTED] == 1
@@ -215,18 +175,18 @@ def test_pull__phone_changed_and_statement_added_on_the_ehr__both_in_the_store(
         if a["implicated"] == [f"MedicationStatement/{imported.logical_id}"]
     ]
     assert [a["severity"] for a in screened] == ["low"]
-    _push(store, fhir_base_url, ctx)
+    push(store, fhir_base_url, ctx.tenant)
     _assert_reconciled(store, fhir_base_url, ctx)
 
     versions = _version_count(store, ctx)
-    again = _puller(store, fhir_base_url).pull(ctx.tenant)
+    again = puller(store, fhir_base_url).pull(ctx.tenant)
     assert again.counts[Outcome.UPDATED] == again.counts[Outcome.IMPORTED] == 0
     assert again.counts[Outcome.DELETED] == again.counts[Outcome.CONFLICT] == 0
     assert again.received > 0, "the overlap window reads the last changes again"
     assert _version_count(store, ctx) == versions
 
     # The clinic sending its same old record again does not undo the EHR's edit.
-    _ingest(store, sub, ctx)
+    ingest(store, sub, ctx)
     assert _row(store, ctx, "Patient").version == now.version
 
 
@@ -236,15 +196,16 @@ def _changed_on_both_sides(
     """Patient n pushed, then its phone changed on the EHR and its email by the clinic (not
     pushed yet); its store row as it was pushed."""
     sub = encounter(n)
-    _ingest(store, sub, ctx)
-    _push(store, base, ctx)
+    ingest(store, sub, ctx)
+    push(store, base, ctx.tenant)
     patient = _row(store, ctx, "Patient")
     ehr_edit(base, "Patient", patient.ehr_id, set_phone(phone))
     changed = sub.model_copy(update={"patient": sub.patient.model_copy(update={"email": email})})
-    _ingest(store, changed, ctx)
+    ingest(store, changed, ctx)
     return patient
 
 
+@ON_BOTH_STORES
 def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
     fhir_base_url: str, store: Engine, ctx: MappingContext
 ) -> None:
@@ -252,7 +213,7 @@ def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
         store, fhir_base_url, ctx, 1, "+1 555 0142", "new.address@example.org"
     )
 
-    summary = _puller(store, fhir_base_url).pull(ctx.tenant)
+    summary = puller(store, fhir_base_url).pull(ctx.tenant)
 
     assert summary.counts[Outcome.CONFLICT] == 1
     ours = _row(store, ctx, "Patient")
@@ -265,7 +226,8 @@ def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
     assert "+1 555 0142" in _conflict_content(store, conflict.id)
 
     # The push meets the EHR's version and parks too: nothing is overwritten there either.
-    worker = _push(store, fhir_base_url, ctx)
+    worker = pusher(store, fhir_base_url, ctx.tenant)
+    worker.drain()
     with store.connect() as conn:
         assert box.counts(conn, ctx.tenant).get(box.CONFLICT) == 1
     on_ehr = requests.get(
@@ -273,7 +235,7 @@ def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
     )
     assert "+1 555 0142" in on_ehr.text
     assert "new.address@example.org" not in on_ehr.text
-    again = _puller(store, fhir_base_url).pull(ctx.tenant)
+    again = puller(store, fhir_base_url).pull(ctx.tenant)
     assert again.counts[Outcome.CONFLICT] == 0, "a known conflict is not recorded twice"
 
     with write_transaction(store) as conn:
@@ -286,16 +248,17 @@ def test_pull__same_patient_changed_on_both_sides__conflict_kept_until_resolved(
         f"{fhir_base_url}/Patient/{patient.ehr_id}", headers=FHIR_JSON, timeout=30
     )
     assert "new.address@example.org" in on_ehr.text
-    after = _puller(store, fhir_base_url).pull(ctx.tenant)
+    after = puller(store, fhir_base_url).pull(ctx.tenant)
     assert after.counts[Outcome.UPDATED] == after.counts[Outcome.CONFLICT] == 0
     _assert_reconciled(store, fhir_base_url, ctx)
 
 
+@ON_BOTH_STORES
 def test_pull__conflict_resolved_for_the_ehr__its_version_becomes_ours(
     fhir_base_url: str, store: Engine, ctx: MappingContext
 ) -> None:
     _changed_on_both_sides(store, fhir_base_url, ctx, 2, "+1 555 0177", "other@example.org")
-    _puller(store, fhir_base_url).pull(ctx.tenant)
+    puller(store, fhir_base_url).pull(ctx.tenant)
     with store.connect() as conn:
         (conflict,) = list_conflicts(conn, ctx.tenant)
     with write_transaction(store) as conn:
@@ -304,30 +267,31 @@ def test_pull__conflict_resolved_for_the_ehr__its_version_becomes_ours(
     assert "+1 555 0177" in ours.content
     assert "other@example.org" not in ours.content
     assert _versions(store, ours.pk)[-1].source == "ehr"
-    _push(store, fhir_base_url, ctx)
+    push(store, fhir_base_url, ctx.tenant)
     with store.connect() as conn:
         assert set(box.counts(conn, ctx.tenant)) == {box.DONE}
         state = conn.execute(
             select(pull_conflicts.c.state).where(pull_conflicts.c.id == conflict.id)
         ).scalar_one()
     assert state != OPEN
-    _puller(store, fhir_base_url).pull(ctx.tenant)
+    puller(store, fhir_base_url).pull(ctx.tenant)
     _assert_reconciled(store, fhir_base_url, ctx)
 
 
+@ON_BOTH_STORES
 def test_pull__deleted_on_the_ehr__tombstone_not_resurrected(
     fhir_base_url: str, store: Engine, ctx: MappingContext
 ) -> None:
     sub = encounter(3)
-    _ingest(store, sub, ctx)
-    _push(store, fhir_base_url, ctx)
-    _puller(store, fhir_base_url).pull(ctx.tenant)  # the history cursor starts here
+    ingest(store, sub, ctx)
+    push(store, fhir_base_url, ctx.tenant)
+    puller(store, fhir_base_url).pull(ctx.tenant)  # the history cursor starts here
     # The encounter's Provenance: nothing refers to it, so the sandbox lets it be deleted.
     reading = _row(store, ctx, "Provenance")
     gone = requests.delete(f"{fhir_base_url}/Provenance/{reading.ehr_id}", timeout=30)
     assert gone.status_code in (200, 204)
 
-    summary = _puller(store, fhir_base_url).pull(ctx.tenant)
+    summary = puller(store, fhir_base_url).pull(ctx.tenant)
 
     assert summary.counts[Outcome.DELETED] == 1
     now = _row(store, ctx, "Provenance", pk=reading.pk)
@@ -337,9 +301,9 @@ def test_pull__deleted_on_the_ehr__tombstone_not_resurrected(
     assert last.deleted
     assert last.source == "ehr"
     assert orjson.loads(last.provenance)["activity"]["coding"][0]["code"] == "DELETE"
-    again = _puller(store, fhir_base_url).pull(ctx.tenant)
+    again = puller(store, fhir_base_url).pull(ctx.tenant)
     assert again.counts[Outcome.DELETED] == 0
-    _ingest(store, sub, ctx)  # the clinic's same record again: still deleted
+    ingest(store, sub, ctx)  # the clinic's same record again: still deleted
     assert _row(store, ctx, "Provenance", pk=reading.pk).deleted
     _assert_reconciled(store, fhir_base_url, ctx)
 
@@ -352,8 +316,8 @@ def test_pull__2000_changes_over_pages_of_50__killed_and_restarted__each_once(
     upgrade(engine)
     patients = [encounter(10 + n) for n in range(4)]
     for sub in patients:
-        _ingest(engine, sub, ctx)
-    _push(engine, fhir_base_url, ctx)
+        ingest(engine, sub, ctx)
+    push(engine, fhir_base_url, ctx.tenant)
     ehr_ids = [_row(engine, ctx, "Patient", patient_key=s.patient.mrn).ehr_id for s in patients]
     ehr_heart_rates(fhir_base_url, ehr_ids, 2000)
     env = {
@@ -459,7 +423,7 @@ def test_service__pulls_on_its_schedule__ehr_edit_arrives_without_a_command(
         try:
             patient = _wait_for(lambda: _pushed_patient(engine, ctx), "the patient to be pushed")
             ehr_edit(fhir_base_url, "Patient", patient.ehr_id, set_phone("+1 555 0123"))
-            _ehr_create(fhir_base_url, _statement(patient.ehr_id, "197361", "amlodipine 5 MG"))
+            ehr_create(fhir_base_url, _statement(patient.ehr_id, "197361", "amlodipine 5 MG"))
             record = _wait_for(
                 lambda: _record_with_ehr_items(url, sub.patient.mrn),
                 "the scheduled pull to bring the EHR's changes to the clinic's record",

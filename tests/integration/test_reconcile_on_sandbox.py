@@ -20,19 +20,22 @@ import requests
 from sqlalchemy import Engine, select
 
 from adapter.cli import main
-from adapter.ehr.client import FhirClient
-from adapter.ingest import ingest_encounter
-from adapter.store.engine import create_store_engine
-from adapter.store.migrate import upgrade
 from adapter.store.references import referenced_keys
 from adapter.store.schema import resources
 from adapter.sync.pull.scope import SHARED_TYPES
-from adapter.sync.push.worker import Backoff, PushWorker
 from mappings.common.identity import identity
 from mappings.common.identity import patient as patient_identity
 from mappings.context import MappingContext
 from mappings.contract import EncounterSubmission
-from tests.integration.support import FHIR_JSON, encounter, run_context
+from tests.integration.support import (
+    FHIR_JSON,
+    encounter,
+    ingest,
+    migrated_store,
+    push,
+    run_context,
+    store_url,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,33 +50,20 @@ class Setup:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def setup(request: pytest.FixtureRequest, fhir_base_url: str, tmp_path: Path) -> Iterator[Setup]:
-    database = (
-        f"sqlite:///{tmp_path / 'store.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_store_engine(database)
-    upgrade(engine)
+    database = store_url(request.param, request, tmp_path)
     ctx = replace(run_context(), tenant=f"rc-{uuid.uuid4().hex[:8]}")
-    yield Setup(database, engine, ctx, fhir_base_url)
-    engine.dispose()
+    with migrated_store(database) as engine:
+        yield Setup(database, engine, ctx, fhir_base_url)
 
 
 def _ingest(setup: Setup, subs: Sequence[EncounterSubmission]) -> None:
     for sub in subs:
-        ingest_encounter(setup.engine, sub.model_dump_json(exclude_none=True).encode(), setup.ctx)
+        ingest(setup.engine, sub, setup.ctx)
 
 
 def _push(setup: Setup, subs: Sequence[EncounterSubmission]) -> None:
     _ingest(setup, subs)
-    worker = PushWorker(
-        setup.engine,
-        FhirClient(setup.base, timeout_seconds=60),
-        owner="it",
-        backoff=Backoff(base_seconds=0.05),
-        tenant=setup.ctx.tenant,
-    )
-    assert worker.drain().done == len(subs)
+    assert push(setup.engine, setup.base, setup.ctx.tenant).done == len(subs)
 
 
 def _reconcile(
