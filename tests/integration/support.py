@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from adapter.ehr.client import FhirClient
 from adapter.ingest import ingest_encounter
@@ -60,6 +60,24 @@ def migrated_store(url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def own_database(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A new database `<prefix>_<tag>` on the test PostgreSQL, dropped (its connections
+    too) afterwards: its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def ingest(engine: Engine, sub: EncounterSubmission, ctx: MappingContext) -> None:
@@ -128,6 +146,19 @@ def sandbox_count(base: str, resource_type: str, system: str) -> int:
     )
     reply.raise_for_status()
     return int(reply.json()["total"])
+
+
+def sandbox_search(base: str, resource_type: str, system: str, value: str = "") -> list[Any]:
+    """The resources of a type the sandbox holds under an identifier (every value of the
+    system when `value` is empty), from the first page of the search."""
+    reply = requests.get(
+        f"{base}/{resource_type}",
+        params={"identifier": f"{system}|{value}"},
+        headers=FHIR_JSON,
+        timeout=30,
+    )
+    reply.raise_for_status()
+    return [entry["resource"] for entry in reply.json().get("entry", [])]
 
 
 def ehr_heart_rates(base: str, patient_ids: list[str], count: int, batch: int = 250) -> None:

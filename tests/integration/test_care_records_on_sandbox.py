@@ -15,7 +15,7 @@ from mappings.care import questionnaire_url
 from mappings.common.bundle import resource_identity
 from mappings.context import MappingContext
 from mappings.encounter.submission import map_submission
-from tests.integration.support import FHIR_JSON, ingest, push, run_context
+from tests.integration.support import FHIR_JSON, ingest, push, run_context, sandbox_search
 from tests.unit.mappings.fhircheck import load_example
 
 pytestmark = pytest.mark.integration
@@ -32,16 +32,9 @@ def _pushed(engine: Engine, base: str, ctx: MappingContext) -> list[dict[str, An
 
 def _on_sandbox(base: str, resource: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
     ident = resource_identity(resource, ctx)
-    reply = requests.get(
-        f"{base}/{ident.resource_type}",
-        params={"identifier": f"{ident.system}|{ident.value}"},
-        headers=FHIR_JSON,
-        timeout=60,
-    )
-    reply.raise_for_status()
-    entries = reply.json().get("entry", [])
+    entries = sandbox_search(base, ident.resource_type, ident.system, ident.value)
     assert len(entries) == 1, (ident.resource_type, len(entries))
-    found: dict[str, Any] = entries[0]["resource"]
+    found: dict[str, Any] = entries[0]
     return found
 
 

@@ -27,7 +27,7 @@ import requests
 
 from mappings.common import identity
 from mappings.context import MappingContext
-from tests.integration.support import FHIR_JSON
+from tests.integration.support import sandbox_search
 from tests.unit.mappings.fhircheck import EXAMPLE_NAMES, EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
@@ -149,17 +149,6 @@ def _until_pushed(service: Service, status_url: str, timeout: float = 180) -> An
         time.sleep(0.5)
 
 
-def _on_sandbox(base: str, resource_type: str, system: str, value: str) -> list[Any]:
-    reply = requests.get(
-        f"{base}/{resource_type}",
-        params={"identifier": f"{system}|{value}"},
-        headers=FHIR_JSON,
-        timeout=30,
-    )
-    reply.raise_for_status()
-    return [entry["resource"] for entry in reply.json().get("entry", [])]
-
-
 def test_clinic_api__every_example__accepted_pushed_and_on_the_sandbox(
     service: Service, fhir_base_url: str
 ) -> None:
@@ -177,7 +166,7 @@ def test_clinic_api__every_example__accepted_pushed_and_on_the_sandbox(
         status = _until_pushed(service, receipt["status_url"])
         assert status["status"] == "pushed", (name, status)
         system = identity.encounter(service.ctx, receipt["encounter_id"]).system
-        found = _on_sandbox(fhir_base_url, "Encounter", system, receipt["encounter_id"])
+        found = sandbox_search(fhir_base_url, "Encounter", system, receipt["encounter_id"])
         assert len(found) == 1, name
         references = {r["resource"]: r["ehr_reference"] for r in status["ehr_references"]}
         ours = next(ref for ref in receipt["created"] if ref.startswith("Encounter/"))

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-import requests
 from sqlalchemy import Engine, select
 
 from adapter.store.schema import resources
@@ -18,7 +17,6 @@ from mappings.common import identity
 from mappings.context import MappingContext
 from mappings.medication_review import SCREEN_KIND, refs
 from tests.integration.support import (
-    FHIR_JSON,
     ON_BOTH_STORES,
     ehr_create,
     ehr_edit,
@@ -26,6 +24,7 @@ from tests.integration.support import (
     ingest,
     puller,
     push,
+    sandbox_search,
     tenant_context,
 )
 
@@ -104,14 +103,8 @@ def test_pull__ehr_adds_an_maoi__detected_issue__stopping_it_resolves_it(
 
     # Pushed like every clinic resource: the EHR's copy names the EHR's statement.
     push(store, fhir_base_url, ctx.tenant)
-    on_ehr = requests.get(
-        f"{fhir_base_url}/DetectedIssue",
-        params={"identifier": f"{screen}|"},
-        headers=FHIR_JSON,
-        timeout=30,
-    ).json()
-    (entry,) = on_ehr["entry"]
-    assert entry["resource"]["implicated"] == [{"reference": f"MedicationStatement/{added['id']}"}]
+    (on_ehr,) = sandbox_search(fhir_base_url, "DetectedIssue", screen)
+    assert on_ehr["implicated"] == [{"reference": f"MedicationStatement/{added['id']}"}]
 
     ehr_edit(fhir_base_url, "MedicationStatement", added["id"], _stopped)
     puller(store, fhir_base_url).pull(ctx.tenant)
@@ -123,13 +116,8 @@ def test_pull__ehr_adds_an_maoi__detected_issue__stopping_it_resolves_it(
     codes = [a["code"] for a in _alerts(store, ctx, sub.patient.mrn)]
     assert codes.count("DRG") == 2
     push(store, fhir_base_url, ctx.tenant)
-    again = requests.get(
-        f"{fhir_base_url}/DetectedIssue",
-        params={"identifier": f"{screen}|"},
-        headers=FHIR_JSON,
-        timeout=30,
-    ).json()
-    assert again["entry"][0]["resource"]["mitigation"][0]["action"]["coding"][0]["code"] == "13"
+    (again,) = sandbox_search(fhir_base_url, "DetectedIssue", screen)
+    assert again["mitigation"][0]["action"]["coding"][0]["code"] == "13"
 
 
 @ON_BOTH_STORES

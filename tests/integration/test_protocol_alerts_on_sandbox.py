@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-import requests
 from sqlalchemy import Engine
 
 from adapter.ingest import ingest_encounter
@@ -19,7 +18,7 @@ from mappings.contract import EncounterSubmission
 from mappings.encounter.submission import map_submission
 from mappings.jsontypes import Resource
 from mappings.medication_review import screen_ehr_medications
-from tests.integration.support import FHIR_JSON, push, tenant_context, validation_errors
+from tests.integration.support import push, sandbox_search, tenant_context, validation_errors
 from tests.unit.mappings.fhircheck import load_example
 
 pytestmark = pytest.mark.integration
@@ -76,14 +75,7 @@ def test_push__a_session_needing_an_eye__its_issues_and_flags_reach_the_ehr(
     ingest_encounter(store, orjson.dumps(sub), ctx)
     push(store, fhir_base_url, ctx.tenant)
     system = f"{ctx.namespace}/sid/infusion-protocol-issue"
-    reply = requests.get(
-        f"{fhir_base_url}/DetectedIssue",
-        params={"identifier": f"{system}|"},
-        headers=FHIR_JSON,
-        timeout=30,
-    )
-    reply.raise_for_status()
-    found = [e["resource"] for e in reply.json().get("entry", [])]
+    found = sandbox_search(fhir_base_url, "DetectedIssue", system)
     assert sorted(c["code"] for r in found for c in r["code"]["coding"]) == [
         "DOSEH",
         "DOSEH",

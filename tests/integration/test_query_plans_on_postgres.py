@@ -17,16 +17,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, select, text
-from sqlalchemy.engine import make_url
 
 from adapter.api.app import create_app
 from adapter.config import Settings
-from adapter.ingest import ingest_encounter
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.schema import resources
 from mappings.context import MappingContext
-from tests.integration.support import encounters
+from tests.integration.support import encounters, ingest, own_database
 
 pytestmark = pytest.mark.integration
 
@@ -38,25 +36,16 @@ BIG_TABLES = {"resources", "resource_versions", "search_index"}
 
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[str]:
-    name = f"plans_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    store = create_store_engine(url)
-    upgrade(store)
-    ctx = MappingContext(namespace="https://fhir.plans.example", tenant=TENANT)
-    for sub in encounters(ENCOUNTERS):
-        ingest_encounter(store, sub.model_dump_json(exclude_none=True).encode(), ctx)
-    with store.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-    store.dispose()
-    try:
+    with own_database(postgres_url, "plans") as url:
+        store = create_store_engine(url)
+        upgrade(store)
+        ctx = MappingContext(namespace="https://fhir.plans.example", tenant=TENANT)
+        for sub in encounters(ENCOUNTERS):
+            ingest(store, sub, ctx)
+        with store.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        store.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _ids(url: str, kind: str, count: int) -> list[str]:
