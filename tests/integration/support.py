@@ -1,6 +1,6 @@
-"""Shared by the push/sync integration tests: many distinct encounters, a store of either
-kind, pushing and pulling them, counting them on the sandbox by identifier system, editing
-the sandbox as an EHR user would, and the sandbox's `$validate`.
+"""Shared by the integration tests: many distinct encounters, a store of either kind (or a
+PostgreSQL database of a test's own), pushing and pulling them, finding and counting them
+on the sandbox by identifier, editing the sandbox as an EHR user would, and its `$validate`.
 
 Each run uses its own namespace (`https://fhir.it-<tag>.example`), so every identifier
 system is new to the sandbox and a count by system counts exactly this run's resources.
