@@ -5,6 +5,7 @@ and PostgreSQL are in tests/integration/test_subscriptions_end_to_end.py."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -439,3 +440,38 @@ def test_search__by_status__only_those__an_unknown_status_400_naming_it(
     refused = client.get("/fhir/Subscription?status=finished", headers=bearer(SUBS_A))
     assert refused.status_code == 400
     assert "status" in refused.json()["issue"][0]["diagnostics"]
+
+
+def _flag_events(hook: Receiver) -> list[tuple[str, str]]:
+    return [
+        (e["request"]["method"], e["fullUrl"].split("/fhir/")[1])
+        for r in hook.of_kind("event-notification")
+        for e in r.bundle["entry"][1:]
+    ]
+
+
+def test_alert_topic__an_ended_flag_edited_again__no_second_ending(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    active(client, app, hook, topic=ALERT, criteria="Flag?")
+    first = example("typical-ketamine-infusion")
+    assert post_encounter(client, first, SUBS_A).status_code == 201
+    drain(deliverer(app))
+    raised = _flag_events(hook)
+    assert raised
+    assert {method for method, _ in raised} == {"POST"}
+    # A week later a screening without those risks: it ends the first visit's Flags.
+    later = json.loads(json.dumps(first).replace("2026-11-20", "2026-11-27"))
+    later["encounter_id"] = "ENC-2026-1127-001"
+    later["intake_screening"] |= {"screening_id": "SCR-88121", "phq9": [1] * 8 + [0]}
+    later["intake_screening"]["cssrs"] = dict.fromkeys(first["intake_screening"]["cssrs"], False)
+    assert post_encounter(client, later, SUBS_A).status_code == 201
+    drain(deliverer(app))
+    ended = _flag_events(hook)[len(raised) :]
+    assert sorted(url for _, url in ended) == sorted(url for _, url in raised)
+    # The first visit sent again, corrected: its Flags change, but stay ended.
+    corrected = copy.deepcopy(first)
+    corrected["intake_screening"]["completed_at"] = "2026-11-20T08:45:00-05:00"
+    assert post_encounter(client, corrected, SUBS_A).status_code == 200
+    drain(deliverer(app))
+    assert _flag_events(hook) == raised + ended
