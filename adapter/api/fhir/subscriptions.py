@@ -12,8 +12,10 @@
 Scopes name the type: `system/Subscription.*` (or SMART letters: `c` create, `r` read and
 `$status`, `u` update, `d` delete, `s` search, `$events` and `$topic-list`;
 `.read`/`.write`). A wildcard type (`system/*.rs`) does not reach subscriptions: they carry
-receivers' credentials. A subscription, and every event it sees, is of the caller's tenant
-only; another tenant's id answers 404.
+receivers' credentials. Even so, the credential (`channel.header` values) is shown only to a
+caller who may update subscriptions (`u`, `.write`, `.*`): others read `Name: ***`, and an
+update sending `Name: ***` back keeps the value held. A subscription, and every event it
+sees, is of the caller's tenant only; another tenant's id answers 404.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from adapter.api.auth.callers import Caller, authenticated_caller
 from adapter.api.deps import migrated_store
 from adapter.api.fhir.bundle import base_url
 from adapter.api.fhir.common import ID_PATTERN, FhirRoute, fhir_response, media_type
-from adapter.api.fhir.subscription_resource import as_resource, parse
+from adapter.api.fhir.subscription_resource import (
+    as_resource,
+    keep_masked,
+    parse,
+    refuse_masked,
+)
 from adapter.api.openapi.subscription_operations import SUBSCRIPTION_BODY
 from adapter.config import Settings
 from adapter.errors import InsufficientScope, NotFound, RequestRefused, StoreUnavailable
@@ -128,13 +135,14 @@ async def create(request: Request) -> Response:
 
     def work() -> store.Stored:
         spec = parse(body, check)
+        refuse_masked(spec)
         with write_transaction(engine) as conn:
             return store.create(conn, caller.tenant, spec, base, now)
 
     made = await _in_store(work)
     log.info("FHIR API: key %s created a subscription", caller.key_id)
     location = f"{base}/Subscription/{made.public_id}/_history/{made.version}"
-    return _answer(made, media, 201, {"Location": location})
+    return _answer(made, caller, media, 201, {"Location": location})
 
 
 @router.get("")
@@ -149,10 +157,11 @@ async def search(request: Request, status: str | None = None) -> Response:
             return store.listed(conn, caller.tenant, status)
 
     found = await _in_store(work)
+    reveals = may(caller, "u")
     entries: list[JsonValue] = [
         {
             "fullUrl": f"{base}/Subscription/{sub.public_id}",
-            "resource": as_resource(sub),
+            "resource": as_resource(sub, reveal_headers=reveals),
             "search": {"mode": "match"},
         }
         for sub in found
@@ -203,7 +212,7 @@ async def events(
 @router.get("/{logical_id}")
 async def read(logical_id: str, request: Request) -> Response:
     caller = await _caller(request, "r")
-    return _answer(await _one(request, caller, logical_id), media_type(request))
+    return _answer(await _one(request, caller, logical_id), caller, media_type(request))
 
 
 @router.put("/{logical_id}", openapi_extra=SUBSCRIPTION_BODY)
@@ -220,9 +229,9 @@ async def update(logical_id: str, request: Request) -> Response:
             current = store.read(conn, caller.tenant, logical_id)
             if current is None:
                 raise NotFound("no such Subscription (ids are given by this server: POST)")
-            return store.replace(conn, current, spec, now)
+            return store.replace(conn, current, keep_masked(spec, current), now)
 
-    return _answer(await _in_store(work), media)
+    return _answer(await _in_store(work), caller, media)
 
 
 @router.delete("/{logical_id}")
@@ -262,7 +271,12 @@ def _json(body: bytes) -> JsonValue:
 
 
 def _answer(
-    sub: store.Stored, media: str, status_code: int = 200, headers: dict[str, str] | None = None
+    sub: store.Stored,
+    caller: Caller,
+    media: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     sent = {"ETag": f'W/"{sub.version}"'} | (headers or {})
-    return fhir_response(as_resource(sub), status_code, media, sent)
+    resource = as_resource(sub, reveal_headers=may(caller, "u"))
+    return fhir_response(resource, status_code, media, sent)

@@ -475,3 +475,76 @@ def test_alert_topic__an_ended_flag_edited_again__no_second_ending(
     assert post_encounter(client, corrected, SUBS_A).status_code == 200
     drain(deliverer(app))
     assert _flag_events(hook) == raised + ended
+
+
+def test_read_and_search__header_values_masked_unless_the_caller_may_update(
+    client: TestClient, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    assert made["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+    url = f"/fhir/Subscription/{made['id']}"
+    reader = client.get(url, headers=bearer(READ_ONLY_A)).json()
+    assert reader["channel"]["header"] == ["Authorization: ***"]
+    assert "receiver-secret" not in client.get(url, headers=bearer(READ_ONLY_A)).text
+    listed = client.get("/fhir/Subscription", headers=bearer(READ_ONLY_A))
+    assert "receiver-secret" not in listed.text
+    assert listed.json()["entry"][0]["resource"]["channel"]["header"] == ["Authorization: ***"]
+    writer = client.get(url, headers=bearer(SUBS_A)).json()
+    assert writer["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+
+
+def test_put__masked_header_sent_back__keeps_the_credential(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    url = f"/fhir/Subscription/{made['id']}"
+    body = client.get(url, headers=bearer(READ_ONLY_A)).json()  # as a reader sees it
+    body["reason"] = "tell the EHR, again"
+    body["status"] = "requested"
+    body["channel"]["header"] = [*body["channel"]["header"], "X-Trace: on"]
+    again = client.put(url, json=body, headers=bearer(SUBS_A))
+    assert again.status_code == 200, again.text
+    held = ["Authorization: Bearer receiver-secret", "X-Trace: on"]
+    assert again.json()["channel"]["header"] == held
+    assert client.get(url, headers=bearer(SUBS_A)).json()["channel"]["header"] == held
+    drain(deliverer(app))
+    handshake = hook.of_kind("handshake")[-1]
+    assert handshake.headers["Authorization"] == "Bearer receiver-secret"
+    assert handshake.headers["X-Trace"] == "on"
+
+
+def test_put__masked_header_it_does_not_hold__422_naming_it(
+    client: TestClient, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    body = made | {"channel": made["channel"] | {"header": ["X-Api-Key: ***"]}}
+    reply = client.put(f"/fhir/Subscription/{made['id']}", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    assert "Subscription.channel.header: X-Api-Key" in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_create__with_the_mask_as_a_value__422_naming_the_header(
+    client: TestClient, hook: Receiver
+) -> None:
+    body = subscription(hook.url, header=["Authorization: ***"])
+    reply = client.post("/fhir/Subscription", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    assert "Subscription.channel.header" in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_put__masked_body_to_another_tenants_subscription__404_and_nothing_taken(
+    client: TestClient, hook: Receiver
+) -> None:
+    mine = create(client, subscription(hook.url))
+    theirs = create(
+        client, subscription(hook.url, header=["Authorization: Bearer b-secret"]), key=SUBS_B
+    )
+    url = f"/fhir/Subscription/{mine['id']}"
+    body = client.get(url, headers=bearer(READ_ONLY_A)).json()
+    assert client.put(url, json=body, headers=bearer(SUBS_B)).status_code == 404
+    # Nor can B's own subscription take A's credential through the mask.
+    theirs_url = f"/fhir/Subscription/{theirs['id']}"
+    body = theirs | {"channel": theirs["channel"] | {"header": ["Authorization: ***"]}}
+    kept = client.put(theirs_url, json=body, headers=bearer(SUBS_B)).json()
+    assert kept["channel"]["header"] == ["Authorization: Bearer b-secret"]
+    assert client.get(url, headers=bearer(SUBS_A)).json()["meta"]["versionId"] == "1"
