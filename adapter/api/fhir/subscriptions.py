@@ -7,7 +7,8 @@
     PUT    /fhir/Subscription/{id}               update (status requested starts it again)
     DELETE /fhir/Subscription/{id}               delete, with its undelivered notifications
     GET    /fhir/Subscription/{id}/$status       status (searchset of backport status Parameters)
-    GET    /fhir/Subscription/{id}/$events       past events by number, to fill a gap
+    GET    /fhir/Subscription/{id}/$events       past events by number, to fill a gap (410
+                                                 for numbers the retention deleted)
 
 Scopes name the type: `system/Subscription.*` (or SMART letters: `c` create, `r` read and
 `$status`, `u` update, `d` delete, `s` search, `$events` and `$topic-list`;
@@ -43,7 +44,13 @@ from adapter.api.fhir.subscription_resource import (
 )
 from adapter.api.openapi.subscription_operations import SUBSCRIPTION_BODY
 from adapter.config import Settings
-from adapter.errors import InsufficientScope, NotFound, RequestRefused, StoreUnavailable
+from adapter.errors import (
+    Gone,
+    InsufficientScope,
+    NotFound,
+    RequestRefused,
+    StoreUnavailable,
+)
 from adapter.notify.bundles import (
     EMPTY,
     FULL_RESOURCE,
@@ -57,6 +64,7 @@ from adapter.store import subscription_queue as queue
 from adapter.store import subscriptions as store
 from adapter.store.engine import Engine, StoreError, write_transaction
 from adapter.store.subscription_topics import TOPICS
+from adapter.store.subscription_upkeep import first_held_event
 from mappings.jsontypes import JsonObject, JsonValue
 
 log = logging.getLogger(__name__)
@@ -198,9 +206,13 @@ async def events(
     sub = await _one(request, caller, logical_id)
     engine, now = _engine(request), _clock(request)
     since = max(1, eventsSinceNumber or 1)
+    settings: Settings = request.app.state.settings
 
     def work() -> tuple[list[queue.Note], dict[int, str | None]]:
         with engine.connect() as conn:
+            first = first_held_event(conn, sub.pk, sub.events_count)
+            if eventsSinceNumber is not None and since < first:
+                raise _pruned(since, first, settings.subscription_retention_days)
             found = queue.events(conn, sub.pk, since, eventsUntilNumber, MAX_EVENTS_PER_QUERY)
             return found, queue.focus_contents(conn, sub.tenant, found)
 
@@ -260,6 +272,16 @@ async def _one(request: Request, caller: Caller, logical_id: str) -> store.Store
     if found is None:
         raise NotFound("no such Subscription")
     return found
+
+
+def _pruned(since: int, first: int, days: int) -> Gone:
+    """Events asked for that the retention deleted: said, never answered as "none"."""
+    return Gone(
+        f"events {since} to {first - 1} of this subscription are no longer held (sent "
+        f"notifications are kept {days} days, ADAPTER_SUBSCRIPTION_RETENTION_DAYS); the "
+        f"first held is {first}: ask eventsSinceNumber={first}, and find earlier changes by "
+        "searching the resources"
+    )
 
 
 def _json(body: bytes) -> JsonValue:

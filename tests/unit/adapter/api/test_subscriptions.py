@@ -8,6 +8,7 @@ import copy
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from adapter.notify.guard import allowed_hosts
 from adapter.notify.sender import Sender
 from adapter.store import audit
 from adapter.store.subscription_topics import ALERT, EHR_CHANGE, ENCOUNTER, SUBMISSION_FAILED
+from adapter.store.subscription_upkeep import prune_sent
 from tests.receiver import Receiver, receiver
 from tests.unit.adapter.api.conftest import (
     bearer,
@@ -147,6 +149,14 @@ def active(client: TestClient, app: FastAPI, hook: Receiver, **kw: Any) -> dict[
     made = create(client, subscription(hook.url, **kw))
     drain(deliverer(app))
     assert len(hook.of_kind("handshake")) == 1
+    return made
+
+
+def with_encounters(client: TestClient, app: FastAPI, hook: Receiver, count: int) -> dict[str, Any]:
+    """An active subscription to encounters, then `count` encounters posted (events 1..count)."""
+    made = active(client, app, hook)
+    for number in range(1, count + 1):
+        post_encounter(client, encounter(number), SUBS_A)
     return made
 
 
@@ -320,9 +330,7 @@ def test_failures_past_the_limit__error_and_an_audit_row(
 def test_events_operation__gives_past_events_by_number(
     client: TestClient, app: FastAPI, hook: Receiver
 ) -> None:
-    made = active(client, app, hook)
-    for number in range(1, 5):
-        post_encounter(client, encounter(number), SUBS_A)
+    made = with_encounters(client, app, hook, 4)
     reply = client.get(
         f"/fhir/Subscription/{made['id']}/$events",
         params={"eventsSinceNumber": 2, "eventsUntilNumber": 3, "content": "full-resource"},
@@ -332,14 +340,7 @@ def test_events_operation__gives_past_events_by_number(
     bundle = reply.json()
     params = bundle["entry"][0]["resource"]["parameter"]
     assert {"name": "type", "valueCode": "query-event"} in params
-    numbers = [
-        part["valueString"]
-        for p in params
-        if p["name"] == "notification-event"
-        for part in p["part"]
-        if part["name"] == "event-number"
-    ]
-    assert numbers == ["2", "3"]
+    assert _event_numbers(bundle) == ["2", "3"]
     assert [e["resource"]["resourceType"] for e in bundle["entry"][1:]] == ["Encounter"] * 2
 
 
@@ -548,3 +549,39 @@ def test_put__masked_body_to_another_tenants_subscription__404_and_nothing_taken
     kept = client.put(theirs_url, json=body, headers=bearer(SUBS_B)).json()
     assert kept["channel"]["header"] == ["Authorization: Bearer b-secret"]
     assert client.get(url, headers=bearer(SUBS_A)).json()["meta"]["versionId"] == "1"
+
+
+def _event_numbers(bundle: dict[str, Any]) -> list[str]:
+    return [
+        part["valueString"]
+        for p in bundle["entry"][0]["resource"]["parameter"]
+        if p["name"] == "notification-event"
+        for part in p["part"]
+        if part["name"] == "event-number"
+    ]
+
+
+def test_retention__status_count_stays__events_of_a_pruned_range_410_naming_the_first_held(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = with_encounters(client, app, hook, 3)
+    drain(deliverer(app))
+    month_later = datetime.now(UTC) + timedelta(days=31)
+    assert prune_sent(app.state.engine, month_later, 30) == 4  # the handshake, events 1..3
+    url = f"/fhir/Subscription/{made['id']}"
+    status = client.get(f"{url}/$status", headers=bearer(SUBS_A)).json()
+    params = status["entry"][0]["resource"]["parameter"]
+    assert {"name": "events-since-subscription-start", "valueString": "3"} in params
+    gone = client.get(f"{url}/$events", params={"eventsSinceNumber": 2}, headers=bearer(SUBS_A))
+    assert gone.status_code == 410
+    said = gone.json()["issue"][0]["diagnostics"]
+    assert "events 2 to 3" in said
+    assert "eventsSinceNumber=4" in said
+    post_encounter(client, encounter(4), SUBS_A)
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1, 2, 3, 4]
+    since_4 = client.get(f"{url}/$events", params={"eventsSinceNumber": 4}, headers=bearer(SUBS_A))
+    assert _event_numbers(since_4.json()) == ["4"]
+    held = client.get(f"{url}/$events", headers=bearer(SUBS_A))
+    assert held.status_code == 200
+    assert _event_numbers(held.json()) == ["4"]
