@@ -492,6 +492,10 @@ def test_read_and_search__header_values_masked_unless_the_caller_may_update(
     assert listed.json()["entry"][0]["resource"]["channel"]["header"] == ["Authorization: ***"]
     writer = client.get(url, headers=bearer(SUBS_A)).json()
     assert writer["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+    # No other door: a Subscription has no history or vread to read it through.
+    for other in (f"{url}/_history/1", f"{url}/_history", "/fhir/Subscription/_history"):
+        reply = client.get(other, headers=bearer(READ_ONLY_A))
+        assert "receiver-secret" not in reply.text, other
 
 
 def test_put__masked_header_sent_back__keeps_the_credential(
