@@ -1,6 +1,7 @@
 """The service's background work: migrate the store, then push the outbox, deliver the FHIR
 Subscriptions' notifications (with `ADAPTER_RUN_WORKER`, in a thread of its own) and pull the
-EHR's changes (every `ADAPTER_PULL_INTERVAL_SECONDS`, in a second thread) until shutdown.
+EHR's changes (every `ADAPTER_PULL_INTERVAL_SECONDS`, in a second thread) until shutdown,
+and keep the store's retentions (`adapter.store.upkeep`).
 
 Runs in one daemon thread so the HTTP side starts at once, even while the database or the
 EHR is down (readiness reports that); the thread keeps retrying the migration, and the
@@ -20,9 +21,9 @@ from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.runtime import deliverer, ehr_client, puller, push_worker
-from adapter.store.audit_upkeep import upkeep_in_background
 from adapter.store.engine import Engine, StoreError
 from adapter.store.migrate import current_revision, head_revision, upgrade
+from adapter.store.upkeep import Retention, upkeep_in_background
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5.0
@@ -65,7 +66,10 @@ class BackgroundWork:
         if not self.lead:
             return
         watch_in_background(self.settings, self.engine, self._stop)
-        upkeep_in_background(self.engine, self.settings.audit_retention_days, self._stop)
+        retention = Retention(
+            self.settings.audit_retention_days, self.settings.subscription_retention_days
+        )
+        upkeep_in_background(self.engine, retention, self._stop)
         if self.settings.run_worker:
             notify = deliverer(self.settings, self.engine, "service").run
             threading.Thread(

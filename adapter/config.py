@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     """The longest wait between two tries of a failing receiver (its Retry-After included)."""
     subscription_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     """Receivers the worker sends to at once (one subscription's notifications stay in order)."""
+    subscription_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 30
+    """Days a sent notification is kept (for `$events`) before the upkeep deletes it; never
+    an unsent one. 0: every one for ever."""
 
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per log line (time, level, logger, message, request id)."""

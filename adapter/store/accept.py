@@ -123,17 +123,18 @@ def accept(
     incoming = [_incoming(sub, res, ctx) for res in mapped]
     for batch in _distinct_batches(incoming):
         _store_batch(conn, who, batch, result)
-    if others:
+    kept = [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
+    if kept:
         theirs = AcceptResult(submission_id, public_id)
-        kept = [replace(_incoming(sub, res, ctx), keeps_scope=True) for res in others]
         _store_batch(conn, who, kept, theirs)
         result.others = theirs.updated
     _tombstone_stale(conn, sub, who, {item.key for item in incoming}, result)
     if result.changed:
         result.outbox_id = _enqueue(conn, sub, submission_id, result.changed, now)
         actions = dict.fromkeys(result.created, CREATE) | dict.fromkeys(result.updated, UPDATE)
-        actions |= dict.fromkeys(result.deleted, DELETE)
-        given = ((item.key, item.resource) for item in incoming)
+        # The Flags of other documents this one ended are events too (the alert topic's).
+        actions |= dict.fromkeys(result.others, UPDATE) | dict.fromkeys(result.deleted, DELETE)
+        given = ((item.key, item.resource) for item in [*incoming, *kept])
         on_accepted(conn, sub.tenant, sub.patient_key, actions, given, now)
     conn.execute(
         update(submissions)

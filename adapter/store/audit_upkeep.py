@@ -8,27 +8,20 @@ the partition the cut falls in (and in the default partition). On SQLite it dele
 older rows in batches, each its own short transaction, so the writers are not held.
 
 The service runs it when it starts and every `UPKEEP_SECONDS` after
-(`adapter.background`); `ADAPTER_AUDIT_RETENTION_DAYS=0` keeps every row.
+(`adapter.store.upkeep`); `ADAPTER_AUDIT_RETENTION_DAYS=0` keeps every row.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapter.store.engine import write_transaction
 from adapter.store.schema import audit
 
-log = logging.getLogger(__name__)
-
 MONTHS_AHEAD = 3
-UPKEEP_SECONDS = 6 * 3600.0
 DELETE_BATCH = 10_000
 _PREFIX = "audit_p"
 _LOCK_KEY = 0x61756469  # "audi": this module's advisory lock
@@ -96,39 +89,6 @@ def keep_audit(engine: Engine, now: datetime, retention_days: int) -> AuditUpkee
                     dropped = _drop_months_before(conn, cutoff)
         deleted = _delete_before(engine, cutoff)
     return AuditUpkeep(added, dropped, deleted)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def upkeep_in_background(
-    engine: Engine,
-    retention_days: int,
-    stop: threading.Event,
-    clock: Callable[[], datetime] = utc_now,
-) -> threading.Thread:
-    """Run `keep_audit` now and every `UPKEEP_SECONDS` until `stop` is set."""
-
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                done = keep_audit(engine, clock(), retention_days)
-            except SQLAlchemyError as exc:  # the service goes on; the next round tries again
-                log.warning("audit upkeep failed (%s); next try in 6 h", type(exc).__name__)
-            else:
-                if done != AuditUpkeep():
-                    log.info(
-                        "audit upkeep: %d month partitions added, %d dropped, %d rows deleted",
-                        done.partitions_added,
-                        done.partitions_dropped,
-                        done.rows_deleted,
-                    )
-            stop.wait(UPKEEP_SECONDS)
-
-    thread = threading.Thread(target=run, name="adapter-audit-upkeep", daemon=True)
-    thread.start()
-    return thread
 
 
 def _one_at_a_time(conn: Connection) -> None:

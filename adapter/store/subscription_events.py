@@ -8,21 +8,27 @@ numbered notification per change, its number taken from the subscription's
 `events_count` in the same statement. So a change and its notifications commit
 together or not at all, and event numbers have no gaps.
 
-A tenant without subscriptions costs one indexed read per change set.
+A tenant without subscriptions costs one indexed read per change set. The alert topic
+fires on a change of standing (`subscription_topics.is_alert_transition`), so when a
+subscription of it is live, the version before each changed Flag or DetectedIssue is read
+too (by its key and version number: the change's own version is already written).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+import orjson
 from sqlalchemy import Connection, insert, select, update
 
 from adapter.store.references import key_of, keyed
-from adapter.store.schema import resources, subscriptions
+from adapter.store.schema import resource_versions, resources, subscriptions
 from adapter.store.schema import subscription_notifications as notes
 from adapter.store.subscription_topics import (
+    ALERT,
+    ALERT_TYPES,
     CLINIC,
     CREATE,
     DELETE,
@@ -33,6 +39,7 @@ from adapter.store.subscription_topics import (
     Filter,
     fires,
     passes,
+    stands,
 )
 from adapter.store.subscriptions import ACTIVE, ERROR, EVENT, REQUESTED
 from mappings.jsontypes import Resource
@@ -56,7 +63,7 @@ def raise_events(conn: Connection, tenant: str, changes: Sequence[Change], now: 
     """Queue a notification per matching change for each live subscription; how many."""
     if not changes:
         return 0
-    return _raise(conn, _live(conn, tenant), changes, now)
+    return _raise(conn, tenant, _live(conn, tenant), changes, now)
 
 
 def on_accepted(
@@ -79,7 +86,7 @@ def on_accepted(
         change_of(CLINIC, key, versions.get(key, 1), action, patient, _status(contents.get(key)))
         for key, action in changed.items()
     ]
-    return _raise(conn, live, changes, now)
+    return _raise(conn, tenant, live, changes, now)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def on_pulled(conn: Connection, tenant: str, pulled: Sequence[Pulled], now: date
         change_of(EHR, p.key, p.version, p.action, patients.get(p.mrn or ""), p.status)
         for p in pulled
     ]
-    return _raise(conn, live, changes, now)
+    return _raise(conn, tenant, live, changes, now)
 
 
 def on_parked(conn: Connection, tenant: str, mrn: str, keys: Sequence[str], now: datetime) -> int:
@@ -114,7 +121,7 @@ def on_parked(conn: Connection, tenant: str, mrn: str, keys: Sequence[str], now:
     focus = next((key for key in keys if key.startswith("Encounter/")), keys[0])
     version = _versions(conn, tenant, [focus]).get(focus, 1)
     patient = patient_ids(conn, tenant, [mrn]).get(mrn)
-    return _raise(conn, live, [change_of(PUSH, focus, version, UPDATE, patient)], now)
+    return _raise(conn, tenant, live, [change_of(PUSH, focus, version, UPDATE, patient)], now)
 
 
 def change_of(
@@ -179,9 +186,56 @@ def _live(conn: Connection, tenant: str) -> list[_Live]:
     ]
 
 
+def _with_previous(conn: Connection, tenant: str, changes: Sequence[Change]) -> list[Change]:
+    """`changes`, each alert's `was_standing` read from its version before this change (a
+    version that cannot be found counts as standing: an ending is then never missed)."""
+    asked = {
+        (c.key, c.version - 1)
+        for c in changes
+        if c.resource_type in ALERT_TYPES and c.version > 1 and c.source != PUSH
+    }
+    if not asked:
+        return list(changes)
+    rows = conn.execute(
+        select(
+            resources.c.resource_type,
+            resources.c.logical_id,
+            resource_versions.c.version,
+            resource_versions.c.content,
+            resource_versions.c.deleted,
+        )
+        .join(resources, resources.c.pk == resource_versions.c.resource_pk)
+        .where(
+            keyed(tenant, {key for key, _ in asked}),
+            resource_versions.c.version.in_({version for _, version in asked}),
+        )
+    )
+    standing = {
+        (key_of(row), int(row.version)): not row.deleted and _stands(str(row.content))
+        for row in rows
+    }
+    return [
+        replace(c, was_standing=standing.get((c.key, c.version - 1), True))
+        if c.resource_type in ALERT_TYPES and c.version > 1
+        else c
+        for c in changes
+    ]
+
+
+def _stands(content: str) -> bool:
+    found = orjson.loads(content).get("status")
+    return stands(found if isinstance(found, str) else None)
+
+
 def _raise(
-    conn: Connection, live: Sequence[_Live], changes: Sequence[Change], now: datetime
+    conn: Connection,
+    tenant: str,
+    live: Sequence[_Live],
+    changes: Sequence[Change],
+    now: datetime,
 ) -> int:
+    if any(sub.topic == ALERT for sub in live):
+        changes = _with_previous(conn, tenant, changes)
     raised = 0
     for sub in live:
         mine = [c for c in changes if fires(sub.topic, c) and passes(sub.filters, c)]

@@ -2,8 +2,8 @@
 
     encounter           an Encounter was stored or changed: by a clinic's document or by the
                         pull (filters: patient)
-    alert               a Flag or a DetectedIssue was raised (created) or ended (a status that
-                        ends it, or deleted), by a clinic or the EHR (filters: patient, type)
+    alert               a Flag or a DetectedIssue was raised or ended, by a clinic or the EHR
+                        (filters: patient, type); see `fires` for what counts as either
     submission-failed   a clinic's submission was parked by the push as a dead letter or a
                         conflict; the focus is its Encounter (filters: patient)
     ehr-change          the pull brought a change from the EHR: an import, an update or a
@@ -54,8 +54,10 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         ALERT,
         "Alert raised or ended",
-        "A Flag or a DetectedIssue was created, or ended (status inactive, cancelled or "
-        "entered-in-error, or deleted).",
+        "A Flag or a DetectedIssue was raised (created standing, or set standing again "
+        "after it had ended) or ended (a standing one set inactive, cancelled or "
+        "entered-in-error, or deleted). A change that leaves it standing, or leaves it "
+        "ended, is no event.",
         ALERT_TYPES,
         True,
     ),
@@ -101,10 +103,23 @@ class Change:
     action: str
     patient: str | None
     status: str | None = None
+    was_standing: bool = False
+    """An alert (Flag, DetectedIssue) only: whether its version before this change stood,
+    i.e. existed, not deleted, its status none of `ENDED_STATUSES`."""
 
     @property
     def key(self) -> str:
         return f"{self.resource_type}/{self.logical_id}"
+
+    @property
+    def is_standing(self) -> bool:
+        """Whether the resource stands as an alert after this change."""
+        return self.action != DELETE and stands(self.status)
+
+
+def stands(status: str | None) -> bool:
+    """Whether an alert of that status still stands (one without a status does)."""
+    return status not in ENDED_STATUSES
 
 
 def fires(topic_url: str, change: Change) -> bool:
@@ -121,8 +136,18 @@ def fires(topic_url: str, change: Change) -> bool:
     if topic_url == EHR_CHANGE:
         return change.source == EHR
     if topic_url == ALERT:
-        return change.action != UPDATE or change.status in ENDED_STATUSES
+        return is_alert_transition(change)
     return True
+
+
+def is_alert_transition(change: Change) -> bool:
+    """The alert topic's trigger, as the backport's resourceTrigger would put it with
+    `queryCriteria` previous `status:not-in=ended` / current `status:in=ended` and
+    `requireBoth`: an event when the alert starts standing (created standing, or set
+    standing again after it ended) or stops standing (ended, or deleted while standing).
+    A Flag created already ended, an edit of a standing one that keeps it standing, and
+    any change of an ended one that keeps it ended (or deletes it) raise nothing."""
+    return change.is_standing != change.was_standing
 
 
 def passes(filters: Sequence[Filter], change: Change) -> bool:

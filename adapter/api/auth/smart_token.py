@@ -32,7 +32,17 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 FORM = "application/x-www-form-urlencoded"
-SCOPES_SUPPORTED = ("system/*.rs", "system/*.read", "clinic/fhir.read")
+SCOPES_SUPPORTED = (
+    "system/*.rs",
+    "system/*.read",
+    "clinic/fhir.read",
+    # A wildcard type does not reach subscriptions: they are named.
+    "system/Subscription.cruds",
+    "system/Subscription.rs",
+    "system/Subscription.*",
+    "system/Subscription.read",
+    "system/Subscription.write",
+)
 CAPABILITIES = ("client-confidential-asymmetric", "permission-v2", "permission-v1")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

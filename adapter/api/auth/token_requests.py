@@ -36,6 +36,9 @@ _SMART_SCOPE = re.compile(
     r"system/(?P<type>\*|[A-Z][A-Za-z]*)\.(?P<access>read|write|\*|c?r?u?d?s?)"
 )
 _PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+# Types a wildcard (`system/*.rs`) does not reach: subscriptions carry receivers'
+# credentials (`adapter.api.fhir.subscriptions`), so a token for them is asked by name.
+_NAMED_ONLY = frozenset({"Subscription"})
 
 # Records a used (client, jti) until the given expiry; False when already recorded.
 RememberAssertion = Callable[[str, str, datetime], bool]
@@ -154,6 +157,8 @@ def scope_within(scope: str, allowed: frozenset[str]) -> bool:
 def _smart_covers(allowed: str, asked: re.Match[str]) -> bool:
     match = _SMART_SCOPE.fullmatch(allowed)
     if match is None or match["type"] not in ("*", asked["type"]):
+        return False
+    if match["type"] == "*" and asked["type"] in _NAMED_ONLY:
         return False
     have = _PERMISSIONS.get(match["access"], match["access"])
     want = _PERMISSIONS.get(asked["access"], asked["access"])

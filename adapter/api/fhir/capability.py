@@ -43,13 +43,16 @@ _SECURITY = (
     "Every read needs `Authorization: Bearer <API key>`; the key's tenant bounds what it "
     "sees (another tenant's resource is 404) in reads, searches, includes and paging. "
     "Scopes: system/*.rs, system/<Type>.rs, "
-    "system/*.read (SMART system scopes), or clinic/fhir.read. No OAuth endpoints: keys "
-    "are issued by the operator."
+    "system/*.read (SMART system scopes), or clinic/fhir.read; subscriptions: "
+    "system/Subscription.cruds (named: a wildcard type does not reach them). No OAuth "
+    "endpoints: keys are issued by the operator."
 )
 _SECURITY_WITH_TOKENS = (
     "Every read needs `Authorization: Bearer <API key or access token>`; the caller's tenant "
     "bounds what it sees (another tenant's resource is 404). Scopes: system/*.rs, "
-    "system/<Type>.rs, system/*.read (SMART system scopes), or clinic/fhir.read. Access "
+    "system/<Type>.rs, system/*.read (SMART system scopes), or clinic/fhir.read; "
+    "subscriptions: system/Subscription.cruds (named: a wildcard type does not reach "
+    "them). Access "
     "tokens: SMART Backend Services (client_credentials, private_key_jwt) at the token "
     "endpoint named here and in .well-known/smart-configuration."
 )
@@ -157,7 +160,8 @@ def _subscription() -> JsonValue:
         "type": "Subscription",
         "supportedProfile": [backport + "StructureDefinition/backport-subscription"],
         "documentation": "Topic-based subscriptions (rest-hook) of the caller's tenant; scopes "
-        "system/Subscription.* (or its SMART letters). Topics: GET Subscription/$topic-list.",
+        "system/Subscription.* (or its SMART letters, or .read/.write). channel.header values "
+        "show as *** unless the caller may update. Topics: GET Subscription/$topic-list.",
         "interaction": interactions,
         "searchParam": [{"name": "status", "type": "token"}],
         "operation": [

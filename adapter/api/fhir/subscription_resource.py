@@ -11,7 +11,12 @@ What we take (anything else is refused with 422 naming the element):
     channel.payload                  application/fhir+json (or application/json)
     channel._payload.extension       backport-payload-content: empty, id-only (default),
                                      full-resource
-    channel.header                   `Name: value` lines sent with every notification
+    channel.header                   `Name: value` lines sent with every notification;
+                                     they carry the receiver's credential, so reads show
+                                     `Name: ***` to a caller who may not update
+                                     subscriptions (`as_resource`), and an update sending
+                                     a line back as `Name: ***` keeps the value held
+                                     (`keep_masked`)
     channel.extension                backport-heartbeat-period, backport-timeout,
                                      backport-max-count
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import orjson
 
@@ -45,6 +51,8 @@ MAX_HEADER_CHARS = 4096
 RESERVED_HEADERS = frozenset({"host", "content-type", "content-length", "transfer-encoding"})
 _HEADER = re.compile(r"(?P<name>[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}):(?P<value>[^\r\n]*)")
 _SERVER_OWNED = ("id", "meta", "error")
+# What a read shows in place of a header's value to a caller who may not update.
+MASK = "***"
 
 EndpointCheck = Callable[[str], None]
 
@@ -84,9 +92,13 @@ def parse(body: JsonValue, check_endpoint: EndpointCheck) -> Spec:
     )
 
 
-def as_resource(sub: Stored) -> JsonObject:
-    """The Subscription as we hold it: what was sent, with our id, version and status."""
+def as_resource(sub: Stored, *, reveal_headers: bool) -> JsonObject:
+    """The Subscription as we hold it: what was sent, with our id, version and status;
+    unless `reveal_headers`, each `channel.header` line's value replaced by `MASK`."""
     resource: JsonObject = orjson.loads(sub.spec.resource)
+    channel = resource.get("channel")
+    if not reveal_headers and isinstance(channel, dict) and "header" in channel:
+        channel["header"] = [f"{_name(line)}: {MASK}" for line in sub.spec.headers]
     profiles = [PROFILE]
     answer: JsonObject = {
         "resourceType": "Subscription",
@@ -102,6 +114,49 @@ def as_resource(sub: Stored) -> JsonObject:
     if sub.status == ERROR and sub.last_error:
         answer["error"] = sub.last_error
     return answer
+
+
+def keep_masked(spec: Spec, current: Stored) -> Spec:
+    """`spec` (an update of `current`) with each header line sent back as `Name: ***`
+    holding the value `current` has for that name (the first unclaimed line of it, in
+    order); `SubscriptionRefused` when `current` has no such header."""
+    if not any(_value(line) == MASK for line in spec.headers):
+        return spec
+    held: dict[str, list[str]] = {}
+    for line in current.spec.headers:
+        held.setdefault(_name(line).lower(), []).append(line)
+    kept = []
+    for line in spec.headers:
+        if _value(line) == MASK:
+            name = _name(line)
+            if not held.get(name.lower()):
+                raise SubscriptionRefused(
+                    f"Subscription.channel.header: {name} is sent as {MASK} (the value reads "
+                    f"hide) but this subscription holds no {name} header to keep: send its value"
+                )
+            line = held[name.lower()].pop(0)
+        kept.append(line)
+    resource = orjson.loads(spec.resource)
+    resource["channel"]["header"] = kept
+    return replace(spec, headers=tuple(kept), resource=orjson.dumps(resource).decode())
+
+
+def refuse_masked(spec: Spec) -> None:
+    """A new subscription must carry its headers' values, never the mask reads show."""
+    for line in spec.headers:
+        if _value(line) == MASK:
+            raise SubscriptionRefused(
+                f"Subscription.channel.header: {_name(line)} is {MASK}, the mask reads show in "
+                "place of a value; a new subscription must send the value itself"
+            )
+
+
+def _name(line: str) -> str:
+    return line.partition(":")[0].strip()
+
+
+def _value(line: str) -> str:
+    return line.partition(":")[2].strip()
 
 
 def _topic(criteria: JsonValue) -> Topic:

@@ -7,13 +7,16 @@
     PUT    /fhir/Subscription/{id}               update (status requested starts it again)
     DELETE /fhir/Subscription/{id}               delete, with its undelivered notifications
     GET    /fhir/Subscription/{id}/$status       status (searchset of backport status Parameters)
-    GET    /fhir/Subscription/{id}/$events       past events by number, to fill a gap
+    GET    /fhir/Subscription/{id}/$events       past events by number, to fill a gap (410
+                                                 for numbers the retention deleted)
 
 Scopes name the type: `system/Subscription.*` (or SMART letters: `c` create, `r` read and
 `$status`, `u` update, `d` delete, `s` search, `$events` and `$topic-list`;
 `.read`/`.write`). A wildcard type (`system/*.rs`) does not reach subscriptions: they carry
-receivers' credentials. A subscription, and every event it sees, is of the caller's tenant
-only; another tenant's id answers 404.
+receivers' credentials. Even so, the credential (`channel.header` values) is shown only to a
+caller who may update subscriptions (`u`, `.write`, `.*`): others read `Name: ***`, and an
+update sending `Name: ***` back keeps the value held. A subscription, and every event it
+sees, is of the caller's tenant only; another tenant's id answers 404.
 """
 
 from __future__ import annotations
@@ -33,10 +36,21 @@ from adapter.api.auth.callers import Caller, authenticated_caller
 from adapter.api.deps import migrated_store
 from adapter.api.fhir.bundle import base_url
 from adapter.api.fhir.common import ID_PATTERN, FhirRoute, fhir_response, media_type
-from adapter.api.fhir.subscription_resource import as_resource, parse
+from adapter.api.fhir.subscription_resource import (
+    as_resource,
+    keep_masked,
+    parse,
+    refuse_masked,
+)
 from adapter.api.openapi.subscription_operations import SUBSCRIPTION_BODY
 from adapter.config import Settings
-from adapter.errors import InsufficientScope, NotFound, RequestRefused, StoreUnavailable
+from adapter.errors import (
+    Gone,
+    InsufficientScope,
+    NotFound,
+    RequestRefused,
+    StoreUnavailable,
+)
 from adapter.notify.bundles import (
     EMPTY,
     FULL_RESOURCE,
@@ -50,6 +64,7 @@ from adapter.store import subscription_queue as queue
 from adapter.store import subscriptions as store
 from adapter.store.engine import Engine, StoreError, write_transaction
 from adapter.store.subscription_topics import TOPICS
+from adapter.store.subscription_upkeep import first_held_event
 from mappings.jsontypes import JsonObject, JsonValue
 
 log = logging.getLogger(__name__)
@@ -128,13 +143,14 @@ async def create(request: Request) -> Response:
 
     def work() -> store.Stored:
         spec = parse(body, check)
+        refuse_masked(spec)
         with write_transaction(engine) as conn:
             return store.create(conn, caller.tenant, spec, base, now)
 
     made = await _in_store(work)
     log.info("FHIR API: key %s created a subscription", caller.key_id)
     location = f"{base}/Subscription/{made.public_id}/_history/{made.version}"
-    return _answer(made, media, 201, {"Location": location})
+    return _answer(made, caller, media, 201, {"Location": location})
 
 
 @router.get("")
@@ -149,10 +165,11 @@ async def search(request: Request, status: str | None = None) -> Response:
             return store.listed(conn, caller.tenant, status)
 
     found = await _in_store(work)
+    reveals = may(caller, "u")
     entries: list[JsonValue] = [
         {
             "fullUrl": f"{base}/Subscription/{sub.public_id}",
-            "resource": as_resource(sub),
+            "resource": as_resource(sub, reveal_headers=reveals),
             "search": {"mode": "match"},
         }
         for sub in found
@@ -189,9 +206,13 @@ async def events(
     sub = await _one(request, caller, logical_id)
     engine, now = _engine(request), _clock(request)
     since = max(1, eventsSinceNumber or 1)
+    settings: Settings = request.app.state.settings
 
     def work() -> tuple[list[queue.Note], dict[int, str | None]]:
         with engine.connect() as conn:
+            first = first_held_event(conn, sub.pk, sub.events_count)
+            if eventsSinceNumber is not None and since < first:
+                raise _pruned(since, first, settings.subscription_retention_days)
             found = queue.events(conn, sub.pk, since, eventsUntilNumber, MAX_EVENTS_PER_QUERY)
             return found, queue.focus_contents(conn, sub.tenant, found)
 
@@ -203,7 +224,7 @@ async def events(
 @router.get("/{logical_id}")
 async def read(logical_id: str, request: Request) -> Response:
     caller = await _caller(request, "r")
-    return _answer(await _one(request, caller, logical_id), media_type(request))
+    return _answer(await _one(request, caller, logical_id), caller, media_type(request))
 
 
 @router.put("/{logical_id}", openapi_extra=SUBSCRIPTION_BODY)
@@ -220,9 +241,9 @@ async def update(logical_id: str, request: Request) -> Response:
             current = store.read(conn, caller.tenant, logical_id)
             if current is None:
                 raise NotFound("no such Subscription (ids are given by this server: POST)")
-            return store.replace(conn, current, spec, now)
+            return store.replace(conn, current, keep_masked(spec, current), now)
 
-    return _answer(await _in_store(work), media)
+    return _answer(await _in_store(work), caller, media)
 
 
 @router.delete("/{logical_id}")
@@ -253,6 +274,16 @@ async def _one(request: Request, caller: Caller, logical_id: str) -> store.Store
     return found
 
 
+def _pruned(since: int, first: int, days: int) -> Gone:
+    """Events asked for that the retention deleted: said, never answered as "none"."""
+    return Gone(
+        f"events {since} to {first - 1} of this subscription are no longer held (sent "
+        f"notifications are kept {days} days, ADAPTER_SUBSCRIPTION_RETENTION_DAYS); the "
+        f"first held is {first}: ask eventsSinceNumber={first}, and find earlier changes by "
+        "searching the resources"
+    )
+
+
 def _json(body: bytes) -> JsonValue:
     try:
         parsed: JsonValue = orjson.loads(body)
@@ -262,7 +293,12 @@ def _json(body: bytes) -> JsonValue:
 
 
 def _answer(
-    sub: store.Stored, media: str, status_code: int = 200, headers: dict[str, str] | None = None
+    sub: store.Stored,
+    caller: Caller,
+    media: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     sent = {"ETag": f'W/"{sub.version}"'} | (headers or {})
-    return fhir_response(as_resource(sub), status_code, media, sent)
+    resource = as_resource(sub, reveal_headers=may(caller, "u"))
+    return fhir_response(resource, status_code, media, sent)

@@ -22,6 +22,7 @@ def test_get_settings__empty_environment__safe_defaults() -> None:
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 1024 * 1024
     assert settings.max_readings_per_document == 1000
+    assert settings.subscription_retention_days == 30
 
 
 def test_get_settings__variables_set__read_with_adapter_prefix(
@@ -64,6 +65,8 @@ def test_get_settings__empty_ehr_url__no_ehr_configured(monkeypatch: pytest.Monk
         ("ADAPTER_DATABASE_URL", "not a url"),
         ("ADAPTER_WEB_TIMEOUT_SECONDS", "0.5"),
         ("ADAPTER_READ_THREADS", "0"),
+        ("ADAPTER_SUBSCRIPTION_RETENTION_DAYS", "-1"),
+        ("ADAPTER_SUBSCRIPTION_RETENTION_DAYS", "thirty"),
     ],
 )
 def test_get_settings__bad_value__config_error_names_the_variable(

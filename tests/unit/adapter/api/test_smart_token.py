@@ -43,7 +43,12 @@ def ec_key() -> ClientKey:
 
 def smart_settings(folder: Path, *keys: ClientKey, **overrides: Any) -> Settings:
     entries = [
-        client_entry(CLIENT, "clinic-a", ["system/*.rs", "clinic/encounters.write"], *keys),
+        client_entry(
+            CLIENT,
+            "clinic-a",
+            ["system/*.rs", "clinic/encounters.write", "system/Subscription.cruds"],
+            *keys,
+        ),
         client_entry(OTHER_TENANT_CLIENT, "clinic-b", ["system/*.rs"], *keys),
     ]
     return settings_for(
@@ -230,6 +235,28 @@ def test_discovery_and_capability_statement__name_the_token_endpoint(base: str) 
     assert oauth["extension"] == [{"url": "token", "valueUri": f"{base}/auth/token"}]
 
 
+def test_discovery__names_the_subscription_scopes__a_token_for_them_manages_them(
+    base: str, rsa_key: ClientKey
+) -> None:
+    config = requests.get(f"{base}/fhir/.well-known/smart-configuration", timeout=TIMEOUT).json()
+    for scope in ("system/Subscription.cruds", "system/Subscription.rs"):
+        assert scope in config["scopes_supported"]
+    statement = requests.get(f"{base}/fhir/metadata", timeout=TIMEOUT).json()
+    (subscription,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
+    assert "system/Subscription.*" in subscription["documentation"]
+
+    url = f"{base}/auth/token"
+    reply = ask(base, token_form(rsa_key.assertion(CLIENT, url), "system/Subscription.rs"))
+    assert reply.status_code == 200, reply.text
+    headers = {"Authorization": f"Bearer {reply.json()['access_token']}"}
+    listed = requests.get(f"{base}/fhir/Subscription", headers=headers, timeout=TIMEOUT)
+    assert listed.status_code == 200
+    assert listed.json()["total"] == 0
+    # A client holding only the wildcard type is not given subscriptions.
+    refused = token_form(rsa_key.assertion(OTHER_TENANT_CLIENT, url), "system/Subscription.rs")
+    assert refusal(base, refused)[:2] == (400, "invalid_scope")
+
+
 def test_without_clients__no_token_endpoint_and_no_discovery(tmp_path: Path) -> None:
     for client in running(create_app(settings_for(tmp_path))):
         assert client.get("/fhir/.well-known/smart-configuration").status_code == 404
@@ -304,6 +331,10 @@ def test_clients_file__same_client_twice__refused(tmp_path: Path, rsa_key: Clien
         ("clinic/fhir.read", {"clinic/*.read"}, True),
         ("clinic/*.read", {"clinic/fhir.read"}, False),
         ("admin/AuditEvent.rs", {"system/*.*"}, False),
+        ("system/Subscription.rs", {"system/*.*"}, False),
+        ("system/Subscription.r", {"system/Subscription.*"}, True),
+        ("system/Subscription.rs", {"system/Subscription.read"}, True),
+        ("system/Subscription.u", {"system/Subscription.rs"}, False),
     ],
 )
 def test_scope_within(asked: str, allowed: set[str], within: bool) -> None:

@@ -5,8 +5,10 @@ and PostgreSQL are in tests/integration/test_subscriptions_end_to_end.py."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from adapter.notify.guard import allowed_hosts
 from adapter.notify.sender import Sender
 from adapter.store import audit
 from adapter.store.subscription_topics import ALERT, EHR_CHANGE, ENCOUNTER, SUBMISSION_FAILED
+from adapter.store.subscription_upkeep import prune_sent
 from tests.receiver import Receiver, receiver
 from tests.unit.adapter.api.conftest import (
     bearer,
@@ -146,6 +149,14 @@ def active(client: TestClient, app: FastAPI, hook: Receiver, **kw: Any) -> dict[
     made = create(client, subscription(hook.url, **kw))
     drain(deliverer(app))
     assert len(hook.of_kind("handshake")) == 1
+    return made
+
+
+def with_encounters(client: TestClient, app: FastAPI, hook: Receiver, count: int) -> dict[str, Any]:
+    """An active subscription to encounters, then `count` encounters posted (events 1..count)."""
+    made = active(client, app, hook)
+    for number in range(1, count + 1):
+        post_encounter(client, encounter(number), SUBS_A)
     return made
 
 
@@ -319,9 +330,7 @@ def test_failures_past_the_limit__error_and_an_audit_row(
 def test_events_operation__gives_past_events_by_number(
     client: TestClient, app: FastAPI, hook: Receiver
 ) -> None:
-    made = active(client, app, hook)
-    for number in range(1, 5):
-        post_encounter(client, encounter(number), SUBS_A)
+    made = with_encounters(client, app, hook, 4)
     reply = client.get(
         f"/fhir/Subscription/{made['id']}/$events",
         params={"eventsSinceNumber": 2, "eventsUntilNumber": 3, "content": "full-resource"},
@@ -331,14 +340,7 @@ def test_events_operation__gives_past_events_by_number(
     bundle = reply.json()
     params = bundle["entry"][0]["resource"]["parameter"]
     assert {"name": "type", "valueCode": "query-event"} in params
-    numbers = [
-        part["valueString"]
-        for p in params
-        if p["name"] == "notification-event"
-        for part in p["part"]
-        if part["name"] == "event-number"
-    ]
-    assert numbers == ["2", "3"]
+    assert _event_numbers(bundle) == ["2", "3"]
     assert [e["resource"]["resourceType"] for e in bundle["entry"][1:]] == ["Encounter"] * 2
 
 
@@ -439,3 +441,151 @@ def test_search__by_status__only_those__an_unknown_status_400_naming_it(
     refused = client.get("/fhir/Subscription?status=finished", headers=bearer(SUBS_A))
     assert refused.status_code == 400
     assert "status" in refused.json()["issue"][0]["diagnostics"]
+
+
+def _flag_events(hook: Receiver) -> list[tuple[str, str]]:
+    return [
+        (e["request"]["method"], e["fullUrl"].split("/fhir/")[1])
+        for r in hook.of_kind("event-notification")
+        for e in r.bundle["entry"][1:]
+    ]
+
+
+def test_alert_topic__an_ended_flag_edited_again__no_second_ending(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    active(client, app, hook, topic=ALERT, criteria="Flag?")
+    first = example("typical-ketamine-infusion")
+    assert post_encounter(client, first, SUBS_A).status_code == 201
+    drain(deliverer(app))
+    raised = _flag_events(hook)
+    assert raised
+    assert {method for method, _ in raised} == {"POST"}
+    # A week later a screening without those risks: it ends the first visit's Flags.
+    later = json.loads(json.dumps(first).replace("2026-11-20", "2026-11-27"))
+    later["encounter_id"] = "ENC-2026-1127-001"
+    later["intake_screening"] |= {"screening_id": "SCR-88121", "phq9": [1] * 8 + [0]}
+    later["intake_screening"]["cssrs"] = dict.fromkeys(first["intake_screening"]["cssrs"], False)
+    assert post_encounter(client, later, SUBS_A).status_code == 201
+    drain(deliverer(app))
+    ended = _flag_events(hook)[len(raised) :]
+    assert sorted(url for _, url in ended) == sorted(url for _, url in raised)
+    # The first visit sent again, corrected: its Flags change, but stay ended.
+    corrected = copy.deepcopy(first)
+    corrected["intake_screening"]["completed_at"] = "2026-11-20T08:45:00-05:00"
+    assert post_encounter(client, corrected, SUBS_A).status_code == 200
+    drain(deliverer(app))
+    assert _flag_events(hook) == raised + ended
+
+
+def test_read_and_search__header_values_masked_unless_the_caller_may_update(
+    client: TestClient, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    assert made["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+    url = f"/fhir/Subscription/{made['id']}"
+    reader = client.get(url, headers=bearer(READ_ONLY_A)).json()
+    assert reader["channel"]["header"] == ["Authorization: ***"]
+    assert "receiver-secret" not in client.get(url, headers=bearer(READ_ONLY_A)).text
+    listed = client.get("/fhir/Subscription", headers=bearer(READ_ONLY_A))
+    assert "receiver-secret" not in listed.text
+    assert listed.json()["entry"][0]["resource"]["channel"]["header"] == ["Authorization: ***"]
+    writer = client.get(url, headers=bearer(SUBS_A)).json()
+    assert writer["channel"]["header"] == ["Authorization: Bearer receiver-secret"]
+    # No other door: a Subscription has no history or vread to read it through.
+    for other in (f"{url}/_history/1", f"{url}/_history", "/fhir/Subscription/_history"):
+        reply = client.get(other, headers=bearer(READ_ONLY_A))
+        assert "receiver-secret" not in reply.text, other
+
+
+def test_put__masked_header_sent_back__keeps_the_credential(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = active(client, app, hook)
+    url = f"/fhir/Subscription/{made['id']}"
+    body = client.get(url, headers=bearer(READ_ONLY_A)).json()  # as a reader sees it
+    body["reason"] = "tell the EHR, again"
+    body["status"] = "requested"
+    body["channel"]["header"] = [*body["channel"]["header"], "X-Trace: on"]
+    again = client.put(url, json=body, headers=bearer(SUBS_A))
+    assert again.status_code == 200, again.text
+    held = ["Authorization: Bearer receiver-secret", "X-Trace: on"]
+    assert again.json()["channel"]["header"] == held
+    assert client.get(url, headers=bearer(SUBS_A)).json()["channel"]["header"] == held
+    drain(deliverer(app))
+    handshake = hook.of_kind("handshake")[-1]
+    assert handshake.headers["Authorization"] == "Bearer receiver-secret"
+    assert handshake.headers["X-Trace"] == "on"
+
+
+def test_put__masked_header_it_does_not_hold__422_naming_it(
+    client: TestClient, hook: Receiver
+) -> None:
+    made = create(client, subscription(hook.url))
+    body = made | {"channel": made["channel"] | {"header": ["X-Api-Key: ***"]}}
+    reply = client.put(f"/fhir/Subscription/{made['id']}", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    assert "Subscription.channel.header: X-Api-Key" in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_create__with_the_mask_as_a_value__422_naming_the_header(
+    client: TestClient, hook: Receiver
+) -> None:
+    body = subscription(hook.url, header=["Authorization: ***"])
+    reply = client.post("/fhir/Subscription", json=body, headers=bearer(SUBS_A))
+    assert reply.status_code == 422
+    assert "Subscription.channel.header" in reply.json()["issue"][0]["diagnostics"]
+
+
+def test_put__masked_body_to_another_tenants_subscription__404_and_nothing_taken(
+    client: TestClient, hook: Receiver
+) -> None:
+    mine = create(client, subscription(hook.url))
+    theirs = create(
+        client, subscription(hook.url, header=["Authorization: Bearer b-secret"]), key=SUBS_B
+    )
+    url = f"/fhir/Subscription/{mine['id']}"
+    body = client.get(url, headers=bearer(READ_ONLY_A)).json()
+    assert client.put(url, json=body, headers=bearer(SUBS_B)).status_code == 404
+    # Nor can B's own subscription take A's credential through the mask.
+    theirs_url = f"/fhir/Subscription/{theirs['id']}"
+    body = theirs | {"channel": theirs["channel"] | {"header": ["Authorization: ***"]}}
+    kept = client.put(theirs_url, json=body, headers=bearer(SUBS_B)).json()
+    assert kept["channel"]["header"] == ["Authorization: Bearer b-secret"]
+    assert client.get(url, headers=bearer(SUBS_A)).json()["meta"]["versionId"] == "1"
+
+
+def _event_numbers(bundle: dict[str, Any]) -> list[str]:
+    return [
+        part["valueString"]
+        for p in bundle["entry"][0]["resource"]["parameter"]
+        if p["name"] == "notification-event"
+        for part in p["part"]
+        if part["name"] == "event-number"
+    ]
+
+
+def test_retention__status_count_stays__events_of_a_pruned_range_410_naming_the_first_held(
+    client: TestClient, app: FastAPI, hook: Receiver
+) -> None:
+    made = with_encounters(client, app, hook, 3)
+    drain(deliverer(app))
+    month_later = datetime.now(UTC) + timedelta(days=31)
+    assert prune_sent(app.state.engine, month_later, 30) == 4  # the handshake, events 1..3
+    url = f"/fhir/Subscription/{made['id']}"
+    status = client.get(f"{url}/$status", headers=bearer(SUBS_A)).json()
+    params = status["entry"][0]["resource"]["parameter"]
+    assert {"name": "events-since-subscription-start", "valueString": "3"} in params
+    gone = client.get(f"{url}/$events", params={"eventsSinceNumber": 2}, headers=bearer(SUBS_A))
+    assert gone.status_code == 410
+    said = gone.json()["issue"][0]["diagnostics"]
+    assert "events 2 to 3" in said
+    assert "eventsSinceNumber=4" in said
+    post_encounter(client, encounter(4), SUBS_A)
+    drain(deliverer(app))
+    assert hook.event_numbers() == [1, 2, 3, 4]
+    since_4 = client.get(f"{url}/$events", params={"eventsSinceNumber": 4}, headers=bearer(SUBS_A))
+    assert _event_numbers(since_4.json()) == ["4"]
+    held = client.get(f"{url}/$events", headers=bearer(SUBS_A))
+    assert held.status_code == 200
+    assert _event_numbers(held.json()) == ["4"]
