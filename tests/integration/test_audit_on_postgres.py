@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select, text
 
 from adapter.store.audit_upkeep import keep_audit
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import alembic_config, upgrade
 from adapter.store.schema import audit
+from tests.integration.postgres_databases import database_of_its_own
 
 pytestmark = pytest.mark.integration
 
@@ -26,20 +25,13 @@ EARLIER = [NOW - timedelta(days=3 * 365), NOW - timedelta(days=35), NOW - timede
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     """A database of its own, at the revision before the audit was partitioned."""
-    name = f"audit_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    store = create_store_engine(url)
-    upgrade(store, "0011")
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_of_its_own(postgres_url, "audit") as url:
+        store = create_store_engine(url)
+        upgrade(store, "0011")
+        try:
+            yield store
+        finally:
+            store.dispose()
 
 
 def _add(engine: Engine, *moments: datetime) -> None:

@@ -27,10 +27,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.select import Select
-from sqlalchemy import create_engine, make_url, text
 
 from tests.integration.browser import chromium, reload_until, screenshot, until
 from tests.integration.operator_support import delete_on_sandbox, patient_held_twice, wait_for
+from tests.integration.postgres_databases import database_of_its_own
 from tests.integration.support import FHIR_JSON, ehr_edit, encounter, set_phone
 
 pytestmark = pytest.mark.integration
@@ -85,16 +85,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def database(postgres_url: str) -> Iterator[str]:
     """A PostgreSQL database of its own: the service pulls and pushes only this test's."""
-    name = f"console_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database_of_its_own(postgres_url, "console") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
