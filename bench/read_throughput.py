@@ -427,11 +427,12 @@ def main() -> None:
     requests.get(f"{sandbox}/metadata", timeout=30).raise_for_status()
     database_url = postgres_url(args.database_url) if args.database_url else None
     ctx, subs, code, rng = bench_data(args)
-    print(
-        f"mapping namespace {ctx.namespace}: a rerun with --sandbox-namespace "
-        f"{ctx.namespace} --encounters {len(subs)} finds the sandbox's data there",
-        flush=True,
-    )
+    if not args.sandbox_namespace:
+        print(
+            f"mapping namespace {ctx.namespace}: a rerun with --sandbox-namespace "
+            f"{ctx.namespace} --encounters {len(subs)} finds the sandbox's data there",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.db"
         hapi_load = sandbox_store(args, sandbox, subs, ctx)  # first: it may refuse at once
