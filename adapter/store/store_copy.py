@@ -16,7 +16,8 @@ outgrows SQLite moves to PostgreSQL, or the other way round, with every id kept.
    from the source's oldest row's month on, before its rows go in; and at the end every
    table is analysed, so the first queries are planned for the store's real size.
 
-The rows are written in one transaction: a failure leaves the target as empty as it was.
+The rows are written in one transaction: a failure leaves the target migrated but without a
+row, so the same copy can simply run again.
 They are read in one transaction too (`REPEATABLE READ` on PostgreSQL): one snapshot of the
 source, even if something writes to it meanwhile (stop the service first all the same).
 Datetimes are copied as UTC (SQLite keeps them without a zone, and they are UTC there).

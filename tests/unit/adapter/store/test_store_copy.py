@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, inspect
+from sqlalchemy import Connection, Engine, Table, insert, inspect
 
 from adapter.errors import StoreCopyRefused
+from adapter.store import store_copy
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import metadata, sync_state
@@ -90,3 +92,24 @@ def test_copy_store__source_behind_the_newest_schema__refused_naming_migrate(
     with pytest.raises(StoreCopyRefused, match="adapter migrate"):
         copy_store(behind, target)
     assert inspect(target).get_table_names() == []  # not even migrated
+
+
+def test_copy_store__fails_half_way__target_left_without_a_row_and_a_rerun_copies(
+    source: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = _sqlite(tmp_path / "copy.db")
+    real = store_copy.copy_rows
+
+    def failing(conn: Connection, table: Table, *rest: Any) -> None:
+        if table.name == "search_index":
+            raise OSError("disk full")
+        real(conn, table, *rest)
+
+    monkeypatch.setattr(store_copy, "copy_rows", failing)
+    with pytest.raises(OSError, match="disk full"):
+        copy_store(source, target)
+    assert set(row_counts(target).values()) == {0}
+
+    monkeypatch.setattr(store_copy, "copy_rows", real)
+    copy_store(source, target)
+    assert row_counts(target) == row_counts(source)
