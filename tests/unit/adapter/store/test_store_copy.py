@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, Engine, Table, insert, inspect
 
 from adapter.errors import StoreCopyRefused
-from adapter.store import store_copy
+from adapter.store import bulk, store_copy
 from adapter.store.engine import create_store_engine, write_transaction
 from adapter.store.migrate import upgrade
 from adapter.store.schema import metadata, sync_state
@@ -98,7 +98,7 @@ def test_copy_store__fails_half_way__target_left_without_a_row_and_a_rerun_copie
     source: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = _sqlite(tmp_path / "copy.db")
-    real = store_copy.copy_rows
+    real = bulk.copy_rows
 
     def failing(conn: Connection, table: Table, *rest: Any) -> None:
         if table.name == "search_index":
