@@ -3,6 +3,8 @@
     AdapterError                  500  base of everything below
     ├── ConfigError               500  a setting was refused at startup
     ├── StoreUnavailable          503  retry  the store is migrating, down, or lost a write race
+    ├── StoreCopyRefused          500  stop   `adapter copy-store` refused its source or
+    │                                         target (not at the newest schema, not empty)
     ├── RequestRefused            400  stop   the caller's request cannot be served as sent
     │   ├── NotAuthenticated      401  stop   no API key, or not one we know
     │   ├── TokenRequestRefused   400  stop   the token endpoint refused (RFC 6749 `error`)
@@ -118,6 +120,14 @@ class StoreUnavailable(AdapterError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class StoreCopyRefused(AdapterError):
+    """`adapter copy-store` will not copy: the source is not a store at the newest schema,
+    or the target already holds data; nothing was written. The message says which."""
+
+    code = "store-copy-refused"
+    title = "Store copy refused"
 
 
 class RequestRefused(AdapterError):

@@ -3,22 +3,35 @@ the same data on the same machine in the same run.
 
 Needs a running sandbox (`make sandbox-start`; `SANDBOX_BASE_URL` to point elsewhere).
 Run alone: `.venv/bin/python bench/read_throughput.py [--encounters 1000] [--connections 32]
-[--seconds 15] [--store FILE]` (`--store`: keep our loaded store in FILE, and copy it from
-there on the next run with as many encounters, instead of loading it again).
+[--seconds 15] [--store FILE] [--database-url URL] [--sandbox-namespace NS]`
+(`--store`: keep our loaded store in FILE, and copy it from there on the next run with as
+many encounters, instead of loading it again).
 
 1. The same N typical encounters go into a fresh SQLite store of ours (through the ingest
-   path) and into the sandbox (as pre-built transaction Bundles, 4 at a time).
+   path) and into the sandbox (as pre-built transaction Bundles, 4 at a time), under a new
+   mapping namespace that the run prints. `--sandbox-namespace NS` (that namespace, from an
+   earlier run with as many encounters) finds them in the sandbox instead of loading them
+   again (about 25 minutes for 10,000 encounters), after checking that it holds N
+   Encounters of that namespace.
+   `--database-url URL` (issue 21) names an empty PostgreSQL database: our SQLite store is
+   copied into it (`adapter.store.store_copy`, as `adapter copy-store` does; or it is kept
+   when it holds the same store from an earlier run with the same `--store`).
 2. Our service starts as `adapter serve` (its own processes, no EHR, push worker off),
    with ADAPTER_WEB_WORKERS=--web-workers (default 2, one per core of the machine we
-   measured on).
-3. For each workload, our service and then the sandbox get the same requests from the same
-   load generator (`bench/loadgen.py`: asyncio, kept-alive connections), after a warm-up:
+   measured on); with `--database-url` a second one serves the PostgreSQL copy.
+3. For each workload, our service(s) and then the sandbox get the same requests from the
+   same load generator (`bench/loadgen.py`: asyncio, kept-alive connections), one after
+   another, each after a warm-up:
      read       GET Observation/{id}, over a sample of Observation ids
      search     GET Observation?patient={id}&code={system}|{code}&_count=50 (first page)
      everything GET Patient/{id}/$everything
-   Printed: requests/s, p50 and p99 latency, failed answers, and our rate / the sandbox's.
+   Printed: requests/s, p50 and p99 latency, failed answers of each, and each one's rate
+   over every later one's (`ours / sandbox`; with `--database-url` the rows `ours-PG`,
+   `ours-SQLite`, `sandbox` and the ratios ours-PG / ours-SQLite, ours-PG / sandbox and
+   ours-SQLite / sandbox).
 4. Our service's resident memory (VmRSS) is sampled while one client pages through every
-   Observation of the store by `next` links: it should stay flat, not grow with the pages.
+   Observation of the store by `next` links: it should stay flat, not grow with the pages
+   (each of our services in turn).
 Targets (issue 5): read throughput at least 2x the sandbox's; p99 under 20 ms for reads and
 under 50 ms for the search; memory flat while paging.
 
@@ -44,7 +57,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from loadgen import LoadResult, run_load  # noqa: E402  (bench/, beside this file)
+from our_postgres import postgres_copy, postgres_url  # noqa: E402
 
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
@@ -66,12 +80,12 @@ from mappings.common.bundle import transaction_bundle  # noqa: E402
 from mappings.common.lookup import obj, objs, str_field  # noqa: E402
 from mappings.context import MappingContext  # noqa: E402
 from mappings.contract import EncounterSubmission  # noqa: E402
-from tests.integration.support import encounters  # noqa: E402
+from tests.integration.support import encounters, sandbox_count  # noqa: E402
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 API_KEY = "bench-" + uuid.uuid4().hex
 SAMPLE = 2000  # ids per workload, cycled by the load generator
-NO_EHR = {"ADAPTER_EHR_BASE_URL": ""}  # with --peer gunicorn no sandbox runs: none to push to
+NO_EHR = {"ADAPTER_EHR_BASE_URL": ""}  # our services push nothing: readiness asks no EHR
 
 
 @dataclass(frozen=True)
@@ -226,22 +240,24 @@ def _targets(
 
 
 def service_env(
-    db: Path, folder: Path, web_workers: int, settings: dict[str, str] | None = None
+    db: Path | str, folder: Path, web_workers: int, settings: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment of a service on the store: the bench's ADAPTER_* settings (and
-    `settings` beside them), none inherited from the caller's."""
+    """The environment of a service on the store (a SQLite file, or a database URL): the
+    bench's ADAPTER_* settings (and `settings` beside them), none inherited from the
+    caller's; no EHR (the push worker is off: nothing to push to)."""
     keys = folder / "keys.json"
     keys.write_text(json.dumps([{"key": API_KEY, "tenant": "default", "scopes": ["system/*.rs"]}]))
     return (
         {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
         | {
-            "ADAPTER_DATABASE_URL": f"sqlite:///{db}",
+            "ADAPTER_DATABASE_URL": db if isinstance(db, str) else f"sqlite:///{db}",
             "ADAPTER_API_KEYS_FILE": str(keys),
             "ADAPTER_RUN_WORKER": "false",
             "ADAPTER_PULL_INTERVAL_SECONDS": "0",
             "ADAPTER_LOG_LEVEL": "WARNING",
             "ADAPTER_WEB_WORKERS": str(web_workers),
         }
+        | NO_EHR
         | (settings or {})
     )
 
@@ -279,10 +295,11 @@ def serving(
 
 @contextmanager
 def our_service(
-    db: Path, folder: Path, web_workers: int, settings: dict[str, str] | None = None
+    db: Path | str, folder: Path, web_workers: int, settings: dict[str, str] | None = None
 ) -> Iterator[tuple[str, list[int]]]:
-    """`adapter serve` on the store, with `settings` (ADAPTER_* variables) beside the bench's
-    own; yields its base URL and the pids of its processes."""
+    """`adapter serve` on the store (a SQLite file, or a database URL), with `settings`
+    (ADAPTER_* variables) beside the bench's own; yields its base URL and the pids of its
+    processes."""
     env = service_env(db, folder, web_workers, settings)
     port = free_port()
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)]
@@ -299,7 +316,7 @@ def gunicorn_service(
     `adapter serve` gives its web processes: one paging secret, metrics across processes."""
     metrics = folder / "gunicorn-metrics"
     metrics.mkdir()
-    env = service_env(db, folder, web_workers, NO_EHR) | {
+    env = service_env(db, folder, web_workers) | {
         "ADAPTER_PAGING_SECRET": uuid.uuid4().hex * 2,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
@@ -391,47 +408,103 @@ def main() -> None:
         help="a store file of ours: used (copied) when it holds --encounters encounters, "
         "else loaded and saved there for the next run (loading 10,000 takes about 15 minutes)",
     )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database for a second service of ours: our store copied there "
+        "(empty), or kept (an earlier run's copy of the same --store); each workload then "
+        "runs against ours on PostgreSQL, ours on SQLite and the sandbox",
+    )
+    parser.add_argument(
+        "--sandbox-namespace",
+        help="the mapping namespace of an earlier run whose encounters the sandbox holds: "
+        "they are not loaded again (that run printed it; same --encounters)",
+    )
     args = parser.parse_args()
     if args.peer == "gunicorn":
         compare_with_gunicorn(args)
         return
     sandbox = os.environ.get("SANDBOX_BASE_URL", "http://127.0.0.1:8090/fhir").rstrip("/")
     requests.get(f"{sandbox}/metadata", timeout=30).raise_for_status()
+    database_url = postgres_url(args.database_url) if args.database_url else None
     ctx, subs, code, rng = bench_data(args)
+    if not args.sandbox_namespace:
+        print(
+            f"mapping namespace {ctx.namespace}: a rerun with --sandbox-namespace "
+            f"{ctx.namespace} --encounters {len(subs)} finds the sandbox's data there",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.db"
+        hapi_load = sandbox_store(args, sandbox, subs, ctx)  # first: it may refuse at once
         ours_load = our_store(args, db, subs, ctx)
-        hapi_load = load_sandbox(sandbox, subs, ctx)
         resources_loaded = sum(len(map_submission(s, ctx)) for s in subs[:10]) * len(subs) // 10
         print(
             f"loaded {len(subs)} encounters (~{resources_loaded} resources): "
-            f"our store {ours_load}, sandbox {hapi_load:.1f} s"
+            f"our store {ours_load}, sandbox {hapi_load}"
         )
+        if database_url:
+            print(f"our store on PostgreSQL: {postgres_copy(db, database_url)}", flush=True)
         settle()
         ours_t = our_targets(db, code, rng)
         hapi_t = sandbox_targets(sandbox, ctx, code, rng)
         plain = {"Accept": "application/fhir+json"}
-        with our_service(db, Path(folder), args.web_workers) as (ours, pids):
+        with ExitStack() as services:
+            ours = [
+                (name, *services.enter_context(our_service(store, Path(folder), args.web_workers)))
+                for name, store in our_stores(database_url, db)
+            ]
             print(
                 f"{args.connections} connections, {args.seconds:g} s per run after a "
                 f"{args.warmup:g} s warm-up; our service: {args.web_workers} web "
-                f"process(es), RSS at rest {rss_mib(pids):.0f} MiB (all its processes)"
+                f"process(es), RSS at rest "
+                + ", ".join(f"{name} {rss_mib(pids):.0f} MiB" for name, _, pids in ours)
+                + " (all its processes)"
             )
             for name, mine, theirs in workloads(args, ours_t, hapi_t):
-                ours_r = load_once(args, ours, mine, AUTH)
-                hapi_r = load_once(args, sandbox, theirs, plain)
-                report(name, ours_r, hapi_r)
+                results = [(label, load_once(args, base, mine, AUTH)) for label, base, _ in ours]
+                results.append(("sandbox", load_once(args, sandbox, theirs, plain)))
+                report(name, results)
                 print(f"{'':8}load average after: {load_average()}", flush=True)
             if "paging" in args.workloads.split(","):
-                page_through(ours, pids, AUTH)
+                for label, base, pids in ours:
+                    print(f"{label}:", end=" ")
+                    page_through(base, pids, AUTH)
+
+
+def our_stores(database_url: str | None, db: Path) -> list[tuple[str, Path | str]]:
+    """(label, store) of each of our services: the SQLite store, and with --database-url
+    its copy on PostgreSQL first."""
+    if not database_url:
+        return [("ours", db)]
+    return [("ours-PG", database_url), ("ours-SQLite", db)]
+
+
+def sandbox_store(
+    args: argparse.Namespace, base: str, subs: list[EncounterSubmission], ctx: MappingContext
+) -> str:
+    """Load the encounters into the sandbox; with --sandbox-namespace, find them there
+    instead (an earlier run's), refusing a sandbox that holds another number of them."""
+    if not args.sandbox_namespace:
+        return f"{load_sandbox(base, subs, ctx):.1f} s"
+    encounter = next(r for r in map_submission(subs[0], ctx) if r["resourceType"] == "Encounter")
+    system = str_field(objs(encounter.get("identifier"))[0], "system")
+    held = sandbox_count(base, "Encounter", str(system))
+    if held != len(subs):
+        raise SystemExit(
+            f"the sandbox holds {held} Encounters of namespace {ctx.namespace}, not "
+            f"{len(subs)}: rerun without --sandbox-namespace to load them"
+        )
+    return f"found there ({held} Encounters of namespace {ctx.namespace}), not loaded again"
 
 
 def bench_data(
     args: argparse.Namespace,
 ) -> tuple[MappingContext, list[EncounterSubmission], str, random.Random]:
-    """The run's mapping context, its `--encounters` encounters, the searched code and the
+    """The run's mapping context (a new namespace, or --sandbox-namespace's), its
+    `--encounters` encounters, the searched code and the
     seeded random source that picks what is asked."""
-    ctx = MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
+    namespace = args.sandbox_namespace or f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example"
+    ctx = MappingContext(namespace=namespace)
     subs = list(encounters(args.encounters))
     return ctx, subs, first_observation_code(subs, ctx), random.Random(20261125)
 
@@ -491,7 +564,7 @@ def compare_with_gunicorn(args: argparse.Namespace) -> None:
         targets = our_targets(db, code, rng)
         workers = args.web_workers
         with (
-            our_service(db, Path(folder), workers, NO_EHR) as (ours, ours_pids),
+            our_service(db, Path(folder), workers) as (ours, ours_pids),
             gunicorn_service(db, Path(folder), workers, args.gunicorn_worker) as (peer, peer_pids),
         ):
             print(
@@ -544,14 +617,21 @@ def load_average() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def report(name: str, ours: LoadResult, hapi: LoadResult) -> None:
-    print(ours.line(f"ours    {name}"))
-    print(hapi.line(f"sandbox {name}"))
-    if ours.failures or hapi.failures:
-        ratio = "no ratio: failed answers are not throughput"
-    else:
-        ratio = f"{ours.rate / hapi.rate:.2f}x"
-    print(f"{'':8}{name}: ours / sandbox {ratio}", flush=True)
+def report(name: str, results: list[tuple[str, LoadResult]]) -> None:
+    """Each server's line, then each one's rate over every later one's (`ours / sandbox`;
+    with --database-url `ours-PG / ours-SQLite`, `ours-PG / sandbox`, `ours-SQLite /
+    sandbox`)."""
+    for label, result in results:
+        print(result.line(f"{label:11} {name}"))
+    if any(result.failures for _, result in results):
+        print(f"{'':8}{name}: no ratio: failed answers are not throughput", flush=True)
+        return
+    ratios = [
+        f"{mine} / {theirs} {first.rate / second.rate:.2f}x"
+        for index, (mine, first) in enumerate(results)
+        for theirs, second in results[index + 1 :]
+    ]
+    print(f"{'':8}{name}: {', '.join(ratios)}", flush=True)
 
 
 if __name__ == "__main__":

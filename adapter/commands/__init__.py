@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
 from adapter.commands import (
+    copy_store,
     ingest,
     keys,
     lineage,
@@ -44,5 +45,6 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     reconcile.add_parser,
     rems.add_parser,
     migrate.add_parser,
+    copy_store.add_parser,
     keys.add_parser,
 )

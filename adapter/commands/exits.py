@@ -21,6 +21,7 @@ from adapter.errors import (
     EhrError,
     EhrTimeout,
     EhrUnavailable,
+    StoreCopyRefused,
     StoreUnavailable,
 )
 from adapter.store.engine import StoreError
@@ -44,8 +45,8 @@ EXIT_MEANINGS: dict[Exit, str] = {
         "a dead letter or conflict (push, pull), a failed pull channel, no entry by that id"
     ),
     Exit.REFUSED: (
-        "refused before doing anything: a bad option, an ADAPTER_* variable or the API keys "
-        "file (the line names which)"
+        "refused before doing anything: a bad option, an ADAPTER_* variable, the API keys "
+        "file, or a store copy's source or target (the line names which)"
     ),
     Exit.EHR_FAILED: (
         "the EHR (ADAPTER_EHR_BASE_URL) could not be used: unreachable, too slow, refused "
@@ -75,6 +76,8 @@ def failure_line(exc: BaseException) -> tuple[Exit, str]:
         return Exit.INTERRUPTED, "interrupted; what was already committed is kept"
     if isinstance(exc, ConfigError):
         return Exit.REFUSED, f"configuration refused: {exc}"
+    if isinstance(exc, StoreCopyRefused):
+        return Exit.REFUSED, f"copy refused: {exc}"
     if isinstance(exc, EhrError):
         return Exit.EHR_FAILED, _ehr_line(exc)
     if isinstance(exc, StoreUnavailable):

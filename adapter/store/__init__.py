@@ -36,7 +36,8 @@ state and deliveries, for its status), `audit` (the trail's batches, its search 
 entry), `assertions` (the SMART token endpoint's memory of assertion ids, against replay).
 
 What the commands, the console, the metrics and the settings ask: `outbox_listing` (the
-operator's reads of the outbox: `adapter outbox`, `adapter push --dry-run`), `lineage.traces`
+operator's reads of the outbox: `adapter outbox`, `adapter push --dry-run`), `store_copy`
+(`adapter copy-store`: a whole store into another, empty database), `lineage.traces`
 (`adapter lineage`), `pull_scope` (which tenants the store holds: `adapter pull`,
 `adapter reconcile`), `operations` (the metrics' figures), `console_views` (the console's
 pages), and `database_url` (what `ADAPTER_DATABASE_URL` may say, and whether a SQLite

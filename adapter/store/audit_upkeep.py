@@ -72,6 +72,16 @@ def add_month_partitions(conn: Connection, first: datetime, now: datetime, ahead
     return made
 
 
+def make_room_for_audit(conn: Connection, oldest: datetime | None, now: datetime) -> int:
+    """On PostgreSQL's partitioned audit table: the month partitions from `oldest`'s month
+    (None: `now`'s) to `MONTHS_AHEAD` after `now`'s, so rows written next (a store's copy,
+    `adapter.store.store_copy`) land in their months. Returns how many were made."""
+    if conn.dialect.name != "postgresql" or not _is_partitioned(conn):
+        return 0
+    _one_at_a_time(conn)
+    return add_month_partitions(conn, oldest or now, now, MONTHS_AHEAD)
+
+
 def keep_audit(engine: Engine, now: datetime, retention_days: int) -> AuditUpkeep:
     """Partitions ahead (PostgreSQL), then rows older than `retention_days` gone (0: none)."""
     added = dropped = deleted = 0

@@ -66,6 +66,11 @@ def usable_database_url(value: str) -> str:
     return value
 
 
+def shown_database_url(database_url: str) -> str:
+    """`database_url` as it may be printed: its password hidden."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
 def store_exists(database_url: str) -> bool:
     """False for a SQLite store whose file is missing (or in memory); True for any other
     (a server's database is there to be asked)."""

@@ -116,9 +116,9 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1")).scalar_one()
 
 
-def check_connection(engine: Engine) -> None:
-    """Ping the database; `StoreUnavailable` naming `ADAPTER_DATABASE_URL` (its password
-    hidden) and the driver's reason when it cannot be reached or refuses us.
+def check_connection(engine: Engine, setting: str = "ADAPTER_DATABASE_URL") -> None:
+    """Ping the database; `StoreUnavailable` naming `setting` (where the URL came from), the
+    URL (its password hidden) and the driver's reason when it cannot be reached or refuses us.
 
     Only a connection attempt's message is quoted: it names host, port, user and database,
     never data, whereas a statement's error may quote its parameters.
@@ -129,7 +129,7 @@ def check_connection(engine: Engine) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "no reason"
         where = engine.url.render_as_string(hide_password=True)
         raise StoreUnavailable(
-            f"ADAPTER_DATABASE_URL ({where}): cannot connect: {reason}; {_advice(engine)}"
+            f"{setting} ({where}): cannot connect: {reason}; {_advice(engine)}"
         ) from exc
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, delete, insert, select
 
-from adapter.store.bulk import ARRAY_ROWS, insert_many
+from adapter.store.bulk import ARRAY_ROWS, copy_rows, insert_many
 from adapter.store.schema import resources, search_index
 from adapter.store.search_index import INDEX_COLUMNS
 
@@ -22,6 +23,8 @@ def _rows(tenant: str, first: int, second: int) -> list[tuple[object, ...]]:
         (first, tenant, "Observation", "date", None, None, ELSEWHERE, NOW),
         (second, tenant, "Observation", "date", None, None, NOW, ELSEWHERE),
         (second, tenant, "Observation", "status", None, "final", None, None),
+        # What COPY's text format escapes: tab, backslash, newline, carriage return.
+        (second, tenant, "Observation", "code", "s", 'a\tb\\c\n"d"\r\\N', None, None),
     ]
 
 
@@ -49,14 +52,17 @@ def _resources(engine: Engine, tenant: str) -> list[int]:
         ]  # fmt: skip
 
 
-def test_insert_many__stores_what_sqlalchemys_insert_stores(engine: Engine, tenant: str) -> None:
+@pytest.mark.parametrize("write", [insert_many, copy_rows])
+def test_insert_many_and_copy_rows__store_what_sqlalchemys_insert_stores(
+    engine: Engine, tenant: str, write: Callable[..., None]
+) -> None:
     rows = _rows(tenant, *_resources(engine, tenant))
     with engine.begin() as conn:
         conn.execute(insert(search_index), [dict(zip(INDEX_COLUMNS, r, strict=True)) for r in rows])
     by_sqlalchemy = _stored(engine, tenant)
     with engine.begin() as conn:
         conn.execute(delete(search_index).where(search_index.c.tenant == tenant))
-        insert_many(conn, search_index, INDEX_COLUMNS, rows)
+        write(conn, search_index, INDEX_COLUMNS, rows)
 
     assert _stored(engine, tenant) == by_sqlalchemy
     assert len(by_sqlalchemy) == len(rows)
