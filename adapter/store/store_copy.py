@@ -34,11 +34,12 @@ from typing import Any
 from sqlalchemy import Connection, DateTime, Engine, Table, func, inspect, select, text
 
 from adapter.errors import StoreCopyRefused
-from adapter.store.audit_upkeep import make_room_for_audit, utc_now
+from adapter.store.audit_upkeep import make_room_for_audit
 from adapter.store.bulk import copy_rows
 from adapter.store.engine import write_transaction
 from adapter.store.migrate import current_revision, head_revision, upgrade
 from adapter.store.schema import audit, metadata
+from adapter.store.upkeep import utc_now
 
 BATCH = 5_000
 """Rows read and written at a time: bounds the memory the copy takes."""
