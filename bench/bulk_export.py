@@ -49,13 +49,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from procinfo import cpu_seconds, sandbox_cpu_seconds  # noqa: E402
 from read_throughput import (  # noqa: E402  (bench/, beside this file)
     API_KEY,
     FHIR_JSON,
     children,
     load_ours,
     reuse_store,
-    sandbox_cpu_seconds,
     settle,
 )
 
@@ -195,15 +195,6 @@ def run_ours(db: Path, folder: Path) -> OurExport:
         peak, _ = peak_and_current_mib(pids)
     total = sum(int(output["count"]) for output in manifest["output"])
     return OurExport(total, seconds, cpu, before, peak)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time used so far by `pids` (every thread of each)."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

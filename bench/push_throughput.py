@@ -51,6 +51,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from procinfo import sandbox_cpu_seconds  # noqa: E402  (bench/, beside this file)
+
 from adapter.ehr.client import FhirClient  # noqa: E402
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
@@ -71,16 +73,6 @@ def context() -> MappingContext:
     return MappingContext(namespace=f"https://fhir.bench-{uuid.uuid4().hex[:10]}.example")
 
 
-def server_cpu_seconds() -> float:
-    """CPU time used so far by the sandbox's JVM (0 when its pid is not ours to read)."""
-    try:
-        pid = (ROOT / ".run" / "sandbox.pid").read_text().strip()
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Tally:
     resources: int = 0
@@ -95,11 +87,11 @@ class Tally:
     @contextmanager
     def timing(self) -> Iterator[None]:
         """Adds the wall time, this process's CPU time and the sandbox's CPU time."""
-        wall, cpu, server = time.perf_counter(), time.process_time(), server_cpu_seconds()
+        wall, cpu, server = time.perf_counter(), time.process_time(), (sandbox_cpu_seconds() or 0.0)
         yield
         self.seconds += time.perf_counter() - wall
         self.client_cpu += time.process_time() - cpu
-        self.server_cpu += server_cpu_seconds() - server
+        self.server_cpu += (sandbox_cpu_seconds() or 0.0) - server
 
     def per_thousand(self, seconds: float) -> float:
         return 1000 * seconds / self.resources
