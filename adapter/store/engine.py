@@ -11,8 +11,9 @@ SQLAlchemy (see `adapter.store`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from adapter.errors import StoreUnavailable
 from adapter.store.budget import watch_statements
 from adapter.store.database_url import behind_pooler
+from adapter.store.writer_queue import WriterQueue
 
 __all__ = [
     "Connection",
@@ -41,6 +43,8 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
 POOL_SIZE = 40
 POOL_OVERFLOW = 10
+# Each SQLite store engine's queue for the write lock (adapter.store.writer_queue).
+_WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 
 
 def create_store_engine(
@@ -77,6 +81,7 @@ def create_store_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         watch_statements(engine)
+        _WRITERS[engine] = WriterQueue(connect_timeout_seconds)
     return engine
 
 
@@ -101,13 +106,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a transaction that reads
     and then writes cannot then fail with "database is locked" half-way because another
-    writer went first; it waits (up to the busy timeout) instead. Plain reads keep using
+    writer went first; it waits (up to the busy timeout) instead, after the writers of this
+    process that asked before it (`adapter.store.writer_queue`). Plain reads keep using
     `engine.connect()` and never block writers (WAL).
     """
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            yield connection
+    with ExitStack() as turn:
+        queue = _WRITERS.get(engine)
+        if queue is not None:
+            turn.enter_context(queue.turn())
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
 
 
 def ping(engine: Engine) -> None:
