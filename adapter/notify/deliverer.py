@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from adapter.notify.bundles import notification
+from adapter.notify.bundles import FULL_RESOURCE, notification
 from adapter.notify.sender import Outcome, Sender
 from adapter.store import subscription_queue as queue
 from adapter.store.engine import Engine, write_transaction
@@ -142,9 +142,11 @@ class Deliverer:
     def _deliver(self, claimed: queue.Claimed) -> Outcome:
         sub, notes = claimed.subscription, claimed.notes
         kind = notes[0].kind if notes[0].kind in (HANDSHAKE, HEARTBEAT) else "event-notification"
-        with self.engine.connect() as conn:
-            contents = queue.focus_contents(conn, sub.tenant, notes)
-            conn.rollback()
+        contents: dict[int, str | None] = {}
+        if sub.spec.content == FULL_RESOURCE:  # id-only and empty carry no resource: no read
+            with self.engine.connect() as conn:
+                contents = queue.focus_contents(conn, sub.tenant, notes)
+                conn.rollback()
         bundle = notification(sub.fhir_base, sub, kind, notes, contents, self.clock())
         timeout = min(float(sub.spec.timeout_seconds), self.policy.timeout_seconds)
         return self.sender.post(sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout)
