@@ -18,10 +18,11 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def sandbox_cpu_seconds() -> float | None:
-    """CPU time used so far by the sandbox's JVM, when it is ours to read (`make
-    sandbox-start` of this checkout)."""
+    """CPU time used so far by the sandbox's JVM, when it is ours to read (started by
+    `sandbox/start` of this checkout, in `SANDBOX_RUN_DIR` when that is set)."""
+    run_dir = Path(os.environ.get("SANDBOX_RUN_DIR") or ROOT / ".run")
     try:
-        pid = int((ROOT / ".run" / "sandbox.pid").read_text().strip())
+        pid = int((run_dir / "sandbox.pid").read_text().strip())
         return cpu_seconds([pid])
     except (OSError, IndexError, ValueError):
         return None

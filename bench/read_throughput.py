@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadgen import LoadResult, run_load  # noqa: E402  (bench/, beside this file)
 from our_postgres import postgres_copy, postgres_url  # noqa: E402
+from procinfo import sandbox_cpu_seconds  # noqa: E402
 
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
@@ -140,16 +141,6 @@ def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext
         for _ in pool.map(post, bundles[1:]):
             pass
     return time.perf_counter() - start
-
-
-def sandbox_cpu_seconds() -> float | None:
-    """CPU time used so far by the sandbox's JVM, when it is ours to read."""
-    try:
-        pid = (ROOT / ".run" / "sandbox.pid").read_text().strip()
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(limit_seconds: float = 180.0) -> None:

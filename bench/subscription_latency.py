@@ -23,8 +23,13 @@ in a tenant of its own, so the sandbox meets fresh resources each time:
                   with the worker also pushing to the sandbox, once with a worker that only
                   delivers (no EHR configured)
 
-The two push phases alternate twice (--rounds), and the figures add the rounds up, so the
-sandbox's growth is shared fairly.
+A first push phase warms the sandbox up and is not counted. Then the two push phases
+alternate for --rounds rounds, a-b in odd rounds and b-a in even ones, so the sandbox's
+drift (it grows, it warms) falls on both; the figures add the rounds up, and give each
+round's difference and their median. Each phase also prints the CPU seconds of the worker
+process (push and deliveries both) and of the sandbox's JVM (`SANDBOX_RUN_DIR` when that is
+set), so the deliveries' own cost shows even on a shared machine: the worker's CPU per
+encounter pushed, alone and beside the subscriptions.
 """
 
 from __future__ import annotations
@@ -47,13 +52,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from statistics import quantiles
+from statistics import median, quantiles
 from typing import Any
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from procinfo import cpu_seconds, sandbox_cpu_seconds  # noqa: E402  (bench/, beside this file)
 
 from adapter.store import outbox as box  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
@@ -224,6 +231,107 @@ def done(engine: Any, tenant: str) -> int:
         return box.counts(conn, tenant).get(box.DONE, 0)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One push phase: its encounters, the push's seconds (the worker's start included),
+    the notifications delivered and when the last arrived, and the CPU seconds the worker
+    process and the sandbox's JVM used meanwhile."""
+
+    encounters: int
+    push_seconds: float
+    notifications: int
+    notify_seconds: float
+    worker_cpu: float
+    sandbox_cpu: float | None
+
+    def line(self) -> str:
+        text = f"{self.encounters} encounters pushed in {self.push_seconds:.1f} s"
+        if self.notifications:
+            text += (
+                f"; {self.notifications} queued notifications delivered in "
+                f"{self.notify_seconds:.1f} s"
+            )
+        text += f"; worker CPU {self.worker_cpu:.2f} s"
+        if self.sandbox_cpu is not None:
+            text += f", sandbox CPU {self.sandbox_cpu:.1f} s"
+        return text
+
+
+@dataclass
+class PushPhases:
+    """Runs push phases: a tenant's encounters accepted with the worker stopped (and, when
+    `subscribed`, --subscriptions subscriptions of it active), then a worker started and
+    timed until the tenant's outbox is drained and every notification has arrived."""
+
+    api: str
+    engine: Any
+    endpoint: str
+    arrivals: Arrivals
+    worker: list[str]
+    env: dict[str, str]
+    logs: Path
+    args: argparse.Namespace
+
+    def phase(self, tenant: str, *, subscribed: bool) -> Phase:
+        args = self.args
+        if subscribed:
+            subscribe(self.api, tenant, self.endpoint, args.subscriptions)
+        post_all(self.api, tenant, args.encounters, args.clinics)
+        queued = args.encounters * args.subscriptions if subscribed else 0
+        wanted = self.arrivals.count() + queued
+        sandbox_before = sandbox_cpu_seconds()
+        started = time.monotonic()
+        finished: dict[str, float] = {}
+        with process(self.worker, self.env, self.logs / "worker.log") as running:
+            while len(finished) < 2:  # each end timed on its own
+                now = time.monotonic()
+                if "push" not in finished and done(self.engine, tenant) == args.encounters:
+                    finished["push"] = now - started
+                if "notify" not in finished and self.arrivals.count() >= wanted:
+                    finished["notify"] = now - started
+                if now - started > 3600:
+                    raise SystemExit(f"not done after an hour: {finished}")
+                time.sleep(0.05)
+            worker_cpu = cpu_seconds([running.pid])
+        sandbox_after = sandbox_cpu_seconds()
+        sandbox = (
+            None
+            if sandbox_before is None or sandbox_after is None
+            else sandbox_after - sandbox_before
+        )
+        return Phase(
+            args.encounters, finished["push"], queued, finished["notify"], worker_cpu, sandbox
+        )
+
+
+def report_push(alone: list[Phase], beside: list[Phase], subscriptions: int) -> None:
+    """The push's throughput alone and beside the subscriptions, in all and round by round,
+    and what the worker's CPU says the deliveries cost it."""
+
+    def rate(phases: list[Phase]) -> float:
+        return sum(p.encounters for p in phases) / sum(p.push_seconds for p in phases)
+
+    def cpu_ms(phases: list[Phase]) -> float:
+        return 1000 * sum(p.worker_cpu for p in phases) / sum(p.encounters for p in phases)
+
+    slower = [
+        (1 - (b.encounters / b.push_seconds) / (a.encounters / a.push_seconds)) * 100
+        for a, b in zip(alone, beside, strict=True)
+    ]
+    print(
+        f"push alone: {rate(alone):.2f} encounters/s; with {subscriptions} subscriptions: "
+        f"{rate(beside):.2f} encounters/s ({(1 - rate(beside) / rate(alone)) * 100:+.1f} % "
+        f"slower in all; round by round {', '.join(f'{x:+.0f}' for x in slower)} %, median "
+        f"{median(slower):+.1f} %)"
+    )
+    notified = sum(p.notifications for p in beside)
+    print(
+        f"worker CPU per encounter: {cpu_ms(alone):.1f} ms alone, {cpu_ms(beside):.1f} ms with "
+        f"{subscriptions} subscriptions (their deliveries: {notified} notifications, "
+        f"{notified / sum(p.notify_seconds for p in beside):.0f}/s beside the push)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encounters", type=int, default=100)
@@ -238,7 +346,7 @@ def main() -> None:
     requests.get(f"{sandbox}/metadata", timeout=60).raise_for_status()
     run = uuid.uuid4().hex[:6]
     tenants = [f"b{run}-{phase}{r}" for r in range(args.rounds) for phase in "ab"]
-    tenants += [f"b{run}-push-running", f"b{run}-no-push"]
+    tenants += [f"b{run}-warm", f"b{run}-push-running", f"b{run}-no-push"]
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         logs = Path(args.logs) if args.logs else folder
@@ -268,44 +376,21 @@ def main() -> None:
         worker = [sys.executable, "-m", "adapter.cli", "worker"]
         api = f"http://127.0.0.1:{port}"
         arrivals = Arrivals()
-        pushed = {"a": [0, 0.0], "b": [0, 0.0]}
-        delivery = [0, 0.0]
+        alone: list[Phase] = []
+        beside: list[Phase] = []
         with receivers(arrivals) as endpoint, process(serve, env, logs / "serve.log"):
             wait_for(lambda: _ready(api), 120, "the service")
+            bench = PushPhases(api, engine, endpoint, arrivals, worker, env, logs, args)
+            # Not counted: the sandbox's JIT and caches warm up on a first push.
+            warm = bench.phase(f"b{run}-warm", subscribed=False)
+            print(f"warm-up push (not counted): {warm.line()}", flush=True)
             for r in range(args.rounds):
-                for phase in "ab":
-                    tenant = f"b{run}-{phase}{r}"
-                    if phase == "b":
-                        subscribe(api, tenant, endpoint, args.subscriptions)
-                    post_all(api, tenant, args.encounters, args.clinics)
-                    wanted = arrivals.count() + (
-                        args.encounters * args.subscriptions if phase == "b" else 0
-                    )
-                    started = time.monotonic()
-                    finished: dict[str, float] = {}
-                    with process(worker, env, logs / "worker.log"):
-                        while len(finished) < 2:  # each end timed on its own
-                            now = time.monotonic()
-                            if "push" not in finished and done(engine, tenant) == args.encounters:
-                                finished["push"] = now - started
-                            if "notify" not in finished and arrivals.count() >= wanted:
-                                finished["notify"] = now - started
-                            if now - started > 3600:
-                                raise SystemExit(f"not done after an hour: {finished}")
-                            time.sleep(0.05)
-                    took = finished["push"]
-                    pushed[phase][0] += args.encounters
-                    pushed[phase][1] += took
-                    line = f"{args.encounters} encounters pushed in {took:.1f} s"
-                    if phase == "b":
-                        delivery[0] += args.encounters * args.subscriptions
-                        delivery[1] += finished["notify"]
-                        line += (
-                            f"; {args.encounters * args.subscriptions} queued notifications "
-                            f"delivered in {finished['notify']:.1f} s"
-                        )
+                # a-b, then b-a: drift of the sandbox (it grows, it warms) falls on both.
+                for phase in "ab" if r % 2 == 0 else "ba":
+                    ran = bench.phase(f"b{run}-{phase}{r}", subscribed=phase == "b")
+                    (beside if phase == "b" else alone).append(ran)
                     label = "push + subs" if phase == "b" else "push alone"
-                    print(f"round {r + 1} {label}: {line}", flush=True)
+                    print(f"round {r + 1} {label}: {ran.line()}", flush=True)
             for label, worker_env in (("live, push running", env), ("live, no push", quiet)):
                 live = f"b{run}-{label.split(',')[1].strip().replace(' ', '-')}"
                 subscribe(api, live, endpoint, args.subscriptions)
@@ -323,13 +408,7 @@ def main() -> None:
                 report_live(label, args, arrivals, posting, tail)
         engine.dispose()
     if args.rounds:
-        alone = pushed["a"][0] / pushed["a"][1]
-        beside = pushed["b"][0] / pushed["b"][1]
-        print(
-            f"push alone: {alone:.2f} encounters/s; with {args.subscriptions} subscriptions: "
-            f"{beside:.2f} encounters/s ({(1 - beside / alone) * 100:+.1f} % slower)"
-        )
-        print(f"queued notifications delivered beside the push: {delivery[0] / delivery[1]:.0f}/s")
+        report_push(alone, beside, args.subscriptions)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

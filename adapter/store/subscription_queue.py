@@ -9,7 +9,8 @@ sends its notifications, oldest first: a `requested` subscription its handshake 
 active one its heartbeat, or a run of consecutive events (up to its `max_count`) in one
 Bundle. A deliverer killed mid-send leaves the lease to run out; the next one sends the
 same notifications again (at least once: a receiver drops an event number it has seen).
-Sent notifications stay, so `$events` can give them again.
+Sent notifications stay for `ADAPTER_SUBSCRIPTION_RETENTION_DAYS`, so `$events` can give
+them again; then `adapter.store.subscription_upkeep` prunes them, oldest first.
 """
 
 from __future__ import annotations
