@@ -123,7 +123,9 @@ SUBSCRIPTION_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("get", "/fhir/Subscription/{logical_id}"): fhir_operation(
         "Read a Subscription",
         "The Subscription as held: what was sent, with our id, version and current status "
-        "(and `error` once deliveries failed past the limit).",
+        "(and `error` once deliveries failed past the limit). The values of "
+        "`channel.header` (the receiver's credential) read `***` unless the caller may "
+        "update Subscriptions.",
         _ANSWER,
         *_REFUSALS,
         _NOT_FOUND,
@@ -166,9 +168,15 @@ SUBSCRIPTION_OPERATIONS: dict[tuple[str, str], Operation] = {
         "A Subscription's past events",
         "A `history` Bundle like a notification (type `query-event`) of the events numbered "
         "`eventsSinceNumber` to `eventsUntilNumber` (at most 1000), with `content` as asked: "
-        "how a receiver fills a gap in the event numbers.",
+        "how a receiver fills a gap in the event numbers. Sent events are kept "
+        "`ADAPTER_SUBSCRIPTION_RETENTION_DAYS` (30 by default).",
         Answer(200, "A history Bundle", Bundle, FHIR_MEDIA),
         outcome_answer(400, "A `content` other than empty, id-only or full-resource"),
+        outcome_answer(
+            410,
+            "Events asked for are no longer held (the retention deleted them); the "
+            "diagnostics name the first event number still held",
+        ),
         *_REFUSALS,
         _NOT_FOUND,
         *FHIR_FAILURES,
