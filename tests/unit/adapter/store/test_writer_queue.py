@@ -25,6 +25,10 @@ def _until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.005)
 
 
+def _queued(queue: WriterQueue, count: int) -> None:
+    _until(lambda: len(queue._waiting) == count, f"{count} writer(s) queued")
+
+
 def test_writer_queue__waiters_get_their_turns_in_the_order_they_asked() -> None:
     queue = WriterQueue(timeout_seconds=DEADLINE)
     order: list[int] = []
@@ -40,7 +44,7 @@ def test_writer_queue__waiters_get_their_turns_in_the_order_they_asked() -> None
         thread = threading.Thread(target=writer, args=(n,))
         thread.start()
         threads.append(thread)
-        _until(lambda n=n: len(queue._waiting) == n + 1, f"writer {n} queued")
+        _queued(queue, n + 1)
     holding.__exit__(None, None, None)
     for thread in threads:
         thread.join(DEADLINE)
@@ -80,10 +84,10 @@ def test_writer_queue__one_that_gives_up_behind_another_lets_the_next_one_throug
 
     first = threading.Thread(target=gives_up)
     first.start()
-    _until(lambda: len(queue._waiting) == 1, "the impatient one queued")
+    _queued(queue, 1)
     second = threading.Thread(target=waits)
     second.start()
-    _until(lambda: len(queue._waiting) == 2, "the patient one queued")
+    _queued(queue, 2)
     first.join(DEADLINE)
     assert failed.is_set()
     holding.__exit__(None, None, None)
@@ -117,7 +121,7 @@ def test_write_transaction__sqlite_writers_of_one_process_take_turns_in_order(
         thread = threading.Thread(target=writer, args=(n,))
         thread.start()
         threads.append(thread)
-        _until(lambda n=n: len(queue._waiting) == n, f"writer {n} queued")
+        _queued(queue, n)
     release.set()
     for thread in [holder, *threads]:
         thread.join(DEADLINE)
