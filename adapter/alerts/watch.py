@@ -117,7 +117,7 @@ class AlertWatch:
         with self.engine.connect() as conn:
             failed = errored_since(conn, self._since[SUBSCRIPTION_ERROR])
         summary = f"{len(failed)} FHIR Subscriptions in error: their receivers kept failing"
-        if failed and self._send(SUBSCRIPTION_ERROR, summary, failed, page=""):
+        if failed and self._send(SUBSCRIPTION_ERROR, summary, failed, page="subscriptions"):
             self._since[SUBSCRIPTION_ERROR] = now
 
     def _ehr(self, now: datetime) -> None:

@@ -1,8 +1,9 @@
 """The console's actions (POST): sign in and out, replay dead letters, settle a conflict,
-start a reconcile. Each checks the form's CSRF token and the scope it needs, acts only on
-what the operator's tenant reach covers (their own tenant's rows; any tenant's for a key of
-every tenant), calls what the command line calls, and is audited under the operator's name
-in the trail of the tenant acted on."""
+restart a FHIR Subscription's delivery, start a reconcile. Each checks the form's CSRF
+token and the scope it needs, acts only on what the operator's tenant reach covers (their
+own tenant's rows; any tenant's for a key of every tenant), calls what the command line
+(or the FHIR API) calls, and is audited under the operator's name in the trail of the
+tenant acted on."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from adapter.api.admin.scopes import CONFLICTS_WRITE, CONSOLE_READ, OUTBOX_WRITE, RECONCILE_WRITE
+from adapter.api.admin.scopes import (
+    CONFLICTS_WRITE,
+    CONSOLE_READ,
+    OUTBOX_WRITE,
+    RECONCILE_WRITE,
+    SUBSCRIPTIONS_WRITE,
+)
 from adapter.api.deps import EngineDep, SettingsDep, StoreReady
 from adapter.console.access import SignedIn, acting
 from adapter.console.audit_trail import record_action
@@ -28,9 +35,11 @@ from adapter.console.session import (
     operator_for,
     start_session,
 )
+from adapter.console.subscription_rows import RESTARTABLE
 from adapter.errors import ConsoleRefused, NotFound, SignInRefused
 from adapter.store import console_views
 from adapter.store import outbox as box
+from adapter.store import subscriptions as subscription_store
 from adapter.store.engine import write_transaction
 from adapter.sync.pull.conflicts import resolve
 
@@ -126,6 +135,36 @@ async def resolve_conflict(
     except NotFound as exc:
         raise ConsoleRefused(str(exc)) from None
     return RedirectResponse(f"/console/conflicts?resolved={conflict_id}", status_code=303)
+
+
+@router.post("/subscriptions/{public_id}/restart")
+async def restart_subscription(
+    request: Request, public_id: str, operator: SignedIn, engine: EngineDep, _: StoreReady
+) -> Response:
+    """Set a subscription in `error` (or `off`) back to `requested`, as a client's update
+    does: a handshake goes out, then its undelivered notifications."""
+    form = await acting(request, operator, SUBSCRIPTIONS_WRITE)
+    tenant = operator.reach(str(form.get("tenant", "")).strip())
+    if tenant is None:
+        raise ConsoleRefused("tenant: name the subscription's tenant")
+    with write_transaction(engine) as conn:
+        current = subscription_store.read(conn, tenant, public_id)
+        if current is None:
+            raise ConsoleRefused(f"no subscription {public_id} here")
+        if current.status not in RESTARTABLE:
+            raise ConsoleRefused(
+                f"subscription {public_id} is {current.status}: only one in error or off restarts"
+            )
+        subscription_store.restart(conn, current, request.app.state.clock())
+        waiting = subscription_store.undelivered(conn, current.pk)
+    target = f"Subscription/{public_id}"
+    await record_action(
+        request, operator, "console-subscription-restart", target, waiting, "ok", tenant
+    )
+    shown = f"&tenant={quote(tenant, safe='')}" if operator.of_every_tenant else ""
+    return RedirectResponse(
+        f"/console/subscriptions?restarted={quote(public_id, safe='')}{shown}", status_code=303
+    )
 
 
 @router.post("/reconcile")

@@ -1,7 +1,7 @@
-"""The console's pages (GET): overview, dead letters, conflicts, submissions, reconcile,
-audit. Each reads through the store's and the sync's functions, for the tenant the
-operator may see (`adapter.console.viewing`: their own, or every tenant's for a key of
-every tenant, with a tenant filter)."""
+"""The console's pages (GET): overview, dead letters, conflicts, submissions, FHIR
+subscriptions, reconcile, audit. Each reads through the store's and the sync's functions,
+for the tenant the operator may see (`adapter.console.viewing`: their own, or every
+tenant's for a key of every tenant, with a tenant filter)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from adapter.api.clinic.status import submission_status
 from adapter.api.deps import EngineDep, SettingsDep
 from adapter.console.reconcile_run import Reconciles
 from adapter.console.render import page
+from adapter.console.subscription_rows import subscription_row
 from adapter.console.viewing import Viewing
 from adapter.console.would_send import compared, planned
 from adapter.errors import ConsoleRefused, RequestRefused
 from adapter.readiness import check_ehr
 from adapter.runtime import ehr_client
 from adapter.store import audit, console_views, operations
+from adapter.store import subscriptions as subscription_store
 from adapter.store.audit import AuditSearch
 from adapter.sync.pull.conflicts import list_conflicts
 from adapter.sync.reconcile.compare import KINDS
@@ -42,6 +44,7 @@ async def overview(
         refusals = operations.parked_entries(conn, tenant, limit=5)
         channels = operations.pull_channels(conn, tenant)
         last_push = console_views.last_push(conn, tenant)
+        subscriptions_in_error = subscription_store.count_in_error(conn, tenant)
     ehr = await run_in_threadpool(check_ehr, settings)
     fragment = request.headers.get("HX-Request") == "true"
     return page(
@@ -54,6 +57,7 @@ async def overview(
         refusals=refusals,
         channels=channels,
         last_push=last_push,
+        subscriptions_in_error=subscriptions_in_error,
         ehr=ehr,
     )
 
@@ -118,6 +122,21 @@ def submissions(
     query = {"submission": submission, "encounter": encounter, "received": received or ""}
     context: dict[str, Any] = {"view": view, "found": found, "searched": searched, "query": query}
     return page(request, "submissions.html", view.operator, **context)
+
+
+@router.get("/subscriptions")
+def subscriptions(request: Request, view: Viewing, engine: EngineDep) -> HTMLResponse:
+    """The FHIR Subscriptions, those in `error` first: what each sends where (the endpoint's
+    origin only), how its deliveries go; *Restart delivery* for one in `error` or `off`."""
+    with engine.connect() as conn:
+        rows = [subscription_row(sub) for sub in subscription_store.of_tenants(conn, view.tenant)]
+    restarted = request.query_params.get("restarted", "")
+    context: dict[str, Any] = {
+        "view": view,
+        "subscriptions": rows,
+        "restarted": next((row for row in rows if row.public_id == restarted), None),
+    }
+    return page(request, "subscriptions.html", view.operator, **context)
 
 
 def reconciles(request: Request) -> Reconciles:

@@ -21,6 +21,7 @@ NAVIGATION = (
     ("dead-letters", "/console/dead-letters", "Dead letters"),
     ("conflicts", "/console/conflicts", "Conflicts"),
     ("submissions", "/console/submissions", "Submissions"),
+    ("subscriptions", "/console/subscriptions", "Subscriptions"),
     ("reconcile", "/console/reconcile", "Reconcile"),
     ("audit", "/console/audit", "Audit"),
 )

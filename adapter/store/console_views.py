@@ -21,6 +21,7 @@ from adapter.store.schema import (
     outbox,
     pull_conflicts,
     submissions,
+    subscriptions,
     tenants,
 )
 
@@ -68,8 +69,13 @@ def last_push(conn: Connection, tenant: str | None) -> LastPush | None:
 
 
 def known_tenants(conn: Connection) -> list[str]:
-    """Every tenant the store holds anything of (a document, or an outbox entry), sorted."""
-    names = union(select(tenants.c.tenant), select(submissions.c.tenant).distinct())
+    """Every tenant the store holds anything of (a document, an outbox entry or a FHIR
+    Subscription), sorted."""
+    names = union(
+        select(tenants.c.tenant),
+        select(submissions.c.tenant).distinct(),
+        select(subscriptions.c.tenant).distinct(),
+    )
     return sorted(str(name) for name in conn.execute(names).scalars())
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from dataclasses import replace as changed
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, case, delete, func, insert, select, update
 
 from adapter.store.schema import subscription_notifications as notes
 from adapter.store.schema import subscriptions
@@ -50,6 +51,8 @@ class Stored:
     events_count: int
     failures: int
     last_error: str | None
+    last_sent_at: datetime | None
+    """When a notification last reached the receiver (None: never)."""
     updated_at: datetime
 
     @property
@@ -101,6 +104,33 @@ def listed(conn: Connection, tenant: str, status: str | None = None) -> list[Sto
     if status is not None:
         query = query.where(subscriptions.c.status == status)
     return [_stored(row) for row in conn.execute(query.order_by(subscriptions.c.id))]
+
+
+def of_tenants(conn: Connection, tenant: str | None) -> list[Stored]:
+    """The subscriptions of `tenant` (of every tenant when None) for the operator's console:
+    those in `error` first, then by number."""
+    query = select(subscriptions)
+    if tenant is not None:
+        query = query.where(subscriptions.c.tenant == tenant)
+    in_error_first = case((subscriptions.c.status == ERROR, 0), else_=1)
+    return [
+        _stored(row) for row in conn.execute(query.order_by(in_error_first, subscriptions.c.id))
+    ]
+
+
+def count_in_error(conn: Connection, tenant: str | None) -> int:
+    """How many subscriptions of `tenant` (of every tenant when None) are in `error`."""
+    query = select(func.count()).where(subscriptions.c.status == ERROR)
+    if tenant is not None:
+        query = query.where(subscriptions.c.tenant == tenant)
+    return int(conn.execute(query).scalar_one())
+
+
+def restart(conn: Connection, current: Stored, now: datetime) -> Stored:
+    """Start a subscription again as a client's update to status `requested` does: a
+    handshake queued, a clean failure count; once the handshake is answered it is `active`
+    and its undelivered notifications go out, oldest first."""
+    return replace(conn, current, changed(current.spec, status=REQUESTED), now)
 
 
 def replace(conn: Connection, current: Stored, spec: Spec, now: datetime) -> Stored:
@@ -195,6 +225,7 @@ def _stored(row: Row[tuple[object, ...]]) -> Stored:
         events_count=int(f["events_count"]),
         failures=int(f["failures"]),
         last_error=f["last_error"],
+        last_sent_at=None if f["last_sent_at"] is None else utc(f["last_sent_at"]),
         updated_at=utc(f["updated_at"]),
     )
 

@@ -2,7 +2,8 @@
 
 `admin/metrics.read` reads `/metrics`; `admin/console.read` signs in to `/console` and sees
 its pages; `admin/outbox.write` replays dead letters; `admin/conflicts.write` settles
-conflicts; `admin/reconcile.write` starts a reconcile; `admin/AuditEvent.rs` reads the
+conflicts; `admin/reconcile.write` starts a reconcile; `admin/subscriptions.write` restarts
+the delivery of a FHIR Subscription in error; `admin/AuditEvent.rs` reads the
 audit trail (`adapter.api.admin.audit_events`). A `*` in either part grants every value there
 (`admin/*.read`, `admin/outbox.*`, `admin/*.*`). No `clinic/` or `system/` scope grants any
 of them, so a clinic's key never opens the operator's view.
@@ -17,7 +18,15 @@ CONSOLE_READ = "admin/console.read"
 OUTBOX_WRITE = "admin/outbox.write"
 CONFLICTS_WRITE = "admin/conflicts.write"
 RECONCILE_WRITE = "admin/reconcile.write"
-ADMIN_SCOPES = (METRICS_READ, CONSOLE_READ, OUTBOX_WRITE, CONFLICTS_WRITE, RECONCILE_WRITE)
+SUBSCRIPTIONS_WRITE = "admin/subscriptions.write"
+ADMIN_SCOPES = (
+    METRICS_READ,
+    CONSOLE_READ,
+    OUTBOX_WRITE,
+    CONFLICTS_WRITE,
+    RECONCILE_WRITE,
+    SUBSCRIPTIONS_WRITE,
+)
 
 
 def grants(held: str, needed: str) -> bool:

@@ -310,6 +310,7 @@ def test_failures_past_the_limit__error_and_an_audit_row(
     (told_by_webhook,) = alerts.sent
     assert told_by_webhook.kind == "subscription_error"
     assert told_by_webhook.count == 1
+    assert told_by_webhook.console.endswith("/console/subscriptions")
     read = client.get(f"/fhir/Subscription/{made['id']}", headers=bearer(SUBS_A)).json()
     assert read["status"] == "error"
     assert read["error"] == "ReceiverRefused: HTTP 500"

@@ -10,7 +10,15 @@ from fastapi.testclient import TestClient
 from tests.unit.adapter.api.conftest import WRITER_A, write_keys
 from tests.unit.adapter.console.conftest import ADMIN, VIEWER, csrf_of, sign_in, signing_in
 
-PAGES = ("", "/dead-letters", "/conflicts", "/submissions?encounter=E-1", "/reconcile", "/audit")
+PAGES = (
+    "",
+    "/dead-letters",
+    "/conflicts",
+    "/submissions?encounter=E-1",
+    "/subscriptions",
+    "/reconcile",
+    "/audit",
+)
 
 
 def test_sign_in__admin_key__session_cookie_httponly_strict_expiring(client: TestClient) -> None:

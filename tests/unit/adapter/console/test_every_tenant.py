@@ -37,7 +37,15 @@ from tests.unit.adapter.console.conftest import (
 )
 
 OPERATOR_OF_A = ADMIN
-PAGES = ("", "/dead-letters", "/conflicts", "/submissions?encounter={e}", "/reconcile", "/audit")
+PAGES = (
+    "",
+    "/dead-letters",
+    "/conflicts",
+    "/submissions?encounter={e}",
+    "/subscriptions",
+    "/reconcile",
+    "/audit",
+)
 
 
 def _dead_letters(client: TestClient) -> dict[str, int]:

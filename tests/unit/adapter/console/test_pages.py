@@ -33,7 +33,15 @@ from tests.unit.adapter.console.conftest import (
     signing_in,
 )
 
-PAGES = ("", "/dead-letters", "/conflicts", "/submissions", "/reconcile", "/audit")
+PAGES = (
+    "",
+    "/dead-letters",
+    "/conflicts",
+    "/submissions",
+    "/subscriptions",
+    "/reconcile",
+    "/audit",
+)
 
 
 def _one_dead_letter(client: TestClient) -> int:
@@ -149,6 +157,7 @@ def _agent_of_a_clinic_row(client: TestClient) -> str:
         ("/console/dead-letters/replay", {"id": "1"}, "admin/outbox.write"),
         ("/console/conflicts/1/resolve", {"keep": "ehr"}, "admin/conflicts.write"),
         ("/console/reconcile", {}, "admin/reconcile.write"),
+        ("/console/subscriptions/0123abcd/restart", {}, "admin/subscriptions.write"),
     ],
 )
 def test_action__each_needs_its_own_scope(
