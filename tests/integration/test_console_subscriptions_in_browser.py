@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,18 +21,17 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from adapter.store.subscription_topics import ENCOUNTER
 from tests.integration.browser import chromium, reload_until, screenshot, until
 from tests.integration.support import own_database
 from tests.integration.test_clinic_api import serving
 from tests.receiver import Receiver, receiver
+from tests.unit.adapter.api.test_subscriptions import subscription
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
 
 ADMIN = f"console-admin-{uuid.uuid4().hex}"
 SUBSCRIBER = f"console-subscriber-{uuid.uuid4().hex}"
-BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
 RECEIVER_SECRET = f"receiver-secret-{uuid.uuid4().hex[:8]}"
 MAX_FAILURES = 2
 
@@ -90,24 +88,8 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 def _subscribe(service: str, endpoint: str) -> str:
-    body: dict[str, Any] = {
-        "resourceType": "Subscription",
-        "meta": {"profile": [BACKPORT + "backport-subscription"]},
-        "status": "requested",
-        "reason": "tell the interface engine of every infusion",
-        "criteria": ENCOUNTER,
-        "channel": {
-            "type": "rest-hook",
-            "endpoint": endpoint,
-            "payload": "application/fhir+json",
-            "_payload": {
-                "extension": [
-                    {"url": BACKPORT + "backport-payload-content", "valueCode": "id-only"}
-                ]
-            },
-            "header": [f"Authorization: Bearer header-{RECEIVER_SECRET}"],
-        },
-    }
+    """A subscription to the encounter topic, made through the FHIR API: its id."""
+    body = subscription(endpoint)
     reply = requests.post(
         f"{service}/fhir/Subscription", json=body, headers=_bearer(SUBSCRIBER), timeout=60
     )
@@ -160,7 +142,7 @@ def test_subscription_in_error__seen_and_restarted_from_the_console(
     assert "ReceiverRefused" in text
     assert f"http://127.0.0.1:{urlsplit(hook.url).port}" in text
     page = browser.page_source
-    assert RECEIVER_SECRET not in page
+    assert "receiver-secret" not in page  # neither the query's token nor the header's
     assert "/hooks/clinic" not in page
     _readable_at_double_zoom(browser, f"{service}/console/subscriptions")
     screenshot(browser, "subscriptions-2-in-error")

@@ -111,6 +111,13 @@ def _subscribe(
     return made.public_id
 
 
+def _status(client: TestClient, tenant: str, public_id: str) -> str:
+    with engine_of(client).connect() as conn:
+        found = store.read(conn, tenant, public_id)
+    assert found is not None
+    return found.status
+
+
 def _rows(html: str) -> list[str]:
     """The subscription ids of the page's rows, in order."""
     return re.findall(r'<tr class="[^"]*" id="subscription-([0-9a-f]+)">', html)
@@ -250,10 +257,7 @@ def test_restart__off__starts_again(client: TestClient) -> None:
     made = _subscribe(client, "clinic-a", "https://a.example.org/hook", status=store.OFF)
     assert sign_in(client, ADMIN) == 303
     assert _restart(client, made).status_code == 303
-    with engine_of(client).connect() as conn:
-        found = store.read(conn, "clinic-a", made)
-    assert found is not None
-    assert found.status == store.REQUESTED
+    assert _status(client, "clinic-a", made) == store.REQUESTED
 
 
 def test_restart__active__refused(client: TestClient) -> None:
@@ -271,10 +275,7 @@ def test_restart__another_tenants__refused_and_left_as_it_was(client: TestClient
         answer = _restart(client, other, **form)
         assert answer.status_code == 403, form
         assert f"no subscription {other} here" in answer.text
-    with engine_of(client).connect() as conn:
-        found = store.read(conn, "clinic-b", other)
-    assert found is not None
-    assert found.status == store.ERROR
+    assert _status(client, "clinic-b", other) == store.ERROR
 
 
 def test_restart__operator_of_every_tenant__the_tenant_named_audited_there(
@@ -286,10 +287,7 @@ def test_restart__operator_of_every_tenant__the_tenant_named_audited_there(
     answer = _restart(client, other, tenant="clinic-b")
     assert answer.status_code == 303
     assert answer.headers["location"].endswith(f"?restarted={other}&tenant=clinic-b")
-    with engine_of(client).connect() as conn:
-        found = store.read(conn, "clinic-b", other)
-    assert found is not None
-    assert found.status == store.REQUESTED
+    assert _status(client, "clinic-b", other) == store.REQUESTED
     assert _audited(client, "clinic-b", "console-subscription-restart").actor.startswith("key:")
 
 
@@ -300,10 +298,7 @@ def test_restart__without_csrf_token__refused_and_left_as_it_was(client: TestCli
         answer = client.post(f"/console/subscriptions/{made}/restart", data=token)
         assert answer.status_code == 403
         assert "CSRF" in answer.text
-    with engine_of(client).connect() as conn:
-        found = store.read(conn, "clinic-a", made)
-    assert found is not None
-    assert found.status == store.ERROR
+    assert _status(client, "clinic-a", made) == store.ERROR
 
 
 def test_restart__without_its_scope__refused(client: TestClient) -> None:
