@@ -12,7 +12,7 @@ import secrets
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from adapter.api.admin.scopes import (
@@ -139,7 +139,11 @@ async def resolve_conflict(
 
 @router.post("/subscriptions/{public_id}/restart")
 async def restart_subscription(
-    request: Request, public_id: str, operator: SignedIn, engine: EngineDep, _: StoreReady
+    request: Request,
+    public_id: Annotated[str, Path(max_length=64)],
+    operator: SignedIn,
+    engine: EngineDep,
+    _: StoreReady,
 ) -> Response:
     """Set a subscription in `error` (or `off`) back to `requested`, as a client's update
     does: a handshake goes out, then its undelivered notifications."""
