@@ -25,7 +25,7 @@ from tests.integration.browser import chromium, reload_until, screenshot, until
 from tests.integration.support import own_database
 from tests.integration.test_clinic_api import serving
 from tests.receiver import Receiver, receiver
-from tests.unit.adapter.api.test_subscriptions import subscription
+from tests.subscription_clients import subscription
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration

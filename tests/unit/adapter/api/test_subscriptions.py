@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,13 +18,11 @@ from fastapi.testclient import TestClient
 from adapter.alerts.watch import AlertWatch
 from adapter.alerts.webhook import Alert
 from adapter.api.app import create_app
-from adapter.notify.deliverer import Deliverer, Policy
-from adapter.notify.guard import allowed_hosts
-from adapter.notify.sender import Sender
 from adapter.store import audit
 from adapter.store.subscription_topics import ALERT, EHR_CHANGE, ENCOUNTER, SUBMISSION_FAILED
 from adapter.store.subscription_upkeep import prune_sent
 from tests.receiver import Receiver, receiver
+from tests.subscription_clients import BACKPORT, deliverer, drain, subscription
 from tests.unit.adapter.api.conftest import (
     bearer,
     example,
@@ -46,39 +43,6 @@ KEYS = [
     {"key": READ_ONLY_A, "tenant": "clinic-a", "scopes": ["system/Subscription.rs"]},
     {"key": FHIR_ONLY_A, "tenant": "clinic-a", "scopes": ["system/*.rs"]},
 ]
-BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
-FHIR = "application/fhir+json"
-
-
-def subscription(
-    endpoint: str,
-    topic: str = ENCOUNTER,
-    content: str = "id-only",
-    criteria: str | None = None,
-    **channel: Any,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "resourceType": "Subscription",
-        "meta": {"profile": [BACKPORT + "backport-subscription"]},
-        "status": "requested",
-        "reason": "tell the EHR",
-        "criteria": topic,
-        "channel": {
-            "type": "rest-hook",
-            "endpoint": endpoint,
-            "payload": FHIR,
-            "_payload": {
-                "extension": [{"url": BACKPORT + "backport-payload-content", "valueCode": content}]
-            },
-            "header": ["Authorization: Bearer receiver-secret"],
-        }
-        | channel,
-    }
-    if criteria is not None:
-        body["_criteria"] = {
-            "extension": [{"url": BACKPORT + "backport-filter-criteria", "valueString": criteria}]
-        }
-    return body
 
 
 @pytest.fixture
@@ -115,27 +79,6 @@ class SentAlerts:
     def send(self, alert: Alert) -> bool:
         self.sent.append(alert)
         return True
-
-
-def deliverer(app: FastAPI, **policy: Any) -> Deliverer:
-    sender = Sender(allowed_hosts("127.0.0.1"))
-    return Deliverer(app.state.engine, sender, owner="test", policy=_policy(policy))
-
-
-def _policy(values: dict[str, Any]) -> Policy:
-    return Policy(
-        **({"timeout_seconds": 5, "base_seconds": 0.01, "max_wait_seconds": 0.05} | values)
-    )
-
-
-def drain(work: Deliverer, seconds: float = 30) -> None:
-    """Deliver until nothing is due (backoffs here are centiseconds)."""
-    deadline = time.monotonic() + seconds
-    idle = 0
-    while idle < 5:
-        assert time.monotonic() < deadline, "delivery did not settle"
-        idle = 0 if work.run_once() else idle + 1
-        time.sleep(0.02)
 
 
 def create(client: TestClient, body: dict[str, Any], key: str = SUBS_A) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from adapter.store import subscriptions as store
 from adapter.store.schema import subscriptions
 from adapter.store.subscription_topics import ALERT, ENCOUNTER
 from tests.receiver import Receiver, receiver
+from tests.subscription_clients import deliverer, drain
 from tests.unit.adapter.api.conftest import (
     KEYS,
     WRITER_A,
@@ -33,7 +34,6 @@ from tests.unit.adapter.api.conftest import (
     settings_for,
     write_keys,
 )
-from tests.unit.adapter.api.test_subscriptions import deliverer, drain
 from tests.unit.adapter.console.conftest import (
     ADMIN,
     OPERATOR_KEYS,
