@@ -28,7 +28,10 @@ many encounters, instead of loading it again).
    Printed: requests/s, p50 and p99 latency, failed answers of each, and each one's rate
    over every later one's (`ours / sandbox`; with `--database-url` the rows `ours-PG`,
    `ours-SQLite`, `sandbox` and the ratios ours-PG / ours-SQLite, ours-PG / sandbox and
-   ours-SQLite / sandbox).
+   ours-SQLite / sandbox). Then each one's CPU per request answered: its own processes
+   (ours: the service's; the sandbox: its JVM, read from `SANDBOX_RUN_DIR`'s pid file), the
+   PostgreSQL servers of the machine (its store, when on PostgreSQL) and the load
+   generator, all sharing the same cores: where the time goes.
 4. Our service's resident memory (VmRSS) is sampled while one client pages through every
    Observation of the store by `next` links: it should stay flat, not grow with the pages
    (each of our services in turn).
@@ -55,7 +58,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -70,7 +73,7 @@ sys.path.insert(0, str(ROOT))
 
 from loadgen import LoadResult, run_load  # noqa: E402  (bench/, beside this file)
 from our_postgres import postgres_copy, postgres_url  # noqa: E402
-from procinfo import sandbox_cpu_seconds  # noqa: E402
+from procinfo import PostgresCpu, cpu_seconds, sandbox_cpu_seconds  # noqa: E402
 
 from adapter.ingest import ingest_encounter  # noqa: E402
 from adapter.store.engine import create_store_engine  # noqa: E402
@@ -452,9 +455,16 @@ def main() -> None:
                 + " (all its processes)"
             )
             for name, mine, theirs in workloads(args, ours_t, hapi_t):
-                results = [(label, load_once(args, base, mine, AUTH)) for label, base, _ in ours]
-                results.append(("sandbox", load_once(args, sandbox, theirs, plain)))
+                results, spent = [], []
+                for label, base, pids in ours:
+                    with cpu_split(processes_cpu(pids)) as cpu:
+                        results.append((label, load_once(args, base, mine, AUTH)))
+                    spent.append((label, cpu))
+                with cpu_split(sandbox_cpu_seconds) as cpu:
+                    results.append(("sandbox", load_once(args, sandbox, theirs, plain)))
+                spent.append(("sandbox", cpu))
                 report(name, results)
+                report_cpu(results, spent)
                 print(f"{'':8}load average after: {load_average()}", flush=True)
             if "paging" in args.workloads.split(","):
                 for label, base, pids in ours:
@@ -606,6 +616,46 @@ def pooled(results: list[LoadResult]) -> LoadResult:
 def load_average() -> str:
     """The machine's 1-minute load average: other work running would skew the figures."""
     return Path("/proc/loadavg").read_text().split()[0]
+
+
+@dataclass
+class CpuSpent:
+    """CPU seconds during one load run: the server's processes, the PostgreSQL servers of
+    the machine (its store, when on PostgreSQL), and this process (the load generator)."""
+
+    server: float = 0.0
+    database: float = 0.0
+    load_generator: float = 0.0
+
+
+@contextmanager
+def cpu_split(server_cpu: Callable[[], float | None]) -> Iterator[CpuSpent]:
+    spent = CpuSpent()
+    database = PostgresCpu()
+    database.start()
+    server_before, mine_before = server_cpu() or 0.0, time.process_time()
+    yield spent
+    spent.server = (server_cpu() or 0.0) - server_before
+    spent.database = database.seconds()
+    spent.load_generator = time.process_time() - mine_before
+
+
+def processes_cpu(pids: list[int]) -> Callable[[], float]:
+    """A reader of the CPU time used so far by those of `pids` still running."""
+    return lambda: cpu_seconds([pid for pid in pids if Path(f"/proc/{pid}").exists()])
+
+
+def report_cpu(results: list[tuple[str, LoadResult]], spent: list[tuple[str, CpuSpent]]) -> None:
+    """Where each server's CPU went, per request answered: its own processes, PostgreSQL,
+    and the load generator beside them (all on the same cores)."""
+    for (label, result), (_, cpu) in zip(results, spent, strict=True):
+        each = 1000 / max(result.requests, 1)
+        print(
+            f"{'':8}{label:11} CPU per request: server {cpu.server * each:.2f} ms, "
+            f"PostgreSQL {cpu.database * each:.2f} ms, load generator "
+            f"{cpu.load_generator * each:.2f} ms",
+            flush=True,
+        )
 
 
 def report(name: str, results: list[tuple[str, LoadResult]]) -> None:
