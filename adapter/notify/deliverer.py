@@ -101,7 +101,11 @@ class Deliverer:
                         stop.wait(idle_seconds)
                         continue
                     answered, _ = wait(sending, idle_seconds, FIRST_COMPLETED)
-                    self._settle([(sending.pop(f), _outcome(f)) for f in answered])
+                    done = [(sending.pop(f), _outcome(f)) for f in answered]
+                    # The next claims ride in the settling's transaction: on SQLite each
+                    # write transaction is a commit the push's own writes queue behind.
+                    for claimed in self._settle(done, room=self.concurrency - len(sending)):
+                        sending[pool.submit(self._deliver, claimed)] = claimed
                 except Exception:  # a database hiccup must not end delivery
                     log.exception("subscription delivery failed; retrying after a pause")
                     stop.wait(idle_seconds)
@@ -151,11 +155,15 @@ class Deliverer:
         timeout = min(float(sub.spec.timeout_seconds), self.policy.timeout_seconds)
         return self.sender.post(sub.spec.endpoint, sub.spec.headers, orjson.dumps(bundle), timeout)
 
-    def _settle(self, answered: list[tuple[queue.Claimed, Outcome]]) -> None:
+    def _settle(
+        self, answered: list[tuple[queue.Claimed, Outcome]], room: int = 0
+    ) -> list[queue.Claimed]:
         """Record the outcomes that came in together in ONE transaction (one commit, one
-        fsync): on SQLite the write lock is shared with every clinic's accept."""
+        fsync): on SQLite the write lock is shared with every clinic's accept. In the same
+        transaction, lease up to `room` subscriptions with notifications due (a settled one
+        with more to send among them): what to send next."""
         if not answered:
-            return
+            return []
         now = self.clock()
         given_up = []
         # In id order, as event numbering locks them: two transactions never wait on each
@@ -187,6 +195,7 @@ class Deliverer:
                     log.info(
                         "subscription %s: retry in %.1fs (%s)", sub.public_id, wait, outcome.error
                     )
+            leased = queue.claim(conn, self.owner, now, self.lease, room) if room > 0 else []
         for sub, failures, outcome in given_up:
             log.warning(
                 "ALERT subscription %s of tenant %s in error after %d failed deliveries (%s)",
@@ -195,6 +204,7 @@ class Deliverer:
                 failures,
                 outcome.error.split(":", 1)[0],
             )
+        return leased
 
 
 def _outcome(sent: Future[Outcome]) -> Outcome:
