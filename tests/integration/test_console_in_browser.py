@@ -319,7 +319,8 @@ def _readable_at_double_zoom(browser: WebDriver, url: str) -> None:
     metrics = {"width": 640, "height": 700, "deviceScaleFactor": 2, "mobile": False}
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     try:
-        for page in ("", "/dead-letters", "/conflicts", "/submissions", "/reconcile", "/audit"):
+        pages = ("", "/dead-letters", "/conflicts", "/submissions", "/subscriptions", "/reconcile")
+        for page in (*pages, "/audit"):
             browser.get(f"{url}/console{page}")
             until(
                 f"{page or 'the overview'} at 200 %", lambda: browser.find_elements(By.ID, "main")
