@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from adapter.alerts.watch import watch_in_background
 from adapter.config import Settings
@@ -38,15 +39,23 @@ class BackgroundWork:
         self.migrated = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The threads the lead thread starts (alert watch, store upkeep, deliverer), so that
+        # stopping waits for them too: none may be using the engine when it is disposed.
+        self._helpers: list[threading.Thread] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="adapter-background", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Ask every thread to stop and wait for them, `timeout` seconds in all: the lead
+        thread first (once it has ended it starts no more), then the ones it started."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
+        for helper in self._helpers:
+            helper.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -65,16 +74,20 @@ class BackgroundWork:
         self.migrated.set()
         if not self.lead:
             return
-        watch_in_background(self.settings, self.engine, self._stop)
+        watch = watch_in_background(self.settings, self.engine, self._stop)
+        if watch is not None:
+            self._helpers.append(watch)
         retention = Retention(
             self.settings.audit_retention_days, self.settings.subscription_retention_days
         )
-        upkeep_in_background(self.engine, retention, self._stop)
+        self._helpers.append(upkeep_in_background(self.engine, retention, self._stop))
         if self.settings.run_worker:
             notify = deliverer(self.settings, self.engine, "service").run
-            threading.Thread(
+            delivering = threading.Thread(
                 target=notify, args=(self._stop,), name="adapter-notify", daemon=True
-            ).start()
+            )
+            delivering.start()
+            self._helpers.append(delivering)
         pulling = self.settings.pull_interval_seconds > 0
         if not (self.settings.is_ehr_configured and (self.settings.run_worker or pulling)):
             log.info("push worker and pull not started (off, or no EHR configured)")

@@ -147,10 +147,14 @@ class AlertWatch:
         return self.webhook.send(alert)
 
 
-def watch_in_background(settings: Settings, engine: Engine, stop: threading.Event) -> None:
-    """Start the alert watch in a daemon thread when a webhook is configured."""
+def watch_in_background(
+    settings: Settings, engine: Engine, stop: threading.Event
+) -> threading.Thread | None:
+    """Start the alert watch in a daemon thread when a webhook is configured: the thread."""
     if not settings.alert_webhook_url:
-        return
+        return None
     webhook = Webhook(settings.alert_webhook_url, settings.alert_interval_seconds)
     watch = AlertWatch(settings, engine, webhook)
-    threading.Thread(target=watch.run, args=(stop,), name="adapter-alerts", daemon=True).start()
+    thread = threading.Thread(target=watch.run, args=(stop,), name="adapter-alerts", daemon=True)
+    thread.start()
+    return thread
