@@ -2,9 +2,20 @@
 
 `bounded_read(engine, milliseconds)` is a connection whose every statement may run that
 long: on SQLite a progress handler interrupts the statement past its deadline (restarted
-at each statement); on PostgreSQL `SET LOCAL statement_timeout` lasts for the read's
-transaction only, so the pooled connection goes back without it. Past the budget the read
-ends with `TooCostly` (422) and the store goes on serving the others.
+at each statement). Past the budget the read ends with `TooCostly` (422) and the store
+goes on serving the others.
+
+On PostgreSQL the budget is `statement_timeout`, set one of two ways:
+- Directly connected (`keep_budget_in_session`), a read runs in autocommit, one round trip
+  per statement, and the budget is a session setting made once per pooled connection and
+  remembered in the pool's record of it. A read in a transaction would cost three more
+  round trips (BEGIN, `SET LOCAL`, ROLLBACK): at 10,000 encounters they were a third of a
+  search's time in our process. Any other use of that connection (a write, a bulk read)
+  first resets the setting, outside its transaction, so nothing else inherits the budget;
+  a connection switches at most once per change of use.
+- Behind a transaction pooler no session setting may be kept (the next transaction may
+  run on another server session), so the read is a transaction and `SET LOCAL` lasts for
+  it only.
 
 Only reads opened here carry a budget. The push worker, the pull, ingest and the clinic
 API's writes run statements of our own making, bounded by a document's size, and are never
@@ -21,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,6 +84,14 @@ class _Deadline:
         return 0
 
 
+# PostgreSQL engines whose reads keep their budget in the session (see the module doc).
+_SESSION_BUDGET: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The execution option that marks a budgeted read's connection.
+_BUDGETED = "adapter_budgeted_read"
+# The pool record's note of the statement_timeout a connection's session holds.
+_SESSION_TIMEOUT = "adapter_session_statement_timeout"
+
+
 @contextmanager
 def bounded_read(engine: Engine, milliseconds: int) -> Iterator[Connection]:
     """A connection for one read whose every statement may run `milliseconds`; past that,
@@ -82,9 +102,39 @@ def bounded_read(engine: Engine, milliseconds: int) -> Iterator[Connection]:
             with _sqlite_budget(conn, deadline), _too_costly_mapped(milliseconds, deadline):
                 yield conn
             return
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(milliseconds)}")
+        if engine in _SESSION_BUDGET:
+            conn.execution_options(isolation_level="AUTOCOMMIT", **{_BUDGETED: True})
+            if conn.info.get(_SESSION_TIMEOUT) != milliseconds:
+                conn.exec_driver_sql(f"SET statement_timeout = {int(milliseconds)}")
+                conn.info[_SESSION_TIMEOUT] = milliseconds
+        else:
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(milliseconds)}")
         with _too_costly_mapped(milliseconds, None):
             yield conn
+
+
+def keep_budget_in_session(engine: Engine) -> None:
+    """Give the PostgreSQL `engine` (connected directly, not through a transaction pooler)
+    reads in autocommit with the budget kept in the session (see the module doc)."""
+    _SESSION_BUDGET.add(engine)
+    event.listen(engine, "begin", _lift_session_budget)
+
+
+def _lift_session_budget(conn: Connection) -> None:
+    """`begin` on a session-budget engine: a use other than a budgeted read first resets a
+    budget the connection's session holds, in autocommit (a reset inside the transaction
+    would come back if the transaction rolled back)."""
+    if conn.get_execution_options().get(_BUDGETED) or conn.info.get(_SESSION_TIMEOUT) is None:
+        return
+    raw: Any = conn.connection.dbapi_connection
+    before = raw.autocommit
+    raw.autocommit = True
+    try:
+        conn.exec_driver_sql("RESET statement_timeout")
+        del conn.info[_SESSION_TIMEOUT]
+    finally:
+        if not raw.closed:
+            raw.autocommit = before
 
 
 @contextmanager

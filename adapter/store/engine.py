@@ -11,17 +11,20 @@ SQLAlchemy (see `adapter.store`).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from adapter.errors import StoreUnavailable
-from adapter.store.budget import watch_statements
+from adapter.store.budget import keep_budget_in_session, watch_statements
 from adapter.store.database_url import behind_pooler
 from adapter.store.writer_queue import WriterQueue
 
@@ -42,6 +45,9 @@ StoreError = SQLAlchemyError
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
 WRITE_OPTION = "adapter_write"
 POOL_SIZE = 40
+# A pooled PostgreSQL connection idle this long is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "adapter_idle_since"
 POOL_OVERFLOW = 10
 # Each SQLite store engine's queue for the write lock (adapter.store.writer_queue).
 _WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
@@ -57,8 +63,15 @@ def create_store_engine(
 
     The pool holds as many connections as the service has request threads (anyio's 40),
     so a busy service reuses them: an overflow connection is closed when returned, and a
-    new one costs a connect (and on SQLite three pragmas) per request. Only a server
-    connection can go stale, so only PostgreSQL's are pinged before use.
+    new one costs a connect (and on SQLite three pragmas) per request.
+
+    Only a server connection can go stale, so only PostgreSQL's are pinged before use, and
+    only after lying idle in the pool for `PING_AFTER_IDLE_SECONDS`: a ping before every
+    use was a tenth of a search's time in our process. A connection that dies while in
+    steady use fails the statement it carries (503, the store's outage) and makes the pool
+    replace every connection older than that failure, as a failed ping does.
+    A PostgreSQL engine not behind a transaction pooler keeps a read's time budget in the
+    session (`adapter.store.budget.keep_budget_in_session`).
     """
     url, pooled = behind_pooler(make_url(database_url))
     sqlite = url.get_backend_name() == "sqlite"
@@ -71,18 +84,38 @@ def create_store_engine(
         # transaction pooler the next transaction may run on another session, where that
         # statement is missing or, under the same name, another one.
         connect_args["prepare_threshold"] = None
-    engine = create_engine(
-        url,
-        connect_args=connect_args,
-        pool_pre_ping=not sqlite,
-        **pool,
-    )
+    engine = create_engine(url, connect_args=connect_args, **pool)
+    if not sqlite:
+        event.listen(engine, "checkin", _note_idle)
+        event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+        if not pooled:
+            keep_budget_in_session(engine)
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         watch_statements(engine)
         _WRITERS[engine] = WriterQueue(connect_timeout_seconds)
     return engine
+
+
+def _note_idle(_: object, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(
+    dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEntry, _: object
+) -> None:
+    """`checkout`: ping a connection that lay idle long enough to have gone stale; a
+    failed ping replaces it, and every connection older than it, with new ones."""
+    since = record.info.get(_IDLE_SINCE)
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+        return  # new, or back in the pool a moment ago
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as exc:
+        raise InvalidatePoolError(
+            f"a pooled connection failed its ping: {type(exc).__name__}"
+        ) from exc
 
 
 def _sqlite_pragmas(dbapi_connection: object, _: ConnectionPoolEntry) -> None:

@@ -35,8 +35,16 @@ from adapter.api.fhir.common import (
 )
 from adapter.api.fhir.route_context import Reading, ReadingDep, off_loop, read_by_key
 from adapter.api.middleware.audit import answer_count, hand_over_count
-from adapter.errors import Gone, MethodNotAllowed, NotFound, RequestRefused, StoreUnavailable
-from adapter.store.engine import Engine, StoreError
+from adapter.errors import (
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    RequestRefused,
+    StoreUnavailable,
+    TooCostly,
+)
+from adapter.store.budget import bounded_read
+from adapter.store.engine import StoreError
 from adapter.store.resources import Version, versions
 from mappings.jsontypes import JsonValue
 
@@ -63,7 +71,7 @@ async def read(
 ) -> Response:
     caller, engine = reading.caller, reading.engine
     media = _checked(request, resource_type, logical_id)
-    lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, None)
+    lookup = partial(_load, reading, resource_type, logical_id, None)
     found = await read_by_key(engine, lookup, reading.threads)
     if not found:
         raise _not_found(caller.key_id, resource_type)
@@ -84,7 +92,7 @@ async def vread(
     if not ID_PATTERN.fullmatch(version_id):
         raise RequestRefused("the version id is not a valid FHIR id")
     number = _version_number(version_id)
-    lookup = partial(_load, engine, caller.tenant, resource_type, logical_id, number)
+    lookup = partial(_load, reading, resource_type, logical_id, number)
     found = await read_by_key(engine, lookup, reading.threads)
     if not found:
         raise _not_found(caller.key_id, resource_type)
@@ -128,7 +136,7 @@ def _history(
 ) -> Response:
     caller = reading.caller
     media = _checked(request, resource_type, logical_id)
-    versions = _load(reading.engine, caller.tenant, resource_type, logical_id, None, every=True)
+    versions = _load(reading, resource_type, logical_id, None, every=True)
     if not versions:
         raise _not_found(caller.key_id, resource_type)
     full_url = str(request.url_for("fhir_read", resource_type=resource_type, logical_id=logical_id))
@@ -194,19 +202,22 @@ def _not_found(key_id: str, resource_type: str) -> NotFound:
 
 
 def _load(
-    engine: Engine,
-    tenant: str,
+    reading: Reading,
     resource_type: str,
     logical_id: str,
     number: int | None,
     *,
     every: bool = False,
 ) -> list[Version]:
-    """The resource's versions, newest first: all (`every`), `number`, or the current one."""
+    """The resource's versions, newest first: all (`every`), `number`, or the current one.
+
+    Read with the store's time budget like a search. Looked up by key, a read cannot ask
+    too much: past the budget the store is overloaded, not the request at fault (503)."""
+    budget = reading.limits.statement_timeout_ms
     try:
-        with engine.connect() as conn:
-            return versions(conn, tenant, resource_type, logical_id, number, every)
-    except StoreError as exc:
+        with bounded_read(reading.engine, budget) as conn:
+            return versions(conn, reading.caller.tenant, resource_type, logical_id, number, every)
+    except (StoreError, TooCostly) as exc:
         log.warning("FHIR API: store error %s reading a resource", type(exc).__name__)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc
 
