@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from alembic import command
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from adapter.api.fhir.params import parse_search
 from adapter.ingest import ingest_encounter
@@ -109,6 +109,29 @@ def test_everything_and_type_history__on_this_database(engine: Engine, tenant: s
         total = history_total(conn, tenant, "Observation", (snapshot, None))
     assert refs == set(created)
     assert len(history) == total == sum(ref.startswith("Observation/") for ref in created)
+
+
+def test_everything__postgres__one_statement_per_hop(engine: Engine, tenant: str) -> None:
+    """On PostgreSQL a hop finds every cited resource in one statement (a row-value IN),
+    not one per resource type; SQLite keeps one per type (it would scan the tenant)."""
+    created = _ingest(engine, tenant, "esketamine-session")
+    patient = _patient_id(created)
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with engine.connect() as conn:
+        snapshot = take_snapshot(conn, datetime.now(UTC))
+        (focal,) = search.by_reference(conn, tenant, [f"Patient/{patient}"])
+        sent.clear()
+        pks = compartment.everything(conn, tenant, focal, snapshot, None)
+        refs = {f.reference for f in compartment.rows(conn, pks)}
+    assert refs == set(created)
+    cited_types = {ref.split("/")[0] for ref in created}
+    if engine.dialect.name == "postgresql":
+        # citing, own references, citing Provenance; per hop what is cited and its keys;
+        # the snapshot's bound; the rows.
+        assert len(sent) <= 3 + 2 * compartment.MAX_HOPS + 2
+    else:
+        assert len(sent) > len(cited_types)
 
 
 def test_migration__backfills_the_index_of_resources_stored_before_it(
