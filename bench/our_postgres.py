@@ -42,7 +42,7 @@ def postgres_copy(db: Path, url: str) -> str:
     source = create_store_engine(f"sqlite:///{db}")
     target = create_store_engine(url)
     try:
-        ours, theirs = _encounter_ids(source), _encounter_ids(target)
+        ours, theirs = _encounter_ids_in(source), _encounter_ids_in(target)
         if theirs == ours:
             return "kept (an earlier run's copy of the same store)"
         if theirs:
@@ -62,7 +62,7 @@ def postgres_copy(db: Path, url: str) -> str:
         target.dispose()
 
 
-def _encounter_ids(engine: Engine) -> set[str]:
+def _encounter_ids_in(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         if not inspect(conn).has_table(resources.name):
             return set()
@@ -70,3 +70,12 @@ def _encounter_ids(engine: Engine) -> set[str]:
             select(resources.c.logical_id).where(resources.c.resource_type == "Encounter")
         ).scalars()
         return set(found)
+
+
+def encounter_ids(url: str) -> set[str]:
+    """The logical ids of the Encounters the store at `url` holds (none: not migrated)."""
+    engine = create_store_engine(url)
+    try:
+        return _encounter_ids_in(engine)
+    finally:
+        engine.dispose()

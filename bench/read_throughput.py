@@ -8,14 +8,21 @@ Run alone: `.venv/bin/python bench/read_throughput.py [--encounters 1000] [--con
 many encounters, instead of loading it again).
 
 1. The same N typical encounters go into a fresh SQLite store of ours (through the ingest
-   path) and into the sandbox (as pre-built transaction Bundles, 4 at a time), under a new
+   path) and into the sandbox (as transaction Bundles, built 200 at a time and posted 4
+   at a time; the loading time printed includes building them), under a new
    mapping namespace that the run prints. `--sandbox-namespace NS` (that namespace, from an
    earlier run with as many encounters) finds them in the sandbox instead of loading them
    again (about 25 minutes for 10,000 encounters), after checking that it holds N
-   Encounters of that namespace.
+   Encounters of that namespace; a sandbox holding none of them is loaded under it (so a
+   kept `--store` and a fresh sandbox get the same ids of ours). `--load-only all` stops
+   once the stores are filled; `--load-only sandbox` and `--load-only ours` fill one each
+   (two runs at once, with one `--sandbox-namespace`).
    `--database-url URL` (issue 21) names an empty PostgreSQL database: our SQLite store is
    copied into it (`adapter.store.store_copy`, as `adapter copy-store` does; or it is kept
-   when it holds the same store from an earlier run with the same `--store`).
+   when it holds the same store from an earlier run with the same `--store`). With
+   `--postgres-only` our encounters are ingested straight into that database (kept when
+   it holds them) and there is no SQLite store: for sizes whose SQLite copy would not fit
+   on the disk beside the other two.
 2. Our service starts as `adapter serve` (its own processes, no EHR, push worker off),
    with ADAPTER_WEB_WORKERS=--web-workers (default 2, one per core of the machine we
    measured on); with `--database-url` a second one serves the PostgreSQL copy.
@@ -72,7 +79,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from loadgen import LoadResult, run_load  # noqa: E402  (bench/, beside this file)
-from our_postgres import postgres_copy, postgres_url  # noqa: E402
+from our_postgres import encounter_ids, postgres_copy, postgres_url  # noqa: E402
 from procinfo import PostgresCpu, cpu_seconds, sandbox_cpu_seconds  # noqa: E402
 
 from adapter.ingest import ingest_encounter  # noqa: E402
@@ -104,8 +111,9 @@ class Targets:
 # ---- loading ---------------------------------------------------------------------------
 
 
-def load_ours(db: Path, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
-    engine = create_store_engine(f"sqlite:///{db}")
+def load_ours(db: Path | str, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
+    """Seconds to ingest `subs` into the store `db` (a SQLite file, or a database URL)."""
+    engine = create_store_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     upgrade(engine)
     start = time.perf_counter()
     for sub in subs:
@@ -129,7 +137,6 @@ def reuse_store(saved: Path, db: Path, encounters: int) -> None:
 
 
 def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
-    bundles = [orjson.dumps(transaction_bundle(map_submission(s, ctx), ctx)) for s in subs]
     sessions: dict[int, requests.Session] = {}
 
     def post(body: bytes) -> None:
@@ -138,12 +145,20 @@ def load_sandbox(base: str, subs: list[EncounterSubmission], ctx: MappingContext
         http = sessions.setdefault(threading.get_ident(), requests.Session())
         http.post(base, data=body, headers=FHIR_JSON, timeout=300).raise_for_status()
 
+    def bundle(sub: EncounterSubmission) -> bytes:
+        return orjson.dumps(transaction_bundle(map_submission(sub, ctx), ctx))
+
     start = time.perf_counter()
-    post(bundles[0])  # alone: it creates the clinic every other Bundle refers to
+    post(bundle(subs[0]))  # alone: it creates the clinic every other Bundle refers to
     with ThreadPoolExecutor(4) as pool:
-        for _ in pool.map(post, bundles[1:]):
-            pass
+        # Built a batch at a time: 50,000 Bundles at once would hold gigabytes.
+        for first in range(1, len(subs), LOAD_BATCH):
+            for _ in pool.map(post, [bundle(s) for s in subs[first : first + LOAD_BATCH]]):
+                pass
     return time.perf_counter() - start
+
+
+LOAD_BATCH = 200
 
 
 def settle(limit_seconds: float = 180.0) -> None:
@@ -171,8 +186,8 @@ def first_observation_code(subs: list[EncounterSubmission], ctx: MappingContext)
     raise SystemExit("the example maps to no Observation")
 
 
-def our_targets(db: Path, code: str, rng: random.Random) -> Targets:
-    engine = create_store_engine(f"sqlite:///{db}")
+def our_targets(db: Path | str, code: str, rng: random.Random) -> Targets:
+    engine = create_store_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     with engine.connect() as conn:
         ids = conn.execute(
             select(resources.c.resource_type, resources.c.logical_id).where(
@@ -413,6 +428,20 @@ def main() -> None:
         help="the mapping namespace of an earlier run whose encounters the sandbox holds: "
         "they are not loaded again (that run printed it; same --encounters)",
     )
+    parser.add_argument(
+        "--postgres-only",
+        action="store_true",
+        help="with --database-url: our store is ingested straight into that database "
+        "(kept when it holds the encounters), no SQLite store, and the rows are ours-PG "
+        "and the sandbox (for sizes where a SQLite copy does not fit on the disk too)",
+    )
+    parser.add_argument(
+        "--load-only",
+        choices=("all", "sandbox", "ours"),
+        help="fill the stores (all), or only the sandbox or only ours (two runs at once, "
+        "with one --sandbox-namespace), and stop: measure later, on a quiet machine, with "
+        "--sandbox-namespace and the same --store",
+    )
     args = parser.parse_args()
     if args.peer == "gunicorn":
         compare_with_gunicorn(args)
@@ -429,23 +458,31 @@ def main() -> None:
         )
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.db"
-        hapi_load = sandbox_store(args, sandbox, subs, ctx)  # first: it may refuse at once
-        ours_load = our_store(args, db, subs, ctx)
+        # The sandbox first: it may refuse at once.
+        hapi_load = (
+            "not loaded" if args.load_only == "ours" else sandbox_store(args, sandbox, subs, ctx)
+        )
+        store: Path | str = database_url if args.postgres_only and database_url else db
+        ours_load = (
+            "not loaded" if args.load_only == "sandbox" else our_store(args, store, subs, ctx)
+        )
         resources_loaded = sum(len(map_submission(s, ctx)) for s in subs[:10]) * len(subs) // 10
         print(
             f"loaded {len(subs)} encounters (~{resources_loaded} resources): "
             f"our store {ours_load}, sandbox {hapi_load}"
         )
-        if database_url:
+        if database_url and args.load_only != "sandbox" and not args.postgres_only:
             print(f"our store on PostgreSQL: {postgres_copy(db, database_url)}", flush=True)
+        if args.load_only:
+            return
         settle()
-        ours_t = our_targets(db, code, rng)
+        ours_t = our_targets(store, code, rng)
         hapi_t = sandbox_targets(sandbox, ctx, code, rng)
         plain = {"Accept": "application/fhir+json"}
         with ExitStack() as services:
             ours = [
-                (name, *services.enter_context(our_service(store, Path(folder), args.web_workers)))
-                for name, store in our_stores(database_url, db)
+                (name, *services.enter_context(our_service(served, Path(folder), args.web_workers)))
+                for name, served in our_stores(database_url, db, args.postgres_only)
             ]
             print(
                 f"{args.connections} connections, {args.seconds:g} s per run after a "
@@ -472,11 +509,15 @@ def main() -> None:
                     page_through(base, pids, AUTH)
 
 
-def our_stores(database_url: str | None, db: Path) -> list[tuple[str, Path | str]]:
+def our_stores(
+    database_url: str | None, db: Path, postgres_only: bool
+) -> list[tuple[str, Path | str]]:
     """(label, store) of each of our services: the SQLite store, and with --database-url
-    its copy on PostgreSQL first."""
+    its copy on PostgreSQL first (with --postgres-only, that alone)."""
     if not database_url:
         return [("ours", db)]
+    if postgres_only:
+        return [("ours-PG", database_url)]
     return [("ours-PG", database_url), ("ours-SQLite", db)]
 
 
@@ -484,12 +525,15 @@ def sandbox_store(
     args: argparse.Namespace, base: str, subs: list[EncounterSubmission], ctx: MappingContext
 ) -> str:
     """Load the encounters into the sandbox; with --sandbox-namespace, find them there
-    instead (an earlier run's), refusing a sandbox that holds another number of them."""
+    instead (an earlier run's), or load them under that namespace when it holds none of
+    them (a fresh sandbox beside a kept --store), refusing any other number."""
     if not args.sandbox_namespace:
         return f"{load_sandbox(base, subs, ctx):.1f} s"
     encounter = next(r for r in map_submission(subs[0], ctx) if r["resourceType"] == "Encounter")
     system = str_field(objs(encounter.get("identifier"))[0], "system")
     held = sandbox_count(base, "Encounter", str(system))
+    if held == 0:
+        return f"{load_sandbox(base, subs, ctx):.1f} s (namespace {ctx.namespace})"
     if held != len(subs):
         raise SystemExit(
             f"the sandbox holds {held} Encounters of namespace {ctx.namespace}, not "
@@ -542,10 +586,18 @@ def load_once(
 
 
 def our_store(
-    args: argparse.Namespace, db: Path, subs: list[EncounterSubmission], ctx: MappingContext
+    args: argparse.Namespace, db: Path | str, subs: list[EncounterSubmission], ctx: MappingContext
 ) -> str:
     """Fill `db`: copied from `--store` when it holds the encounters, else loaded (and
-    kept in `--store`); says which, or how long loading took."""
+    kept in `--store`); says which, or how long loading took. A PostgreSQL `db`
+    (--postgres-only) is loaded when empty and kept when it holds the encounters."""
+    if isinstance(db, str):
+        held = len(encounter_ids(db))
+        if held == len(subs):
+            return f"kept ({held} Encounters there from an earlier run)"
+        if held:
+            raise SystemExit(f"--database-url holds {held} Encounters, not {len(subs)}")
+        return f"{load_ours(db, subs, ctx):.1f} s (into PostgreSQL)"
     if args.store and args.store.exists():
         reuse_store(args.store, db, len(subs))
         return "copied"
