@@ -9,10 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time used so far by `pids` (every thread of each)."""
+    """User and system CPU time used so far by those of `pids` still running (every thread
+    of each); a process that ended, even between a look and the read, counts nothing."""
     ticks = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = _stat(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
         ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
@@ -22,8 +26,8 @@ def sandbox_cpu_seconds() -> float | None:
     `sandbox/start` of this checkout, in `SANDBOX_RUN_DIR` when that is set)."""
     run_dir = Path(os.environ.get("SANDBOX_RUN_DIR") or ROOT / ".run")
     try:
-        pid = int((run_dir / "sandbox.pid").read_text().strip())
-        return cpu_seconds([pid])
+        fields = _stat(int((run_dir / "sandbox.pid").read_text().strip()))
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
 

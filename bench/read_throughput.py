@@ -694,7 +694,7 @@ def cpu_split(server_cpu: Callable[[], float | None]) -> Iterator[CpuSpent]:
 
 def processes_cpu(pids: list[int]) -> Callable[[], float]:
     """A reader of the CPU time used so far by those of `pids` still running."""
-    return lambda: cpu_seconds([pid for pid in pids if Path(f"/proc/{pid}").exists()])
+    return lambda: cpu_seconds(pids)
 
 
 def report_cpu(results: list[tuple[str, LoadResult]], spent: list[tuple[str, CpuSpent]]) -> None:

@@ -8,12 +8,15 @@ a run which was meant to test against real parts cannot pass without them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from tests.receiver import Receiver, receiver
 
 DEFAULT_SANDBOX_BASE_URL = "http://127.0.0.1:8090/fhir"
 PROBE_TIMEOUT_SECONDS = 30  # a busy machine: the house waits 30 s for a server
@@ -78,3 +81,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"  {reason}")
         terminalreporter.write_line("  Start it with `make sandbox-start` / scripts/pg-start,")
         terminalreporter.write_line("  or run everything with `make test`.")
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """A webhook receiver on loopback (a Subscription's endpoint), for one test."""
+    with receiver() as found:
+        yield found

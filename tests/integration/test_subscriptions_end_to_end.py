@@ -31,7 +31,7 @@ from adapter.store.migrate import upgrade
 from adapter.store.subscription_topics import ENCOUNTER
 from tests.integration.test_clinic_api import serving
 from tests.processes import wait_until_ended
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 from tests.unit.mappings.fhircheck import EXAMPLES_DIR
 
 pytestmark = pytest.mark.integration
@@ -87,12 +87,6 @@ def settings(database: str, tenants: tuple[str, str], tmp_path: Path) -> dict[st
 def service(settings: dict[str, str], tmp_path: Path) -> Iterator[str]:
     with serving(settings, tmp_path / "serve.log") as url:
         yield url
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as found:
-        yield found
 
 
 @contextmanager

@@ -170,3 +170,17 @@ def searchable(folder: Path, **overrides: Any) -> Iterator[TestClient]:
         reply = post_encounter(client, example("typical-ketamine-infusion"), FHIR_KEY)
         assert reply.status_code == 201
         yield client
+
+
+def subscriptions_app(folder: Path, keys: object) -> FastAPI:
+    """The app with `keys`, Subscriptions allowed to loopback receivers, and no worker:
+    the tests deliver themselves, when they mean to."""
+    (folder / "keys").mkdir()
+    keys_file = write_keys(folder / "keys", keys)
+    settings = settings_for(
+        folder,
+        api_keys_file=str(keys_file),
+        run_worker=False,
+        subscription_allowed_hosts="127.0.0.1",
+    )
+    return create_app(settings)

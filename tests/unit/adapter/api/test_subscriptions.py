@@ -17,19 +17,17 @@ from fastapi.testclient import TestClient
 
 from adapter.alerts.watch import AlertWatch
 from adapter.alerts.webhook import Alert
-from adapter.api.app import create_app
 from adapter.store import audit
 from adapter.store.subscription_topics import ALERT, EHR_CHANGE, ENCOUNTER, SUBMISSION_FAILED
 from adapter.store.subscription_upkeep import prune_sent
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 from tests.subscription_clients import BACKPORT, deliverer, drain, subscription
 from tests.unit.adapter.api.conftest import (
     bearer,
     example,
     post_encounter,
     running,
-    settings_for,
-    write_keys,
+    subscriptions_app,
 )
 
 SUBS_A = "subscriber-of-clinic-a-0123456789abcdef"
@@ -47,27 +45,12 @@ KEYS = [
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    (tmp_path / "keys").mkdir()
-    keys = write_keys(tmp_path / "keys", KEYS)
-    return create_app(
-        settings_for(
-            tmp_path,
-            api_keys_file=str(keys),
-            run_worker=False,
-            subscription_allowed_hosts="127.0.0.1",
-        )
-    )
+    return subscriptions_app(tmp_path, KEYS)
 
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     yield from running(app)
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as found:
-        yield found
 
 
 class SentAlerts:

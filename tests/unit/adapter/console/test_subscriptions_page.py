@@ -23,7 +23,7 @@ from adapter.store import audit
 from adapter.store import subscriptions as store
 from adapter.store.schema import subscriptions
 from adapter.store.subscription_topics import ALERT, ENCOUNTER
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver
 from tests.subscription_clients import deliverer, drain
 from tests.unit.adapter.api.conftest import (
     KEYS,
@@ -31,8 +31,7 @@ from tests.unit.adapter.api.conftest import (
     post_encounter,
     running,
     sentinel_document,
-    settings_for,
-    write_keys,
+    subscriptions_app,
 )
 from tests.unit.adapter.console.conftest import (
     ADMIN,
@@ -52,28 +51,12 @@ SECRET_ANSWER = "the receiver's own words 0e8b"
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    from adapter.api.app import create_app
-
-    (tmp_path / "keys").mkdir()
-    keys_file = write_keys(tmp_path / "keys", [*KEYS, *OPERATOR_KEYS])
-    settings = settings_for(
-        tmp_path,
-        api_keys_file=str(keys_file),
-        run_worker=False,  # the tests deliver themselves, when they mean to
-        subscription_allowed_hosts="127.0.0.1",
-    )
-    return create_app(settings)
+    return subscriptions_app(tmp_path, [*KEYS, *OPERATOR_KEYS])
 
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     yield from running(app)
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    with receiver() as found:
-        yield found
 
 
 def _subscribe(
