@@ -30,7 +30,8 @@ from adapter.ingest import utc_now
 from adapter.logs import configure_logging
 from adapter.metrics.requests import RequestMetrics
 from adapter.metrics.store_figures import StoreFigures
-from adapter.store.engine import create_store_engine
+from adapter.store.engine import DEFAULT_CONNECT_TIMEOUT_SECONDS, create_store_engine
+from adapter.store.key_reads import key_reads_for
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     if not api_keys:
         log.warning("no API keys (%s): the clinic API refuses every call", KEYS_FILE_VARIABLE)
     engine = create_store_engine(settings.database_url)
+    key_reads = key_reads_for(
+        settings.database_url, settings.statement_timeout_ms, DEFAULT_CONNECT_TIMEOUT_SECONDS
+    )
     background = BackgroundWork(settings, engine, lead=lead)
     audit_writer = AuditWriter(engine, background.migrated, settings.audit_queue_size)
     jwt_verifier = verifier_from(settings)
@@ -75,9 +79,13 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         background.start()
         audit_writer.start()
+        if key_reads is not None:
+            await key_reads.open()
         if jwt_verifier is not None:
             threading.Thread(target=jwt_verifier.jwks.preload, daemon=True).start()
         yield
+        if key_reads is not None:
+            await key_reads.close()
         audit_writer.stop()
         background.stop()
         engine.dispose()
@@ -91,6 +99,7 @@ def create_app(settings: Settings | None = None, *, lead: bool = True) -> FastAP
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.key_reads = key_reads
     app.state.background = background
     app.state.api_keys = api_keys
     app.state.jwt_verifier = jwt_verifier
