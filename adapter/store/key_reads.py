@@ -31,6 +31,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.dialects.postgresql import psycopg as postgres_psycopg
 from sqlalchemy.engine import make_url
 
+from adapter.errors import StoreUnavailable
 from adapter.store.database_url import behind_pooler
 from adapter.store.resources import CURRENT, Version
 
@@ -42,15 +43,6 @@ PING_AFTER_IDLE_SECONDS = 1.0
 APPLICATION_NAME = "adapter-key-reads"
 _COMPILED = CURRENT.compile(dialect=postgres_psycopg.dialect())  # type: ignore[no-untyped-call]
 _CURRENT_SQL = str(_COMPILED)
-
-
-class KeyReadFailed(Exception):
-    """The store did not answer the read: down, a dead connection, no connection free in
-    time, or the statement past its budget (`budget_exceeded`)."""
-
-    def __init__(self, reason: str, *, budget_exceeded: bool = False) -> None:
-        super().__init__(reason)
-        self.budget_exceeded = budget_exceeded
 
 
 class KeyReads:
@@ -91,21 +83,23 @@ class KeyReads:
 
     async def current(self, tenant: str, resource_type: str, logical_id: str) -> list[Version]:
         """The current version of `tenant`'s `resource_type/logical_id` (deleted or not), as a
-        list of one, or none."""
+        list of one, or none. `StoreUnavailable` (503) when the store does not answer: down,
+        a dead connection, none free in time, or the statement past its budget (looked up by
+        key, a read cannot ask too much: the store is overloaded)."""
         named = {"tenant": tenant, "resource_type": resource_type, "logical_id": logical_id}
         try:
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(_CURRENT_SQL, named)
                 row = await cursor.fetchone()
         except psycopg.errors.QueryCanceled as exc:
-            raise KeyReadFailed("past the budget", budget_exceeded=True) from exc
+            raise _unavailable("past its budget") from exc
         except PoolTimeout as exc:
-            raise KeyReadFailed("no connection in time") from exc
+            raise _unavailable("no connection free in time") from exc
         except psycopg.OperationalError as exc:
             self._check_soon()
-            raise KeyReadFailed(type(exc).__name__) from exc
+            raise _unavailable(type(exc).__name__) from exc
         except psycopg.Error as exc:
-            raise KeyReadFailed(type(exc).__name__) from exc
+            raise _unavailable(type(exc).__name__) from exc
         return [] if row is None else [Version(row[0], row[1], bool(row[2]), row[3])]
 
     def _check_soon(self) -> None:
@@ -121,6 +115,11 @@ class KeyReads:
         since = self._returned.get(conn)
         if since is not None and time.monotonic() - since >= PING_AFTER_IDLE_SECONDS:
             await conn.execute("SELECT 1")
+
+
+def _unavailable(reason: str) -> StoreUnavailable:
+    log.warning("store: a read by id failed (%s)", reason)
+    return StoreUnavailable("the store could not be read; retry shortly")
 
 
 def key_reads_for(

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event, select, text
 
 from adapter.api.app import create_app
 from adapter.config import Settings
+from adapter.store import key_reads
 from adapter.store.engine import create_store_engine
 from adapter.store.migrate import upgrade
 from adapter.store.schema import resources
@@ -113,6 +114,13 @@ def test_read_benchmark_requests__postgres__no_full_scan_of_a_large_table(
     with TestClient(app) as client:
         assert app.state.background.migrated.wait(60)
         selects = _sent_selects(app.state.engine, client, paths)
+    # Reads by id run on the event loop, on connections of their own (key_reads): their
+    # statement is not the engine's to see.
+    assert app.state.key_reads is not None
+    named = [
+        {"tenant": TENANT, "resource_type": "Observation", "logical_id": o} for o in observations
+    ]
+    selects += [(key_reads._CURRENT_SQL, params) for params in named]
     assert len(selects) >= len(paths)
     explainer = create_engine(database)
     scans: list[tuple[str, list[str]]] = []

@@ -45,7 +45,7 @@ from adapter.errors import (
 )
 from adapter.store.budget import bounded_read
 from adapter.store.engine import StoreError
-from adapter.store.key_reads import KeyReadFailed, KeyReads
+from adapter.store.key_reads import KeyReads
 from adapter.store.resources import Version, versions
 from mappings.jsontypes import JsonValue
 
@@ -74,7 +74,7 @@ async def read(
     media = _checked(request, resource_type, logical_id)
     key_reads: KeyReads | None = request.app.state.key_reads
     if key_reads is not None:
-        found = await _current_on_loop(key_reads, caller.tenant, resource_type, logical_id)
+        found = await key_reads.current(caller.tenant, resource_type, logical_id)
     else:
         lookup = partial(_load, reading, resource_type, logical_id, None)
         found = await read_by_key(engine, lookup, reading.threads)
@@ -224,18 +224,6 @@ def _load(
             return versions(conn, reading.caller.tenant, resource_type, logical_id, number, every)
     except (StoreError, TooCostly) as exc:
         log.warning("FHIR API: store error %s reading a resource", type(exc).__name__)
-        raise StoreUnavailable("the store could not be read; retry shortly") from exc
-
-
-async def _current_on_loop(
-    key_reads: KeyReads, tenant: str, resource_type: str, logical_id: str
-) -> list[Version]:
-    """The current version, read on the event loop (PostgreSQL, adapter.store.key_reads);
-    past the budget or with the store down, 503 as `_load`'s."""
-    try:
-        return await key_reads.current(tenant, resource_type, logical_id)
-    except KeyReadFailed as exc:
-        log.warning("FHIR API: store error %s reading a resource", exc)
         raise StoreUnavailable("the store could not be read; retry shortly") from exc
 
 
