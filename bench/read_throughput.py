@@ -111,9 +111,14 @@ class Targets:
 # ---- loading ---------------------------------------------------------------------------
 
 
+def store_url(db: Path | str) -> str:
+    """The database URL of a store: a SQLite file's, or `db` itself when it is a URL."""
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
 def load_ours(db: Path | str, subs: list[EncounterSubmission], ctx: MappingContext) -> float:
     """Seconds to ingest `subs` into the store `db` (a SQLite file, or a database URL)."""
-    engine = create_store_engine(db if isinstance(db, str) else f"sqlite:///{db}")
+    engine = create_store_engine(store_url(db))
     upgrade(engine)
     start = time.perf_counter()
     for sub in subs:
@@ -187,7 +192,7 @@ def first_observation_code(subs: list[EncounterSubmission], ctx: MappingContext)
 
 
 def our_targets(db: Path | str, code: str, rng: random.Random) -> Targets:
-    engine = create_store_engine(db if isinstance(db, str) else f"sqlite:///{db}")
+    engine = create_store_engine(store_url(db))
     with engine.connect() as conn:
         ids = conn.execute(
             select(resources.c.resource_type, resources.c.logical_id).where(
@@ -259,7 +264,7 @@ def service_env(
     return (
         {k: v for k, v in os.environ.items() if not k.startswith("ADAPTER_")}
         | {
-            "ADAPTER_DATABASE_URL": db if isinstance(db, str) else f"sqlite:///{db}",
+            "ADAPTER_DATABASE_URL": store_url(db),
             "ADAPTER_API_KEYS_FILE": str(keys),
             "ADAPTER_RUN_WORKER": "false",
             "ADAPTER_PULL_INTERVAL_SECONDS": "0",
@@ -443,6 +448,8 @@ def main() -> None:
         "--sandbox-namespace and the same --store",
     )
     args = parser.parse_args()
+    if args.postgres_only and not args.database_url:
+        parser.error("--postgres-only needs --database-url (the PostgreSQL database to fill)")
     if args.peer == "gunicorn":
         compare_with_gunicorn(args)
         return

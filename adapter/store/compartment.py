@@ -48,8 +48,6 @@ class _Statements:
     bounded: Select[Any]
     bounded_since: Select[Any]
     rows: Select[Any]
-    pks_by_ids: Select[Any]
-    """A hop needs only the keys of what is cited; its content is read once, by `rows`."""
     dated: Select[Any]
 
     @classmethod
@@ -77,12 +75,6 @@ class _Statements:
             bounded=bounded,
             bounded_since=bounded.where(resources.c.last_updated >= bindparam("since")),
             rows=select(*FOUND_COLUMNS).where(_one_of(resources.c.pk, "pks", postgres)),
-            pks_by_ids=select(resources.c.pk).where(
-                resources.c.tenant == bindparam("tenant"),
-                resources.c.resource_type == bindparam("resource_type"),
-                _one_of(resources.c.logical_id, "ids", postgres),
-                resources.c.deleted.is_(False),
-            ),
             dated=select(search_index.c.resource_pk).where(
                 _one_of(search_index.c.resource_pk, "pks", postgres),
                 search_index.c.date_lo.is_not(None),
@@ -93,7 +85,14 @@ class _Statements:
 
 _SQLITE = _Statements.build(postgres=False)
 _POSTGRES = _Statements.build(postgres=True)
-# PostgreSQL: all the cited resources of a hop in one statement (see `_keys`).
+# A hop needs only the keys of what is cited; its content is read once, by `rows`. SQLite:
+# one statement per resource type; PostgreSQL: all of a hop in one (see `_keys`).
+_PKS_BY_IDS = select(resources.c.pk).where(
+    resources.c.tenant == bindparam("tenant"),
+    resources.c.resource_type == bindparam("resource_type"),
+    resources.c.logical_id.in_(bindparam("ids", expanding=True)),
+    resources.c.deleted.is_(False),
+)
 _PKS_BY_REFERENCES = select(resources.c.pk).where(
     resources.c.tenant == bindparam("tenant"),
     tuple_(resources.c.resource_type, resources.c.logical_id).in_(
@@ -142,7 +141,7 @@ def _keys(conn: Connection, tenant: str, references: list[str]) -> set[int]:
     keys: set[int] = set()
     for resource_type, ids in by_type.items():
         named = {"tenant": tenant, "resource_type": resource_type, "ids": ids}
-        keys.update(conn.execute(_SQLITE.pks_by_ids, named).scalars())
+        keys.update(conn.execute(_PKS_BY_IDS, named).scalars())
     return keys
 
 

@@ -33,13 +33,13 @@ from sqlalchemy.engine import make_url
 
 from adapter.errors import StoreUnavailable
 from adapter.store.database_url import behind_pooler
+from adapter.store.engine import PING_AFTER_IDLE_SECONDS
 from adapter.store.resources import CURRENT, Version
 
 log = logging.getLogger(__name__)
 
 # Connections per web process: reads wait on the loop, not in threads, so a few serve many.
 MAX_CONNECTIONS = 16
-PING_AFTER_IDLE_SECONDS = 1.0
 APPLICATION_NAME = "adapter-key-reads"
 _COMPILED = CURRENT.compile(dialect=postgres_psycopg.dialect())  # type: ignore[no-untyped-call]
 _CURRENT_SQL = str(_COMPILED)
